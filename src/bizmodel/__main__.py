@@ -1,0 +1,3 @@
+from bizmodel.cli import main
+
+main()

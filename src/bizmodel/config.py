@@ -1,0 +1,152 @@
+"""One typed settings object for everything, read from ``bizmodel.toml`` and ``BIZMODEL_*``.
+
+Precedence, lowest to highest: defaults < ``bizmodel.toml`` in the project folder <
+environment variables < explicit keyword overrides. No other module reads the environment:
+they receive a :class:`Settings`.
+
+Environment variables are ``BIZMODEL_<FIELD>`` for top-level fields (``BIZMODEL_DATABASE_URL``,
+``BIZMODEL_API_KEYS`` as a comma-separated list) and ``BIZMODEL_<SECTION>_<FIELD>`` for
+sections (``BIZMODEL_SERVER_PORT``).
+
+Examples
+--------
+>>> s = Settings.load(project_dir="/tmp/demo", env={"BIZMODEL_SERVER_PORT": "9000"})
+>>> s.server.port
+9000
+>>> s.resolved_database_url()
+'sqlite:////tmp/demo/bizmodel.db'
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bizmodel.errors import ConfigError
+
+CONFIG_FILE = "bizmodel.toml"
+ENV_PREFIX = "BIZMODEL_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """HTTP serving."""
+
+    host: str = "127.0.0.1"  # bind address; loopback unless deliberately exposed
+    port: int = Field(8000, ge=1, le=65535)
+    max_batch_size: int = Field(32, ge=1, le=1024)  # micro-batcher: most requests per forward
+    max_wait_ms: float = Field(5.0, ge=0, le=1000)  # micro-batcher: longest wait to fill a batch
+    max_body_bytes: int = Field(1_000_000, ge=1024)  # larger request bodies get 413
+    max_texts_per_request: int = Field(256, ge=1)
+    read_requires_key: bool = False  # whether GET endpoints need an API key too
+    runtime: str = Field("auto", pattern="^(auto|torch|onnx)$")  # inference runtime
+    replicas: int = Field(1, ge=1, le=64)
+
+
+class TrainSettings(_Section):
+    """Defaults for fine-tuning; every one can be overridden per run."""
+
+    base_model: str = "packaged"  # "packaged" = the bundled all-MiniLM-L6-v2, or any id / path
+    num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = all cores
+
+
+class Settings(_Section):
+    """Everything bizmodel can be configured with."""
+
+    project_dir: Path = Path(".")  # folder holding bizmodel.toml, the database and the registry
+    database_url: str | None = None  # SQLAlchemy URL; None = SQLite file bizmodel.db in project_dir
+    registry_dir: Path | None = None  # model registry; None = project_dir/registry
+    api_keys: tuple[str, ...] = ()  # keys accepted for write/admin endpoints
+    server: ServerSettings = ServerSettings()
+    train: TrainSettings = TrainSettings()
+
+    @classmethod
+    def load(
+        cls,
+        project_dir: str | Path | None = None,
+        *,
+        config_file: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from the project's ``bizmodel.toml``, the environment and overrides.
+
+        Parameters
+        ----------
+        project_dir : path, optional
+            Project folder; default ``BIZMODEL_PROJECT_DIR`` or the current directory.
+        config_file : path, optional
+            Explicit TOML file; default ``project_dir/bizmodel.toml`` when it exists.
+        env : mapping, optional
+            Environment to read ``BIZMODEL_*`` variables from; default ``os.environ``.
+        **overrides
+            Top-level fields that win over everything else.
+
+        Raises
+        ------
+        ConfigError
+            When the file is not valid TOML or a value is out of range; the message names the
+            file and key.
+        """
+        env = os.environ if env is None else env
+        data: dict[str, Any] = {}
+        pdir = Path(project_dir or env.get(ENV_PREFIX + "PROJECT_DIR") or ".")
+        path = Path(config_file) if config_file else pdir / CONFIG_FILE
+        source = "defaults"
+        if config_file is not None and not path.is_file():
+            raise ConfigError(f"configuration file not found: {path}")
+        if path.is_file():
+            source = str(path)
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
+            data = dict(data.get("bizmodel", data))  # allow a [bizmodel] table or top level
+            for key in ("spec", "levers", "growth", "quantities", "objective", "constraints"):
+                data.pop(key, None)  # business-model spec keys may share the file
+        data["project_dir"] = pdir
+        _merge_env(data, env)
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(
+                f"setting '{key}': {err['msg']} (got {err.get('input')!r})", file=source
+            ) from None
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL in force: the configured one or the project's SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.project_dir / 'bizmodel.db').as_posix()}"
+
+    def resolved_registry_dir(self) -> Path:
+        """The registry folder in force."""
+        return self.registry_dir or self.project_dir / "registry"
+
+
+def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    sections: dict[str, type[_Section]] = {"server": ServerSettings, "train": TrainSettings}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "PROJECT_DIR":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        section = next((s for s in sections if key.startswith(s + "_")), None)
+        if section and key[len(section) + 1 :] in sections[section].model_fields:
+            sub = dict(data.get(section, {}))
+            sub[key[len(section) + 1 :]] = value
+            data[section] = sub
+        elif key == "api_keys":
+            data[key] = tuple(k.strip() for k in value.split(",") if k.strip())
+        elif key in Settings.model_fields:
+            data[key] = value

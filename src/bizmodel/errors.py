@@ -1,0 +1,120 @@
+"""One exception hierarchy for every error a user can cause.
+
+Each message says what was wrong, what was received and what would be valid, naming the
+file, row, column or key where there is one. The CLI prints ``Error: <message>`` on one line
+and exits 1; the HTTP app answers a 4xx JSON body ``{"error": <kind>, "detail": <message>}``.
+
+Examples
+--------
+>>> from bizmodel.errors import DataError, BizmodelError
+>>> err = DataError("row 3, column 'score': 'abc' is not a number", file="news.csv")
+>>> str(err)
+"news.csv: row 3, column 'score': 'abc' is not a number"
+>>> isinstance(err, BizmodelError)
+True
+"""
+
+from __future__ import annotations
+
+
+class BizmodelError(Exception):
+    """Base class of every error a user can cause; never a bug in bizmodel.
+
+    Parameters
+    ----------
+    message : str
+        What was wrong and what would be valid.
+    file : str, optional
+        The file the error is about; prefixed to the message.
+    """
+
+    #: HTTP status the server answers for this kind of error.
+    http_status: int = 400
+
+    def __init__(self, message: str, *, file: str | None = None) -> None:
+        self.message = message
+        self.file = file
+        super().__init__(f"{file}: {message}" if file else message)
+
+    @property
+    def kind(self) -> str:
+        """Short machine-readable name of the error kind, e.g. ``"data_error"``."""
+        name = type(self).__name__
+        out = [name[0].lower()]
+        for ch in name[1:]:
+            out.append(f"_{ch.lower()}" if ch.isupper() else ch)
+        return "".join(out)
+
+
+class DataError(BizmodelError):
+    """Input data is missing, unreadable or invalid (file, row, column named)."""
+
+    http_status = 422
+
+
+class ConfigError(BizmodelError):
+    """A setting, option or specification is invalid."""
+
+    http_status = 422
+
+
+class SpecError(ConfigError):
+    """A business-model specification (TOML) is invalid: bad key, expression or bound."""
+
+
+class ExpressionError(SpecError):
+    """An expression in a specification cannot be parsed or evaluated."""
+
+
+class NotFittedError(BizmodelError):
+    """An estimator was used before ``fit``."""
+
+    http_status = 409
+
+
+class ModelNotFoundError(BizmodelError):
+    """A model directory, registered name or version does not exist."""
+
+    http_status = 404
+
+
+class NotFoundError(BizmodelError):
+    """A requested record (prediction, experiment, ...) does not exist."""
+
+    http_status = 404
+
+
+class AuthError(BizmodelError):
+    """A request lacks a valid API key."""
+
+    http_status = 401
+
+
+class PermissionDeniedError(BizmodelError):
+    """A valid key that is not allowed to do this."""
+
+    http_status = 403
+
+
+class ConflictError(BizmodelError):
+    """The request conflicts with the current state (duplicate name, stage, ...)."""
+
+    http_status = 409
+
+
+class InfeasibleError(BizmodelError):
+    """An optimisation problem has no point satisfying its constraints."""
+
+    http_status = 422
+
+
+class TrainingError(BizmodelError):
+    """Training could not proceed (diverged, nothing to train, bad checkpoint)."""
+
+    http_status = 422
+
+
+class StoreError(BizmodelError):
+    """The event store cannot be reached or has an incompatible schema."""
+
+    http_status = 503
