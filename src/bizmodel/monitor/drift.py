@@ -138,7 +138,7 @@ def js_distance(reference: ArrayLike, current: ArrayLike) -> float:
     m = (r + c) / 2
 
     def kl(p: NDArray[np.float64]) -> float:
-        mask = p > 0
+        mask = (p > 0) & (m > 0)  # m underflows to 0 only for subnormal p
         return float(np.sum(p[mask] * np.log2(p[mask] / m[mask])))
 
     return float(np.sqrt(max(0.0, (kl(r) + kl(c)) / 2)))
