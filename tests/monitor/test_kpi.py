@@ -74,7 +74,7 @@ EXPECTED = {
     "cost_usd_per_1k": [1.0, 10.0],
     "gross_margin": [(10 - 0.004) / 10, (25 - 0.01) / 25],
     "live_mae": [0.1, math.nan],
-    "live_accuracy": [0.5, math.nan],
+    "live_accuracy": [math.nan, math.nan],  # numeric outputs: MAE, not accuracy
 }
 
 
@@ -133,6 +133,15 @@ def test_without_predictions_and_feedback(frames) -> None:
     assert report.series("prediction_volume").tolist() == [0.0, 0.0]
     assert report.series("gross_margin").tolist() == [1.0, 1.0]
     assert all(math.isnan(v) for v in report.series("satisfaction"))
+
+
+def test_live_accuracy_for_label_outputs(frames) -> None:
+    _, predictions, feedback = frames
+    pr = predictions.assign(output=["up", "down", "up", "up", "down"])
+    fb = feedback.assign(label=["up", "up", "down"])
+    report = compute_kpis(frames[0], pr, fb, kpis=["live_accuracy", "live_mae"])
+    assert report.series("live_accuracy").tolist() == [0.5, 1.0]
+    assert all(math.isnan(v) for v in report.series("live_mae"))
 
 
 def test_unit_scale_ratings(frames) -> None:

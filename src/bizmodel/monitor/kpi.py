@@ -27,7 +27,9 @@ Window aggregates (one row per window)
 users; ``revenue_usd`` sum of purchase values; ``churned_users`` distinct users with a churn
 event; ``predictions``; ``latency_p50_ms``, ``latency_p95_ms``; ``compute_cost_usd``;
 ``ratings`` and ``satisfaction_sum`` (ratings normalised to [0, 1]); ``labels``,
-``abs_error_sum``, ``correct`` (feedback labels joined to prediction outputs).
+``abs_error_sum``, ``correct`` (feedback labels joined to prediction outputs by
+``prediction_id``, in the window the feedback arrived: numeric outputs get
+``abs_error_sum``, labels get ``correct``, the other is NaN).
 
 Examples
 --------
@@ -430,12 +432,14 @@ def _label_quality(out: pd.DataFrame, fb: pd.DataFrame, pr: pd.DataFrame, per_wi
     out["labels"] = per_window(joined["w"], joined["w"], "count")
     lab = pd.to_numeric(joined["label"], errors="coerce")
     pred = pd.to_numeric(joined["output"], errors="coerce")
+    # numeric outputs (regression) get an error, labels (classification) an accuracy
     if lab.notna().all() and pred.notna().all():
         out["abs_error_sum"] = per_window((lab - pred).abs(), joined["w"], "sum")
+        out["correct"] = np.full(len(out), np.nan)
     else:
+        same = (joined["label"].astype(str) == joined["output"].astype(str)).astype(float)
+        out["correct"] = per_window(same, joined["w"], "sum")
         out["abs_error_sum"] = np.full(len(out), np.nan)
-    same = (joined["label"].astype(str) == joined["output"].astype(str)).astype(float)
-    out["correct"] = per_window(same, joined["w"], "sum")
 
 
 # ----------------------------------------------------------------------------- report

@@ -160,7 +160,7 @@ def _pareto(data: MarketData, fit: PoissonFit) -> dict[str, Any]:
     for version, mv in MODEL_VERSIONS.items():
         hazard = cfg.churn_base + cfg.churn_quality * (1 - mv.quality)
         visits_per_user = 1 + cfg.visit_prob * (1 / hazard - 1)
-        for price in np.linspace(5.0, 20.0, 16):
+        for price in np.linspace(5.0, 30.0, 26):
             for ad in np.linspace(*cfg.ad_spend_usd_range, 5):
                 mu = float(fit.predict(np.array([[price, ad, mv.quality]]))[0][0])
                 p_buy = 1 / (1 + np.exp(-(cfg.buy_intercept + cfg.buy_price * price)))

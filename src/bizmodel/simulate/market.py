@@ -129,7 +129,7 @@ class MarketConfig:
     churn_base: float = 0.02  # daily churn hazard at quality 1
     churn_quality: float = 0.15  # extra hazard per unit of (1 - quality)
     buy_intercept: float = -0.5  # purchase per visit: sigmoid(buy_intercept + buy_price·price)
-    buy_price: float = -0.15
+    buy_price: float = -0.05
     extra_requests: float = 0.5  # requests per visit: 1 + Poisson(extra_requests)
     feedback_prob: float = 0.2  # chance a prediction gets a rating and label
     long_text_from_day: int | None = None  # from this day on, headlines drift to the long style
