@@ -1,10 +1,21 @@
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bizmodel.errors import ConfigError, DataError
-from bizmodel.monitor.kpi import KPIS, KpiDefinition, compute_kpis, window_aggregates
+from bizmodel.monitor.kpi import (
+    KPIS,
+    KpiDefinition,
+    _count,
+    _distinct,
+    _quantiles,
+    compute_kpis,
+    window_aggregates,
+)
 
 D1, D2 = "2026-01-01", "2026-01-02"
 
@@ -168,3 +179,26 @@ def test_errors_name_frame_column_and_valid_values(frames) -> None:
         compute_kpis(events, window="daily")
     with pytest.raises(DataError, match="KpiReport has no KPI 'x'"):
         compute_kpis(events, kpis=["new_users"]).series("x")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-1, 4), st.integers(0, 6), st.floats(0, 1000, allow_nan=False)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_window_helpers_match_pandas(rows: list[tuple[int, int, float]]) -> None:
+    w = np.array([r[0] for r in rows])
+    codes = np.array([r[1] for r in rows])
+    values = np.array([r[2] for r in rows])
+    frame = pd.DataFrame({"w": w, "code": codes, "v": values})
+    inside = frame[frame["w"] >= 0].groupby("w")
+    n = 5
+    want_count = inside.size().reindex(range(n), fill_value=0).to_numpy(dtype=float)
+    want_distinct = inside["code"].nunique().reindex(range(n), fill_value=0).to_numpy(dtype=float)
+    want_q = inside["v"].quantile(0.95).reindex(range(n)).to_numpy(dtype=float)
+    assert _count(w, n).tolist() == want_count.tolist()
+    assert _distinct(w, codes, n).tolist() == want_distinct.tolist()
+    np.testing.assert_allclose(_quantiles(w, values, n, (0.95,))[:, 0], want_q, rtol=1e-12)

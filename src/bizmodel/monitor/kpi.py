@@ -241,7 +241,9 @@ KPIS: dict[str, KpiDefinition] = {d.name: d for d in _DEFS}
 # ----------------------------------------------------------------------------- validation
 
 
-def _check_frame(df: pd.DataFrame, name: str, required: Sequence[str]) -> pd.DataFrame:
+def _check_frame(
+    df: pd.DataFrame, name: str, required: Sequence[str], optional: Sequence[str] = ()
+) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"{name}: expected a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in required if c not in df.columns]
@@ -250,7 +252,8 @@ def _check_frame(df: pd.DataFrame, name: str, required: Sequence[str]) -> pd.Dat
             f"{name}: missing column(s) {missing}; required {list(required)}, "
             f"got {list(df.columns)}"
         )
-    out = df.copy()
+    # only the columns used: copying a frame with a text column would cost more than the KPIs
+    out = df[[*required, *(c for c in optional if c in df.columns)]].copy()
     try:
         if pd.api.types.is_datetime64_any_dtype(out["ts"]):
             out["ts"] = pd.to_datetime(out["ts"], utc=True)
@@ -295,9 +298,48 @@ def _windows(origin: pd.Timestamp, end: pd.Timestamp, delta: pd.Timedelta) -> pd
     return pd.date_range(origin, periods=n, freq=delta)
 
 
-def _assign(ts: pd.Series, origin: pd.Timestamp, delta: pd.Timedelta, n: int) -> pd.Series:
-    idx = ((ts - origin) // delta).astype("int64")
-    return idx.where((idx >= 0) & (idx < n), other=-1)
+def _assign(ts: pd.Series, origin: pd.Timestamp, delta: pd.Timedelta, n: int) -> np.ndarray:
+    """Window index of each timestamp; -1 outside ``[origin, origin + n·delta)``."""
+    ns = pd.DatetimeIndex(ts).as_unit("ns").asi8
+    idx = (ns - origin.as_unit("ns").value) // delta.value
+    return np.where((idx >= 0) & (idx < n), idx, -1)
+
+
+def _count(w: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per window: number of rows, or the sum of ``weights``."""
+    m = w >= 0
+    wt = None if weights is None else weights[m]
+    return np.bincount(w[m], weights=wt, minlength=n).astype(float)
+
+
+def _distinct(w: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """Per window: number of distinct ``codes`` (factorized ids, -1 = missing)."""
+    m = (w >= 0) & (codes >= 0)
+    if not m.any():
+        return np.zeros(n)
+    base = np.int64(codes.max()) + 1
+    keys = w[m].astype(np.int64) * base + codes[m]
+    if n * base <= 50_000_000:  # a bitmap of (window, id) pairs beats hashing
+        seen = np.zeros(n * base, dtype=bool)
+        seen[keys] = True
+        return seen.reshape(n, base).sum(axis=1).astype(float)
+    pairs = pd.unique(keys)
+    return np.bincount(pairs // base, minlength=n).astype(float)
+
+
+def _quantiles(w: np.ndarray, values: np.ndarray, n: int, qs: Sequence[float]) -> np.ndarray:
+    """Per window (rows) and quantile (columns): linear interpolation as numpy's default;
+    NaN for empty windows."""
+    m = (w >= 0) & np.isfinite(values)
+    wm, v = w[m], values[m]
+    order = np.argsort(wm, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(wm, minlength=n))])
+    grouped = v[order]
+    res = np.full((n, len(qs)), np.nan)
+    for k in range(n):
+        if bounds[k + 1] > bounds[k]:
+            res[k] = np.quantile(grouped[bounds[k] : bounds[k + 1]], qs)
+    return res
 
 
 def window_aggregates(
@@ -334,11 +376,15 @@ def window_aggregates(
         raise ConfigError(f"window must be positive, got {window!r}")
     ev = _check_frame(events, "events", EVENTS_COLUMNS)
     pr = (
-        _check_frame(predictions, "predictions", PREDICTIONS_COLUMNS)
+        _check_frame(predictions, "predictions", PREDICTIONS_COLUMNS, ("output",))
         if predictions is not None
         else None
     )
-    fb = _check_frame(feedback, "feedback", FEEDBACK_COLUMNS) if feedback is not None else None
+    fb = (
+        _check_frame(feedback, "feedback", FEEDBACK_COLUMNS, ("rating", "label"))
+        if feedback is not None
+        else None
+    )
     if fb is not None and "rating" not in fb.columns and "label" not in fb.columns:
         raise DataError(f"feedback: needs a 'rating' and/or 'label' column; got {list(fb.columns)}")
     all_ts = pd.concat([f["ts"] for f in (ev, pr, fb) if f is not None and len(f)])
@@ -358,88 +404,76 @@ def window_aggregates(
     out["complete"] = out["window_end"] <= stop
     zeros = np.zeros(n)
 
-    def per_window(series: pd.Series, keys: pd.Series, how: str) -> np.ndarray:
-        mask = keys >= 0
-        if not mask.any():
-            return zeros.copy()
-        g = series[mask].groupby(keys[mask].to_numpy())
-        agg = getattr(g, how)()
-        res = zeros.copy()
-        res[agg.index.to_numpy(dtype=int)] = agg.to_numpy(dtype=float)
-        return res
+    ev_w = _assign(ev["ts"], origin, delta, n)
+    # one factorization of user ids across events and predictions, for distinct counts
+    pr_users = pr["user_id"] if pr is not None else pd.Series([], dtype=object)
+    user_codes, _ = pd.factorize(pd.concat([ev["user_id"], pr_users], ignore_index=True))
+    ev_users, pr_user_codes = user_codes[: len(ev)], user_codes[len(ev) :]
+    type_codes, type_names = pd.factorize(ev["type"].astype(str))
+    code_of = {t: i for i, t in enumerate(type_names)}
 
-    ev["w"] = _assign(ev["ts"], origin, delta, n)
-    kind = ev["type"].astype(str)
-    active_parts = [ev.loc[kind != "churn", ["w", "user_id"]]]
-    for col, typ in (("new_users", "signup"), ("visits", "visit"), ("purchases", "purchase")):
-        out[col] = per_window(
-            ev["w"].where(kind == typ, -1), ev["w"].where(kind == typ, -1), "count"
-        )
-    buy = ev[kind == "purchase"]
-    out["purchasers"] = per_window(buy["user_id"], buy["w"], "nunique")
-    value = pd.to_numeric(buy["value"], errors="coerce").fillna(0.0)
-    out["revenue_usd"] = per_window(value, buy["w"], "sum")
-    gone = ev[kind == "churn"]
-    out["churned_users"] = per_window(gone["user_id"], gone["w"], "nunique")
+    def is_type(name: str) -> np.ndarray:
+        return type_codes == code_of.get(name, -2)
+
+    out["new_users"] = _count(np.where(is_type("signup"), ev_w, -1), n)
+    out["visits"] = _count(np.where(is_type("visit"), ev_w, -1), n)
+    buy = is_type("purchase")
+    buy_w = np.where(buy, ev_w, -1)
+    out["purchases"] = _count(buy_w, n)
+    out["purchasers"] = _distinct(buy_w, ev_users, n)
+    value = pd.to_numeric(ev["value"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    out["revenue_usd"] = _count(buy_w, n, weights=value)
+    churn = is_type("churn")
+    out["churned_users"] = _distinct(np.where(churn, ev_w, -1), ev_users, n)
+    active_w, active_codes = np.where(churn, -1, ev_w), ev_users
 
     if pr is not None:
-        pr["w"] = _assign(pr["ts"], origin, delta, n)
-        active_parts.append(pr.loc[pr["user_id"].notna(), ["w", "user_id"]])
-        lat = pd.to_numeric(pr["latency_ms"], errors="coerce")
-        out["predictions"] = per_window(pr["w"], pr["w"], "count")
-        out["latency_p50_ms"] = _quantile_per_window(lat, pr["w"], n, 0.5)
-        out["latency_p95_ms"] = _quantile_per_window(lat, pr["w"], n, 0.95)
-        out["compute_cost_usd"] = per_window(
-            pd.to_numeric(pr["cost_usd"], errors="coerce").fillna(0.0), pr["w"], "sum"
-        )
+        pr_w = _assign(pr["ts"], origin, delta, n)
+        active_w = np.concatenate([active_w, pr_w])
+        active_codes = np.concatenate([active_codes, pr_user_codes])
+        lat = pd.to_numeric(pr["latency_ms"], errors="coerce").to_numpy(dtype=float)
+        cost = pd.to_numeric(pr["cost_usd"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+        out["predictions"] = _count(pr_w, n)
+        out["latency_p50_ms"], out["latency_p95_ms"] = _quantiles(pr_w, lat, n, (0.5, 0.95)).T
+        out["compute_cost_usd"] = _count(pr_w, n, weights=cost)
     else:
         out["predictions"], out["compute_cost_usd"] = zeros, zeros
         out["latency_p50_ms"] = out["latency_p95_ms"] = np.full(n, np.nan)
-
-    active = pd.concat(active_parts)
-    out["active_users"] = per_window(active["user_id"], active["w"], "nunique")
+    out["active_users"] = _distinct(active_w, active_codes, n)
 
     out["ratings"] = out["satisfaction_sum"] = zeros
     out["labels"] = out["abs_error_sum"] = out["correct"] = zeros
     if fb is not None:
-        fb["w"] = _assign(fb["ts"], origin, delta, n)
+        fb_w = _assign(fb["ts"], origin, delta, n)
         if "rating" in fb.columns:
-            rated = fb[fb["rating"].notna()]
-            sat = normalise_ratings(rated["rating"], rating_scale)
-            out["ratings"] = per_window(sat, rated["w"], "count")
-            out["satisfaction_sum"] = per_window(sat, rated["w"], "sum")
+            rated = fb["rating"].notna().to_numpy()
+            sat = normalise_ratings(fb["rating"][rated], rating_scale).to_numpy(dtype=float)
+            out["ratings"] = _count(fb_w[rated], n)
+            out["satisfaction_sum"] = _count(fb_w[rated], n, weights=sat)
         if "label" in fb.columns and pr is not None and "output" in pr.columns:
-            _label_quality(out, fb, pr, per_window)
+            _label_quality(out, fb.assign(w=fb_w), pr)
     return out
 
 
-def _quantile_per_window(values: pd.Series, keys: pd.Series, n: int, q: float) -> np.ndarray:
-    res = np.full(n, np.nan)
-    mask = (keys >= 0) & values.notna()
-    if mask.any():
-        agg = values[mask].groupby(keys[mask].to_numpy()).quantile(q)
-        res[agg.index.to_numpy(dtype=int)] = agg.to_numpy(dtype=float)
-    return res
-
-
-def _label_quality(out: pd.DataFrame, fb: pd.DataFrame, pr: pd.DataFrame, per_window: Any) -> None:
+def _label_quality(out: pd.DataFrame, fb: pd.DataFrame, pr: pd.DataFrame) -> None:
     # feedback is attributed to the window in which the feedback arrived
     joined = fb[fb["label"].notna()].merge(
         pr[["prediction_id", "output"]], on="prediction_id", how="inner"
     )
     if joined.empty:
         return
-    out["labels"] = per_window(joined["w"], joined["w"], "count")
+    n, w = len(out), joined["w"].to_numpy()
+    out["labels"] = _count(w, n)
     lab = pd.to_numeric(joined["label"], errors="coerce")
     pred = pd.to_numeric(joined["output"], errors="coerce")
     # numeric outputs (regression) get an error, labels (classification) an accuracy
     if lab.notna().all() and pred.notna().all():
-        out["abs_error_sum"] = per_window((lab - pred).abs(), joined["w"], "sum")
-        out["correct"] = np.full(len(out), np.nan)
+        out["abs_error_sum"] = _count(w, n, weights=(lab - pred).abs().to_numpy(dtype=float))
+        out["correct"] = np.full(n, np.nan)
     else:
-        same = (joined["label"].astype(str) == joined["output"].astype(str)).astype(float)
-        out["correct"] = per_window(same, joined["w"], "sum")
-        out["abs_error_sum"] = np.full(len(out), np.nan)
+        same = (joined["label"].astype(str) == joined["output"].astype(str)).to_numpy(dtype=float)
+        out["correct"] = _count(w, n, weights=same)
+        out["abs_error_sum"] = np.full(n, np.nan)
 
 
 # ----------------------------------------------------------------------------- report
@@ -552,11 +586,11 @@ def compute_kpis(
     """
     defs = _resolve(kpis)
     rows: list[dict[str, Any]] = []
-    cache: dict[str, pd.DataFrame] = {}
+    cache: dict[str, tuple[pd.DataFrame, list[dict[str, Any]]]] = {}
     for d in defs:
         w = window or d.window
         if w not in cache:
-            cache[w] = window_aggregates(
+            agg = window_aggregates(
                 events,
                 predictions,
                 feedback,
@@ -565,10 +599,8 @@ def compute_kpis(
                 end=end,
                 rating_scale=rating_scale,
             )
-        agg = cache[w]
-        records: list[dict[str, Any]] = [
-            {str(k): v for k, v in r.items()} for r in agg.to_dict("records")
-        ]
+            cache[w] = (agg, [{str(k): v for k, v in r.items()} for r in agg.to_dict("records")])
+        agg, records = cache[w]
         for i, (s, rec) in enumerate(zip(agg.index, records, strict=True)):
             value = d.compute(rec, records[i - 1] if i else None)
             rows.append(
