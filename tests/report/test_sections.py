@@ -28,7 +28,7 @@ def test_every_section_from_demo_data_has_traces_with_data(demo_data) -> None:
     sections = sections_from_data(demo_data)
     assert [s.key for s in sections] == list(SECTION_KEYS)
     for s in sections:
-        assert s.figures, s.key
+        assert s.figures or s.key == "alerts", s.key
         for fig in s.figures:
             traces = fig["data"]
             assert traces and all(len(_xy(t)[0]) > 0 and len(_xy(t)[1]) > 0 for t in traces), s.key
@@ -94,6 +94,14 @@ def test_drift_and_versions_sections(demo_data) -> None:
     assert v.figures[0]["data"][0]["marker"]["color"] == ["#1f77b4", "#ff7f0e"]  # champion orange
 
 
+def test_alerts_section_is_a_table() -> None:
+    from bizmodel.report.sections import alerts_section
+
+    s = alerts_section([{"rule": "r", "message": "m", "severity": "warning", "value": 1.5}])
+    assert s.figures == () and s.table[0]["severity"] == "warning" and s.table[0]["subject"] is None
+    assert alerts_section([]).description == "No alert fired."
+
+
 def test_builders_reject_bad_input_naming_the_problem() -> None:
     with pytest.raises(DataError, match=r"lifts\[0\]: missing key\(s\) \['ci_high'\]"):
         experiment_lifts_section([{"name": "B", "lift": 0.1, "ci_low": 0.0}])
@@ -115,7 +123,9 @@ def test_report_is_one_self_contained_file(demo_data, tmp_path) -> None:
     assert html.count("<script>") == 2  # plotly.js once, the figures once
     assert not re.search(r"<(script|link)[^>]+(src|href)=\"(?!data:)", html)  # nothing fetched
     for key in SECTION_KEYS:
-        assert f'id="section-{key}"' in html and f'id="chart-{key}-0"' in html
+        assert f'id="section-{key}"' in html
+        assert (f'id="chart-{key}-0"' in html) == (key != "alerts")
+    assert "input drift (major): length_chars drifted" in html  # the alerts table
     assert os.listdir(tmp_path) == ["report.html"]  # no temporary file left behind
 
 

@@ -122,6 +122,20 @@ _RULE_TYPES: dict[str, type] = {
 }
 
 
+#: A starting set of rules; every threshold is an effect size a product team would act on.
+DEFAULT_RULES: tuple[Rule, ...] = (
+    RelativeChangeRule("active users falling", "active_users", threshold=0.2, direction="drop"),
+    RelativeChangeRule("churn rising", "churn_rate", threshold=0.5, direction="rise"),
+    RelativeChangeRule("satisfaction falling", "satisfaction", threshold=0.1, direction="drop"),
+    RelativeChangeRule("latency rising", "latency_p95_ms", threshold=0.5, direction="rise"),
+    RelativeChangeRule(
+        "cost per prediction rising", "cost_usd_per_1k", threshold=0.5, direction="rise"
+    ),
+    ThresholdRule("gross margin low", "gross_margin", "<", 0.5, severity="critical"),
+    DriftRule("input drift (major)", metric="psi", threshold=0.25),
+)
+
+
 def rules_from_dicts(items: Iterable[Mapping[str, Any]]) -> list[Rule]:
     """Rules from plain dicts with a ``type`` key (``threshold``, ``relative_change``, ``drift``).
 

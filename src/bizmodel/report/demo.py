@@ -10,7 +10,7 @@ Examples
 --------
 >>> data = demo_report_data(days=7, seed=0)
 >>> sorted(data)
-['drift', 'experiments', 'growth', 'kpis', 'model_versions', 'pareto']
+['alerts', 'drift', 'experiments', 'growth', 'kpis', 'model_versions', 'pareto']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bizmodel.monitor.alerts import DEFAULT_RULES, evaluate_rules
 from bizmodel.monitor.drift import DriftReport, prediction_drift, text_drift
 from bizmodel.monitor.kpi import compute_kpis
 from bizmodel.simulate.market import (
@@ -237,11 +238,14 @@ def demo_report_data(days: int = 28, seed: int = 0) -> dict[str, Any]:
         table[list(LEVERS)].to_numpy(dtype=float), table["new_users"].to_numpy(dtype=float), LEVERS
     )
     kpis = compute_kpis(data.events, data.predictions, data.feedback)
+    drift = _drift(data, days)
+    alerts = evaluate_rules(DEFAULT_RULES, kpis=kpis, drift=drift, all_windows=True)
     return {
+        "alerts": [a.to_dict() for a in alerts],
         "kpis": kpis.to_dict(),
         "experiments": _lifts(data),
         "growth": _growth(data, fit),
         "pareto": _pareto(data, fit),
         "model_versions": _versions(data),
-        "drift": _drift(data, days).to_dict(),
+        "drift": drift.to_dict(),
     }

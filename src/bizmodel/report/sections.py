@@ -7,6 +7,7 @@ from anything. :func:`sections_from_data` maps one dict of such inputs to sectio
 ==================  ==========================================  =============================
 key                 value                                       builder
 ==================  ==========================================  =============================
+``alerts``          list of ``Alert.to_dict()``                 :func:`alerts_section`
 ``kpis``            ``KpiReport.to_dict()``                     :func:`kpi_trends_section`
 ``experiments``     list of lift dicts                          :func:`experiment_lifts_section`
 ``growth``          dict of keyword arguments                   :func:`growth_curve_section`
@@ -494,7 +495,25 @@ def drift_section(drift: Mapping[str, Any], *, title: str = "Drift") -> Section:
     return Section("drift", title, desc, (_figure(fig),), table)
 
 
+def alerts_section(alerts: Sequence[Mapping[str, Any]], *, title: str = "Alerts") -> Section:
+    """A table of fired alerts (``Alert.to_dict()`` each); no figure.
+
+    Parameters
+    ----------
+    alerts : list of dict
+        Each has ``rule``, ``severity``, ``subject``, ``value``, ``threshold``,
+        ``window_start`` and ``message``; an empty list says "no alerts".
+    """
+    for i, a in enumerate(alerts):
+        _need(a, ("rule", "message"), f"alerts[{i}]")
+    cols = ("severity", "rule", "subject", "window_start", "value", "threshold", "message")
+    rows = tuple({c: a.get(c) for c in cols} for a in alerts)
+    desc = f"{len(rows)} alert(s) fired." if rows else "No alert fired."
+    return Section("alerts", title, desc, (), rows)
+
+
 _BUILDERS = {
+    "alerts": lambda v: alerts_section(v),
     "kpis": lambda v: kpi_trends_section(v),
     "experiments": lambda v: experiment_lifts_section(v),
     "growth": lambda v: growth_curve_section(**v),
