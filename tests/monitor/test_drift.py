@@ -54,6 +54,7 @@ def test_js_subnormal_share_stays_finite() -> None:
 def test_psi_zero_only_for_identical_and_nonnegative(p: list[float]) -> None:
     assert psi(p, p) == pytest.approx(0.0, abs=1e-12)
     assert psi(p, list(reversed(p))) >= -1e-12
+    assert psi(p, list(reversed(p))) == pytest.approx(psi(list(reversed(p)), p))  # symmetric
 
 
 def test_quantile_edges_give_equal_reference_bins() -> None:

@@ -121,6 +121,13 @@ def kpi_trends_section(
         ``unit``, ``direction`` and ``points`` = ``[{"start": ISO time, "value": float|None}]``.
     names : list of str, optional
         Which KPIs, in order; all by default.
+
+    Examples
+    --------
+    >>> s = kpi_trends_section([{"name": "revenue_usd", "points": [
+    ...     {"start": "2026-01-01", "value": 10.0}, {"start": "2026-01-02", "value": None}]}])
+    >>> s.figures[0]["data"][0]["y"], s.table[0]["latest"]
+    ([10.0, None], 10.0)
     """
     from plotly.subplots import make_subplots
 
@@ -266,6 +273,13 @@ def growth_curve_section(
     group : optional label per observed point (e.g. the arm), used for colour.
     coefficients : optional rows ``{"name", "estimate", "ci_low", "ci_high", "truth"?}`` shown
         as a table.
+
+    Examples
+    --------
+    >>> s = growth_curve_section(x=[1, 2], y=[3, 5], curve_x=[1, 2], mean=[3, 5],
+    ...                          lower=[2, 4], upper=[4, 6])
+    >>> [t["name"] for t in s.figures[0]["data"]]
+    ['95% band', 'fitted', 'observed']
     """
     lengths = {len(curve_x), len(mean), len(lower), len(upper)}
     if len(lengths) != 1 or len(x) != len(y):
@@ -329,6 +343,13 @@ def pareto_section(
         Dominated candidates, drawn faintly.
     label : str, optional
         Key whose value labels each front point (e.g. ``"model_version"``).
+
+    Examples
+    --------
+    >>> front = [{"users": 100.0, "margin": 50.0}, {"users": 80.0, "margin": 90.0}]
+    >>> s = pareto_section(front=front, chosen=front[1], x="users", y="margin")
+    >>> s.figures[0]["data"][0]["x"]
+    [80.0, 100.0]
     """
     if not front:
         raise DataError("pareto_section: the front is empty")
@@ -405,6 +426,13 @@ def model_versions_section(
         Each ``{"version": str, "quality": float, "cost_usd_per_1k": float}``, optionally
         ``"stage"`` (``champion`` is highlighted), ``"latency_ms"`` and any metrics (shown in
         the table).
+
+    Examples
+    --------
+    >>> s = model_versions_section([{"version": "v2", "quality": 0.8, "cost_usd_per_1k": 2.0,
+    ...                              "stage": "champion"}])
+    >>> s.figures[0]["data"][0]["marker"]["color"]
+    ['#ff7f0e']
     """
     if not versions:
         raise DataError("model_versions_section: no versions given")
@@ -447,6 +475,13 @@ def drift_section(drift: Mapping[str, Any], *, title: str = "Drift") -> Section:
     drift : dict
         ``DriftReport.to_dict()``: ``{"features": [{"name", "psi", "js", "severity"}],
         "thresholds": {"psi_moderate", "psi_major", "js_moderate", "js_major"}}``.
+
+    Examples
+    --------
+    >>> s = drift_section({"features": [{"name": "length_chars", "psi": 0.3, "js": 0.2,
+    ...                                  "severity": "major"}]})
+    >>> s.figures[0]["data"][0]["y"]
+    [0.3]
     """
     feats = list(drift.get("features", []))
     if not feats:
