@@ -7,15 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bizmodel.errors import ConfigError, DataError
-from bizmodel.monitor.kpi import (
-    KPIS,
-    KpiDefinition,
-    _count,
-    _distinct,
-    _quantiles,
-    compute_kpis,
-    window_aggregates,
-)
+from bizmodel.monitor.kpi import KPIS, KpiDefinition, compute_kpis, window_aggregates
+from bizmodel.monitor.windows import _count, _distinct, _quantiles
 
 D1, D2 = "2026-01-01", "2026-01-02"
 
