@@ -74,14 +74,27 @@ def _check_frame(
         )
     # only the columns used: copying a frame with a text column would cost more than the KPIs
     out = df[[*required, *(c for c in optional if c in df.columns)]].copy()
-    try:
-        if pd.api.types.is_datetime64_any_dtype(out["ts"]):
-            out["ts"] = pd.to_datetime(out["ts"], utc=True)
-        else:  # strings: ISO 8601 only, so parsing never depends on guessing
-            out["ts"] = pd.to_datetime(out["ts"], utc=True, format="ISO8601")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{name}: column 'ts' has values that are not timestamps ({exc})") from None
+    out["ts"] = to_utc(out["ts"], name)
     return out
+
+
+def to_utc(ts: pd.Series, frame: str) -> pd.Series:
+    """Timestamps as UTC-aware datetimes: datetimes converted (naive = UTC), strings parsed as
+    ISO 8601 only, so parsing never depends on guessing.
+
+    Examples
+    --------
+    >>> to_utc(pd.Series(["2026-01-01T10:00:00+01:00"]), "events").iloc[0]
+    Timestamp('2026-01-01 09:00:00+0000', tz='UTC')
+    """
+    try:
+        if pd.api.types.is_datetime64_any_dtype(ts):
+            return pd.to_datetime(ts, utc=True)
+        return pd.to_datetime(ts, utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"{frame}: column 'ts' has values that are not timestamps ({exc})"
+        ) from None
 
 
 def normalise_ratings(rating: pd.Series, scale: str = "auto") -> pd.Series:

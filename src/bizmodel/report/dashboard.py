@@ -13,10 +13,10 @@
 
 Examples
 --------
->>> from fastapi.testclient import TestClient  # doctest: +SKIP
+>>> from fastapi.testclient import TestClient
 >>> app = create_dashboard_app(lambda: {"model_versions": [
 ...     {"version": "v1", "quality": 0.7, "cost_usd_per_1k": 0.5}]})
->>> TestClient(app).get("/api/sections").json()["sections"][0]["key"]  # doctest: +SKIP
+>>> TestClient(app).get("/api/sections").json()["sections"][0]["key"]
 'model_versions'
 """
 
