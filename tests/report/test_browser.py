@@ -124,10 +124,10 @@ def test_dashboard_renders_and_refreshes(browser_page, demo_data, tmp_path: Path
         page.wait_for_function(
             "document.getElementById('status').textContent.startsWith('Updated')"
         )
-        page.wait_for_function("() => true")  # let one more poll happen
         deadline = time.monotonic() + 10
         while len(calls) < 2 and time.monotonic() < deadline:
             page.wait_for_timeout(100)
         assert len(calls) >= 2  # the page polls the JSON endpoint
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-    assert errors == []
+        page.close()  # stop polling before the server goes away
+        assert errors == []

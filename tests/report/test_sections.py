@@ -55,6 +55,23 @@ def test_kpi_section_accepts_report_dict_and_selects_names(demo_data) -> None:
     assert [t["name"] for t in s.figures[0]["data"]] == ["revenue_usd", "churn_rate"]
     churn = s.figures[0]["data"][1]["y"]
     assert churn[0] is None  # NaN (no previous window) travels as null
+    symbols = s.figures[0]["data"][0]["marker"]["symbol"]
+    assert set(symbols) == {"circle"}  # the simulated days are all complete
+    partial = {
+        "kpis": [
+            {
+                "name": "x",
+                "points": [
+                    {"start": "2026-01-01", "value": 1.0},
+                    {"start": "2026-01-02", "value": 2.0, "complete": False},
+                ],
+            }
+        ]
+    }
+    assert kpi_trends_section(partial).figures[0]["data"][0]["marker"]["symbol"] == [
+        "circle",
+        "circle-open",
+    ]
     with pytest.raises(DataError, match=r"unknown KPI\(s\) \['dau'\]"):
         kpi_trends_section(demo_data["kpis"], names=["dau"])
 

@@ -158,7 +158,13 @@ def kpi_trends_section(
             name=k["name"],
             showlegend=False,
             line={"color": _BLUE},
-            marker={"size": 4},
+            # an open marker: the window is not over yet (its value will still change)
+            marker={
+                "size": 5,
+                "symbol": [
+                    "circle" if p.get("complete", True) else "circle-open" for p in k["points"]
+                ],
+            },
             row=i // columns + 1,
             col=i % columns + 1,
         )
@@ -174,7 +180,8 @@ def kpi_trends_section(
         )
     fig.update_layout(_layout(height=230 * rows + 40, margin={"l": 50, "r": 20, "t": 40, "b": 30}))
     fig.update_annotations(font_size=12)
-    return Section("kpis", title, "KPI values per time window.", (_figure(fig),), tuple(table))
+    desc = "KPI values per time window; an open marker is a window still in progress."
+    return Section("kpis", title, desc, (_figure(fig),), tuple(table))
 
 
 def experiment_lifts_section(
