@@ -1,0 +1,328 @@
+"""A/B analysis from unit-level rows (a DataFrame), with the cleaning real logs need.
+
+Each problem of real experiment data is either an error that says what is wrong, or a
+cleaning step whose counts end up in ``ABTestResult.warnings`` and ``data_quality`` — never
+a silent change:
+
+======================================  ==================================================
+rows without a variant                  dropped, counted
+variant not among the planned ``arms``  dropped, counted per label (assignment/exposure
+                                        mismatch)
+users seen in more than one arm         all their rows dropped, users and rows counted
+                                        (GrowthBook drops "multiple exposures" too)
+duplicated users within one arm         first row kept (``duplicates="first"``), or error
+missing metric/covariate/denominator    rows dropped and counted per arm
+                                        (``missing="drop"``), or error
+non-numeric or infinite values          error naming row, column and value
+a planned arm, or control, with 0 users error
+zero variance in both arms              error (from :func:`bizmodel.stats.analyze`)
+control mean 0 with relative lift       error suggesting the absolute lift
+======================================  ==================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from bizmodel.errors import ConfigError, DataError
+from bizmodel.stats.analysis import analyze
+from bizmodel.stats.result import ABTestResult
+from bizmodel.stats.statistics import (
+    ArmStatistic,
+    CupedMeanStatistic,
+    CupedProportionStatistic,
+    MeanStatistic,
+    ProportionStatistic,
+    RatioStatistic,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["analyze_units", "arm_statistics"]
+
+MetricType = Literal["auto", "mean", "proportion"]
+
+
+def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
+    import pandas as pd
+
+    s = df[col]
+    if s.dtype.kind in "biuf":
+        values = s.to_numpy(dtype=float)
+    else:
+        if s.dtype == bool:
+            values = s.to_numpy(dtype=float)
+        else:
+            coerced = pd.to_numeric(s, errors="coerce")
+            bad = coerced.isna() & s.notna()
+            if bad.any():
+                label = bad.idxmax()
+                raise DataError(
+                    f"row {label}, column {col!r}: {s.loc[label]!r} is not a number "
+                    f"({int(bad.sum())} such rows); give numbers or leave the cell empty"
+                )
+            values = coerced.to_numpy(dtype=float)
+    inf = np.isinf(values)
+    if inf.any():
+        label = df.index[int(np.argmax(inf))]
+        raise DataError(f"row {label}, column {col!r}: infinite value; give finite numbers")
+    return values
+
+
+def _require_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
+    for c in cols:
+        if c is not None and c not in df.columns:
+            raise DataError(f"column {c!r} not found; columns are {list(df.columns)}")
+
+
+def _pick_control(labels: list[str], control: str | None, arms: Sequence[str] | None) -> str:
+    if control is not None:
+        return control
+    if arms:
+        return str(arms[0])
+    for lab in labels:
+        if lab.lower() in ("control", "baseline"):
+            return lab
+    return sorted(labels)[0]
+
+
+def arm_statistics(
+    codes: np.ndarray,
+    k: int,
+    y: np.ndarray,
+    *,
+    kind: Literal["mean", "proportion"],
+    x: np.ndarray | None = None,
+    den: np.ndarray | None = None,
+) -> list[ArmStatistic]:
+    """Sufficient statistics of ``k`` arms from integer arm ``codes`` (vectorised sums).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> arm_statistics(np.array([0, 0, 1]), 2, np.array([1.0, 3.0, 2.0]), kind="mean")[0]
+    MeanStatistic(n=2, sum=4.0, sum_squares=10.0)
+    """
+
+    def s(v: np.ndarray) -> list[float]:
+        return [float(t) for t in np.bincount(codes, weights=v, minlength=k)]
+
+    n = np.bincount(codes, minlength=k)
+    sy, syy = s(y), s(y * y)
+    out: list[ArmStatistic] = []
+    if den is not None:
+        sd, sdd, syd = s(den), s(den * den), s(y * den)
+        if x is not None:
+            raise ConfigError("CUPED for ratio metrics from unit rows needs a pre-period "
+                              "numerator and denominator; use CupedRatioStatistic directly")
+        return [
+            RatioStatistic(int(n[i]), sy[i], syy[i], sd[i], sdd[i], syd[i]) for i in range(k)
+        ]
+    if x is not None:
+        sx, sxx, sxy = s(x), s(x * x), s(x * y)
+        pre_binary = bool(np.isin(x, (0.0, 1.0)).all())
+        for i in range(k):
+            if kind == "proportion":
+                out.append(
+                    CupedProportionStatistic(
+                        int(n[i]), sy[i], syy[i], sx[i], sxx[i], sxy[i], pre_binary
+                    )
+                )
+            else:
+                out.append(CupedMeanStatistic(int(n[i]), sy[i], syy[i], sx[i], sxx[i], sxy[i]))
+        return out
+    for i in range(k):
+        if kind == "proportion":
+            out.append(ProportionStatistic(int(n[i]), sy[i]))
+        else:
+            out.append(MeanStatistic(int(n[i]), sy[i], syy[i]))
+    return out
+
+
+def analyze_units(
+    data: pd.DataFrame,
+    *,
+    variant: str,
+    metric: str,
+    control: str | None = None,
+    covariate: str | None = None,
+    denominator: str | None = None,
+    user: str | None = None,
+    arms: Sequence[str] | None = None,
+    metric_type: MetricType = "auto",
+    duplicates: Literal["first", "error"] = "first",
+    missing: Literal["drop", "error"] = "drop",
+    **options: Any,
+) -> ABTestResult:
+    """Analyse unit-level rows: one row per unit, a variant column and a metric column.
+
+    Parameters
+    ----------
+    data : DataFrame
+    variant, metric : str
+        Column names of the arm label and the outcome.
+    control : str, optional
+        Control arm; default ``arms[0]``, else an arm named "control"/"baseline", else the
+        first label in sorted order (a warning says which).
+    covariate : str, optional
+        Pre-period covariate for CUPED (θ pooled over both arms).
+    denominator : str, optional
+        Makes the metric a ratio ``Σmetric / Σdenominator`` (delta method).
+    user : str, optional
+        Unit id column; enables the duplicate and multiple-arm checks.
+    arms : sequence of str, optional
+        The planned arms, control first; rows with other labels are dropped and counted, and
+        a planned arm without units is an error. ``planned_split`` (an option of
+        :func:`bizmodel.stats.analyze`) is in this order.
+    metric_type : {"auto", "mean", "proportion"}
+        ``auto`` treats a 0/1 metric as a proportion (variance p(1−p)).
+    **options
+        Passed to :func:`bizmodel.stats.analyze` (engine, sequential, relative, alpha, ...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"arm": ["A", "A", "A", "B", "B", "B"],
+    ...                    "y": [1.0, 2.0, 3.0, 2.0, 3.0, 4.0]})
+    >>> r = analyze_units(df, variant="arm", metric="y", relative=False)
+    >>> r.control, round(r.comparison("B").estimate, 6)
+    ('A', 1.0)
+    """
+    _require_columns(data, [variant, metric, covariate, denominator, user])
+    if metric_type not in ("auto", "mean", "proportion"):
+        raise ConfigError(f"metric_type must be auto, mean or proportion; got {metric_type!r}")
+    if duplicates not in ("first", "error") or missing not in ("drop", "error"):
+        raise ConfigError("duplicates must be 'first' or 'error'; missing 'drop' or 'error'")
+    warnings: list[str] = []
+    quality: dict[str, int] = {"rows_in": len(data)}
+    df = data
+    # 1. variant labels
+    var = df[variant]
+    no_var = var.isna().to_numpy()
+    if no_var.any():
+        quality["rows_missing_variant"] = int(no_var.sum())
+        warnings.append(f"dropped {int(no_var.sum())} rows with no {variant!r} value")
+        df = df.loc[~no_var]
+    labels = df[variant].astype(str)
+    if arms is not None:
+        planned = [str(a) for a in arms]
+        unknown = ~labels.isin(planned)
+        if unknown.any():
+            counts = labels[unknown].value_counts().to_dict()
+            quality["rows_unknown_variant"] = int(unknown.sum())
+            warnings.append(
+                f"dropped {int(unknown.sum())} rows whose {variant!r} is not a planned arm "
+                f"{planned}: {counts}"
+            )
+            df, labels = df.loc[~unknown.to_numpy()], labels[~unknown]
+    # 2. units in several arms, duplicated units
+    if user is not None:
+        uid = df[user]
+        if uid.isna().any():
+            k = int(uid.isna().sum())
+            if missing == "error":
+                raise DataError(f"column {user!r}: {k} rows have no user id")
+            quality["rows_missing_user"] = k
+            warnings.append(f"dropped {k} rows with no {user!r} value")
+            keep = uid.notna().to_numpy()
+            df, labels, uid = df.loc[keep], labels[keep], uid[keep]
+        pairs = labels.groupby(uid.to_numpy(), sort=False).nunique()
+        multi = pairs.index[pairs.to_numpy() > 1]
+        if len(multi):
+            bad = uid.isin(multi).to_numpy()
+            quality["users_in_several_arms"] = len(multi)
+            quality["rows_users_in_several_arms"] = int(bad.sum())
+            warnings.append(
+                f"dropped {len(multi)} users seen in more than one arm ({int(bad.sum())} rows),"
+                f" e.g. {list(multi[:3])}"
+            )
+            df, labels, uid = df.loc[~bad], labels[~bad], uid[~bad]
+        dup = uid.duplicated().to_numpy()
+        if dup.any():
+            n_users = uid[dup].nunique()
+            if duplicates == "error":
+                raise DataError(
+                    f"column {user!r}: {int(dup.sum())} duplicate rows for {n_users} users, "
+                    f"e.g. {list(uid[dup].unique()[:3])}; aggregate to one row per user or "
+                    "use duplicates='first'"
+                )
+            quality["duplicate_rows"] = int(dup.sum())
+            warnings.append(
+                f"dropped {int(dup.sum())} duplicate rows of {n_users} users; kept the first "
+                "row of each"
+            )
+            df, labels = df.loc[~dup], labels[~dup]
+    # 3. numbers, missing values
+    cols = [c for c in (metric, covariate, denominator) if c is not None]
+    values = {c: _numeric(df, c) for c in cols}
+    drop = np.zeros(len(df), dtype=bool)
+    for c in cols:
+        nan = np.isnan(values[c])
+        if nan.any():
+            per_arm = labels[nan].value_counts().to_dict()
+            if missing == "error":
+                label = df.index[int(np.argmax(nan))]
+                raise DataError(
+                    f"column {c!r}: {int(nan.sum())} missing values (first at row {label}), "
+                    f"per arm {per_arm}; fill them or use missing='drop'"
+                )
+            quality[f"rows_missing_{c}"] = int(nan.sum())
+            warnings.append(f"dropped {int(nan.sum())} rows with missing {c!r}: {per_arm}")
+            drop |= nan
+    if drop.any():
+        keep = ~drop
+        values = {c: v[keep] for c, v in values.items()}
+        labels = labels[keep]
+    quality["rows_used"] = len(labels)
+    # 4. arms
+    codes, uniques = labels.factorize(sort=True)
+    found = [str(u) for u in uniques]
+    order = [str(a) for a in arms] if arms is not None else found
+    ctrl = _pick_control(found, control, arms)
+    if control is None and arms is None and ctrl not in ("control", "baseline"):
+        warnings.append(f"no control given; using {ctrl!r} (first arm in sorted order)")
+    if ctrl not in order:
+        raise DataError(
+            f"control arm {ctrl!r} has 0 units in column {variant!r}; arms found: {found}"
+        )
+    for a in order:
+        if a not in found:
+            raise DataError(
+                f"arm {a!r} has 0 units after cleaning (column {variant!r}); arms with units: "
+                f"{found}"
+            )
+    if len(order) < 2:
+        raise DataError(f"column {variant!r} holds only {order}; an A/B test needs ≥ 2 arms")
+    y = values[metric]
+    kind: Literal["mean", "proportion"]
+    if metric_type == "auto":
+        binary = denominator is None and bool(np.isin(y, (0.0, 1.0)).all())
+        kind = "proportion" if binary else "mean"
+    else:
+        kind = metric_type
+        if kind == "proportion" and not np.isin(y, (0.0, 1.0)).all():
+            raise DataError(f"column {metric!r}: a proportion metric must hold only 0 and 1")
+    stats_list = arm_statistics(
+        np.asarray(codes),
+        len(found),
+        y,
+        kind=kind,
+        x=values.get(covariate) if covariate else None,
+        den=values.get(denominator) if denominator else None,
+    )
+    by_name = dict(zip(found, stats_list))
+    ordered = [ctrl] + [a for a in order if a != ctrl]
+    return analyze(
+        {a: by_name[a] for a in ordered},
+        control=ctrl,
+        metric=metric,
+        covariate=covariate,
+        warnings=warnings,
+        data_quality=quality,
+        **options,
+    )
+
