@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from bizmodel.errors import ConfigError, DataError
 from bizmodel.stats.bayesian import GaussianPrior, bayesian_test
@@ -108,9 +108,7 @@ def analyze(
         raise ConfigError("sequential testing is a frequentist method; use engine='frequentist'")
     names = list(stats)
     if len(names) < 2:
-        raise DataError(
-            f"{metric}: an A/B test needs at least 2 arms, got {len(names)}: {names}"
-        )
+        raise DataError(f"{metric}: an A/B test needs at least 2 arms, got {len(names)}: {names}")
     control = names[0] if control is None else control
     if control not in stats:
         raise DataError(f"{metric}: control arm {control!r} not found; arms are {names}")
@@ -146,7 +144,7 @@ def analyze(
                 if msg not in extra:
                     extra.append(msg)
         eff = effect_moments(cm, tm, relative, metric=metric)
-        common = {
+        common: dict[str, Any] = {
             "arm": name,
             "control": control,
             "theta": theta,
@@ -186,7 +184,7 @@ def analyze(
             )
     if engine == "frequentist":
         adj = adjust_p_values([c.p_value for c in comparisons], correction)
-        comparisons = [_replace_p(c, p) for c, p in zip(comparisons, adj)]
+        comparisons = [_replace_p(c, p) for c, p in zip(comparisons, adj, strict=True)]
         if len(comparisons) > 1 and correction != "none":
             extra.append(
                 f"{len(comparisons)} arms against control: p-values adjusted by {correction}"
@@ -199,9 +197,7 @@ def analyze(
             f"{[round(w, 4) for w in srm.expected_weights]} (chi2 {srm.chi2:.2f}, "
             f"p {srm.p_value:.2g} < {srm_threshold:g})"
         )
-    arms = tuple(
-        ArmSummary(n, stats[n].n, float(stats[n].mean), _sd(stats[n])) for n in names
-    )
+    arms = tuple(ArmSummary(n, stats[n].n, float(stats[n].mean), _sd(stats[n])) for n in names)
     prior_d = None
     if engine == "bayesian":
         p = prior or GaussianPrior()

@@ -69,7 +69,9 @@ class PowerResult:
         return "\n".join(lines)
 
 
-def _variances(mean: float, sd: float | None, proportion: bool, delta: float) -> tuple[float, float]:
+def _variances(
+    mean: float, sd: float | None, proportion: bool, delta: float
+) -> tuple[float, float]:
     if proportion:
         pt = mean + delta
         if not 0 < mean < 1:
@@ -99,7 +101,9 @@ def _delta(mde: float, relative: bool, mean: float) -> float:
     return mde * abs(mean) if relative else mde
 
 
-def _power(delta: float, n_c: float, ratio: float, vc: float, vt: float, za: float, two: bool) -> float:
+def _power(
+    delta: float, n_c: float, ratio: float, vc: float, vt: float, za: float, two: bool
+) -> float:
     se = math.sqrt(vc / n_c + vt / (ratio * n_c))
     p = float(stats.norm.cdf(abs(delta) / se - za))
     return p + float(stats.norm.cdf(-abs(delta) / se - za)) if two else p
@@ -153,7 +157,17 @@ def sample_size(
     n = math.ceil((za + zb) ** 2 * (vc + vt / ratio) / d**2 - 1e-9)
     n_tot = n + math.ceil(ratio * n) * (arms - 1)
     return PowerResult(
-        n, n_tot, mde, relative, power, alpha, alternative, arms, baseline_mean, math.sqrt(vc), proportion
+        n,
+        n_tot,
+        mde,
+        relative,
+        power,
+        alpha,
+        alternative,
+        arms,
+        baseline_mean,
+        math.sqrt(vc),
+        proportion,
     )
 
 
@@ -188,7 +202,9 @@ def minimum_detectable_effect(
 
     if not proportion:
         vc, _ = _variances(baseline_mean, baseline_sd, False, 1.0)
-        d = (za + float(stats.norm.ppf(power))) * math.sqrt(vc / n_per_arm + vc / (ratio * n_per_arm))
+        d = (za + float(stats.norm.ppf(power))) * math.sqrt(
+            vc / n_per_arm + vc / (ratio * n_per_arm)
+        )
         if two:  # include the far tail exactly
             d = optimize.brentq(gap, d * 0.5, d * 1.5, xtol=1e-14)
     else:
@@ -198,5 +214,15 @@ def minimum_detectable_effect(
     n_tot = n_per_arm + round(ratio * n_per_arm) * (arms - 1)
     sd = math.sqrt(_variances(baseline_mean, baseline_sd, proportion, 0.0)[0])
     return PowerResult(
-        n_per_arm, n_tot, d / scale, relative, power, alpha, alternative, arms, baseline_mean, sd, proportion
+        n_per_arm,
+        n_tot,
+        d / scale,
+        relative,
+        power,
+        alpha,
+        alternative,
+        arms,
+        baseline_mean,
+        sd,
+        proportion,
     )

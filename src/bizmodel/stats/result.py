@@ -1,4 +1,4 @@
-"""The result of an A/B analysis: a frozen :class:`ABTestResult` with ``summary()``/``to_dict()``."""
+"""The result of an A/B analysis: a frozen :class:`ABTestResult` (``summary()``, ``to_dict()``)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,11 @@ class ABTestResult:
         lines.append("")
         lines.append(
             f"SRM check: chi2 {self.srm.chi2:.3f}, p {self.srm.p_value:.4g}"
-            + ("  ** SAMPLE RATIO MISMATCH: do not trust these lifts **" if self.srm.flagged else "")
+            + (
+                "  ** SAMPLE RATIO MISMATCH: do not trust these lifts **"
+                if self.srm.flagged
+                else ""
+            )
         )
         for w in self.warnings:
             lines.append(f"warning: {w}")

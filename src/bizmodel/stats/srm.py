@@ -50,6 +50,6 @@ def srm_check(
     n = sum(counts)
     if k < 2 or n == 0:
         return SRMResult(0.0, 1.0, False, tuple(w))
-    chi2 = sum((o - n * wi) ** 2 / (n * wi) for o, wi in zip(counts, w) if wi > 0)
+    chi2 = sum((o - n * wi) ** 2 / (n * wi) for o, wi in zip(counts, w, strict=True) if wi > 0)
     p = float(stats.chi2.sf(chi2, k - 1))
     return SRMResult(float(chi2), p, p < threshold, tuple(w))

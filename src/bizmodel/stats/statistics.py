@@ -118,8 +118,7 @@ class ProportionStatistic:
         _check_n(self.n, "ProportionStatistic")
         if not 0 <= self.successes <= max(self.n, 0):
             raise DataError(
-                f"ProportionStatistic: successes must lie in [0, n={self.n}], "
-                f"got {self.successes}"
+                f"ProportionStatistic: successes must lie in [0, n={self.n}], got {self.successes}"
             )
 
     @property
@@ -183,11 +182,7 @@ class RatioStatistic:
         d = MeanStatistic(n, self.sum_den, self.sum_squares_den)
         cov = _covariance(n, self.sum_num, self.sum_den, self.sum_products, False)
         mu_m, mu_d = m.mean, d.mean
-        v = (
-            m.variance / mu_d**2
-            - 2 * mu_m * cov / mu_d**3
-            + mu_m**2 * d.variance / mu_d**4
-        )
+        v = m.variance / mu_d**2 - 2 * mu_m * cov / mu_d**3 + mu_m**2 * d.variance / mu_d**4
         return max(v, 0.0)
 
     @property
@@ -299,12 +294,15 @@ class CupedRatioStatistic:
 
     def _lambda(self) -> list[list[float]]:
         n = self.n
-        var = [MeanStatistic(n, s, q).variance for s, q in zip(self.sums, self.sum_squares)]
+        var = [
+            MeanStatistic(n, s, q).variance
+            for s, q in zip(self.sums, self.sum_squares, strict=True)
+        ]
         pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
         lam = [[0.0] * 4 for _ in range(4)]
         for i in range(4):
             lam[i][i] = var[i]
-        for (i, j), sp in zip(pairs, self.cross):
+        for (i, j), sp in zip(pairs, self.cross, strict=True):
             lam[i][j] = lam[j][i] = _covariance(n, self.sums[i], self.sums[j], sp, False)
         return lam
 

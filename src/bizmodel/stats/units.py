@@ -60,9 +60,10 @@ def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
             coerced = pd.to_numeric(s, errors="coerce")
             bad = coerced.isna() & s.notna()
             if bad.any():
-                label = bad.idxmax()
+                pos = int(np.argmax(bad.to_numpy()))
+                label, value = s.index[pos], s.iloc[pos]
                 raise DataError(
-                    f"row {label}, column {col!r}: {s.loc[label]!r} is not a number "
+                    f"row {label}, column {col!r}: {value!r} is not a number "
                     f"({int(bad.sum())} such rows); give numbers or leave the cell empty"
                 )
             values = coerced.to_numpy(dtype=float)
@@ -117,11 +118,11 @@ def arm_statistics(
     if den is not None:
         sd, sdd, syd = s(den), s(den * den), s(y * den)
         if x is not None:
-            raise ConfigError("CUPED for ratio metrics from unit rows needs a pre-period "
-                              "numerator and denominator; use CupedRatioStatistic directly")
-        return [
-            RatioStatistic(int(n[i]), sy[i], syy[i], sd[i], sdd[i], syd[i]) for i in range(k)
-        ]
+            raise ConfigError(
+                "CUPED for ratio metrics from unit rows needs a pre-period "
+                "numerator and denominator; use CupedRatioStatistic directly"
+            )
+        return [RatioStatistic(int(n[i]), sy[i], syy[i], sd[i], sdd[i], syd[i]) for i in range(k)]
     if x is not None:
         sx, sxx, sxy = s(x), s(x * x), s(x * y)
         pre_binary = bool(np.isin(x, (0.0, 1.0)).all())
@@ -314,7 +315,7 @@ def analyze_units(
         x=values.get(covariate) if covariate else None,
         den=values.get(denominator) if denominator else None,
     )
-    by_name = dict(zip(found, stats_list))
+    by_name = dict(zip(found, stats_list, strict=True))
     ordered = [ctrl] + [a for a in order if a != ctrl]
     return analyze(
         {a: by_name[a] for a in ordered},
@@ -325,4 +326,3 @@ def analyze_units(
         data_quality=quality,
         **options,
     )
-

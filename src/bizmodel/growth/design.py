@@ -1,0 +1,137 @@
+"""Design matrices from levers: numeric columns as they are, categorical ones one-hot by name.
+
+A categorical lever ``channel`` with levels ``Multichannel, Phone, Web`` becomes the columns
+``channel=Phone`` and ``channel=Web``; the first level (sorted, or the category order of a
+pandas ``Categorical``) is the reference and is dropped. The intercept comes first and is
+named ``intercept``. The same :class:`DesignSpec` turns new rows into the same columns at
+prediction time, so a saved fit can be evaluated anywhere.
+
+Examples
+--------
+>>> import pandas as pd
+>>> df = pd.DataFrame({"price": [1.0, 2.0, 3.0], "plan": ["pro", "free", "pro"]})
+>>> spec = DesignSpec.from_frame(df, ["price", "plan"])
+>>> spec.param_names
+['intercept', 'price', 'plan=pro']
+>>> spec.matrix(df).tolist()
+[[1.0, 1.0, 1.0], [1.0, 2.0, 0.0], [1.0, 3.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bizmodel.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DesignSpec"]
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return s.dtype.kind in "OSUb" or str(s.dtype) in ("category", "string", "str")
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """Which levers, which of them categorical, and their levels (first = reference)."""
+
+    features: tuple[str, ...]
+    categorical: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def param_names(self) -> list[str]:
+        names = ["intercept"]
+        for f in self.features:
+            if f in self.categorical:
+                names += [f"{f}={lev}" for lev in self.categorical[f][1:]]
+            else:
+                names.append(f)
+        return names
+
+    @classmethod
+    def from_frame(
+        cls, data: pd.DataFrame, features: Sequence[str], categorical: Sequence[str] = ()
+    ) -> DesignSpec:
+        """Infer the spec: object/string/bool/category columns and ``categorical`` are
+        one-hot encoded, everything else must be numeric."""
+        missing = [f for f in features if f not in data.columns]
+        if missing:
+            raise DataError(
+                f"feature columns {missing} not found; columns are {list(data.columns)}"
+            )
+        if len(set(features)) != len(features):
+            raise DataError(f"features listed twice: {list(features)}")
+        cats: dict[str, tuple[str, ...]] = {}
+        for f in features:
+            s = data[f]
+            if f in categorical or _is_categorical(s):
+                if s.isna().any():
+                    raise DataError(
+                        f"column {f!r}: {int(s.isna().sum())} missing values (first at row "
+                        f"{s.index[s.isna().to_numpy()][0]}); fill or drop them"
+                    )
+                if str(s.dtype) == "category":
+                    levels = [str(v) for v in s.cat.categories if (s == v).any()]
+                else:
+                    levels = sorted({str(v) for v in s.unique()})
+                if len(levels) < 2:
+                    raise DataError(
+                        f"categorical column {f!r} has a single level {levels}; drop it"
+                    )
+                cats[f] = tuple(levels)
+        return cls(tuple(features), cats)
+
+    def matrix(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """The design matrix (intercept first) of ``data`` (DataFrame or dict of columns)."""
+        import pandas as pd
+
+        df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+        missing = [f for f in self.features if f not in df.columns]
+        if missing:
+            raise DataError(f"feature columns {missing} not found; columns are {list(df.columns)}")
+        n = len(df)
+        cols = [np.ones(n)]
+        for f in self.features:
+            s = df[f]
+            if f in self.categorical:
+                levels = self.categorical[f]
+                vals = s.astype(str).to_numpy()
+                unknown = ~np.isin(vals, levels)
+                if unknown.any():
+                    i = int(np.argmax(unknown))
+                    raise DataError(
+                        f"row {df.index[i]}, column {f!r}: level {vals[i]!r} was not seen when "
+                        f"fitting; valid levels are {list(levels)}"
+                    )
+                cols += [(vals == lev).astype(float) for lev in levels[1:]]
+            else:
+                cols.append(_numeric_column(s, f))
+        return np.column_stack(cols)
+
+
+def _numeric_column(s: pd.Series, name: str) -> np.ndarray:
+    import pandas as pd
+
+    if s.dtype.kind in "biuf":
+        v = s.to_numpy(dtype=float)
+    else:
+        coerced = pd.to_numeric(s, errors="coerce")
+        bad = coerced.isna() & s.notna()
+        if bad.any():
+            pos = int(np.argmax(bad.to_numpy()))
+            label, value = s.index[pos], s.iloc[pos]
+            raise DataError(f"row {label}, column {name!r}: {value!r} is not a number")
+        v = coerced.to_numpy(dtype=float)
+    if not np.isfinite(v).all():
+        i = int(np.argmax(~np.isfinite(v)))
+        raise DataError(
+            f"row {s.index[i]}, column {name!r}: {v[i]} (missing or infinite); a lever must be "
+            "a finite number"
+        )
+    return v
