@@ -56,10 +56,19 @@ class DesignSpec:
 
     @classmethod
     def from_frame(
-        cls, data: pd.DataFrame, features: Sequence[str], categorical: Sequence[str] = ()
+        cls,
+        data: pd.DataFrame,
+        features: Sequence[str],
+        categorical: Sequence[str] = (),
+        reference: Mapping[str, str] | None = None,
     ) -> DesignSpec:
         """Infer the spec: object/string/bool/category columns and ``categorical`` are
-        one-hot encoded, everything else must be numeric."""
+        one-hot encoded, everything else must be numeric. ``reference`` picks the reference
+        (dropped) level of a categorical lever; by default it is the first level."""
+        reference = dict(reference or {})
+        unknown = [r for r in reference if r not in features]
+        if unknown:
+            raise DataError(f"reference levels given for {unknown}, which are not features")
         missing = [f for f in features if f not in data.columns]
         if missing:
             raise DataError(
@@ -84,6 +93,13 @@ class DesignSpec:
                     raise DataError(
                         f"categorical column {f!r} has a single level {levels}; drop it"
                     )
+                if f in reference:
+                    ref = str(reference[f])
+                    if ref not in levels:
+                        raise DataError(
+                            f"reference level {ref!r} of column {f!r} not found; levels: {levels}"
+                        )
+                    levels = [ref] + [lev for lev in levels if lev != ref]
                 cats[f] = tuple(levels)
         return cls(tuple(features), cats)
 

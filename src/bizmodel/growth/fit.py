@@ -197,13 +197,14 @@ class GrowthFit:
             f"Growth model R(x) = exp(Σ a_i x_i + b): {self.family} GLM, log link, "
             f"{self.n_obs} rows{', exposure offset' if self.exposure else ''}",
             f"deviance {self.deviance:.6g}, AIC {self.aic:.6g}{disp}, covariance {self.cov_type}",
-            f"{'':<28}{'coef':>11}{'std err':>11}{'z':>9}{'P>|z|':>9}{'[0.025':>11}{'0.975]':>11}",
+            f"{'':<28}{'coef':>11}{'std err':>11}{'z':>9}{'P>|z|':>10}{'[0.025':>11}{'0.975]':>11}",
         ]
         for n, c in self.params.items():
             lo, hi = ci[n]
             z = c / bse[n] if bse[n] > 0 else math.nan
             lines.append(
-                f"{n[:28]:<28}{c:>11.4g}{bse[n]:>11.4g}{z:>9.3f}{pv[n]:>9.3g}{lo:>11.4g}{hi:>11.4g}"
+                f"{n[:28]:<28}{c:>11.4g}{bse[n]:>11.4g}{z:>9.3f} {pv[n]:>9.3g}"
+                f"{lo:>11.4g}{hi:>11.4g}"
             )
         return "\n".join(lines)
 

@@ -57,6 +57,9 @@ class GrowthModel:
     categorical : sequence of str
         Lever columns to one-hot encode even when numeric (object/bool/category columns of a
         DataFrame always are).
+    reference : mapping of str to str, optional
+        Reference (dropped) level per categorical lever, e.g. ``{"arm": "control"}``; the
+        first level in sorted order by default.
 
     Examples
     --------
@@ -75,6 +78,7 @@ class GrowthModel:
         link: str = "log",
         robust: str | None = None,
         categorical: Sequence[str] = (),
+        reference: Mapping[str, str] | None = None,
         tol: float = 1e-10,
         max_iter: int = 100,
     ) -> None:
@@ -82,6 +86,7 @@ class GrowthModel:
         self.link = link
         self.robust = robust
         self.categorical = categorical
+        self.reference = reference
         self.tol = tol
         self.max_iter = max_iter
 
@@ -105,7 +110,7 @@ class GrowthModel:
         import pandas as pd
 
         if isinstance(X, pd.DataFrame):
-            spec = DesignSpec.from_frame(X, list(X.columns), self.categorical)
+            spec = DesignSpec.from_frame(X, list(X.columns), self.categorical, self.reference)
             D = spec.matrix(X)
         else:
             arr = np.asarray(X, dtype=float)
@@ -194,6 +199,7 @@ def fit_growth(
     exposure: str | None = None,
     weights: str | None = None,
     categorical: Sequence[str] = (),
+    reference: Mapping[str, str] | None = None,
     robust: str | None = None,
 ) -> GrowthFit:
     """Fit ``R(x)`` to observational rows: ``target`` on the lever columns ``features``.
@@ -212,7 +218,7 @@ def fit_growth(
     X = data[list(features)]
     exp_v = None if exposure is None else _column(data, exposure, "exposure").to_numpy(float)
     w_v = None if weights is None else _column(data, weights, "weights").to_numpy(float)
-    model = GrowthModel(family=family, robust=robust, categorical=categorical)
+    model = GrowthModel(family=family, robust=robust, categorical=categorical, reference=reference)
     try:
         yv = y.to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
@@ -230,6 +236,7 @@ def fit_from_experiments(
     family: str = "poisson",
     exposure: str | None = None,
     categorical: Sequence[str] = (),
+    reference: Mapping[str, str] | None = None,
     robust: str | None = None,
 ) -> GrowthFit:
     """Fit ``R(x)`` from randomized arms: each arm's lever values come from ``levers``.
@@ -277,5 +284,6 @@ def fit_from_experiments(
         family=family,
         exposure=exposure,
         categorical=categorical,
+        reference=reference,
         robust=robust,
     )

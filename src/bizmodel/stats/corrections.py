@@ -10,9 +10,9 @@ NaN p-values are passed through and not counted in ``m``.
 
 Examples
 --------
->>> holm([0.01, 0.04, 0.03])
+>>> [round(p, 6) for p in holm([0.01, 0.04, 0.03])]
 [0.03, 0.06, 0.06]
->>> benjamini_hochberg([0.01, 0.04, 0.03])
+>>> [round(p, 6) for p in benjamini_hochberg([0.01, 0.04, 0.03])]
 [0.03, 0.04, 0.04]
 """
 
@@ -39,7 +39,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
     m, running = len(idx), 0.0
     for rank, i in enumerate(idx):
         running = max(running, min(1.0, (m - rank) * p_values[i]))
-        out[i] = round(running, 15)
+        out[i] = running
     return out
 
 
@@ -51,7 +51,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
     for rank in range(m - 1, -1, -1):
         i = idx[rank]
         running = min(running, min(1.0, m * p_values[i] / (rank + 1)))
-        out[i] = round(running, 15)
+        out[i] = running
     return out
 
 

@@ -111,14 +111,14 @@ class ABTestResult:
         bayes = self.engine == "bayesian"
         interval = "credible interval" if bayes else "CI"
         level = f"{100 * (1 - self.alpha):g}% {interval}"
-        cols = "chance to win   risk(ship)" if bayes else "p-value    p-adj"
+        cols = "chance to win   risk(ship)" if bayes else "  p-value     p-adj"
         lines.append(f"{'arm':<20} {'lift':>10} {level:>26} {cols}")
         for c in self.comparisons:
             ci = f"[{_fmt(c.ci_low, pct)}, {_fmt(c.ci_high, pct)}]"
             if bayes:
                 tail = f"{100 * c.chance_to_win:>12.1f}%   {c.risk_treatment:.4g}"
             else:
-                tail = f"{c.p_value:>8.4g} {c.p_value_adjusted:>8.4g}"
+                tail = f"{c.p_value:>9.4g} {c.p_value_adjusted:>9.4g}"
             lines.append(f"{c.arm[:20]:<20} {_fmt(c.estimate, pct):>10} {ci:>26} {tail}")
         lines.append("")
         lines.append(
