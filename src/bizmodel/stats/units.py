@@ -239,7 +239,7 @@ def analyze_units(
             quality["rows_users_in_several_arms"] = int(bad.sum())
             warnings.append(
                 f"dropped {len(multi)} users seen in more than one arm ({int(bad.sum())} rows),"
-                f" e.g. {list(multi[:3])}"
+                f" e.g. {multi[:3].tolist()}"
             )
             df, labels, uid = df.loc[~bad], labels[~bad], uid[~bad]
         dup = uid.duplicated().to_numpy()
@@ -248,7 +248,7 @@ def analyze_units(
             if duplicates == "error":
                 raise DataError(
                     f"column {user!r}: {int(dup.sum())} duplicate rows for {n_users} users, "
-                    f"e.g. {list(uid[dup].unique()[:3])}; aggregate to one row per user or "
+                    f"e.g. {uid[dup].unique()[:3].tolist()}; aggregate to one row per user or "
                     "use duplicates='first'"
                 )
             quality["duplicate_rows"] = int(dup.sum())
