@@ -49,7 +49,9 @@ def test_sequential_halfwidth_matches_waudby_smith_eq9() -> None:
     rho = math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / n_star)
     s2 = se**2 * n
     t = n * rho**2
-    expected = math.sqrt(s2) * math.sqrt(2 * (t + 1) / (n**2 * rho**2) * math.log(math.sqrt(t + 1) / alpha))
+    expected = math.sqrt(s2) * math.sqrt(
+        2 * (t + 1) / (n**2 * rho**2) * math.log(math.sqrt(t + 1) / alpha)
+    )
     assert sequential_halfwidth(se, n, alpha, n_star) == pytest.approx(expected, rel=1e-12)
 
 

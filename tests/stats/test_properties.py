@@ -20,7 +20,9 @@ def _nondegenerate(a: list[float], b: list[float]) -> bool:
 
 @settings(max_examples=60, deadline=None)
 @given(arms, arms, st.sampled_from(["frequentist", "sequential", "bayesian"]), st.booleans())
-def test_interval_contains_the_estimate(a: list[float], b: list[float], engine: str, rel: bool) -> None:
+def test_interval_contains_the_estimate(
+    a: list[float], b: list[float], engine: str, rel: bool
+) -> None:
     if not _nondegenerate(a, b):
         return
     r = analyze(

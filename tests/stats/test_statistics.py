@@ -3,7 +3,6 @@ import pytest
 
 from bizmodel.errors import DataError
 from bizmodel.stats import (
-    CupedMeanStatistic,
     CupedProportionStatistic,
     CupedRatioStatistic,
     MeanStatistic,

@@ -35,7 +35,9 @@ def test_duplicated_users_keep_first_row_with_a_count() -> None:
     r = analyze_units(df, variant="arm", metric="y", user="user")
     assert "dropped 3 duplicate rows of 2 users; kept the first row of each" in r.warnings
     assert r.data_quality["duplicate_rows"] == 3 and r.data_quality["rows_used"] == 400
-    with pytest.raises(DataError, match=r"column 'user': 3 duplicate rows for 2 users, e.g. \[0, 2\]"):
+    with pytest.raises(
+        DataError, match=r"column 'user': 3 duplicate rows for 2 users, e.g. \[0, 2\]"
+    ):
         analyze_units(df, variant="arm", metric="y", user="user", duplicates="error")
 
 

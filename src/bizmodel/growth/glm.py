@@ -180,7 +180,8 @@ def fit_glm(
             beta, eta, mu, its = _irls(X, y, offset, w, family, alpha, beta, names, tol, max_iter)
             it += its
             new_alpha = nb_profile_alpha(y, mu, w, alpha)
-            done = abs(math.log(new_alpha) - math.log(alpha)) < 1e-11
+            at_bound = new_alpha <= 1.0000001e-8 and alpha <= 1.0000001e-8
+            done = at_bound or abs(math.log(new_alpha) - math.log(alpha)) < 1e-8
             alpha = new_alpha
             if done:
                 break
