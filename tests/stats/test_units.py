@@ -160,3 +160,21 @@ def test_hillstrom_cuped_on_history_shrinks_the_spend_interval(hillstrom: pd.Dat
     bayes = analyze_units(hillstrom, engine="bayesian", covariate="history", **kw)
     assert bayes.comparison("Mens E-Mail").chance_to_win > 0.99
     assert not math.isnan(bayes.comparison("Mens E-Mail").risk_treatment)
+
+
+def test_cuped_agrees_with_ancova_regression() -> None:
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    arm = np.where(np.arange(n) % 2 == 0, "control", "B")
+    pre = rng.normal(10, 2, n)
+    y = 3 + 0.8 * pre + rng.normal(0, 1, n) + (arm == "B") * 0.3
+    df = pd.DataFrame({"arm": arm, "y": y, "pre": pre, "t": (arm == "B").astype(float)})
+    c = analyze_units(df, variant="arm", metric="y", covariate="pre", relative=False).comparison(
+        "B"
+    )
+    ols = smf.ols("y ~ t + pre", df).fit()
+    # pooled theta is the within+between slope, so not identical to ANCOVA, but close
+    assert c.estimate == pytest.approx(ols.params["t"], abs=0.1 * ols.bse["t"])
+    assert c.se == pytest.approx(ols.bse["t"], rel=0.02)
