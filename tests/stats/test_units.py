@@ -178,3 +178,12 @@ def test_cuped_agrees_with_ancova_regression() -> None:
     # pooled theta is the within+between slope, so not identical to ANCOVA, but close
     assert c.estimate == pytest.approx(ols.params["t"], abs=0.1 * ols.bse["t"])
     assert c.se == pytest.approx(ols.bse["t"], rel=0.02)
+
+
+def test_relative_lift_with_zero_variance_is_an_error_not_a_zero_width_interval() -> None:
+    df = _frame()
+    df["z"] = np.where(df.arm == "control", np.arange(len(df)) % 3, 0.0)  # treatment all 0
+    with pytest.raises(DataError, match=r"relative lift of 'treatment' over 'control' has zero"):
+        analyze_units(df, variant="arm", metric="z")
+    r = analyze_units(df, variant="arm", metric="z", relative=False)
+    assert r.comparison("treatment").ci_low < r.comparison("treatment").estimate

@@ -112,23 +112,33 @@ class DesignSpec:
         if missing:
             raise DataError(f"feature columns {missing} not found; columns are {list(df.columns)}")
         n = len(df)
-        cols = [np.ones(n)]
+        names = self.param_names
+        D = np.empty((n, len(names)))
+        D[:, 0] = 1.0
+        j = 1
         for f in self.features:
             s = df[f]
             if f in self.categorical:
                 levels = self.categorical[f]
-                vals = s.astype(str).to_numpy()
-                unknown = ~np.isin(vals, levels)
-                if unknown.any():
-                    i = int(np.argmax(unknown))
+                # factorize once (fast on Arrow strings), then compare small integer codes
+                codes, uniq = pd.factorize(s)
+                text = [str(u) for u in uniq]
+                unknown = [t for t in text if t not in levels]
+                if unknown or (codes < 0).any():
+                    bad = np.isin(codes, [text.index(t) for t in unknown]) if unknown else codes < 0
+                    i = int(np.argmax(bad))
                     raise DataError(
-                        f"row {df.index[i]}, column {f!r}: level {vals[i]!r} was not seen when "
-                        f"fitting; valid levels are {list(levels)}"
+                        f"row {df.index[i]}, column {f!r}: level {s.iloc[i]!r} was not seen "
+                        f"when fitting; valid levels are {list(levels)}"
                     )
-                cols += [(vals == lev).astype(float) for lev in levels[1:]]
+                lvl = np.array([levels.index(t) for t in text], dtype=np.int64)[codes]
+                for k in range(1, len(levels)):
+                    np.equal(lvl, k, out=D[:, j], casting="unsafe")
+                    j += 1
             else:
-                cols.append(_numeric_column(s, f))
-        return np.column_stack(cols)
+                D[:, j] = _numeric_column(s, f)
+                j += 1
+        return D
 
 
 def _numeric_column(s: pd.Series, name: str) -> np.ndarray:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from bizmodel.errors import ConfigError, DataError, TrainingError
 from bizmodel.growth.families import FAMILIES, deviance, loglik, nb_profile_alpha, variance
@@ -52,22 +53,57 @@ class GLMSolution:
     cov_type: str
 
 
-def _solve_step(
-    X: np.ndarray,
-    y: np.ndarray,
-    eta: np.ndarray,
-    mu: np.ndarray,
-    off: np.ndarray | None,
-    w: np.ndarray,
-    family: str,
-    alpha: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    wt = w * mu * mu / variance(family, mu, alpha)
-    z = (eta if off is None else eta - off) + (y - mu) / mu
-    xw = X * wt[:, None]
-    A = xw.T @ X
-    b = xw.T @ z
-    return A, b
+class _Problem:
+    """Data of one fit plus the constants and buffers that make each IRLS step cheap."""
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        off: np.ndarray | None,
+        w: np.ndarray,
+        family: str,
+        alpha: float = 0.0,
+    ) -> None:
+        self.X, self.y, self.off, self.w, self.family = X, y, off, w, family
+        self.buf = np.empty_like(X)
+        wy = w * y
+        self.wy = wy
+        self.sum_wy = float(wy.sum())
+        self.c_ylogy = float(np.dot(w, special.xlogy(y, y)))
+        self.set_alpha(alpha)
+
+    def set_alpha(self, alpha: float) -> None:
+        self.alpha = alpha
+        if self.family == "negative_binomial":
+            self.c_nb = float(np.dot(self.w * (self.y + 1 / alpha), np.log1p(alpha * self.y)))
+
+    def eta(self, beta: np.ndarray) -> np.ndarray:
+        e = self.X @ beta
+        return e if self.off is None else e + self.off
+
+    def deviance(self, eta: np.ndarray, mu: np.ndarray) -> float:
+        # y log(y/mu) = y log y - y eta (log mu = eta), so only O(n) dot products remain.
+        w, y = self.w, self.y
+        if self.family == "poisson":
+            return 2 * (self.c_ylogy - float(np.dot(self.wy, eta)) - self.sum_wy + float(w @ mu))
+        if self.family == "negative_binomial":
+            a = self.alpha
+            tail = float(np.dot(self.w * (y + 1 / a), np.log1p(a * mu)))
+            return 2 * (self.c_ylogy - float(np.dot(self.wy, eta)) - self.c_nb + tail)
+        return deviance("gaussian", y, mu, w)
+
+    def normal_equations(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Xᵀ W X`` and ``Xᵀ W z`` (W, z in the module docstring)."""
+        w, y = self.w, self.y
+        if self.family == "poisson":
+            wt = w * mu
+        else:
+            wt = w * mu * mu / variance(self.family, mu, self.alpha)
+        lin = eta if self.off is None else eta - self.off
+        u = wt * lin + wt * (y - mu) / mu  # W z
+        np.multiply(self.X, wt[:, None], out=self.buf)
+        return self.buf.T @ self.X, self.X.T @ u
 
 
 def _check_rank(A: np.ndarray, names: Sequence[str]) -> None:
@@ -84,34 +120,51 @@ def _check_rank(A: np.ndarray, names: Sequence[str]) -> None:
     )
 
 
+_SUBSAMPLE_ABOVE = 200_000  # rows; larger fits start from a fit on every k-th row
+
+
+def _start(pb: _Problem) -> tuple[np.ndarray, np.ndarray]:
+    y, w, off = pb.y, pb.w, pb.off
+    if off is None:
+        mu = (y + np.average(y, weights=w)) / 2
+    else:
+        rate = np.dot(w, y) / np.dot(w, np.exp(off))
+        mu = (y + rate * np.exp(off)) / 2
+    mu = np.maximum(mu, 1e-8 * max(float(np.abs(y).max()), 1.0))
+    return np.log(mu), mu
+
+
 def _irls(
-    X: np.ndarray,
-    y: np.ndarray,
-    off: np.ndarray | None,
-    w: np.ndarray,
-    family: str,
-    alpha: float,
+    pb: _Problem,
     beta0: np.ndarray | None,
     names: Sequence[str],
     tol: float,
     max_iter: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """IRLS from ``beta0`` (or from μ₀ = (y + ȳ)/2 as statsmodels); returns the last
+    ``XᵀWX`` too, whose inverse is the covariance (as in statsmodels' last WLS step).
+
+    The step size shrinks quadratically near the optimum, so stopping when the largest
+    change is below ``tol·(1 + max|β|)`` leaves an error of order ``tol²``.
+    """
+    n = pb.X.shape[0]
+    beta: np.ndarray | None = None
+    if beta0 is None and n > _SUBSAMPLE_ABOVE:
+        # Newton converges quadratically from a good start: fit every k-th row first, then
+        # the full data needs only two or three steps.
+        k = n // (_SUBSAMPLE_ABOVE // 4)
+        off_s = None if pb.off is None else pb.off[::k]
+        sub = _Problem(pb.X[::k], pb.y[::k], off_s, pb.w[::k], pb.family, pb.alpha)
+        beta0 = _irls(sub, None, names, 1e-6, max_iter)[0]
     if beta0 is None:
-        if off is None:
-            mu = (y + np.average(y, weights=w)) / 2
-        else:
-            rate = np.dot(w, y) / np.dot(w, np.exp(off))
-            mu = (y + rate * np.exp(off)) / 2
-        mu = np.maximum(mu, 1e-8 * max(float(np.abs(y).max()), 1.0))
-        eta = np.log(mu)
-        beta = None
+        eta, mu = _start(pb)
     else:
         beta = beta0
-        eta = X @ beta + (0.0 if off is None else off)
+        eta = pb.eta(beta)
         mu = np.exp(np.minimum(eta, _ETA_MAX))
-    dev = deviance(family, y, mu, w, alpha)
+    dev = pb.deviance(eta, mu)
     for it in range(1, max_iter + 1):
-        A, b = _solve_step(X, y, eta, mu, off, w, family, alpha)
+        A, b = pb.normal_equations(eta, mu)
         if it == 1:
             _check_rank(A, names)
         try:
@@ -119,18 +172,18 @@ def _irls(
         except np.linalg.LinAlgError as exc:  # pragma: no cover - caught by _check_rank
             raise DataError(f"the weighted design matrix is singular: {exc}") from exc
         for _ in range(60):  # step halving while the deviance goes up
-            eta_n = X @ new + (0.0 if off is None else off)
+            eta_n = pb.eta(new)
             mu_n = np.exp(np.minimum(eta_n, _ETA_MAX))
-            dev_n = deviance(family, y, mu_n, w, alpha)
+            dev_n = pb.deviance(eta_n, mu_n)
             if beta is None or (math.isfinite(dev_n) and dev_n <= dev * (1 + 1e-12) + 1e-12):
                 break
             new = (beta + new) / 2
         change = np.inf if beta is None else float(np.max(np.abs(new - beta)))
         beta, eta, mu, dev = new, eta_n, mu_n, dev_n
         if change < tol * (1 + float(np.max(np.abs(beta)))):
-            return beta, eta, mu, it
+            return beta, eta, mu, A, it
     raise TrainingError(
-        f"IRLS did not converge in {max_iter} iterations (family {family}); the data may "
+        f"IRLS did not converge in {max_iter} iterations (family {pb.family}); the data may "
         "separate (a lever predicts zeros exactly) or the means may diverge"
     )
 
@@ -144,7 +197,7 @@ def fit_glm(
     weights: np.ndarray | None = None,
     robust: str | None = None,
     names: Sequence[str] | None = None,
-    tol: float = 1e-10,
+    tol: float = 1e-8,
     max_iter: int = 100,
 ) -> GLMSolution:
     """Fit ``E[y] = exp(Xβ + offset)`` (``X`` includes the intercept column).
@@ -174,10 +227,13 @@ def fit_glm(
         raise DataError("the target sums to ≤ 0; a log-link growth model needs a positive mean")
     alpha = 0.0
     if family == "negative_binomial":
-        beta, eta, mu, it = _irls(X, y, offset, w, "poisson", 0.0, None, names, tol, max_iter)
+        pb = _Problem(X, y, offset, w, "poisson")
+        beta, eta, mu, A, it = _irls(pb, None, names, tol, max_iter)
         alpha = nb_profile_alpha(y, mu, w, 0.1)
+        pb = _Problem(X, y, offset, w, family, alpha)
         for _ in range(200):
-            beta, eta, mu, its = _irls(X, y, offset, w, family, alpha, beta, names, tol, max_iter)
+            pb.set_alpha(alpha)
+            beta, eta, mu, A, its = _irls(pb, beta, names, tol, max_iter)
             it += its
             new_alpha = nb_profile_alpha(y, mu, w, alpha)
             at_bound = new_alpha <= 1.0000001e-8 and alpha <= 1.0000001e-8
@@ -185,11 +241,12 @@ def fit_glm(
             alpha = new_alpha
             if done:
                 break
-        beta, eta, mu, its = _irls(X, y, offset, w, family, alpha, beta, names, tol, max_iter)
+        pb.set_alpha(alpha)
+        beta, eta, mu, A, its = _irls(pb, beta, names, tol, max_iter)
         it += its
     else:
-        beta, eta, mu, it = _irls(X, y, offset, w, family, 0.0, None, names, tol, max_iter)
-    A, _ = _solve_step(X, y, eta, mu, offset, w, family, alpha)
+        pb = _Problem(X, y, offset, w, family)
+        beta, eta, mu, A, it = _irls(pb, None, names, tol, max_iter)
     a_inv = np.linalg.inv(A)
     a_inv = (a_inv + a_inv.T) / 2
     v = variance(family, mu, alpha)
@@ -205,7 +262,7 @@ def fit_glm(
         if robust == "HC1":
             cov = cov * n / (n - k)
         cov_type = robust
-    dev = deviance(family, y, mu, w, alpha)
+    dev = pb.deviance(eta, mu)
     llf = loglik(family, y, mu, w, alpha, scale)
     return GLMSolution(
         beta=beta,

@@ -79,7 +79,7 @@ class GrowthModel:
         robust: str | None = None,
         categorical: Sequence[str] = (),
         reference: Mapping[str, str] | None = None,
-        tol: float = 1e-10,
+        tol: float = 1e-8,
         max_iter: int = 100,
     ) -> None:
         self.family = family

@@ -144,6 +144,14 @@ def analyze(
                 if msg not in extra:
                     extra.append(msg)
         eff = effect_moments(cm, tm, relative, metric=metric)
+        if not eff.variance > 0:
+            # e.g. a treatment constant at 0: the delta-method variance of the relative lift
+            # collapses to 0, and an interval of width 0 would be a silent wrong number
+            raise DataError(
+                f"{metric}: the {'relative' if relative else 'absolute'} lift of {name!r} over "
+                f"{control!r} has zero variance (means {tm.mean:g} and {cm.mean:g}); no "
+                "interval is possible" + ("; use the absolute lift" if relative else "")
+            )
         common: dict[str, Any] = {
             "arm": name,
             "control": control,

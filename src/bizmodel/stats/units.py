@@ -74,6 +74,11 @@ def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
     return values
 
 
+def _plain(value: Any) -> Any:
+    # numpy scalars print as np.int64(3); show plain Python values in messages
+    return value.item() if hasattr(value, "item") else value
+
+
 def _require_columns(df: pd.DataFrame, cols: Sequence[str | None]) -> None:
     for c in cols:
         if c is not None and c not in df.columns:
@@ -200,93 +205,118 @@ def analyze_units(
         raise ConfigError("duplicates must be 'first' or 'error'; missing 'drop' or 'error'")
     warnings: list[str] = []
     quality: dict[str, int] = {"rows_in": len(data)}
-    df = data
+    import pandas as pd
+
+    # Cleaning works on integer codes and one boolean mask over the rows (no copies of the
+    # frame), so a million rows take a fraction of a second.
+    n_rows = len(data)
+    raw_codes, raw_uniques = pd.factorize(data[variant])
+    # labels are compared as text: 1 and "1" are the same arm
+    names = sorted({str(u) for u in raw_uniques})
+    to_name = np.array([names.index(str(u)) for u in raw_uniques] + [-1], dtype=np.int64)
+    vcodes = to_name[raw_codes]  # -1 (missing) indexes the appended -1
+    K = len(names)
+
+    def per_arm(mask: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(vcodes[mask & (vcodes >= 0)], minlength=K)
+        pairs = sorted(
+            ((int(c), nm) for nm, c in zip(names, counts, strict=True) if c), reverse=True
+        )
+        return {nm: c for c, nm in sorted(pairs, key=lambda t: (-t[0], t[1]))}
+
+    keep = vcodes >= 0
     # 1. variant labels
-    var = df[variant]
-    no_var = var.isna().to_numpy()
-    if no_var.any():
-        quality["rows_missing_variant"] = int(no_var.sum())
-        warnings.append(f"dropped {int(no_var.sum())} rows with no {variant!r} value")
-        df = df.loc[~no_var]
-    labels = df[variant].astype(str)
+    if not keep.all():
+        k = int((~keep).sum())
+        quality["rows_missing_variant"] = k
+        warnings.append(f"dropped {k} rows with no {variant!r} value")
     if arms is not None:
         planned = [str(a) for a in arms]
-        unknown = ~labels.isin(planned)
+        planned_idx = np.array([names.index(a) for a in planned if a in names], dtype=np.int64)
+        unknown = keep & ~np.isin(vcodes, planned_idx)
         if unknown.any():
-            counts = labels[unknown].value_counts().to_dict()
             quality["rows_unknown_variant"] = int(unknown.sum())
             warnings.append(
                 f"dropped {int(unknown.sum())} rows whose {variant!r} is not a planned arm "
-                f"{planned}: {counts}"
+                f"{planned}: {per_arm(unknown)}"
             )
-            df, labels = df.loc[~unknown.to_numpy()], labels[~unknown]
+            keep &= ~unknown
     # 2. units in several arms, duplicated units
     if user is not None:
-        uid = df[user]
-        if uid.isna().any():
-            k = int(uid.isna().sum())
+        uid_values = data[user].to_numpy()
+        ucodes, uuniq = pd.factorize(data[user])
+        no_user = keep & (ucodes < 0)
+        if no_user.any():
+            k = int(no_user.sum())
             if missing == "error":
                 raise DataError(f"column {user!r}: {k} rows have no user id")
             quality["rows_missing_user"] = k
             warnings.append(f"dropped {k} rows with no {user!r} value")
-            keep = uid.notna().to_numpy()
-            df, labels, uid = df.loc[keep], labels[keep], uid[keep]
-        pairs = labels.groupby(uid.to_numpy(), sort=False).nunique()
-        multi = pairs.index[pairs.to_numpy() > 1]
-        if len(multi):
-            bad = uid.isin(multi).to_numpy()
-            quality["users_in_several_arms"] = len(multi)
+            keep &= ~no_user
+        nu = len(uuniq)
+        seen = np.zeros(nu * K, dtype=bool)
+        seen[ucodes[keep] * K + vcodes[keep]] = True
+        multi = seen.reshape(nu, K).sum(axis=1) > 1
+        if multi.any():
+            bad = keep & multi[np.maximum(ucodes, 0)] & (ucodes >= 0)
+            examples = [_plain(uuniq[i]) for i in np.flatnonzero(multi)[:3]]
+            quality["users_in_several_arms"] = int(multi.sum())
             quality["rows_users_in_several_arms"] = int(bad.sum())
             warnings.append(
-                f"dropped {len(multi)} users seen in more than one arm ({int(bad.sum())} rows),"
-                f" e.g. {multi[:3].tolist()}"
+                f"dropped {int(multi.sum())} users seen in more than one arm "
+                f"({int(bad.sum())} rows), e.g. {examples}"
             )
-            df, labels, uid = df.loc[~bad], labels[~bad], uid[~bad]
-        dup = uid.duplicated().to_numpy()
-        if dup.any():
-            n_users = uid[dup].nunique()
+            keep &= ~bad
+        if np.bincount(ucodes[keep], minlength=nu).max(initial=0) > 1:
+            rows = np.flatnonzero(keep)
+            dup_rows = rows[pd.Series(ucodes[rows]).duplicated().to_numpy()]
+            dup_users = pd.unique(ucodes[dup_rows])
+            examples = [_plain(uid_values[dup_rows[0]])] if len(dup_rows) else []
+            examples = [_plain(uuniq[i]) for i in dup_users[:3]]
             if duplicates == "error":
                 raise DataError(
-                    f"column {user!r}: {int(dup.sum())} duplicate rows for {n_users} users, "
-                    f"e.g. {uid[dup].unique()[:3].tolist()}; aggregate to one row per user or "
-                    "use duplicates='first'"
+                    f"column {user!r}: {len(dup_rows)} duplicate rows for {len(dup_users)} "
+                    f"users, e.g. {examples}; aggregate to one row per user or use "
+                    "duplicates='first'"
                 )
-            quality["duplicate_rows"] = int(dup.sum())
+            quality["duplicate_rows"] = len(dup_rows)
             warnings.append(
-                f"dropped {int(dup.sum())} duplicate rows of {n_users} users; kept the first "
-                "row of each"
+                f"dropped {len(dup_rows)} duplicate rows of {len(dup_users)} users; kept the "
+                "first row of each"
             )
-            df, labels = df.loc[~dup], labels[~dup]
+            keep[dup_rows] = False
     # 3. numbers, missing values
     cols = [c for c in (metric, covariate, denominator) if c is not None]
-    values = {c: _numeric(df, c) for c in cols}
-    drop = np.zeros(len(df), dtype=bool)
+    values = {c: _numeric(data, c) for c in cols}
+    drop = np.zeros(n_rows, dtype=bool)
     for c in cols:
-        nan = np.isnan(values[c])
+        nan = keep & np.isnan(values[c])
         if nan.any():
-            per_arm = labels[nan].value_counts().to_dict()
             if missing == "error":
-                label = df.index[int(np.argmax(nan))]
+                label = data.index[int(np.argmax(nan))]
                 raise DataError(
                     f"column {c!r}: {int(nan.sum())} missing values (first at row {label}), "
-                    f"per arm {per_arm}; fill them or use missing='drop'"
+                    f"per arm {per_arm(nan)}; fill them or use missing='drop'"
                 )
             quality[f"rows_missing_{c}"] = int(nan.sum())
-            warnings.append(f"dropped {int(nan.sum())} rows with missing {c!r}: {per_arm}")
+            warnings.append(f"dropped {int(nan.sum())} rows with missing {c!r}: {per_arm(nan)}")
             drop |= nan
-    if drop.any():
-        keep = ~drop
+    keep &= ~drop
+    if not keep.all():
         values = {c: v[keep] for c, v in values.items()}
-        labels = labels[keep]
-    quality["rows_used"] = len(labels)
+    quality["rows_used"] = int(keep.sum())
     # 4. arms
-    codes, uniques = labels.factorize(sort=True)
-    found = [str(u) for u in uniques]
+    counts = np.bincount(vcodes[keep], minlength=K)
+    present = [i for i in range(K) if counts[i] > 0]
+    found = [names[i] for i in present]
+    remap = np.full(K, -1, dtype=np.int64)
+    remap[present] = np.arange(len(present))
+    codes = remap[vcodes[keep]]
     order = [str(a) for a in arms] if arms is not None else found
     ctrl = _pick_control(found, control, arms)
     if control is None and arms is None and ctrl not in ("control", "baseline"):
         warnings.append(f"no control given; using {ctrl!r} (first arm in sorted order)")
-    if ctrl not in order:
+    if ctrl not in order or ctrl not in found:
         raise DataError(
             f"control arm {ctrl!r} has 0 units in column {variant!r}; arms found: {found}"
         )
