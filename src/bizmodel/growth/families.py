@@ -85,7 +85,7 @@ def loglik(
     * Gaussian: ``Σ w [−(y − μ)²/(2φ) − log(2πφ)/2]``
     """
     if family == "poisson":
-        ll = special.xlogy(y, mu) - mu - _log_factorial(y)
+        ll = y * np.log(mu) - mu - _log_factorial(y)  # μ > 0 always
     elif family == "negative_binomial":
         r = 1.0 / alpha
         ll = (

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from bizmodel.errors import ConfigError, DataError, TrainingError
 from bizmodel.growth.families import FAMILIES, deviance, loglik, nb_profile_alpha, variance
@@ -70,7 +69,8 @@ class _Problem:
         wy = w * y
         self.wy = wy
         self.sum_wy = float(wy.sum())
-        self.c_ylogy = float(np.dot(w, special.xlogy(y, y)))
+        # Σ w y log y with 0 log 0 = 0 (plain log is several times faster than xlogy)
+        self.c_ylogy = float(np.dot(wy, np.log(np.where(y > 0, y, 1.0))))
         self.set_alpha(alpha)
 
     def set_alpha(self, alpha: float) -> None:
