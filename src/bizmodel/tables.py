@@ -6,9 +6,9 @@ parser knows it, the row; missing columns are reported by the functions that nee
 
 Examples
 --------
->>> import os, tempfile
->>> path = os.path.join(tempfile.mkdtemp(), "ab.csv")
->>> _ = open(path, "w").write("arm,y\\nA,1\\nB,2\\n")
+>>> import pathlib, tempfile
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "ab.csv"
+>>> _ = path.write_text("arm,y\\nA,1\\nB,2\\n")
 >>> read_table(path).shape
 (2, 2)
 """

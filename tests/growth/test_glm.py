@@ -134,6 +134,7 @@ def test_hillstrom_poisson_visits_match_statsmodels(hillstrom: pd.DataFrame) -> 
     assert fit.params["segment=Mens E-Mail"] > 0.4  # the e-mail raises visits
 
 
+@pytest.mark.slow
 def test_hillstrom_negative_binomial_spend_matches_statsmodels(hillstrom: pd.DataFrame) -> None:
     feats = ["segment", "recency", "history", "channel"]
     fit = fit_growth(
