@@ -93,13 +93,20 @@ def main() -> None:
     )
     dparam = float(np.max(np.abs(sol.beta - ref.params)))
     dbse = float(np.max(np.abs(np.sqrt(np.diag(sol.cov)) - ref.bse) / ref.bse))
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, rows: {args.rows:,}, "
-          f"repeats: {args.repeats} (statsmodels {args.sm_repeats})")
+    print(
+        f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, rows: {args.rows:,}, "
+        f"repeats: {args.repeats} (statsmodels {args.sm_repeats})"
+    )
     print(f"A/B analysis (2 metrics, CUPED, user checks): {t_ab:8.3f} s")
     print(f"growth fit from DataFrame (design + IRLS):     {t_growth:8.3f} s")
     print(f"total A/B + growth:                           {t_ab + t_growth:8.3f} s")
-    print(f"IRLS fit on the design matrix:                {t_fit:8.3f} s  ({sol.n_iter} iterations)")
-    print(f"statsmodels GLM Poisson fit, same matrix:     {t_sm:8.3f} s  ({ref.fit_history['iteration']} iterations)")
+    print(
+        f"IRLS fit on the design matrix:                {t_fit:8.3f} s  ({sol.n_iter} iterations)"
+    )
+    print(
+        f"statsmodels GLM Poisson fit, same matrix:     {t_sm:8.3f} s  "
+        f"({ref.fit_history['iteration']} iterations)"
+    )
     print(f"speed-up fit vs statsmodels:                  {t_sm / t_fit:8.1f} x")
     print(f"speed-up DataFrame fit vs statsmodels:        {t_sm / t_growth:8.1f} x")
     print(f"max |param difference|: {dparam:.2e}; max relative bse difference: {dbse:.2e}")
