@@ -187,3 +187,18 @@ def test_relative_lift_with_zero_variance_is_an_error_not_a_zero_width_interval(
         analyze_units(df, variant="arm", metric="z")
     r = analyze_units(df, variant="arm", metric="z", relative=False)
     assert r.comparison("treatment").ci_low < r.comparison("treatment").estimate
+
+
+@pytest.mark.parametrize("metric", ["visit", "conversion", "spend"])
+def test_hillstrom_every_metric_both_engines_with_cuped(
+    hillstrom: pd.DataFrame, metric: str
+) -> None:
+    kw = {"variant": "segment", "metric": metric, "control": "No E-Mail", "covariate": "history"}
+    freq = analyze_units(hillstrom, **kw)
+    bayes = analyze_units(hillstrom, engine="bayesian", **kw)
+    for arm in ("Mens E-Mail", "Womens E-Mail"):
+        f, b = freq.comparison(arm), bayes.comparison(arm)
+        assert f.estimate > 0 and b.estimate == pytest.approx(f.estimate)  # flat prior
+        assert f.p_value_adjusted < 0.05 and b.chance_to_win > 0.95
+        assert b.risk_treatment < b.risk_control
+    assert freq.comparison("Mens E-Mail").estimate > freq.comparison("Womens E-Mail").estimate
