@@ -218,11 +218,10 @@ def analyze_units(
     K = len(names)
 
     def per_arm(mask: np.ndarray) -> dict[str, int]:
+        # rows per arm label, most first (like value_counts)
         counts = np.bincount(vcodes[mask & (vcodes >= 0)], minlength=K)
-        pairs = sorted(
-            ((int(c), nm) for nm, c in zip(names, counts, strict=True) if c), reverse=True
-        )
-        return {nm: c for c, nm in sorted(pairs, key=lambda t: (-t[0], t[1]))}
+        pairs = [(nm, int(c)) for nm, c in zip(names, counts, strict=True) if c]
+        return dict(sorted(pairs, key=lambda t: (-t[1], t[0])))
 
     keep = vcodes >= 0
     # 1. variant labels
@@ -243,7 +242,6 @@ def analyze_units(
             keep &= ~unknown
     # 2. units in several arms, duplicated units
     if user is not None:
-        uid_values = data[user].to_numpy()
         ucodes, uuniq = pd.factorize(data[user])
         no_user = keep & (ucodes < 0)
         if no_user.any():
@@ -271,7 +269,6 @@ def analyze_units(
             rows = np.flatnonzero(keep)
             dup_rows = rows[pd.Series(ucodes[rows]).duplicated().to_numpy()]
             dup_users = pd.unique(ucodes[dup_rows])
-            examples = [_plain(uid_values[dup_rows[0]])] if len(dup_rows) else []
             examples = [_plain(uuniq[i]) for i in dup_users[:3]]
             if duplicates == "error":
                 raise DataError(
