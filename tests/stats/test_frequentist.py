@@ -7,7 +7,12 @@ from scipy import stats
 from bizmodel.errors import ConfigError
 from bizmodel.stats import MeanStatistic, analyze
 from bizmodel.stats.effects import EffectMoments, effect_moments
-from bizmodel.stats.frequentist import fixed_horizon_test, sequential_halfwidth, sequential_test
+from bizmodel.stats.frequentist import (
+    fixed_horizon_test,
+    sequential_halfwidth,
+    sequential_rho,
+    sequential_test,
+)
 
 rng = np.random.default_rng(11)
 
@@ -56,6 +61,7 @@ def test_sequential_halfwidth_matches_waudby_smith_eq9() -> None:
 
 
 def test_sequential_interval_is_wider_and_p_value_consistent() -> None:
+    rho = sequential_rho(0.05)
     for est in (0.01, 0.05, 0.08, 0.2):
         e = EffectMoments(est, 0.02**2, 1e6, False, 10000)
         fixed, seq = fixed_horizon_test(e), sequential_test(e)
@@ -63,19 +69,27 @@ def test_sequential_interval_is_wider_and_p_value_consistent() -> None:
         assert seq.p_value >= fixed.p_value
         excludes_zero = seq.ci_low > 0 or seq.ci_high < 0
         assert excludes_zero == (seq.p_value < 0.05)
-        # the p-value is the alpha at which the sequence touches 0
-        if 1e-12 < seq.p_value < 1:
-            w = sequential_halfwidth(0.02, 10000, seq.p_value)
-            assert w == pytest.approx(est, rel=1e-6)
+        # the p-value is the alpha at which the sequence (rho fixed) touches 0
+        if 1e-300 < seq.p_value < 1:
+            w = sequential_halfwidth(0.02, 10000, seq.p_value, rho=rho)
+            assert w == pytest.approx(est, rel=1e-9)
 
 
-def test_sequential_one_sided_uses_the_two_sided_sequence_at_2_alpha() -> None:
-    e = EffectMoments(0.05, 0.02**2, 1e6, False, 10000)
-    g = sequential_test(e, alpha=0.05, alternative="greater")
-    assert g.ci_high == math.inf
-    assert g.ci_low == pytest.approx(0.05 - sequential_halfwidth(0.02, 10000, 0.1))
-    two = sequential_test(e, alpha=0.05)
-    assert g.p_value == pytest.approx(two.p_value / 2, rel=1e-6)
+def test_sequential_one_sided_matches_gbstats_formula() -> None:
+    se, n, alpha, est = 0.02, 10000, 0.05, 0.05
+    e = EffectMoments(est, se**2, 1e6, False, n)
+    g = sequential_test(e, alpha=alpha, alternative="greater")
+    lo = sequential_test(e, alpha=alpha, alternative="less")
+    a2 = 2 * alpha  # rho of a one-sided sequence is computed at 2 alpha
+    rho = math.sqrt((-2 * math.log(a2) + math.log(-2 * math.log(a2) + 1)) / 5000)
+    t = n * rho**2
+    log_term = math.log(1 + math.sqrt(t + 1) / (2 * alpha))
+    half = math.sqrt(se**2 * n * 2 * (t + 1) / (n * rho) ** 2 * log_term)
+    assert g.ci_high == math.inf and g.ci_low == pytest.approx(est - half, rel=1e-12)
+    assert lo.ci_low == -math.inf and lo.p_value == 1.0
+    w = sequential_halfwidth(se, n, g.p_value, rho=rho, two_sided=False)
+    assert w == pytest.approx(est, rel=1e-9)
+    assert g.p_value < sequential_test(e, alpha=alpha).p_value
 
 
 def test_confidence_sequence_covers_under_continuous_peeking() -> None:

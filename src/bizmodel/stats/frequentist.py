@@ -7,16 +7,20 @@ Fixed horizon (gbstats ``TwoSidedTTest`` / ``OneSidedTreatment{Greater,Lesser}TT
 * ``greater`` (H₁: Δ > 0): ``p = 1 − F_ν(t)``, CI ``[Δ̂ − F_ν⁻¹(1 − α) se, ∞)``;
 * ``less`` (H₁: Δ < 0): ``p = F_ν(t)``, CI ``(−∞, Δ̂ + F_ν⁻¹(1 − α) se]``.
 
-Sequential (gbstats ``SequentialTwoSidedTTest``; Waudby-Smith et al. 2023, "Time-uniform
-central limit theory and asymptotic confidence sequences", eq. 9 and 161): with ``N`` the
-units in both arms, ``s² = N se²`` and tuning parameter ``N*`` (default 5000),
+Sequential (gbstats ``SequentialTwoSidedTTest`` and ``SequentialOneSidedTreatment*TTest``;
+Waudby-Smith et al. 2023, "Time-uniform central limit theory and asymptotic confidence
+sequences", eq. 9 and 161): with ``N`` the units in both arms, ``s² = N se²`` and tuning
+parameter ``N*`` (default 5000),
 
-    ρ² = (−2 ln α + ln(−2 ln α + 1)) / N*
-    halfwidth = √s² · √( 2 (Nρ² + 1) ln(√(Nρ² + 1) / α) / (Nρ)² )
+    ρ² = (−2 ln a + ln(−2 ln a + 1)) / N*      a = α two-sided, a = 2α one-sided
+    two-sided halfwidth  = √( s² · 2 (Nρ² + 1)/(Nρ)² · ln(√(Nρ² + 1) / α) )
+    one-sided halfwidth  = √( s² · 2 (Nρ² + 1)/(Nρ)² · ln(1 + √(Nρ² + 1) / (2α)) )
 
 The interval is valid at every look, so people may peek. The always-valid p-value is the
-smallest α whose confidence sequence excludes 0. One-sided sequences use the two-sided
-sequence at ``2α`` on the side that matters.
+smallest α' whose sequence (ρ kept at the configured α, as gbstats does in its bisection)
+excludes 0, here in closed form: with ``L = Δ̂² (Nρ)² / (2 s² (Nρ² + 1))``,
+``p = √(Nρ² + 1) e^(−L)`` two-sided and ``p = √(Nρ² + 1) / (2 (e^L − 1))`` one-sided
+(capped at 1; 1 when the estimate points the other way).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy import optimize, stats
+from scipy import stats
 
 from bizmodel.errors import ConfigError
 from bizmodel.stats.effects import EffectMoments
@@ -95,8 +99,33 @@ def fixed_horizon_test(
     return FrequentistResult(est, se, -math.inf, est + w, float(dist.cdf(t)), dof)
 
 
-def sequential_halfwidth(se: float, n: int, alpha: float, n_star: float = DEFAULT_N_STAR) -> float:
-    """Half-width of the two-sided asymptotic confidence sequence (module docstring).
+def sequential_rho(alpha: float, n_star: float = DEFAULT_N_STAR, two_sided: bool = True) -> float:
+    """Mixing parameter ρ of the confidence sequence (Waudby-Smith et al. eq. 161)."""
+    check_alpha(alpha)
+    if n_star <= 0:
+        raise ConfigError(f"the sequential tuning parameter N* must be > 0, got {n_star}")
+    a = alpha if two_sided else 2 * alpha
+    if not 0 < a < 1:
+        raise ConfigError(f"a one-sided sequential test needs alpha < 0.5, got {alpha}")
+    la = -2 * math.log(a)
+    return math.sqrt((la + math.log(la + 1)) / n_star)
+
+
+def _shape(se: float, n: int, rho: float) -> tuple[float, float]:
+    # s² · 2 (Nρ² + 1)/(Nρ)² and √(Nρ² + 1)
+    nr = n * rho**2 + 1
+    return se**2 * n * 2 * nr / (n * rho) ** 2, math.sqrt(nr)
+
+
+def sequential_halfwidth(
+    se: float,
+    n: int,
+    alpha: float,
+    n_star: float = DEFAULT_N_STAR,
+    rho: float | None = None,
+    two_sided: bool = True,
+) -> float:
+    """Half-width of the asymptotic confidence sequence (module docstring).
 
     Examples
     --------
@@ -104,13 +133,10 @@ def sequential_halfwidth(se: float, n: int, alpha: float, n_star: float = DEFAUL
     0.303521
     """
     check_alpha(alpha)
-    if n_star <= 0:
-        raise ConfigError(f"the sequential tuning parameter N* must be > 0, got {n_star}")
-    la = -2 * math.log(alpha)
-    rho2 = (la + math.log(la + 1)) / n_star
-    s2 = se**2 * n
-    nr = n * rho2 + 1
-    return math.sqrt(s2) * math.sqrt(2 * nr * math.log(math.sqrt(nr) / alpha) / (n**2 * rho2))
+    r = sequential_rho(alpha, n_star, two_sided) if rho is None else rho
+    scale, root = _shape(se, n, r)
+    inner = math.log(root / alpha) if two_sided else math.log(1 + root / (2 * alpha))
+    return math.sqrt(scale * inner)
 
 
 def sequential_test(
@@ -133,29 +159,16 @@ def sequential_test(
     est, se, n = effect.estimate, effect.se, effect.n_total
     if se == 0:
         return FrequentistResult(est, se, math.nan, math.nan, math.nan, effect.dof)
-    if alternative == "two-sided":
-        w = sequential_halfwidth(se, n, alpha, n_star)
+    two = alternative == "two-sided"
+    rho = sequential_rho(alpha, n_star, two)
+    w = sequential_halfwidth(se, n, alpha, n_star, rho, two)
+    scale, root = _shape(se, n, rho)
+    big_l = est**2 / scale  # the L of the module docstring
+    if two:
         lo, hi = est - w, est + w
-        target = abs(est)
-        scale = 1.0
+        p = root * math.exp(-big_l)
     else:
-        w = sequential_halfwidth(se, n, 2 * alpha, n_star) if 2 * alpha < 1 else 0.0
         lo, hi = (est - w, math.inf) if alternative == "greater" else (-math.inf, est + w)
-        target = est if alternative == "greater" else -est
-        scale = 2.0  # one-sided level a is the two-sided sequence at 2a
-    p = _always_valid_p(target, se, n, n_star) / scale if target > 0 else 1.0
+        right_way = est > 0 if alternative == "greater" else est < 0
+        p = root / (2 * math.expm1(big_l)) if right_way and big_l > 0 else 1.0
     return FrequentistResult(est, se, lo, hi, min(p, 1.0), effect.dof)
-
-
-def _always_valid_p(target: float, se: float, n: int, n_star: float) -> float:
-    # halfwidth decreases as alpha grows; find alpha with halfwidth == |estimate|.
-    def gap(log_a: float) -> float:
-        return sequential_halfwidth(se, n, math.exp(log_a), n_star) - target
-
-    hi = math.log(1 - 1e-12)
-    if gap(hi) > 0:
-        return 1.0
-    lo = -745.0
-    if gap(lo) < 0:
-        return 0.0
-    return math.exp(optimize.brentq(gap, lo, hi, xtol=1e-12))
