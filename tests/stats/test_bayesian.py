@@ -56,6 +56,6 @@ def test_bayesian_engine_end_to_end_and_prior_validation() -> None:
     c = r.comparison("B")
     assert 0.95 < c.chance_to_win < 1
     assert math.isnan(c.p_value)
-    assert r.prior == {"mean": 0.0, "variance": 1.0, "proper": False}
+    assert r.prior == {"mean": 0.0, "variance": 0.09, "proper": False}
     with pytest.raises(ConfigError, match="a proper prior needs variance > 0, got 0"):
         GaussianPrior(0.0, 0.0, proper=True)

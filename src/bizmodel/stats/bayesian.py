@@ -28,11 +28,12 @@ class GaussianPrior:
     """Prior on the effect (on the scale of the effect: relative or absolute).
 
     ``proper=False`` (the default) is the flat improper prior; ``mean`` and ``variance`` are
-    then ignored.
+    then ignored. The defaults otherwise are GrowthBook's: mean 0, standard deviation 0.3 (on
+    the relative lift).
     """
 
     mean: float = 0.0
-    variance: float = 1.0
+    variance: float = 0.09
     proper: bool = False
 
     def __post_init__(self) -> None:
