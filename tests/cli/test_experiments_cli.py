@@ -142,3 +142,34 @@ def test_fit_growth_writes_the_contract(tmp_path: Path, capsys: pytest.CaptureFi
     )
     assert run([*args, "--reference", "plan"]) == 1
     assert "--reference must look like LEVER=LEVEL, got 'plan'" in capsys.readouterr().err
+
+
+def test_fit_growth_from_an_experiment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(2)
+    arm = rng.choice(["control", "cheap", "ads"], 3000)
+    price = np.where(arm == "cheap", 8.0, 10.0)
+    ads = (arm == "ads").astype(float)
+    pre = rng.normal(0, 1, 3000)
+    df = pd.DataFrame(
+        {"arm": arm, "pre": pre, "visits": rng.poisson(np.exp(1.5 - 0.1 * price + 0.3 * ads))}
+    )
+    data, levers = tmp_path / "exp.csv", tmp_path / "levers.json"
+    df.to_csv(data, index=False)
+    levers.write_text(
+        json.dumps(
+            {
+                "control": {"price": 10, "ads": 0},
+                "cheap": {"price": 8, "ads": 0},
+                "ads": {"price": 10, "ads": 1},
+            }
+        )
+    )
+    args = ["fit-growth", str(data), "--target", "visits", "--variant", "arm"]
+    assert run([*args, "--levers", str(levers), "--features", "pre", "--json"]) == 0
+    d = _json(capsys)
+    assert d["param_names"] == ["intercept", "ads", "price", "pre"]
+    assert run([*args]) == 1
+    assert "--levers and --variant go together" in capsys.readouterr().err
+    levers.write_text("[1, 2]")
+    assert run([*args, "--levers", str(levers)]) == 1
+    assert 'expected {"arm": {"lever": value, ...}, ...}' in capsys.readouterr().err

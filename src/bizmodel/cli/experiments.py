@@ -155,7 +155,15 @@ def power_cmd(
 def fit_growth_cmd(
     data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSONL file."),
     target: str = typer.Option(..., "--target", help="Outcome column (visits, signups, ...)."),
-    features: str = typer.Option(..., "--features", help="Lever columns, comma-separated."),
+    features: str = typer.Option(
+        "", "--features", help="Lever (or, with --levers, covariate) columns, comma-separated."
+    ),
+    variant: str | None = typer.Option(
+        None, "--variant", help="With --levers: the column holding each unit's arm."
+    ),
+    levers: Path | None = typer.Option(
+        None, "--levers", help='JSON file {"arm": {"lever": value, ...}, ...} (experiments).'
+    ),
     family: str = typer.Option(
         "poisson", "--family", help="poisson, negative_binomial or gaussian."
     ),
@@ -175,14 +183,22 @@ def fit_growth_cmd(
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Fit the growth model R(x) = exp(sum a_i x_i + b) and print or save it."""
+    """Fit the growth model R(x) = exp(sum a_i x_i + b) and print or save it.
+
+    From observational rows: --features are the lever columns. From an experiment: --variant
+    names the arm column and --levers gives each arm's lever values; --features then adds
+    pre-period covariates.
+    """
     from bizmodel.cli.output import emit
-    from bizmodel.growth import fit_growth
+    from bizmodel.growth import fit_from_experiments, fit_growth
     from bizmodel.tables import read_table
 
     feats = _split(features)
-    if not feats:
-        raise ConfigError("--features needs at least one column")
+    if (levers is None) != (variant is None):
+        raise ConfigError("--levers and --variant go together (arms and their lever values)")
+    if not feats and levers is None:
+        raise ConfigError("--features needs at least one column (or give --variant/--levers)")
+    arm_levers = _read_levers(levers) if levers is not None else None
     refs = {}
     for item in reference:
         lever, sep, level = item.partition("=")
@@ -190,20 +206,54 @@ def fit_growth_cmd(
             raise ConfigError(f"--reference must look like LEVER=LEVEL, got {item!r}")
         refs[lever] = level
     df = read_table(data)
-    fit = fit_growth(
-        df,
-        target,
-        feats,
-        family=family,
-        exposure=exposure,
-        weights=weights,
-        categorical=_split(categorical),
-        reference=refs,
-        robust=robust,
-    )
+    if arm_levers is not None and variant is not None:
+        if weights is not None:
+            raise ConfigError("--weights is not supported with --levers")
+        fit = fit_from_experiments(
+            df,
+            variant,
+            target,
+            arm_levers,
+            covariates=feats,
+            family=family,
+            exposure=exposure,
+            categorical=_split(categorical),
+            reference=refs,
+            robust=robust,
+        )
+    else:
+        fit = fit_growth(
+            df,
+            target,
+            feats,
+            family=family,
+            exposure=exposure,
+            weights=weights,
+            categorical=_split(categorical),
+            reference=refs,
+            robust=robust,
+        )
     if output is not None:
         fit.to_json(output)
     emit(fit, as_json)
+
+
+def _read_levers(path: Path) -> dict[str, dict[str, Any]]:
+    import json
+
+    from bizmodel.errors import DataError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"cannot read lever file: {exc.strerror}", file=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=str(path)) from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DataError(
+            'expected {"arm": {"lever": value, ...}, ...}: an object of objects', file=str(path)
+        )
+    return {str(k): v for k, v in data.items()}
 
 
 def register(app: typer.Typer) -> None:
