@@ -202,3 +202,17 @@ def test_hillstrom_every_metric_both_engines_with_cuped(
         assert f.p_value_adjusted < 0.05 and b.chance_to_win > 0.95
         assert b.risk_treatment < b.risk_control
     assert freq.comparison("Mens E-Mail").estimate > freq.comparison("Womens E-Mail").estimate
+
+
+def test_rows_without_user_id_and_ratio_cuped_from_rows() -> None:
+    df = _frame().astype({"user": "float"})
+    df.loc[[0, 1], "user"] = np.nan
+    r = analyze_units(df, variant="arm", metric="y", user="user")
+    assert "dropped 2 rows with no 'user' value" in r.warnings
+    with pytest.raises(DataError, match="column 'user': 2 rows have no user id"):
+        analyze_units(df, variant="arm", metric="y", user="user", missing="error")
+    df["sessions"] = 1.0 + np.arange(len(df)) % 3
+    ratio = analyze_units(df, variant="arm", metric="y", denominator="sessions")
+    assert ratio.metric_type == "ratio"
+    with pytest.raises(ConfigError, match="CUPED for ratio metrics from unit rows needs"):
+        analyze_units(df, variant="arm", metric="y", denominator="sessions", covariate="pre")
