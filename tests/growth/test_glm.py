@@ -144,3 +144,15 @@ def test_hillstrom_negative_binomial_spend_matches_statsmodels(hillstrom: pd.Dat
     y = hillstrom["spend"].to_numpy(float)
     glm = sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=fit.dispersion)).fit(tol=1e-12)
     _close(fit, glm)
+
+
+def test_separation_is_a_clear_training_error() -> None:
+    from bizmodel.errors import TrainingError
+
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 3, 500)
+    X = np.column_stack([g == 1, g == 2]).astype(float)
+    y = rng.poisson(2.0, 500).astype(float)
+    y[g == 2] = 0  # level 2 never converts: its coefficient runs to -inf
+    with pytest.raises(TrainingError, match=r"'level2' was still moving .*separation"):
+        GrowthModel().fit(X, y, feature_names=["level1", "level2"])

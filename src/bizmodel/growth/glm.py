@@ -178,13 +178,17 @@ def _irls(
             if beta is None or (math.isfinite(dev_n) and dev_n <= dev * (1 + 1e-12) + 1e-12):
                 break
             new = (beta + new) / 2
-        change = np.inf if beta is None else float(np.max(np.abs(new - beta)))
+        step = np.full_like(new, np.inf) if beta is None else np.abs(new - beta)
+        change = float(np.max(step))
         beta, eta, mu, dev = new, eta_n, mu_n, dev_n
         if change < tol * (1 + float(np.max(np.abs(beta)))):
             return beta, eta, mu, A, it
+    assert beta is not None
+    worst = names[int(np.argmax(step))] if len(names) == len(step) else "?"
     raise TrainingError(
-        f"IRLS did not converge in {max_iter} iterations (family {pb.family}); the data may "
-        "separate (a lever predicts zeros exactly) or the means may diverge"
+        f"IRLS did not converge in {max_iter} iterations (family {pb.family}); "
+        f"{worst!r} was still moving (coefficient {float(beta[int(np.argmax(step))]):.3g}): "
+        "a lever or level may predict zeros exactly (separation); drop or merge it"
     )
 
 
