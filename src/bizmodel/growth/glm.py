@@ -93,17 +93,27 @@ class _Problem:
             return 2 * (self.c_ylogy - float(np.dot(self.wy, eta)) - self.c_nb + tail)
         return deviance("gaussian", y, mu, w)
 
-    def normal_equations(self, eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``Xᵀ W X`` and ``Xᵀ W z`` (W, z in the module docstring)."""
+    def normal_equations(
+        self, eta: np.ndarray, mu: np.ndarray, beta: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``Xᵀ W X`` and ``Xᵀ W z`` (W, z in the module docstring).
+
+        When ``η − offset = Xβ``, ``Xᵀ W z = (XᵀWX) β + Xᵀ [w μ (y − μ) / V(μ)]``, which saves
+        several passes over the rows.
+        """
         w, y = self.w, self.y
         if self.family == "poisson":
             wt = w * mu
+            resid = w * (y - mu)  # w μ (y − μ) / V with V = μ
         else:
             wt = w * mu * mu / variance(self.family, mu, self.alpha)
-        lin = eta if self.off is None else eta - self.off
-        u = wt * lin + wt * (y - mu) / mu  # W z
+            resid = wt * (y - mu) / mu
         np.multiply(self.X, wt[:, None], out=self.buf)
-        return self.buf.T @ self.X, self.X.T @ u
+        A = self.buf.T @ self.X
+        if beta is not None:
+            return A, A @ beta + self.X.T @ resid
+        lin = eta if self.off is None else eta - self.off
+        return A, self.X.T @ (wt * lin + resid)
 
 
 def _check_rank(A: np.ndarray, names: Sequence[str]) -> None:
@@ -164,7 +174,7 @@ def _irls(
         mu = np.exp(np.minimum(eta, _ETA_MAX))
     dev = pb.deviance(eta, mu)
     for it in range(1, max_iter + 1):
-        A, b = pb.normal_equations(eta, mu)
+        A, b = pb.normal_equations(eta, mu, beta)
         if it == 1:
             _check_rank(A, names)
         try:
