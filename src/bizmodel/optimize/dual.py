@@ -48,7 +48,7 @@ class Dual:
         """The ``index``-th of ``n`` independent variables, at ``value``."""
         grad = np.zeros(n)
         grad[index] = 1.0
-        return Dual(float(value), grad)
+        return Dual(np.float64(value), grad)
 
     def __repr__(self) -> str:
         return f"Dual({self.val!r}, {self.grad!r})"
@@ -85,14 +85,14 @@ class Dual:
     def __truediv__(self, other: Any) -> Dual:
         if isinstance(other, Dual):
             with np.errstate(divide="ignore", invalid="ignore"):
-                q = self.val / other.val
+                q = np.divide(self.val, other.val)
                 return Dual(q, (self.grad - other.grad * _col(q)) / _col(other.val))
         with np.errstate(divide="ignore", invalid="ignore"):
-            return Dual(self.val / other, self.grad / _col(other))
+            return Dual(np.divide(self.val, other), self.grad / _col(other))
 
     def __rtruediv__(self, other: Any) -> Dual:
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = other / self.val
+            q = np.divide(other, self.val)
             return Dual(q, -self.grad * _col(q / self.val))
 
     def __pow__(self, other: Any) -> Dual:

@@ -62,8 +62,9 @@ class Point:
 
     def violations(self, rows: Sequence[Row]) -> np.ndarray:
         """Relative violation of each row (<= 0 means it holds)."""
-        scale = np.maximum(1.0, np.maximum(np.abs(self.a), np.abs(self.b)))
-        v = np.where([r.eq for r in rows], np.abs(self.g), self.g) / scale
+        with np.errstate(all="ignore"):
+            scale = np.maximum(1.0, np.maximum(np.abs(self.a), np.abs(self.b)))
+            v = np.where([r.eq for r in rows], np.abs(self.g), self.g) / scale
         return np.where(np.isfinite(v), v, np.inf)
 
     def max_violation(self, rows: Sequence[Row]) -> float:
@@ -143,6 +144,10 @@ class Problem:
 
     # evaluation ---------------------------------------------------------------------------
     def run(self, u: np.ndarray) -> Point:
+        with np.errstate(all="ignore"):  # inf/nan are detected and reported, not warned
+            return self._run(u)
+
+    def _run(self, u: np.ndarray) -> Point:
         u = np.asarray(u, dtype=float)
         key = u.tobytes()
         hit = self._cache.get(key)

@@ -113,7 +113,18 @@ class Search:
         best: Point | None = None
         least: Point | None = None
         for u0 in starts:
-            p = prob.local(u0)
+            p0 = prob.run(prob._clean(u0))
+            if not prob.feasible(p0):
+                # find feasibility first: SLSQP from an infeasible start of an infeasible
+                # problem wastes thousands of line-search steps
+                p0 = prob.phase1(p0.u)
+                if not prob.feasible(p0):
+                    if least is None or p0.max_violation(self.rows) < least.max_violation(
+                        self.rows
+                    ):
+                        least = p0
+                    continue
+            p = prob.local(p0.u)
             if not prob.feasible(p) and p.finite and p.max_violation(self.rows) < 1e-2:
                 p = prob.local(p.u)  # SLSQP sometimes stops just outside; one more pass
             if prob.feasible(p):

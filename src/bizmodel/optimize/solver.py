@@ -263,7 +263,9 @@ def shadow_prices(found: Found, tol: float) -> tuple[dict[str, float], list[str]
 
     Solves ``∇F = Σ μ_j ∇g_j + Σ ν_i (±e_i)`` with ``μ, ν >= 0`` by non-negative least
     squares in the levers' own units; ``μ_j`` is the objective gained per unit the constraint
-    is loosened. Returns (prices, binding names, relative KKT residual).
+    is loosened. Returns (prices, binding names, KKT residual): the residual is the largest
+    objective change, relative to the objective, that the unexplained part of the gradient
+    would give over a lever's whole range (near 0 at a true optimum).
     """
     prob, p = found.problem, found.point
     rows = prob.rows
@@ -298,12 +300,14 @@ def shadow_prices(found: Found, tol: float) -> tuple[dict[str, float], list[str]
     resid = 0.0
     if cols:
         A = np.column_stack(cols)
-        mu, r = nnls(A, grad)
-        resid = float(r) / max(float(np.linalg.norm(grad)), 1e-300)
+        mu, _ = nnls(A, grad)
         for (name, s), m in zip(names, mu, strict=False):
             prices[name] = prices.get(name, 0.0) + s * float(m)
+        left = grad - A @ mu
     else:
-        resid = float(np.linalg.norm(grad)) / max(float(np.linalg.norm(grad)), 1.0)
+        left = grad
+    # objective change, relative to the objective, if each lever moved across its whole range
+    resid = float(np.max(np.abs(left * prob.span), initial=0.0)) / max(abs(p.F), 1e-12)
     return prices, binding, resid
 
 
