@@ -17,7 +17,7 @@ max = 80.0
 min = 0.0
 max = 20000.0
 [levers.model]
-choices = { small = { inference_cost_usd = 0.0004, quality = 0.78 }, large = { inference_cost_usd = 0.0030, quality = 0.86 } }
+CHOICES
 
 [growth]
 intercept = 7.5
@@ -38,7 +38,11 @@ maximize = { profit_usd = 1.0, users = 0.3 }
 expr = "margin >= 0.4"
 [[constraints]]
 expr = "ad_spend_usd <= 15000"
-"""
+""".replace(
+    "CHOICES",
+    "choices = { small = { inference_cost_usd = 0.0004, quality = 0.78 }, "
+    "large = { inference_cost_usd = 0.0030, quality = 0.86 } }",
+)
 
 
 def growth_fit_json(
