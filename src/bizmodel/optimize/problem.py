@@ -25,11 +25,11 @@ BAD = 1e30  # what SLSQP sees where the model is not finite (it backs off from t
 
 @dataclass
 class Counter:
-    """Evaluations used; ``trace`` keeps (objective, feasible) per evaluation when recording."""
+    """Evaluations used; ``trace`` keeps (objective, feasible, x) per evaluation if recording."""
 
     n: int = 0
     record: bool = False
-    trace: list[tuple[float, bool]] = field(default_factory=list)
+    trace: list[tuple[float, bool, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,8 @@ class Problem:
         dg = dg * self.span  # chain rule to the unit cube
         p = Point(u, x, F, dF * self.span, a - b, dg, a, b, env)
         if self.counter.record:
-            self.counter.trace.append((F, p.finite and p.max_violation(self.rows) <= self.tol))
+            ok = p.finite and p.max_violation(self.rows) <= self.tol
+            self.counter.trace.append((F, ok, x.copy()))
         if not p.finite:
             self.nonfinite.append(p)
         if len(self._cache) > 64:
