@@ -162,14 +162,57 @@ def test_example_spec() -> None:
     assert {"levers", "quantities", "objective", "status"} <= set(d)
 
 
-def test_normalisation_makes_weights_shares_of_the_best() -> None:
+def test_normalisation_scales_each_term_by_its_range_across_anchors() -> None:
     res = optimize(example_spec_path("saas"))
-    # scales are the single-objective optima: the max profit and the max users
-    alone = optimize(example_spec_path("saas"), weights={"users": 0.0})
-    assert res.scales["profit_usd"] == pytest.approx(alone.objective_terms["profit_usd"], rel=1e-7)
+    # anchors: the single-objective optima of profit and of users
+    profit_alone = optimize(example_spec_path("saas"), weights={"users": 0.0})
+    users_alone = optimize(example_spec_path("saas"), weights={"profit_usd": 0.0})
+    p_best, p_worst = (
+        profit_alone.objective_terms["profit_usd"],
+        users_alone.objective_terms["profit_usd"],
+    )
+    u_best, u_worst = users_alone.objective_terms["users"], profit_alone.objective_terms["users"]
+    assert res.scales["profit_usd"] == pytest.approx(p_best - p_worst, rel=1e-6)
+    assert res.scales["users"] == pytest.approx(u_best - u_worst, rel=1e-6)
     assert res.objective == pytest.approx(
         res.objective_terms["profit_usd"] / res.scales["profit_usd"]
         + 0.3 * res.objective_terms["users"] / res.scales["users"]
+    )
+
+
+def test_range_normalisation_ignores_constant_offsets() -> None:
+    import tomllib
+
+    from .conftest import SAAS
+
+    base = tomllib.loads(SAAS)
+    shifted = tomllib.loads(
+        SAAS.replace(
+            'profit_usd = "revenue_usd - cost_usd"', 'profit_usd = "revenue_usd - cost_usd - 1e6"'
+        )
+    )
+    shifted["constraints"] = [{"expr": "ad_spend_usd <= 15000"}]
+    base["constraints"] = [{"expr": "ad_spend_usd <= 15000"}]
+    a, b = optimize(base), optimize(shifted)
+    assert a.levers["price_usd"] == pytest.approx(b.levers["price_usd"], rel=1e-6)
+
+
+def test_minimised_term_and_optimum_normalisation() -> None:
+    import tomllib
+
+    from .conftest import SAAS
+
+    data = tomllib.loads(SAAS)
+    data["objective"] = {
+        "maximize": {"profit_usd": 1.0},
+        "minimize": {"cost_usd": 0.5},
+        "normalize": "optimum",
+    }
+    res = optimize(data)
+    assert res.weights == {"profit_usd": 1.0, "cost_usd": -0.5}
+    # the cheapest plan: no ads, small model, top price (fewest requests)
+    assert res.scales["cost_usd"] == pytest.approx(
+        optimize(data, weights={"profit_usd": 0.0}).objective_terms["cost_usd"], rel=1e-6
     )
 
 

@@ -6,13 +6,19 @@ Each term ``f_i`` (``maximize``; a ``minimize`` term enters as ``-f_i``) is divi
 ``s_i`` before weighting:
 
 * ``normalize = "none"``: ``s_i = 1``; λ converts units (e.g. dollars per user).
-* ``normalize = "optimum"``: ``s_i = |f_i*|``, the magnitude of the best value ``f_i`` reaches
-  *on its own* under the same bounds and constraints (1 if that is 0). Then ``f_i / s_i`` is
-  "share of the best achievable", and ``λ = {profit_usd = 1.0, users = 0.3}`` means: one
-  percent of the best possible profit is worth as much as 3.3 percent of the most users one
-  could have. This is the default (``"auto"``) when there are several terms.
+* ``normalize = "range"`` (the default with several terms): first each term is optimised on
+  its own under the same bounds and constraints (the *anchors*). ``s_i`` is the range of
+  ``f_i`` across the anchors: its best value minus its worst value at the other terms'
+  anchors — how much ``f_i`` is at stake in the trade-off. Then
+  ``λ = {profit_usd = 1.0, users = 0.3}`` means: going from the worst to the best achievable
+  profit is worth 1, from the worst to the best achievable user count 0.3. Adding a constant
+  to a term (a fixed cost) or changing its units does not change what λ means. If the terms
+  do not conflict (range 0) ``s_i`` falls back to ``|f_i*|``, and to 1 if that is 0.
+* ``normalize = "optimum"``: ``s_i = |f_i*|``, the magnitude of the best value on its own;
+  ``f_i / s_i`` is then "share of the best achievable". Avoid it for terms whose best value
+  is near 0 (a minimised cost), where it blows the term up.
 * ``"auto"``: ``"none"`` for a single term (its value is then in its own units, and shadow
-  prices are in those units), ``"optimum"`` for several.
+  prices are in those units), ``"range"`` for several.
 * ``scales = { name = s }`` fixes ``s_i`` by hand for any term.
 
 The optimum is feasible to ``tol`` (violation at most ``tol * max(1, |lhs|, |rhs|)`` per
@@ -90,23 +96,40 @@ def objective_scales(
 ) -> dict[str, float]:
     """The scales ``s_i`` of the normalisation documented in this module."""
     obj = spec.objective
-    names = list(dict.fromkeys(t[0] for t in obj.terms))
+    signs: dict[str, float] = {}
+    for name, _, sign in obj.terms:
+        signs.setdefault(name, float(sign))
     mode = obj.normalize
     if mode == "auto":
-        mode = "none" if len(names) == 1 else "optimum"
-    scales: dict[str, float] = {}
+        mode = "none" if len(signs) == 1 else "range"
+    scales = {n: obj.scales[n] for n in signs if n in obj.scales}
+    if mode == "none":
+        return {n: scales.get(n, 1.0) for n in signs}
     rows = constraint_rows(spec)
-    for name, _, sign in obj.terms:
+    # payoff[i][j]: term j (signed, so larger is better) at the anchor of term i
+    payoff: dict[str, dict[str, float]] = {}
+    for name, sign in signs.items():
+        if name in scales and mode == "optimum":
+            continue
+        found = Search(model, {name: sign}, rows, options, counter).run()
+        if not found.feasible:
+            continue  # the main search reports the infeasibility
+        payoff[name] = {j: signs[j] * float(np.mean(value_of(found.point.env[j]))) for j in signs}
+    for name in signs:
         if name in scales:
             continue
-        if name in obj.scales:
-            scales[name] = obj.scales[name]
-        elif mode == "none":
+        best = payoff.get(name, {}).get(name)
+        if best is None or not np.isfinite(best):
             scales[name] = 1.0
+            continue
+        spread = 0.0
+        if mode == "range":
+            worst = min(payoff[i][name] for i in payoff)
+            spread = best - worst if np.isfinite(worst) else 0.0
+        if spread > 1e-12 * max(1.0, abs(best)):
+            scales[name] = spread
         else:
-            found = Search(model, {name: float(sign)}, rows, options, counter).run()
-            best = abs(float(np.mean(value_of(found.point.env[name]))))
-            scales[name] = best if found.feasible and best > 0 and np.isfinite(best) else 1.0
+            scales[name] = abs(best) if abs(best) > 0 else 1.0
     return scales
 
 

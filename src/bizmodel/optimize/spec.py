@@ -25,7 +25,8 @@ Sections
     are errors.
 ``[objective]``
     ``maximize = { name = weight }`` and/or ``minimize = { ... }``; ``normalize`` is
-    ``"auto"`` (default), ``"optimum"`` or ``"none"``; optional ``scales = { name = s }``.
+    ``"auto"`` (default), ``"range"``, ``"optimum"`` or ``"none"``; optional
+    ``scales = { name = s }``.
     See :mod:`bizmodel.optimize.solver` for what the weights mean.
 ``[[constraints]]``
     ``expr = "lhs <= rhs"`` (or ``>=``, ``==``), optional ``name``; or plain strings.
@@ -499,8 +500,10 @@ class _Builder:
         if not terms:
             raise self.err("objective", "no terms; valid: maximize = { quantity = weight }")
         normalize = raw.get("normalize", "auto")
-        if normalize not in ("auto", "optimum", "none"):
-            raise self.err("objective.normalize", f"got {normalize!r}; valid: auto, optimum, none")
+        if normalize not in ("auto", "range", "optimum", "none"):
+            raise self.err(
+                "objective.normalize", f"got {normalize!r}; valid: auto, range, optimum, none"
+            )
         scales: dict[str, float] = {}
         for name, s in self.table("objective.scales", raw.get("scales", {})).items():
             if name not in {t[0] for t in terms}:
