@@ -108,10 +108,10 @@ def objective_scales(
     rows = constraint_rows(spec)
     # payoff[i][j]: term j (signed, so larger is better) at the anchor of term i
     payoff: dict[str, dict[str, float]] = {}
-    for name, sign in signs.items():
+    for name, direction in signs.items():
         if name in scales and mode == "optimum":
             continue
-        found = Search(model, {name: sign}, rows, options, counter).run()
+        found = Search(model, {name: direction}, rows, options, counter).run()
         if not found.feasible:
             continue  # the main search reports the infeasibility
         payoff[name] = {j: signs[j] * float(np.mean(value_of(found.point.env[j]))) for j in signs}
