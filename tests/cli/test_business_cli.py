@@ -76,3 +76,24 @@ def test_infeasible_exits_1_and_names_the_constraint(
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "infeasible"
     assert out["infeasible_constraint"] == "margin >= 0.99995"
+
+
+def test_optimize_robust(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "robust.toml"
+    spec.write_text(
+        Path(SAAS)
+        .read_text()
+        .replace(
+            "coefficients = { price_usd = -0.04, ad_spend_usd = 0.00004, quality = 2.0 }",
+            "coefficients = { price_usd = -0.04, ad_spend_usd = 0.00004, quality = 2.0 }\n"
+            "std_errors = { intercept = 0.05, price_usd = 0.004 }",
+        )
+    )
+    assert run(["optimize", str(spec), "--robust", "0.1", "--samples", "50", "--json"]) == 0
+    rob = json.loads(capsys.readouterr().out)["robustness"]
+    assert rob["mode"] == "quantile=0.1" and rob["samples"] == 50
+    assert rob["objective_q05"] < rob["objective_mean"] < rob["objective_q95"]
+    assert run(["optimize", str(spec), "--robust", "often"]) == 1
+    assert "--robust: got 'often'; valid: 'expected' or a quantile in (0, 1)" in (
+        capsys.readouterr().err
+    )

@@ -202,3 +202,40 @@ def test_dict_and_toml_specs_are_the_same(write_spec: Callable[..., Path]) -> No
     from_dict = Spec.from_dict(tomllib.loads(SAAS))
     assert from_file.lever_names == from_dict.lever_names
     np.testing.assert_array_equal(from_file.growth.params, from_dict.growth.params)  # type: ignore[union-attr]
+
+
+def test_growth_fit_with_exposure_needs_an_exposure_expression(
+    write_spec: Callable[..., Path],
+) -> None:
+    fit = growth_fit_json({"intercept": -3.0, "price_usd": -0.04})
+    fit["exposure"] = True
+    spec = """
+[levers.price_usd]
+min = 5.0
+max = 80.0
+[constants]
+visitors = 50000
+[growth]
+fit = "growth_fit.json"
+[quantities]
+revenue_usd = "growth * price_usd"
+[objective]
+maximize = { revenue_usd = 1.0 }
+"""
+    _raises(
+        write_spec(spec, fit=fit),
+        r"growth\.exposure: growth_fit\.json was fitted with an "
+        r"exposure .*valid: exposure = \"<expression>\"",
+    )
+    res = optimize(
+        load_spec(
+            write_spec(
+                spec.replace(
+                    'fit = "growth_fit.json"', 'fit = "growth_fit.json"\nexposure = "visitors"'
+                ),
+                fit=fit,
+            )
+        )
+    )
+    assert res.levers["price_usd"] == pytest.approx(25.0, rel=1e-7)
+    assert res.quantities["growth"] == pytest.approx(50000 * np.exp(-3.0 - 1.0), rel=1e-7)

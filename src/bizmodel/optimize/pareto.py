@@ -23,7 +23,7 @@ from bizmodel.optimize.model import BusinessModel
 from bizmodel.optimize.problem import Counter, Row
 from bizmodel.optimize.results import ParetoPoint, ParetoResult
 from bizmodel.optimize.search import Found, Search, SearchOptions, check_finite, constraint_rows
-from bizmodel.optimize.solver import SpecLike, _lever_values, as_spec, diagnose_infeasible
+from bizmodel.optimize.solver import SpecLike, lever_values, as_spec, diagnose_infeasible
 from bizmodel.optimize.spec import Spec
 
 
@@ -135,7 +135,7 @@ def pareto(
     pts = tuple(
         ParetoPoint(
             values={n: float(s * x) for n, s, x in zip(names, signs, vals[i], strict=False)},
-            levers=_lever_values(found[i][0]),
+            levers=lever_values(found[i][0]),
             method=found[i][1],
         )
         for i in keep

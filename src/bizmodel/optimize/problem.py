@@ -154,7 +154,8 @@ class Problem:
         if hit is not None:
             return hit
         n = self.n
-        x = self.layout.lower + u * self.span
+        # clip: lower + 1.0 * (upper - lower) can round one ulp past upper
+        x = np.clip(self.layout.lower + u * self.span, self.layout.lower, self.layout.upper)
         env = self.model.evaluate(self.layout, x, self.theta)
         self.counter.n += 1
         F_s = (
@@ -275,7 +276,7 @@ class Problem:
             )
         return out
 
-    def _clean(self, u: np.ndarray) -> np.ndarray:
+    def clean(self, u: np.ndarray) -> np.ndarray:
         u = np.clip(np.nan_to_num(np.asarray(u, dtype=float), nan=0.5), 0.0, 1.0)
         for grp in self.groups:
             s = u[grp].sum()
@@ -296,20 +297,20 @@ class Problem:
 
         res = minimize(
             fun,
-            self._clean(u0),
+            self.clean(u0),
             jac=True,
             method="SLSQP",
             bounds=[(0.0, 1.0)] * self.n,
             constraints=self._scipy_constraints(),
             options={"maxiter": maxiter, "ftol": 1e-13},
         )
-        return self.run(self._clean(res.x))
+        return self.run(self.clean(res.x))
 
     def phase1(self, u0: np.ndarray) -> Point:
         """Minimise the largest scaled violation ``t`` (finds a feasible point if one exists)."""
         if self.n == 0:
             return self.run(u0)
-        u0 = self._clean(u0)
+        u0 = self.clean(u0)
         p0 = self.run(u0)
         t0 = max(float(np.max(np.abs(p0.g) / self.cscale, initial=0.0)), 0.0) + 1.0
         if not math.isfinite(t0):
@@ -323,7 +324,7 @@ class Problem:
             constraints=self._scipy_constraints(with_t=True),
             options={"maxiter": 300, "ftol": 1e-14},
         )
-        return self.run(self._clean(res.x[:-1]))
+        return self.run(self.clean(res.x[:-1]))
 
     def minimize_row(self, j: int, u0: np.ndarray) -> Point:
         """Make row ``j`` as small as the bounds allow, ignoring the other constraints."""
@@ -342,14 +343,14 @@ class Problem:
         cons = self._weight_sums()
         res = minimize(
             fun,
-            self._clean(u0),
+            self.clean(u0),
             jac=True,
             method="SLSQP",
             bounds=[(0.0, 1.0)] * self.n,
             constraints=cons,
             options={"maxiter": 200, "ftol": 1e-14},
         )
-        return self.run(self._clean(res.x))
+        return self.run(self.clean(res.x))
 
     def feasible(self, p: Point) -> bool:
         return p.finite and p.max_violation(self.rows) <= self.tol

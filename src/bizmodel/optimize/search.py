@@ -113,7 +113,7 @@ class Search:
         best: Point | None = None
         least: Point | None = None
         for u0 in starts:
-            p0 = prob.run(prob._clean(u0))
+            p0 = prob.run(prob.clean(u0))
             if not prob.feasible(p0):
                 # find feasibility first: SLSQP from an infeasible start of an infeasible
                 # problem wastes thousands of line-search steps

@@ -262,7 +262,7 @@ def _cannot(search: Search, row: Row, p: Point, j: int, why: str) -> str:
     )
 
 
-def _lever_values(found: Found) -> dict[str, float | str]:
+def lever_values(found: Found) -> dict[str, float | str]:
     spec = found.problem.model.spec
     layout = found.problem.layout
     out: dict[str, float | str] = {
@@ -361,7 +361,7 @@ def build_result(
         prices, binding, resid = shadow_prices(found, found.problem.tol)
     return OptimizationResult(
         status=status,
-        levers=_lever_values(found),
+        levers=lever_values(found),
         quantities=quantities,
         objective=float(objective if status == "optimal" else p.F),
         objective_terms=terms,

@@ -354,6 +354,12 @@ class _Builder:
                 raise self.err("growth.fit", f"expected a path string, got {fit!r}")
             path = (self.base_dir / fit) if self.base_dir is not None else Path(fit)
             g = load_growth_fit(path, self.source, "growth.fit")
+            if g.exposure and exposure is None:
+                raise self.err(
+                    "growth.exposure",
+                    f"{fit} was fitted with an exposure (counts per unit of "
+                    'exposure); valid: exposure = "<expression>", e.g. "visitors"',
+                )
             for lever, levels in g.categorical.items():
                 d = next((d for d in discrete if d.name == lever), None)
                 if d is None:
