@@ -23,7 +23,7 @@ from bizmodel.optimize.model import BusinessModel
 from bizmodel.optimize.problem import Counter, Row
 from bizmodel.optimize.results import ParetoPoint, ParetoResult
 from bizmodel.optimize.search import Found, Search, SearchOptions, check_finite, constraint_rows
-from bizmodel.optimize.solver import SpecLike, lever_values, as_spec, diagnose_infeasible
+from bizmodel.optimize.solver import SpecLike, as_spec, diagnose_infeasible, lever_values
 from bizmodel.optimize.spec import Spec
 
 
