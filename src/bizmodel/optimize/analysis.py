@@ -47,11 +47,8 @@ def robustness(
     nominal = Problem(
         prob.model, prob.layout, prob.coefs, prob.rows, search.counter, None, None, prob.tol
     )
-    per_draw = Problem(
-        prob.model, prob.layout, prob.coefs, prob.rows, search.counter, theta, None, prob.tol
-    )
     # objective of each draw at the chosen levers: evaluate once with all draws
-    env = per_draw.model.evaluate(prob.layout, found.point.x, theta, grad=False)
+    env = prob.model.evaluate(prob.layout, found.point.x, theta, grad=False)
     F = sum(c * np.asarray(env[n], dtype=float) for n, c in prob.coefs.items())
     F = np.broadcast_to(F, (theta.shape[0],))
     opt: list[float] = []

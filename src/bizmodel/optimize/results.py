@@ -46,7 +46,9 @@ class SensitivityReport:
     """Derivatives of the optimum with respect to the weights and the growth coefficients.
 
     ``value_*[p]`` is d(objective at the optimum)/dp (envelope theorem, exact for weights);
-    ``levers_*[p][lever]`` is d(lever at the optimum)/dp by re-optimising at p ± h.
+    ``levers_*[p][lever]`` is d(lever at the optimum)/dp by re-optimising at p ± h, with the
+    discrete choices and the normalisation scales held fixed. Coefficient sensitivities are
+    left empty for robust optimisation (the coefficients are then drawn, not fixed).
     """
 
     value_by_weight: Mapping[str, float]
@@ -69,8 +71,10 @@ class OptimizationResult:
     ``"infeasible"`` (``infeasible_constraint`` names the constraint that cannot be met and
     ``levers`` is the least-violating point found). ``objective`` is the normalised weighted
     objective Σ ± λ_i f_i / s_i; ``objective_terms`` the raw f_i; ``scales`` the s_i.
-    ``shadow_prices[c]`` is d(objective)/d(right-hand side of c) for each binding constraint
-    (loosening it by one unit). ``slack[c]`` >= 0 when ``c`` holds.
+    ``shadow_prices[c]`` (>= 0) is the objective gained per unit that a binding constraint
+    ``c`` is loosened (its right-hand side raised for ``<=``, lowered for ``>=``); bounds
+    appear as ``levers.NAME.max`` / ``levers.NAME.min``. ``slack[c]`` >= 0 when ``c`` holds.
+    ``kkt_residual`` near 0 confirms the first-order optimality conditions.
     """
 
     status: str
