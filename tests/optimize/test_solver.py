@@ -289,3 +289,16 @@ def test_pareto_finds_a_non_convex_front_with_epsilon_constraints() -> None:
     assert interior and all(p.method == "epsilon" for p in interior)
     for p in front.points:
         assert p.values["f2"] == pytest.approx((1 - p.values["f1"]) ** 2, abs=1e-6)
+
+
+def test_robust_quantile_matches_a_grid_search_of_the_same_draws() -> None:
+    spec = Spec.from_dict(
+        _spec(growth={"intercept": 8.0, "coefficients": {"p": -0.05}, "std_errors": {"p": 0.01}})
+    )
+    res = optimize(spec, robust=0.1, samples=300, seed=1)
+    theta = draw_coefficients(spec, 300, 1)
+    grid = np.linspace(1, 200, 20001)
+    values = grid[:, None] * np.exp(theta[:, 0] + np.outer(grid, theta[:, 1]))  # (grid, draws)
+    q = np.quantile(values, 0.1, axis=1)
+    assert res.objective == pytest.approx(q.max(), rel=1e-5)
+    assert res.levers["p"] == pytest.approx(grid[q.argmax()], abs=0.02)

@@ -172,6 +172,9 @@ def test_growth_fit_file_is_read_with_categorical_levels(write_spec: Callable[..
     assert via_file.levers["model"] == inline.levers["model"] == "large"
     assert via_file.levers["price_usd"] == pytest.approx(inline.levers["price_usd"], rel=1e-7)
     assert via_file.objective == pytest.approx(inline.objective, rel=1e-9)
+    # branch-and-bound relaxes the one-hot column "model=large" to a choice weight
+    bnb = optimize(load_spec(write_spec(text, fit=fit)), enumerate_limit=1)
+    assert bnb.levers == via_file.levers
 
 
 def test_growth_fit_file_problems_are_named(write_spec: Callable[..., Path]) -> None:

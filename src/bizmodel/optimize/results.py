@@ -70,7 +70,9 @@ class OptimizationResult:
     ``status`` is ``"optimal"`` (every bound and constraint holds at ``levers``) or
     ``"infeasible"`` (``infeasible_constraint`` names the constraint that cannot be met and
     ``levers`` is the least-violating point found). ``objective`` is the normalised weighted
-    objective Σ ± λ_i f_i / s_i; ``objective_terms`` the raw f_i; ``scales`` the s_i.
+    objective Σ ± λ_i f_i / s_i (for robust runs: its mean or quantile over the draws);
+    ``objective_terms`` the raw f_i and ``quantities`` every quantity (means over the draws for
+    robust runs); ``scales`` the s_i.
     ``shadow_prices[c]`` (>= 0) is the objective gained per unit that a binding constraint
     ``c`` is loosened (its right-hand side raised for ``<=``, lowered for ``>=``); bounds
     appear as ``levers.NAME.max`` / ``levers.NAME.min``. ``slack[c]`` >= 0 when ``c`` holds.

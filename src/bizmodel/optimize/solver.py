@@ -350,7 +350,6 @@ def build_result(
     env = p.env
     quantities = {name: float(np.mean(value_of(env[name]))) for name in spec.quantities}
     terms = {name: float(np.mean(value_of(env[name]))) for name in signed}
-    objective = sum(w / scales[n] * terms[n] for n, w in signed.items())
     slack: dict[str, float] = {}
     for row, g in zip(rows, p.g, strict=False):
         slack[row.name] = float(-abs(g) if row.eq else -g)
@@ -363,7 +362,8 @@ def build_result(
         status=status,
         levers=lever_values(found),
         quantities=quantities,
-        objective=float(objective if status == "optimal" else p.F),
+        # the search's own objective: for robust runs the mean or quantile over the draws
+        objective=float(p.F),
         objective_terms=terms,
         weights=dict(signed),
         scales=dict(scales),
