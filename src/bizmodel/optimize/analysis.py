@@ -23,7 +23,21 @@ from bizmodel.optimize.spec import Spec
 
 
 def draw_coefficients(spec: Spec, samples: int, seed: int) -> np.ndarray:
-    """``samples`` draws ``(S, p)`` of the growth coefficients from their covariance."""
+    """``samples`` draws ``(S, p)`` of the growth coefficients from their covariance.
+
+    Examples
+    --------
+    >>> spec = Spec.from_dict({
+    ...     "levers": {"p": {"min": 1.0, "max": 9.0}},
+    ...     "growth": {"intercept": 2.0, "coefficients": {"p": -0.1},
+    ...                "std_errors": {"p": 0.01}},
+    ...     "quantities": {"users": "growth"},
+    ...     "objective": {"maximize": {"users": 1.0}},
+    ... })
+    >>> theta = draw_coefficients(spec, 1000, seed=0)
+    >>> theta.shape, float(theta[:, 0].std()), round(float(theta[:, 1].std()), 2)
+    ((1000, 2), 0.0, 0.01)
+    """
     g = spec.growth
     if g is None or g.cov is None:
         raise SpecError(

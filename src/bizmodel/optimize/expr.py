@@ -339,7 +339,14 @@ def parse(text: str, where: str = "expression") -> Node:
 
 
 def check_names(node: Node, known: Mapping[str, Any] | set[str], where: str, text: str) -> None:
-    """Raise naming the first unknown variable of ``node`` and listing the known ones."""
+    """Raise naming the first unknown variable of ``node`` and listing the known ones.
+
+    Examples
+    --------
+    >>> check_names(parse("users * prize"), {"users", "price"}, "q", "users * prize")
+    Traceback (most recent call last):
+    bizmodel.errors.ExpressionError: q: unknown variable 'prize' at column 9 in ...; valid: price, users
+    """
     for name in sorted(node.names()):
         if name not in known:
             col = _find_name(text, name)

@@ -165,7 +165,15 @@ class Spec:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a TOML spec; a growth ``fit`` path is relative to the spec file."""
+    """Read and validate a TOML spec; a growth ``fit`` path is relative to the spec file.
+
+    Examples
+    --------
+    >>> from bizmodel.optimize import example_spec_path
+    >>> spec = load_spec(example_spec_path("saas"))
+    >>> spec.lever_names, [c.name for c in spec.constraints]
+    (('price_usd', 'ad_spend_usd', 'model'), ['margin >= 0.4', 'ad_spend_usd <= 15000'])
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
