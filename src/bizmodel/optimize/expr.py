@@ -345,7 +345,7 @@ def check_names(node: Node, known: Mapping[str, Any] | set[str], where: str, tex
     --------
     >>> check_names(parse("users * prize"), {"users", "price"}, "q", "users * prize")
     Traceback (most recent call last):
-    bizmodel.errors.ExpressionError: q: unknown variable 'prize' at column 9 in ...; valid: price, users
+    bizmodel.errors.ExpressionError: q: unknown variable 'prize' at column 9 ...: price, users
     """
     for name in sorted(node.names()):
         if name not in known:
