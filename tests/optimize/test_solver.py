@@ -302,3 +302,25 @@ def test_robust_quantile_matches_a_grid_search_of_the_same_draws() -> None:
     q = np.quantile(values, 0.1, axis=1)
     assert res.objective == pytest.approx(q.max(), rel=1e-5)
     assert res.levers["p"] == pytest.approx(grid[q.argmax()], abs=0.02)
+
+
+def test_unit_economics_helpers_by_name_in_a_spec() -> None:
+    # LTV-maximising price: churn rises with price, LTV = p·m/churn with m the gross margin
+    spec = {
+        "levers": {"price_usd": {"min": 5.0, "max": 100.0}},
+        "constants": {"cost_per_1k": 0.4, "calls": 2000.0},
+        "quantities": {
+            "churn": "0.01 + 0.002 * price_usd",
+            "cogs_usd": "inference_cost_usd(calls, cost_per_1k)",
+            "margin": "gross_margin(price_usd, cogs_usd)",
+            "ltv_usd": "ltv(price_usd, churn, margin)",
+            "payback": "payback_months(120, price_usd, margin)",
+        },
+        "objective": {"maximize": {"ltv_usd": 1.0}},
+        "constraints": ["payback <= 6"],
+    }
+    res = optimize(spec)
+    # ltv = (p - 0.8) / (0.01 + 0.002 p) increases in p: the price bound binds
+    assert res.levers["price_usd"] == 100.0
+    assert res.quantities["ltv_usd"] == pytest.approx((100 - 0.8) / 0.21)
+    assert res.quantities["payback"] == pytest.approx(120 / (100 - 0.8))
