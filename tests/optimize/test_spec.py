@@ -242,3 +242,15 @@ maximize = { revenue_usd = 1.0 }
     )
     assert res.levers["price_usd"] == pytest.approx(25.0, rel=1e-7)
     assert res.quantities["growth"] == pytest.approx(50000 * np.exp(-3.0 - 1.0), rel=1e-7)
+
+
+def test_growth_without_a_growth_section(write_spec: Callable[..., Path]) -> None:
+    spec = (
+        '[levers.p]\nmin = 1\nmax = 2\n[quantities]\nu = "growth * p"\n'
+        "[objective]\nmaximize = { u = 1 }\n"
+    )
+    _raises(
+        write_spec(spec),
+        r"quantities\.u: uses 'growth' but the spec has no \[growth\] "
+        r"section; valid: add \[growth\]",
+    )

@@ -449,6 +449,13 @@ class _Builder:
                 raise self.err(
                     f"quantities.{name}", f"{text!r} is a comparison; put it in [[constraints]]"
                 )
+            if GROWTH in node.names() and growth is None:
+                raise self.err(
+                    f"quantities.{name}",
+                    "uses 'growth' but the spec has no "
+                    "[growth] section; valid: add [growth] with intercept and "
+                    'coefficients, or fit = "growth_fit.json"',
+                )
             check_names(node, known, key, text)
             nodes[name] = node
         deps: dict[str, set[str]] = {
