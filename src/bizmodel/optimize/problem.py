@@ -114,7 +114,7 @@ class Problem:
             self.groups.append(np.arange(k, k + m))
             k += m
         self._cache: dict[bytes, Point] = {}
-        self.nonfinite: list[Point] = []
+        self.nonfinite: list[np.ndarray] = []  # points (u) where the model was not finite
         center = self.run(self.center())
         self.fscale = abs(center.F) if math.isfinite(center.F) and center.F != 0 else 1.0
         cs = np.maximum(1.0, np.maximum(np.abs(center.a), np.abs(center.b)))
@@ -186,7 +186,7 @@ class Problem:
             ok = p.finite and p.max_violation(self.rows) <= self.tol
             self.counter.trace.append((F, ok, x.copy()))
         if not p.finite:
-            self.nonfinite.append(p)
+            self.nonfinite.append(u.copy())
         if len(self._cache) > 64:
             self._cache.clear()
         self._cache[key] = p

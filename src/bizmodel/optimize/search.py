@@ -201,10 +201,11 @@ def _better(a: Found | None, b: Found, rows: Sequence[Row]) -> Found:
 def check_finite(spec: Spec, found: Found) -> None:
     """Raise if the optimum sits where an expression is not finite (e.g. division by zero)."""
     p = found.point
-    near = [q for q in found.problem.nonfinite if np.max(np.abs(q.u - p.u), initial=0.0) <= 1e-6]
+    prob = found.problem
+    near = [u for u in prob.nonfinite if np.max(np.abs(u - p.u), initial=0.0) <= 1e-6]
     if p.finite and not near:
         return
-    raise nonfinite_error(spec, near[0] if near else p, found.problem.layout)
+    raise nonfinite_error(spec, prob.run(near[0]) if near else p, prob.layout)
 
 
 def nonfinite_error(spec: Spec, p: Point, layout: Layout) -> ExpressionError:
