@@ -1,9 +1,97 @@
-"""CLI commands for business."""
+"""CLI commands for the business model: optimize, pareto, evaluate-plan."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from bizmodel.cli.output import emit
+from bizmodel.errors import ConfigError
+
+
+def _robust(value: str | None) -> str | float | None:
+    if value is None or value == "expected":
+        return value
+    try:
+        q = float(value)
+    except ValueError:
+        q = -1.0
+    if not 0 < q < 1:
+        raise ConfigError(f"--robust: got {value!r}; valid: 'expected' or a quantile in (0, 1)")
+    return q
+
+
+def _assignments(pairs: list[str]) -> dict[str, float | str]:
+    out: dict[str, float | str] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {pair!r}: expected NAME=VALUE, e.g. --set price_usd=20")
+        try:
+            out[name.strip()] = float(raw)
+        except ValueError:
+            out[name.strip()] = raw.strip()
+    return out
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+
+    @app.command("optimize")
+    def optimize_cmd(
+        spec: Path = typer.Argument(..., help="Business-model spec (TOML)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+        robust: str | None = typer.Option(
+            None, help="Optimise over growth-fit uncertainty: 'expected' or a quantile (0.1)."
+        ),
+        samples: int = typer.Option(200, help="Draws of the growth coefficients for --robust."),
+        sensitivity: bool = typer.Option(False, help="Report sensitivities to λ and θ."),
+        starts: int = typer.Option(4, help="SLSQP starts per discrete assignment."),
+        seed: int = typer.Option(0, help="Seed of starts and draws."),
+    ) -> None:
+        """Find the lever values that maximise the spec's objective under its constraints.
+
+        Exit code 1 when the spec is infeasible (the result names the constraint).
+        """
+        from bizmodel.optimize import optimize
+
+        result = optimize(
+            spec,
+            n_starts=starts,
+            seed=seed,
+            robust=_robust(robust),
+            samples=samples,
+            sensitivity=sensitivity,
+        )
+        emit(result, as_json)
+        if not result.is_optimal:
+            raise typer.Exit(1)
+
+    @app.command("pareto")
+    def pareto_cmd(
+        spec: Path = typer.Argument(..., help="Business-model spec (TOML)."),
+        objectives: str = typer.Option(
+            ..., help="Comma-separated quantities, e.g. profit_usd,users (-name to minimise)."
+        ),
+        points: int = typer.Option(11, help="Grid points per objective."),
+        as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
+    ) -> None:
+        """Trace the Pareto front between objectives (weight sweep + ε-constraint)."""
+        from bizmodel.optimize import pareto
+
+        names = [o for o in objectives.split(",") if o.strip()]
+        emit(pareto(spec, names, points=points), as_json)
+
+    @app.command("evaluate-plan")
+    def evaluate_plan_cmd(
+        spec: Path = typer.Argument(..., help="Business-model spec (TOML)."),
+        set_: list[str] = typer.Option(
+            [], "--set", help="Lever value NAME=VALUE; repeat for every lever."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    ) -> None:
+        """Evaluate every quantity, the objective and the constraints at given lever values."""
+        from bizmodel.optimize import evaluate_plan, load_spec
+
+        emit(evaluate_plan(load_spec(spec), _assignments(set_)), as_json)
