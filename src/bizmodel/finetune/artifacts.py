@@ -92,6 +92,24 @@ def save_checkpoint(ckpt_dir: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, ckpt_dir / "last.pt")
 
 
+def save_best(ckpt_dir: Path, weights: dict[str, Any]) -> None:
+    """Write the best weights so far to ``ckpt_dir/best.pt`` atomically."""
+    import torch
+
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt_dir / "best.pt.tmp"
+    torch.save(weights, tmp)
+    os.replace(tmp, ckpt_dir / "best.pt")
+
+
+def load_best(ckpt_dir: Path) -> dict[str, Any] | None:
+    """The best weights saved by :func:`save_best`, or None."""
+    import torch
+
+    f = ckpt_dir / "best.pt"
+    return dict(torch.load(f, map_location="cpu")) if f.is_file() else None
+
+
 def load_checkpoint(ckpt_dir: Path, run_key: dict[str, Any]) -> dict[str, Any] | None:
     """The last checkpoint, or None when there is none; one of another run → TrainingError."""
     import torch
@@ -151,18 +169,21 @@ def write_model_dir(
     """
     from safetensors.torch import save_file
 
+    from bizmodel.pretrained import quiet_loading
+
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
         head = model.head_state()
-        if method.is_peft:
-            adapter = tmp / "adapter"
-            model.encoder.save_pretrained(adapter)
-            tokenizer.save_pretrained(adapter)
-            save_file(head, adapter / HEAD_FILE)
-            model.encoder = model.encoder.merge_and_unload()
-        model.encoder.save_pretrained(tmp / "model")
-        tokenizer.save_pretrained(tmp / "model")
+        with quiet_loading():
+            if method.is_peft:
+                adapter = tmp / "adapter"
+                model.encoder.save_pretrained(adapter)
+                tokenizer.save_pretrained(adapter)
+                save_file(head, adapter / HEAD_FILE)
+                model.encoder = model.encoder.merge_and_unload()
+            model.encoder.save_pretrained(tmp / "model")
+            tokenizer.save_pretrained(tmp / "model")
         save_file(head, tmp / "model" / HEAD_FILE)
         full_info = {
             "format": FORMAT,

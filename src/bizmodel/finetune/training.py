@@ -298,10 +298,12 @@ def train_model(
             scheduler.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["torch_rng"])
             state = ckpt["state"]
+            state["best"] = artifacts.load_best(ckpt_dir)
     elif ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
 
     def save_checkpoint() -> None:
+        # The best weights go to their own file, written only when they change.
         artifacts.save_checkpoint(
             ckpt_dir,
             {
@@ -310,7 +312,7 @@ def train_model(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
-                "state": state,
+                "state": {**state, "best": None},
             },
         )
 
@@ -342,7 +344,7 @@ def train_model(
                 after_step(model.encoder, state["step"])
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                loss_value = float(loss)
+                loss_value = float(loss.detach())
                 if not math.isfinite(loss_value):
                     raise TrainingError(
                         f"training diverged at step {state['step'] + 1} (loss {loss_value}); "
@@ -379,6 +381,7 @@ def train_model(
                     best_epoch=epoch + 1,
                     bad_epochs=0,
                 )
+                artifacts.save_best(ckpt_dir, state["best"])
             else:
                 state["bad_epochs"] += 1
             state["history"].append(
