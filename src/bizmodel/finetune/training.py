@@ -279,8 +279,10 @@ def train_model(
         raise TrainingError(f"method {method.name!r} left no trainable parameters")
 
     # ---- state (fresh, or from a checkpoint)
+    # What a checkpoint must match to be resumed (speed-only knobs may differ).
+    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps"}
     run_key = {
-        "config": config.to_dict(),
+        "config": {k: v for k, v in config.to_dict().items() if k not in speed_only},
         "data": data_fp,
         "split_column": split_column,
         "dev": fingerprint(dev) if dev is not None else None,
@@ -375,6 +377,8 @@ def train_model(
 
             # ---- epoch end: dev evaluation, early stopping, checkpoint
             outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
+            if not method.train_encoder:
+                model.encoder.eval()  # run_outputs restored train mode on everything
             dev_metrics = score(task, outputs, dev_ex.targets, labels)
             value = dev_metrics[metric]
             best = state["best_value"]
