@@ -1,0 +1,197 @@
+"""From the market's data to decisions: growth fit, experiment lifts, optimised levers.
+
+Each step calls the capability that owns it — :mod:`bizmodel.growth` fits
+``R(x) = exp(Σ aᵢxᵢ + b)`` to the per-arm, per-day sign-ups, :mod:`bizmodel.stats` analyses
+the A/B arms per user, :mod:`bizmodel.optimize` maximises the weighted objective — and this
+module only builds their inputs and turns their results into report sections.
+
+The business model optimised here (one day of the product, per arm-like setting of the levers):
+
+.. math::
+
+    users = R(price, ad, quality), \\quad
+    revenue = users · v · σ(β₀ + β₁ · price) · price, \\\\
+    cost = ad + users · v · r · c_{model}, \\quad profit = revenue − cost
+
+with ``v`` visits per user over its lifetime, ``r`` requests per visit and ``c_model`` the
+inference cost per request of the chosen model version (the *measured* one for the served
+model), ``σ`` the purchase probability per visit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bizmodel.growth import GrowthFit, fit_growth
+from bizmodel.simulate.market import LEVERS, MODEL_VERSIONS, MarketConfig
+from bizmodel.stats import ABTestResult
+from bizmodel.stats.units import analyze_units
+
+#: Price of one CPU-second in USD, used to turn measured CPU-seconds into money
+#: (0.04 USD per vCPU-hour, a typical on-demand cloud price).
+USD_PER_CPU_SECOND = 0.04 / 3600
+
+
+def fit_market_growth(arm_days: pd.DataFrame) -> GrowthFit:
+    """Poisson growth fit of new users per arm-day on the levers (price, ad spend, quality).
+
+    Examples
+    --------
+    >>> from bizmodel.simulate.market import simulate_market, MarketConfig
+    >>> fit = fit_market_growth(simulate_market(MarketConfig(days=7, seed=3)).arm_days)
+    >>> fit.param_names
+    ('intercept', 'price_usd', 'ad_spend_usd', 'model_quality')
+    """
+    return fit_growth(arm_days, "new_users", list(LEVERS), family="poisson")
+
+
+def truth_coverage(fit: GrowthFit, truth: Mapping[str, float]) -> dict[str, bool]:
+    """For each coefficient, whether the fit's 95% interval contains the true value."""
+    return {name: bool(lo <= truth[name] <= hi) for name, (lo, hi) in fit.conf_int().items()}
+
+
+def user_table(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per user: arm, whether they bought, revenue, visits (from the event stream)."""
+    signups = events[events["type"] == "signup"][["user_id", "arm"]].drop_duplicates("user_id")
+    kinds = events.pivot_table(
+        index="user_id", columns="type", values="ts", aggfunc="count", fill_value=0
+    )
+    revenue = events[events["type"] == "purchase"].groupby("user_id")["value"].sum()
+    users = signups.set_index("user_id")
+    users["visits"] = kinds["visit"] if "visit" in kinds else 0
+    purchases = kinds["purchase"] if "purchase" in kinds else 0
+    users["purchased"] = (purchases.reindex(users.index, fill_value=0) > 0).astype(float)
+    users["revenue_usd"] = revenue.reindex(users.index, fill_value=0.0)
+    users["visits"] = users["visits"].reindex(users.index, fill_value=0).astype(float)
+    return users.reset_index()
+
+
+def experiment_results(events: pd.DataFrame, arms: list[str]) -> list[ABTestResult]:
+    """Per-user A/B analyses of conversion and revenue, every arm against ``arms[0]``."""
+    users = user_table(events)
+    return [
+        analyze_units(users, variant="arm", metric=m, arms=arms, user="user_id")
+        for m in ("purchased", "revenue_usd")
+    ]
+
+
+def lift_rows(results: list[ABTestResult]) -> list[dict[str, Any]]:
+    """Report rows ``{name, metric, lift, ci_low, ci_high, p_value}`` (relative lifts)."""
+    rows = []
+    for res in results:
+        for c in res.comparisons:
+            rows.append(
+                {
+                    "name": f"{c.arm} vs {c.control}: {res.metric}",
+                    "metric": res.metric,
+                    "lift": c.estimate,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "p_value": c.p_value,
+                }
+            )
+    return rows
+
+
+def business_spec(
+    fit_path: str | Path,
+    config: MarketConfig,
+    *,
+    served_cost_usd_per_request: float | None = None,
+    min_margin: float = 0.3,
+    growth_weight: float = 0.3,
+) -> dict[str, Any]:
+    """The business-model spec (the TOML structure) of the simulated product.
+
+    ``served_cost_usd_per_request`` replaces the small model's assumed inference cost by the
+    measured one; the large model keeps its cost ratio to the small one.
+    """
+    hazards = {
+        name: config.churn_base + config.churn_quality * (1 - mv.quality)
+        for name, mv in MODEL_VERSIONS.items()
+    }
+    small = MODEL_VERSIONS["small"].cost_usd_per_prediction
+    factor = (served_cost_usd_per_request / small) if served_cost_usd_per_request else 1.0
+    choices = {
+        name: {
+            "model_quality": mv.quality,
+            "inference_cost_usd": mv.cost_usd_per_prediction * factor,
+            # expected visits over a user's life: signup visit + visit_prob per active day
+            "visits_per_user": 1 + config.visit_prob * (1 / hazards[name] - 1),
+        }
+        for name, mv in MODEL_VERSIONS.items()
+    }
+    lo, hi = config.ad_spend_usd_range
+    return {
+        "levers": {
+            "price_usd": {"min": 5.0, "max": 40.0},
+            "ad_spend_usd": {"min": lo, "max": hi},
+            "model": {"choices": choices},
+        },
+        "growth": {"fit": str(fit_path)},
+        "constants": {
+            "buy_intercept": config.buy_intercept,
+            "buy_price": config.buy_price,
+            "requests_per_visit": 1 + config.extra_requests,
+        },
+        "quantities": {
+            "users": "growth",
+            "buy_prob": "1 / (1 + exp(-(buy_intercept + buy_price * price_usd)))",
+            "revenue_usd": "users * visits_per_user * buy_prob * price_usd",
+            "requests": "users * visits_per_user * requests_per_visit",
+            "cost_usd": "ad_spend_usd + requests * inference_cost_usd",
+            "profit_usd": "revenue_usd - cost_usd",
+            "margin": "profit_usd / revenue_usd",
+        },
+        "objective": {"maximize": {"profit_usd": 1.0, "users": growth_weight}},
+        "constraints": [{"expr": f"margin >= {min_margin}"}],
+    }
+
+
+def growth_section(fit: GrowthFit, arm_days: pd.DataFrame, truth: Mapping[str, float]) -> dict:
+    """Report input: sign-ups vs ad spend for the first arm's setting, with the fit's band."""
+    first = arm_days.iloc[0]
+    rows = arm_days[arm_days["arm"] == first["arm"]]
+    grid = np.linspace(arm_days["ad_spend_usd"].min(), arm_days["ad_spend_usd"].max(), 50)
+    x = pd.DataFrame(
+        {
+            "price_usd": float(first["price_usd"]),
+            "ad_spend_usd": grid,
+            "model_quality": float(first["model_quality"]),
+        }
+    )
+    pred = fit.predict(x, interval=True)
+    coefficients = [
+        {"name": n, "estimate": float(fit.params[n]), "ci_low": lo, "ci_high": hi,
+         "truth": float(truth[n])}
+        for n, (lo, hi) in fit.conf_int().items()
+    ]
+    return {
+        "x": rows["ad_spend_usd"].astype(float).tolist(),
+        "y": rows["new_users"].astype(float).tolist(),
+        "curve_x": grid.tolist(),
+        "mean": np.asarray(pred.mean).tolist(),
+        "lower": np.asarray(pred.lower).tolist(),
+        "upper": np.asarray(pred.upper).tolist(),
+        "x_label": "daily ad spend (USD)",
+        "y_label": (
+            f"new users per day, arm {first['arm']} "
+            f"(${float(first['price_usd']):g}, {first['model_version']})"
+        ),
+        "group": [f"arm {first['arm']}"] * len(rows),
+        "coefficients": coefficients,
+    }
+
+
+def pareto_section(front: Any, chosen: Mapping[str, Any], x: str, y: str) -> dict[str, Any]:
+    """Report input for the Pareto front between quantities ``x`` and ``y``."""
+    points = [{x: p.values[x], y: p.values[y], **p.levers} for p in front.points]
+    pick = {x: chosen["quantities"][x], y: chosen["quantities"][y], **chosen["levers"]}
+    points = [p for p in points if all(math.isfinite(float(p[k])) for k in (x, y))]
+    return {"front": points, "chosen": pick, "x": x, "y": y, "label": "model"}
