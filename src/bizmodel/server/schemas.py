@@ -48,8 +48,9 @@ class PredictRequest(_Body):
 
     def items(self) -> list[tuple[str, str | None]]:
         if self.texts is not None:
-            pairs: list[str | None] = list(self.text_pairs or [None] * len(self.texts))
-            return list(zip(self.texts, pairs, strict=True))
+            if self.text_pairs is None:
+                return [(t, None) for t in self.texts]
+            return list(zip(self.texts, self.text_pairs, strict=True))
         assert self.text is not None
         return [(self.text, self.text_pair)]
 
