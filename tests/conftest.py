@@ -46,3 +46,58 @@ def shared_data() -> str:
     if not os.path.isdir(path):
         pytest.skip("../shared/data not present")
     return path
+
+
+# --- serving (registry, store, server): database per test, a model dir to serve --------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> object:
+    """A fresh empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    import uuid
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bizmodel.db"
+        return
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(request.getfixturevalue("postgres_url"))
+    name = f"bizmodel_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _finetune_loader() -> object:
+    try:
+        from bizmodel.finetune import load_model
+    except ImportError:
+        return None
+    return load_model
+
+
+@pytest.fixture(scope="session")
+def serving_model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """(model dir, loader): the real ``tiny_model_dir`` when bizmodel.finetune exists, else a
+    stand-in dir of the same layout (tests/serving_standin.py)."""
+    loader = _finetune_loader()
+    if loader is not None:
+        try:
+            return request.getfixturevalue("tiny_model_dir"), loader
+        except pytest.FixtureLookupError:
+            pass
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "serving_standin", os.path.join(os.path.dirname(__file__), "serving_standin.py")
+    )
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.build_standin(tmp_path_factory.mktemp("standin") / "m"), mod.load_standin
