@@ -69,7 +69,9 @@ class StandinModel:
 
             def forward(self, input_ids, attention_mask, token_type_ids=None):  # type: ignore[no-untyped-def]
                 h = self.encoder(
-                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=token_type_ids,
                 ).last_hidden_state  # (B, T, H)
                 m = attention_mask.unsqueeze(-1).to(h.dtype)
                 pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
@@ -81,8 +83,12 @@ class StandinModel:
         import torch
 
         enc = self.tokenizer(
-            list(texts), list(text_pairs) if text_pairs else None, padding=True,
-            truncation=True, max_length=32, return_tensors="pt",
+            list(texts),
+            list(text_pairs) if text_pairs else None,
+            padding=True,
+            truncation=True,
+            max_length=32,
+            return_tensors="pt",
         )
         with torch.inference_mode():
             return self.module(**enc).numpy()

@@ -59,7 +59,9 @@ def test_promote_switches_alias_atomically(reg: Registry, tmp_path: Path) -> Non
     assert not [p for p in (reg.root / "m").iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(ConfigError, match="stage must be one of production, staging"):
         reg.promote("m", 1, "prod")
-    with pytest.raises(ModelNotFoundError, match=r"model 'm' has no version 7 \(versions: \[1, 2\]"):
+    with pytest.raises(
+        ModelNotFoundError, match=r"model 'm' has no version 7 \(versions: \[1, 2\]"
+    ):
         reg.promote("m", 7, "production")
 
 

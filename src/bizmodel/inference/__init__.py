@@ -4,7 +4,7 @@ from bizmodel.inference.batcher import MicroBatcher
 from bizmodel.inference.cost import measure_inference_cost
 from bizmodel.inference.runtime import (
     FP32_ATOL,
-    INT8_ATOL,
+    INT8_MIN_CORR,
     OnnxRuntime,
     Runtime,
     TorchRuntime,
@@ -15,7 +15,7 @@ from bizmodel.inference.runtime import (
 
 __all__ = [
     "FP32_ATOL",
-    "INT8_ATOL",
+    "INT8_MIN_CORR",
     "MicroBatcher",
     "OnnxRuntime",
     "Runtime",
