@@ -70,7 +70,7 @@ def test_promote_switches_alias_atomically(reg: Registry, tmp_path: Path) -> Non
 )
 def test_names_cannot_escape_the_registry(reg: Registry, tmp_path: Path, name: str) -> None:
     src = fake_model_dir(tmp_path / "m")
-    with pytest.raises(ConfigError, match="model name .* is not valid"):
+    with pytest.raises(ConfigError, match=r"model name .* is not valid"):
         reg.register(src, name)
     with pytest.raises(ConfigError, match="is not valid"):
         reg.get(name)
