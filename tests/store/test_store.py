@@ -68,8 +68,8 @@ def test_event_timestamps_and_properties_round_trip(store: EventStore) -> None:
         ]
     )
     (row,) = store.events()
-    ts = row["ts"] if row["ts"].tzinfo else row["ts"].replace(tzinfo=UTC)  # SQLite drops tz
-    assert ts == datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)
+    assert row["ts"] == datetime(2026, 1, 2, 1, 4, 5, tzinfo=UTC)  # aware, also from SQLite
+    assert row["ts"].utcoffset() is not None and row["received_ts"].utcoffset() is not None
     assert row["properties"] == {"plan": "pro", "seats": 3}
 
 
@@ -160,3 +160,13 @@ def test_export_refuses_unknown_format(tmp_path) -> None:
     with pytest.raises(DataError, match=r"must end in \.csv or \.parquet"):
         s.export_events(tmp_path / "x.xlsx")
     s.close()
+
+
+def test_values_the_database_refuses_are_data_errors(store: EventStore) -> None:
+    # PostgreSQL cannot store NUL in text; SQLite can. Either way no 5xx-class error.
+    try:
+        store.create_experiment("nul", [{"name": "a"}], description="bad\x00text")
+    except DataError as exc:
+        assert store.dialect == "postgresql" and "refused a value" in str(exc)
+    else:
+        assert store.dialect == "sqlite"

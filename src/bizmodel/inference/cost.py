@@ -53,3 +53,46 @@ def measure_inference_cost(
         "cpu_s_per_1k_best": best["cpu_s_per_1k"],
         "by_batch_size": rows,
     }
+
+
+def sample_inputs(n: int, *, pairs: bool) -> tuple[list[str], list[str] | None]:
+    """``n`` synthetic headline-like texts (about 12 tokens) and company names for pairs.
+
+    Examples
+    --------
+    >>> texts, companies = sample_inputs(2, pairs=True)
+    >>> texts[0], companies[0]
+    ('Acme raises full-year profit forecast after strong first-quarter sales', 'Acme')
+    """
+    firms = ["Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Stark", "Wayne"]
+    verbs = ["raises", "cuts", "confirms", "withdraws"]
+    what = ["full-year profit forecast", "dividend", "sales guidance", "cost targets"]
+    texts, comps = [], []
+    for i in range(n):
+        firm = firms[i % len(firms)]
+        texts.append(
+            f"{firm} {verbs[i // 8 % 4]} {what[i // 32 % 4]} after strong first-quarter sales"
+        )
+        comps.append(firm)
+    return texts, comps if pairs else None
+
+
+def measure_model_dir(
+    path: Any,
+    *,
+    loader: Any = None,
+    runtime: str = "torch",
+    n: int = 64,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+) -> dict[str, Any]:
+    """Load the model dir at ``path`` and measure its inference cost on ``n`` sample texts."""
+    from pathlib import Path
+
+    from bizmodel.inference.runtime import choose_runtime
+
+    if loader is None:
+        from bizmodel.finetune import load_model as loader  # type: ignore[attr-defined,unused-ignore]
+    model = loader(path)
+    rt = choose_runtime(model, Path(path) / "onnx", kind=runtime)
+    texts, pairs = sample_inputs(n, pairs=bool(getattr(model, "text_pair_column", None)))
+    return measure_inference_cost(rt, texts, pairs, batch_sizes=batch_sizes)

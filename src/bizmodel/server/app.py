@@ -89,12 +89,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
-        app.state.store = store or EventStore.open(settings.resolved_database_url())
-        app.state.registry = Registry(settings.resolved_registry_dir())
-        app.state.experiments = ExperimentCache(app.state.store)
-        pool = ModelPool(app.state.registry, app.state.store, settings, metrics, model_loader)
+        db = store or EventStore.open(settings.resolved_database_url())
+        registry = Registry(settings.resolved_registry_dir())
+        pool = ModelPool(registry, db, settings, metrics, model_loader)
         pool.default_name = pool.pick_default_name()
-        app.state.pool = pool
+        app.state.store, app.state.registry, app.state.pool = db, registry, pool
+        app.state.experiments = ExperimentCache(db)
         app.state.load_error = None
         if pool.default_name is not None:
             try:
@@ -103,10 +103,10 @@ def create_app(
                 app.state.load_error = str(exc)
         try:
             yield
-        finally:
+        finally:  # close what this lifespan opened (app.state may point elsewhere by now)
             await pool.close()
             if own_store:
-                app.state.store.close()
+                db.close()
 
     app = FastAPI(
         title="bizmodel",

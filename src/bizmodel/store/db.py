@@ -139,6 +139,7 @@ class EventStore:
     # -- writing ---------------------------------------------------------------------------
 
     def _write(self, fn: Any) -> Any:
+        from sqlalchemy.exc import DataError as SQLDataError
         from sqlalchemy.exc import IntegrityError, OperationalError
 
         try:
@@ -149,6 +150,8 @@ class EventStore:
                 return fn(conn)
         except IntegrityError as exc:
             raise ConflictError(f"the store refused the write: {exc.orig}") from None
+        except SQLDataError as exc:  # e.g. PostgreSQL refuses NUL characters in text
+            raise DataError(f"the store refused a value: {exc.orig}") from None
         except OperationalError as exc:
             raise StoreError(f"the event store is not available: {exc.orig}") from None
 
@@ -322,7 +325,7 @@ class EventStore:
 
         try:
             with self.engine.connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(stmt)]
+                return [_aware(dict(r._mapping)) for r in conn.execute(stmt)]
         except OperationalError as exc:
             raise StoreError(f"the event store is not available: {exc.orig}") from None
 
@@ -416,6 +419,14 @@ class EventStore:
         else:
             frame.to_parquet(out, index=False)
         return len(frame)
+
+
+def _aware(row: dict[str, Any]) -> dict[str, Any]:
+    # SQLite stores timestamps without their zone; every timestamp written here is UTC.
+    for key, value in row.items():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            row[key] = value.replace(tzinfo=UTC)
+    return row
 
 
 def _utc(ts: Any, where: str) -> datetime:
