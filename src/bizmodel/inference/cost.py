@@ -91,7 +91,9 @@ def measure_model_dir(
     from bizmodel.inference.runtime import choose_runtime
 
     if loader is None:
-        from bizmodel.finetune import load_model as loader  # type: ignore[attr-defined,unused-ignore]
+        import importlib
+
+        loader = importlib.import_module("bizmodel.finetune").load_model
     model = loader(path)
     rt = choose_runtime(model, Path(path) / "onnx", kind=runtime)
     texts, pairs = sample_inputs(n, pairs=bool(getattr(model, "text_pair_column", None)))

@@ -45,9 +45,9 @@ class ServedModel:
 
 
 def _default_loader(path: Any) -> Any:
-    from bizmodel.finetune import load_model  # type: ignore[attr-defined,unused-ignore]
+    import importlib
 
-    return load_model(path)
+    return importlib.import_module("bizmodel.finetune").load_model(path)
 
 
 class ModelPool:
