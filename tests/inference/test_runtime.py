@@ -88,3 +88,15 @@ def test_mismatched_pairs_are_refused(model) -> None:  # type: ignore[no-untyped
 
     with pytest.raises(DataError, match="got 2 texts but 1 text pairs"):
         TorchRuntime(model).predict(TEXTS[:2], PAIRS[:1])
+
+
+def test_measure_model_dir_for_registration(serving_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bizmodel.inference.cost import measure_model_dir
+    from bizmodel.registry import Registry
+
+    path, loader = serving_model
+    mv = Registry(tmp_path).register(
+        path, "m", measure=lambda d: measure_model_dir(d, loader=loader, n=8, batch_sizes=(1, 4))
+    )
+    assert mv.inference_cost is not None and mv.inference_cost["n_texts"] == 8
+    assert "inference per 1k:" in mv.summary()
