@@ -170,3 +170,12 @@ def test_values_the_database_refuses_are_data_errors(store: EventStore) -> None:
         assert store.dialect == "postgresql" and "refused a value" in str(exc)
     else:
         assert store.dialect == "sqlite"
+
+
+def test_unreachable_or_bad_urls_are_clear_errors() -> None:
+    from bizmodel.errors import ConfigError, StoreError
+
+    with pytest.raises(StoreError, match="cannot open the event store"):
+        EventStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    with pytest.raises(ConfigError, match="database URL 'nosuchdb://x' is not usable"):
+        EventStore.open("nosuchdb://x")

@@ -76,10 +76,11 @@ def _make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             memory = url in ("sqlite://", "sqlite:///:memory:")
+            pool_opts: dict[str, Any] = (
+                {"poolclass": StaticPool} if memory else {"pool_size": 10, "max_overflow": 40}
+            )
             engine = create_engine(
-                url,
-                connect_args={"check_same_thread": False, "timeout": 30},
-                poolclass=StaticPool if memory else None,
+                url, connect_args={"check_same_thread": False, "timeout": 30}, **pool_opts
             )
 
             @event.listens_for(engine, "connect")
@@ -92,7 +93,8 @@ def _make_engine(url: str) -> Engine:
                 cur.close()
 
             return engine
-        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+        # Enough connections for the server's worker threads (40 by default in anyio).
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
     except (ArgumentError, ImportError) as exc:
         raise ConfigError(
             f"database URL {url!r} is not usable: {exc}; expected sqlite:///PATH or "
@@ -140,7 +142,7 @@ class EventStore:
 
     def _write(self, fn: Any) -> Any:
         from sqlalchemy.exc import DataError as SQLDataError
-        from sqlalchemy.exc import IntegrityError, OperationalError
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
         try:
             if self._write_lock is None:
@@ -152,8 +154,8 @@ class EventStore:
             raise ConflictError(f"the store refused the write: {exc.orig}") from None
         except SQLDataError as exc:  # e.g. PostgreSQL refuses NUL characters in text
             raise DataError(f"the store refused a value: {exc.orig}") from None
-        except OperationalError as exc:
-            raise StoreError(f"the event store is not available: {exc.orig}") from None
+        except SQLAlchemyError as exc:  # unreachable, locked, pool exhausted: retryable (503)
+            raise StoreError(f"the event store is not available: {exc}") from None
 
     def _insert(self, table: Any) -> Any:
         if self.dialect == "postgresql":
@@ -321,13 +323,13 @@ class EventStore:
     # -- reading ---------------------------------------------------------------------------
 
     def _read(self, stmt: Any) -> list[dict[str, Any]]:
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import SQLAlchemyError
 
         try:
             with self.engine.connect() as conn:
                 return [_aware(dict(r._mapping)) for r in conn.execute(stmt)]
-        except OperationalError as exc:
-            raise StoreError(f"the event store is not available: {exc.orig}") from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the event store is not available: {exc}") from None
 
     def count(self, table: str) -> int:
         """Number of rows in ``table``."""
