@@ -30,7 +30,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2017-task5"
+# ../shared/data next to the repository (a worktree under wt/ looks one level further up).
+_ROOT = Path(__file__).resolve().parents[1]
+DATA = (
+    next(
+        (p for p in (_ROOT.parent / "shared", _ROOT.parent.parent / "shared") if p.is_dir()),
+        _ROOT.parent / "shared",
+    )
+    / "data"
+    / "semeval2017-task5"
+)
 
 
 def encoder_flops(n_tokens: float, cfg: dict) -> float:

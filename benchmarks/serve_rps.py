@@ -30,24 +30,34 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from pydantic import BaseModel
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "semeval2017-task5"
+# ../shared/data next to the repository (a worktree under wt/ looks one level further up).
+_ROOT = Path(__file__).resolve().parents[1]
+DATA = (
+    next(
+        (p for p in (_ROOT.parent / "shared", _ROOT.parent.parent / "shared") if p.is_dir()),
+        _ROOT.parent / "shared",
+    )
+    / "data"
+    / "semeval2017-task5"
+)
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 KEY = "bench-key"
 
 
+class Req(BaseModel):
+    text: str
+    text_pair: str | None = None
+
+
 def naive_app(model_dir: str):  # type: ignore[no-untyped-def]
     from fastapi import FastAPI
-    from pydantic import BaseModel
 
     from bizmodel.finetune import load_model
 
     model = load_model(model_dir)
     app = FastAPI()
-
-    class Req(BaseModel):
-        text: str
-        text_pair: str | None = None
 
     @app.post("/v1/predict")
     def predict(req: Req) -> dict[str, float]:
@@ -144,7 +154,9 @@ async def load(
     }
 
 
-def run_server(kind: str, model_dir: str, work: Path) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+def run_server(
+    kind: str, model_dir: str, work: Path, threads: int | None
+) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
     port = free_port()
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if kind == "naive":
@@ -160,6 +172,8 @@ def run_server(kind: str, model_dir: str, work: Path) -> tuple[subprocess.Popen,
         path = "/docs"
     else:
         env.update(BIZMODEL_PROJECT_DIR=str(work), BIZMODEL_API_KEYS=KEY)
+        if threads:
+            env["BIZMODEL_SERVER_NUM_THREADS"] = str(threads)
         cmd = [
             sys.executable,
             "-m",
@@ -183,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=1500, help="per run (upper bound)")
     ap.add_argument("--max-seconds", type=float, default=20.0, help="per run (upper bound)")
     ap.add_argument("--runtime", default="auto", help="bizmodel runtime: auto, torch, onnx, ...")
+    ap.add_argument("--threads", type=int, default=None, help="bizmodel inference threads")
     ap.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -212,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, dict[int, dict[str, float]]] = {}
     for kind in ("naive", f"bizmodel:{args.runtime}"):
-        proc, port = run_server(kind, args.model_dir, work)
+        proc, port = run_server(kind, args.model_dir, work, args.threads)
         headers = b"" if kind == "naive" else f"X-API-Key: {KEY}\r\n".encode()
         try:
             asyncio.run(load(port, bodies, headers, 4, 40, 30))  # warm-up

@@ -247,6 +247,7 @@ def choose_runtime(
     kind: str = "auto",
     sample_texts: Sequence[str] | None = None,
     quantize: bool = False,
+    threads: int | None = None,
 ) -> Runtime:
     """Build the runtime ``kind`` (``torch``, ``onnx``, ``onnx-int8``) or, for ``auto``, the
     faster of PyTorch and ONNX Runtime measured on ``sample_texts`` — after checking that
@@ -256,9 +257,10 @@ def choose_runtime(
     if kind == "torch":
         return TorchRuntime(model)
     if kind in ("onnx", "onnx-int8"):
-        return OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=kind == "onnx-int8"))
+        path = export_onnx(model, onnx_dir, quantize=kind == "onnx-int8")
+        return OnnxRuntime(model, path, threads=threads)
     torch_rt = TorchRuntime(model)
-    onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=quantize))
+    onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=quantize), threads=threads)
     texts = list(sample_texts or [f"sample headline number {i} about earnings" for i in range(32)])
     if quantize:
         a, b = torch_rt.predict(texts), onnx_rt.predict(texts)

@@ -111,8 +111,15 @@ class ModelPool:
         from bizmodel.inference import MicroBatcher, choose_runtime
 
         mv = self.registry.get(name, version)
+        threads = self.settings.server.num_threads
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         model = self.loader(mv.path)
-        runtime = choose_runtime(model, mv.path / "onnx", kind=self.settings.server.runtime)
+        runtime = choose_runtime(
+            model, mv.path / "onnx", kind=self.settings.server.runtime, threads=threads
+        )
         labels = getattr(model, "labels", None)
         served = ServedModel(
             name=name,
