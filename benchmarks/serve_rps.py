@@ -196,7 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--requests", type=int, default=1500, help="per run (upper bound)")
     ap.add_argument("--max-seconds", type=float, default=20.0, help="per run (upper bound)")
-    ap.add_argument("--runtime", default="auto", help="bizmodel runtime: auto, torch, onnx, ...")
+    ap.add_argument(
+        "--runtime",
+        nargs="+",
+        default=["auto", "onnx-int8"],
+        help="bizmodel runtimes to run: auto, torch, onnx, onnx-int8",
+    )
     ap.add_argument("--threads", type=int, default=None, help="bizmodel inference threads")
     ap.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -226,9 +231,14 @@ def main(argv: list[str] | None = None) -> int:
     Registry(work / "registry").register(args.model_dir, "headlines")
 
     results: dict[str, dict[int, dict[str, float]]] = {}
-    for kind in ("naive", f"bizmodel:{args.runtime}"):
+    for kind in ["naive", *(f"bizmodel:{r}" for r in args.runtime)]:
         proc, port = run_server(kind, args.model_dir, work, args.threads)
         headers = b"" if kind == "naive" else f"X-API-Key: {KEY}\r\n".encode()
+        if kind != "naive":
+            import httpx
+
+            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+            print(f"# {kind}: serving {ready['model']} on runtime {ready['runtime']}")
         try:
             asyncio.run(load(port, bodies, headers, 4, 40, 30))  # warm-up
             results[kind] = {}

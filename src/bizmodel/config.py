@@ -50,7 +50,7 @@ class ServerSettings(_Section):
     runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$")  # inference runtime
     model_name: str | None = None  # registered model to serve; None = the only/first one
     cpu_usd_per_hour: float = Field(0.04, ge=0)  # price of one CPU core-hour, for cost per call
-    num_threads: int | None = Field(None, ge=1)  # inference intra-op threads; None = all cores
+    num_threads: int | None = Field(None, ge=1)  # inference threads; None = all cores but one
     replicas: int = Field(1, ge=1, le=64)
 
 

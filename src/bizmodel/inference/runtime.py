@@ -144,6 +144,9 @@ class OnnxRuntime(Runtime):
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # No busy-waiting between parallel sections: on shared or busy cores spinning threads
+        # steal the CPU the other threads (HTTP, logging) need.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(onnx_path)
         self.session = ort.InferenceSession(
             str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]

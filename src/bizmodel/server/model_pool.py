@@ -8,6 +8,7 @@ written to the store in one transaction, and only then are the callers answered.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -111,11 +112,12 @@ class ModelPool:
         from bizmodel.inference import MicroBatcher, choose_runtime
 
         mv = self.registry.get(name, version)
-        threads = self.settings.server.num_threads
-        if threads:
-            import torch
+        # Inference gets all cores but one by default: the event loop (HTTP parsing, JSON,
+        # validation) keeps a core, and the forward pass is not stalled by it.
+        threads = self.settings.server.num_threads or max(1, (os.cpu_count() or 2) - 1)
+        import torch
 
-            torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
         model = self.loader(mv.path)
         runtime = choose_runtime(
             model, mv.path / "onnx", kind=self.settings.server.runtime, threads=threads

@@ -41,14 +41,17 @@ def _provided_key(request: Request, header_key: str | None) -> str | None:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
-def require_key(
+async def require_key(
     request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
 ) -> None:
+    # async: a plain function would cost every request a hop through the thread pool.
     """Write and admin endpoints: a valid API key is required."""
     check_api_key(_provided_key(request, key), request.app.state.settings.api_keys)
 
 
-def read_key(request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None) -> None:
+async def read_key(
+    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+) -> None:
     """Read endpoints: keyed only when ``server.read_requires_key`` is set."""
     settings = request.app.state.settings
     if settings.server.read_requires_key:
