@@ -80,3 +80,15 @@ def test_errors_are_one_line(
                 "--output", str(tmp_path / "m")])  # fmt: skip
     assert code == 1
     assert "unknown column 'title'" in capsys.readouterr().err
+
+
+def test_demo_writes_sample_data_and_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(["demo", "--output", str(tmp_path / "demo"), "--rows", "40", "--epochs", "1",
+                "--threads", "1", "--no-progress", "--json"])  # fmt: skip
+    assert code == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["n_train"] + res["n_dev"] + res["n_test"] == 40
+    assert (tmp_path / "demo" / "headlines.csv").is_file()
+    assert (tmp_path / "demo" / "model" / "bizmodel.json").is_file()

@@ -101,13 +101,15 @@ def demo(
     ),
     rows: Annotated[int, typer.Option(help="Generated sample headlines.")] = 400,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: all CPUs).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Generate sample financial headlines, fine-tune the packaged MiniLM, print metrics."""
     from bizmodel.finetune.demo import run_demo
 
-    emit(run_demo(output, rows=rows, epochs=epochs, show_progress=progress), as_json)
+    result = run_demo(output, rows=rows, epochs=epochs, show_progress=progress, num_threads=threads)
+    emit(result, as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -48,6 +48,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0  # gradient clipping (L2 norm over all trainable weights)
     patience: int = 2  # early stopping: epochs without dev improvement before stopping
     metric: str | None = None  # dev metric to select on; None = mse / macro_f1
+    freeze_embeddings: bool = True  # full: keep the word-embedding matrix (half of MiniLM) fixed
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.1

@@ -13,7 +13,12 @@ from bizmodel.finetune.results import TrainResult
 
 
 def run_demo(
-    output: str | Path, *, rows: int = 400, epochs: int = 3, show_progress: bool = True
+    output: str | Path,
+    *,
+    rows: int = 400,
+    epochs: int = 3,
+    show_progress: bool = True,
+    num_threads: int | None = None,
 ) -> TrainResult:
     """Write ``OUTPUT/headlines.csv``, train ``OUTPUT/model`` on it and return the result."""
     from bizmodel.datasets import financial_headlines
@@ -33,4 +38,5 @@ def run_demo(
         epochs=epochs,
         max_length=48,
         show_progress=show_progress,
+        num_threads=num_threads,
     )

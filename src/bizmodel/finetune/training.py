@@ -242,6 +242,11 @@ def train_model(
         total_steps=total_steps,
     )
     encoder = apply_method(encoder, method, options)
+    if config.freeze_embeddings and method.train_encoder and not method.is_peft:
+        # The 30k x 384 word-embedding matrix is half of MiniLM's weights; updating it costs
+        # a dense gradient and an AdamW pass per step for rows a small data set barely
+        # touches (see docs/benchmarks.md for speed and dev metric with and without).
+        encoder.get_input_embeddings().weight.requires_grad_(False)
     n_out = 1 if task == "regression" else len(labels or [])
     model = TextModel(
         encoder,
@@ -262,8 +267,10 @@ def train_model(
     train_y = torch.from_numpy(train_ex.targets)
 
     # ---- optimiser, schedule
+    # The fused CPU kernel does AdamW in one pass over the weights: the foreach version
+    # spent a quarter of each step on element-wise optimizer ops here.
     optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay), lr=config.resolved_lr()
+        _param_groups(model, config.weight_decay), lr=config.resolved_lr(), fused=True
     )
     warmup = int(config.warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(warmup, total_steps))
@@ -272,8 +279,10 @@ def train_model(
         raise TrainingError(f"method {method.name!r} left no trainable parameters")
 
     # ---- state (fresh, or from a checkpoint)
+    # What a checkpoint must match to be resumed (speed-only knobs may differ).
+    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps"}
     run_key = {
-        "config": config.to_dict(),
+        "config": {k: v for k, v in config.to_dict().items() if k not in speed_only},
         "data": data_fp,
         "split_column": split_column,
         "dev": fingerprint(dev) if dev is not None else None,
@@ -368,6 +377,8 @@ def train_model(
 
             # ---- epoch end: dev evaluation, early stopping, checkpoint
             outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
+            if not method.train_encoder:
+                model.encoder.eval()  # run_outputs restored train mode on everything
             dev_metrics = score(task, outputs, dev_ex.targets, labels)
             value = dev_metrics[metric]
             best = state["best_value"]
