@@ -71,8 +71,8 @@ class ModelVersion:
         lines = [f"{self.name} v{self.version}  stages: {', '.join(self.stages) or '-'}"]
         lines.append(f"  path: {self.path}")
         lines.append(f"  task: {self.task}  data fingerprint: {self.data_fingerprint}")
-        if self.metrics:
-            shown = {k: v for k, v in self.metrics.items() if isinstance(v, int | float)}
+        shown = _headline_metrics(self.metrics)
+        if shown:
             lines.append("  metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in shown.items()))
         if self.train_cpu_seconds is not None:
             lines.append(f"  training cost: {self.train_cpu_seconds:.1f} CPU-s")
@@ -85,6 +85,18 @@ class ModelVersion:
                 f"at batch {c['best_batch_size']}"
             )
         return "\n".join(lines)
+
+
+def _headline_metrics(metrics: dict[str, Any], limit: int = 7) -> dict[str, float]:
+    """The numbers worth a summary line: the test (else dev) split's scores if the metrics are
+    nested by split, else the top-level numbers."""
+    for split in ("test", "dev"):
+        sub = metrics.get(split)
+        if isinstance(sub, dict):
+            nums = {f"{split}_{k}": v for k, v in sub.items() if isinstance(v, int | float)}
+            return dict(list(nums.items())[:limit])
+    nums = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    return dict(list(nums.items())[:limit])
 
 
 def _read_json(path: Path) -> dict[str, Any]:
