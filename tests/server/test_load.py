@@ -29,7 +29,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp_path: Path, db_url: str) -> None:
+    def __init__(self, tmp_path: Path, db_url: str, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
@@ -41,7 +41,7 @@ class Server:
         }
         self.log = open(tmp_path / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bizmodel", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "bizmodel", "serve", "--port", str(self.port), *args],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -168,3 +168,34 @@ def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path, db_url) -> None:
         server.stop()
     final = stored_ids(db_url)
     assert len(final) == 10_000 and max(final.values()) == 1
+
+
+@pytest.mark.slow
+def test_bizmodel_serve_answers_with_a_registered_model(tmp_path, serving_model) -> None:  # type: ignore[no-untyped-def]
+    from bizmodel.registry import Registry
+
+    path, _ = serving_model
+    Registry(tmp_path / "registry").register(path, "headlines")
+    db_url = f"sqlite:///{tmp_path}/bizmodel.db"
+    server = Server(tmp_path, db_url, "--runtime", "onnx")
+    try:
+        deadline = time.monotonic() + 120
+        while httpx.get(server.url + "/ready", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "model did not load"
+            time.sleep(0.2)
+        assert httpx.get(server.url + "/ready").json()["runtime"] == "onnx"
+        body = {"texts": ["Acme", "Globex"], "text_pairs": ["Acme beats", "Globex misses"]}
+        r = httpx.post(server.url + "/v1/predict", json=body, headers={"X-API-Key": KEY})
+        assert r.status_code == 200 and r.json()["model_version"] == 1
+        assert len(r.json()["predictions"]) == 2
+    finally:
+        server.stop()
+    assert len(stored_predictions(db_url)) == 2
+
+
+def stored_predictions(db_url: str) -> list[dict]:
+    store = EventStore.open(db_url)
+    try:
+        return store.predictions()
+    finally:
+        store.close()
