@@ -118,3 +118,9 @@ class StoreError(BizmodelError):
     """The event store cannot be reached or has an incompatible schema."""
 
     http_status = 503
+
+
+class ServingError(BizmodelError):
+    """A registered model cannot be loaded or run for serving (corrupt files, failed export)."""
+
+    http_status = 503

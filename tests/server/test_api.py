@@ -176,3 +176,37 @@ def test_model_version_experiment_routes_predict(model_client) -> None:  # type:
     # Without a user id the production version answers.
     r = c.post("/v1/predict", json={"text": "Profit up", "text_pair": "Acme"}, headers=H)
     assert r.json()["model_version"] == 1 and r.json()["variant"] is None
+
+
+def test_a_broken_model_dir_is_503_not_500(tmp_path, db_url, serving_model) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import ServerSettings, Settings
+    from bizmodel.registry import Registry
+    from bizmodel.server import create_app
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copy(Path(serving_model[0]) / "bizmodel.json", broken)  # weights missing
+    Registry(tmp_path / "registry").register(broken, "bad")
+    s = Settings.load(
+        project_dir=tmp_path,
+        env={},
+        database_url=db_url,
+        api_keys=("k",),
+        server=ServerSettings(runtime="torch"),
+    )
+    with TestClient(create_app(s)) as c:
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and "cannot load model bad:1" in ready.json()["status"]
+        r = c.post("/v1/predict", json={"text": "x"}, headers={"X-API-Key": "k"})
+        assert r.status_code == 503 and r.json()["error"] == "serving_error"
+        ok = c.post(
+            "/v1/events",
+            json={"events": [{"user_id": "u", "type": "v"}]},
+            headers={"X-API-Key": "k"},
+        )
+        assert ok.status_code == 200  # events are still accepted

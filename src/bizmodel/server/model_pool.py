@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bizmodel.errors import DataError, ModelNotFoundError
+from bizmodel.errors import BizmodelError, DataError, ModelNotFoundError, ServingError
 
 
 @dataclass
@@ -103,7 +103,12 @@ class ModelPool:
         async with self._lock:
             served = self.models.get((name, version))
             if served is None:
-                served = await asyncio.to_thread(self._load, name, version)
+                try:
+                    served = await asyncio.to_thread(self._load, name, version)
+                except BizmodelError:
+                    raise
+                except Exception as exc:  # a broken model dir must not become a 500
+                    raise ServingError(f"cannot load model {name}:{version}: {exc}") from exc
                 await served.batcher.start()
                 self.models[(name, version)] = served
         return served
