@@ -89,3 +89,37 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def tiny_lora_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Like ``tiny_model_dir`` but LoRA: the dir also has ``adapter/`` (plain peft)."""
     return _train_tiny(tmp_path_factory, "lora")
+
+
+# --- serving (registry, store, server): database per test, a model dir to serve --------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> object:
+    """A fresh empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    import uuid
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bizmodel.db"
+        return
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(request.getfixturevalue("postgres_url"))
+    name = f"bizmodel_t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def serving_model(tiny_model_dir: str):  # type: ignore[no-untyped-def]
+    """(model dir, loader) for the registry/inference/server tests: the real tiny fine-tune."""
+    from bizmodel.finetune import load_model
+
+    return tiny_model_dir, load_model

@@ -47,7 +47,10 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(1_000_000, ge=1024)  # larger request bodies get 413
     max_texts_per_request: int = Field(256, ge=1)
     read_requires_key: bool = False  # whether GET endpoints need an API key too
-    runtime: str = Field("auto", pattern="^(auto|torch|onnx)$")  # inference runtime
+    runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$")  # inference runtime
+    model_name: str | None = None  # registered model to serve; None = the only/first one
+    cpu_usd_per_hour: float = Field(0.04, ge=0)  # price of one CPU core-hour, for cost per call
+    num_threads: int | None = Field(None, ge=1)  # inference threads; None = all cores but one
     replicas: int = Field(1, ge=1, le=64)
 
 

@@ -124,3 +124,9 @@ class NotificationError(BizmodelError):
     """An alert could not be delivered (webhook unreachable or not 2xx)."""
 
     http_status = 502
+
+
+class ServingError(BizmodelError):
+    """A registered model cannot be loaded or run for serving (corrupt files, failed export)."""
+
+    http_status = 503

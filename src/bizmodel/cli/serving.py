@@ -1,9 +1,147 @@
-"""CLI commands for serving."""
+"""CLI commands for the registry and serving: register, models, promote, serve, events export.
+
+Each command calls one library function; heavy imports happen inside the commands.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from bizmodel.cli.output import emit
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+RegistryOpt = Annotated[
+    Path | None, typer.Option("--registry", help="Registry folder (default: project/registry).")
+]
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """The newest version of every registered model."""
+
+    models: list[Any] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"models": [m.to_dict() for m in self.models]}
+
+    def summary(self) -> str:
+        if not self.models:
+            return "No models registered (bizmodel register DIR --name NAME)."
+        lines = [f"{'name':<24} {'latest':>6}  stages"]
+        for m in self.models:
+            lines.append(f"{m.name:<24} {m.version:>6}  {', '.join(m.stages) or '-'}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "rows": self.rows}
+
+    def summary(self) -> str:
+        return f"{self.rows} events written to {self.path}"
+
+
+def _registry(registry: Path | None) -> Any:
+    from bizmodel.config import Settings
+    from bizmodel.registry import Registry
+
+    return Registry(registry or Settings.load().resolved_registry_dir())
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    models = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
+    events = typer.Typer(help="Read business events back from the store.", no_args_is_help=True)
+    app.add_typer(models, name="models")
+    app.add_typer(events, name="events")
+
+    @app.command("register")
+    def register_cmd(
+        model_dir: Annotated[Path, typer.Argument(help="Model folder from bizmodel finetune.")],
+        name: Annotated[str, typer.Option("--name", help="Registered model name.")],
+        registry: RegistryOpt = None,
+        measure: Annotated[
+            bool, typer.Option(help="Measure inference cost (ms, CPU-s per 1k predictions).")
+        ] = True,
+        runtime: Annotated[str, typer.Option(help="Runtime to measure: torch, onnx.")] = "torch",
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Register MODEL_DIR as the next version of NAME (copied atomically)."""
+        from bizmodel.inference.cost import measure_model_dir
+
+        def measure_fn(path: Path) -> dict[str, Any]:
+            return measure_model_dir(path, runtime=runtime)
+
+        mv = _registry(registry).register(model_dir, name, measure=measure_fn if measure else None)
+        emit(mv, as_json)
+
+    @models.command("list")
+    def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+        """List registered models with their newest version and stages."""
+        emit(ModelList(_registry(registry).list_models()), as_json)
+
+    @models.command("show")
+    def show_cmd(
+        name: str,
+        version: Annotated[
+            str | None, typer.Option(help="Version number, stage or 'latest'.")
+        ] = None,
+        registry: RegistryOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Show one version (default: production, else the newest): metrics and costs."""
+        emit(_registry(registry).get(name, version), as_json)
+
+    @app.command("promote")
+    def promote_cmd(
+        name: str,
+        version: int,
+        stage: Annotated[str, typer.Option(help="production or staging.")] = "production",
+        registry: RegistryOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Point STAGE of NAME at VERSION (an atomic alias switch)."""
+        emit(_registry(registry).promote(name, version, stage), as_json)
+
+    @app.command("serve")
+    def serve_cmd(
+        registry: RegistryOpt = None,
+        host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+        port: Annotated[int | None, typer.Option(help="Port.")] = None,
+        model: Annotated[str | None, typer.Option(help="Model name to serve.")] = None,
+        runtime: Annotated[str | None, typer.Option(help="auto, torch, onnx or onnx-int8.")] = None,
+    ) -> None:
+        """Serve predictions, feedback, events and A/B assignment over HTTP."""
+        from bizmodel.config import Settings
+        from bizmodel.server.run import serve
+
+        settings = Settings.load(registry_dir=registry)
+        server_opts = {"model_name": model, "runtime": runtime}
+        changes = {k: v for k, v in server_opts.items() if v is not None}
+        if changes:
+            merged = {**settings.server.model_dump(), **changes}
+            settings = Settings.load(registry_dir=registry, server=merged)
+        serve(settings, host=host, port=port)
+
+    @events.command("export")
+    def export_cmd(
+        out: Annotated[Path, typer.Argument(help="OUT.csv or OUT.parquet")],
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Write every stored business event to a CSV or Parquet file."""
+        from bizmodel.config import Settings
+        from bizmodel.store import EventStore
+
+        store = EventStore.open(Settings.load().resolved_database_url())
+        try:
+            emit(ExportResult(str(out), store.export_events(out)), as_json)
+        finally:
+            store.close()

@@ -1,0 +1,27 @@
+"""Inference: PyTorch and ONNX Runtime runtimes, measured cost, dynamic micro-batching."""
+
+from bizmodel.inference.batcher import MicroBatcher
+from bizmodel.inference.cost import measure_inference_cost
+from bizmodel.inference.runtime import (
+    FP32_ATOL,
+    INT8_MIN_CORR,
+    OnnxRuntime,
+    Runtime,
+    TorchRuntime,
+    choose_runtime,
+    export_onnx,
+    max_abs_diff,
+)
+
+__all__ = [
+    "FP32_ATOL",
+    "INT8_MIN_CORR",
+    "MicroBatcher",
+    "OnnxRuntime",
+    "Runtime",
+    "TorchRuntime",
+    "choose_runtime",
+    "export_onnx",
+    "max_abs_diff",
+    "measure_inference_cost",
+]

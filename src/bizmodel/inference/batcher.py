@@ -1,0 +1,155 @@
+"""A dynamic micro-batcher: coalesce concurrent requests into one forward pass.
+
+Requests wait in an ``asyncio.Queue``. The batching loop takes the first waiting request, then
+keeps taking more until the batch holds ``max_batch_size`` items or ``max_wait_ms`` has passed
+since it started waiting; whatever arrived while the previous batch was computing is taken at
+once. The batch function runs in a dedicated worker thread, never on the event loop, and an
+optional ``after`` function (e.g. logging the predictions in one transaction) runs in a second
+thread so the next forward pass overlaps with it. A request's future is resolved only after
+``after`` has returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class _Request:
+    items: Sequence[Any]
+    future: asyncio.Future[list[Any]]
+    context: Any = None
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    items: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+
+class MicroBatcher:
+    """Run ``fn(items) -> results`` on coalesced batches of items from concurrent callers.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(items: list) -> list`` of the same length, run in the worker thread.
+    max_batch_size : int
+        Most items per call of ``fn`` (a single larger request is still run whole).
+    max_wait_ms : float
+        Longest time to wait for more items once a batch has started collecting.
+    after : callable, optional
+        ``after(items, results, contexts) -> list`` run in a second thread; its return value is
+        what callers receive (default: the results unchanged).
+    on_batch : callable, optional
+        Called with the batch size after each batch (metrics).
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[list[Any]], list[Any]],
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        after: Callable[[list[Any], list[Any], list[Any]], list[Any]] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.fn = fn
+        self.after = after
+        self.on_batch = on_batch
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="bizmodel-infer")
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="bizmodel-log")
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._queue = asyncio.Queue()
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        self._worker.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
+
+    async def submit(self, items: Sequence[Any], context: Any = None) -> list[Any]:
+        """Queue ``items`` and wait for their results (in the same order)."""
+        if self._queue is None:
+            await self.start()
+        assert self._queue is not None
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(items, fut, context))
+        return await fut
+
+    async def _collect(self) -> list[_Request]:
+        assert self._queue is not None
+        first = await self._queue.get()
+        batch, size = [first], len(first.items)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        while size < self.max_batch_size:
+            try:
+                req = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    req = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            batch.append(req)
+            size += len(req.items)
+        return batch
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            reqs = await self._collect()
+            items = [it for r in reqs for it in r.items]
+            try:
+                results = await loop.run_in_executor(self._worker, self.fn, items)
+            except Exception as exc:
+                for r in reqs:
+                    if not r.future.done():
+                        r.future.set_exception(exc)
+                continue
+            if self.on_batch is not None:
+                self.on_batch(len(items))
+            task = asyncio.create_task(self._finish(reqs, items, results))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _finish(self, reqs: list[_Request], items: list[Any], results: list[Any]) -> None:
+        try:
+            if self.after is not None:
+                contexts = [r.context for r in reqs for _ in r.items]
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._writer, self.after, items, results, contexts
+                )
+        except Exception as exc:
+            for r in reqs:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+            return
+        pos = 0
+        for r in reqs:
+            n = len(r.items)
+            if not r.future.done():  # a caller that gave up (cancelled) is skipped
+                r.future.set_result(results[pos : pos + n])
+            pos += n

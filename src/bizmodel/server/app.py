@@ -1,0 +1,140 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+Routes are thin (see :mod:`bizmodel.server.routes`); state lives on ``app.state``: the event
+store, the registry, the model pool and the metrics. Errors: one handler turns every
+:class:`~bizmodel.errors.BizmodelError` into its ``http_status`` with ``{"error", "detail"}``;
+validation errors (including malformed JSON) become 422 with the same shape and a message
+naming the field; bodies over ``server.max_body_bytes`` get 413.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from bizmodel.config import Settings
+from bizmodel.errors import BizmodelError
+
+
+class ExperimentCache:
+    """Running model-version experiments per model name, re-read at most every ``ttl_s``."""
+
+    def __init__(self, store: Any, ttl_s: float = 2.0) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self._at = -1e9
+        self._by_model: dict[str, dict[str, Any]] = {}
+
+    def invalidate(self) -> None:
+        self._at = -1e9
+
+    def for_model(self, name: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        if now - self._at > self.ttl_s:
+            by_model: dict[str, dict[str, Any]] = {}
+            for exp in self.store.list_experiments():  # sorted by name: first one wins
+                if exp["status"] == "running" and exp["model_name"]:
+                    by_model.setdefault(exp["model_name"], exp)
+            self._by_model, self._at = by_model, now
+        return self._by_model.get(name)
+
+
+def _validation_message(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":
+            ctx = err.get("ctx", {}).get("error", "")
+            msg = f"malformed JSON ({ctx})" if ctx else "malformed JSON"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "; ".join(parts) + more
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Any = None,
+    model_loader: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Build the HTTP app for ``settings`` (default: :meth:`Settings.load`).
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Database URL, registry folder, API keys and server options.
+    store : EventStore, optional
+        An open store to use instead of opening ``settings.resolved_database_url()``.
+    model_loader : callable, optional
+        ``loader(model_dir) -> FineTunedModel``; default ``bizmodel.finetune.load_model``.
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from bizmodel.registry import Registry
+    from bizmodel.server.metrics import Metrics
+    from bizmodel.server.middleware import LimitAndMeasure
+    from bizmodel.server.model_pool import ModelPool
+    from bizmodel.server.routes import router
+    from bizmodel.store import EventStore
+
+    settings = settings or Settings.load()
+    metrics = Metrics.create()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+        db = store or EventStore.open(settings.resolved_database_url())
+        registry = Registry(settings.resolved_registry_dir())
+        pool = ModelPool(registry, db, settings, metrics, model_loader)
+        pool.default_name = pool.pick_default_name()
+        app.state.store, app.state.registry, app.state.pool = db, registry, pool
+        app.state.experiments = ExperimentCache(db)
+        app.state.load_error = None
+        if pool.default_name is not None:
+            try:
+                await pool.get(pool.default_name)
+            except BizmodelError as exc:  # serve events anyway; /ready says why not ready
+                app.state.load_error = str(exc)
+        try:
+            yield
+        finally:  # close what this lifespan opened (app.state may point elsewhere by now)
+            await pool.close()
+            if own_store:
+                db.close()
+
+    app = FastAPI(
+        title="bizmodel",
+        version="0.1.0",
+        summary="Predictions, feedback, business events and A/B assignment for a bizmodel model.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    def error(status: int, kind: str, detail: str) -> JSONResponse:
+        return JSONResponse({"error": kind, "detail": detail}, status_code=status)
+
+    @app.exception_handler(BizmodelError)
+    async def _bizmodel_error(_: Request, exc: BizmodelError) -> JSONResponse:
+        return error(exc.http_status, exc.kind, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, "validation_error", _validation_message(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        return error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail))
+
+    app.include_router(router)
+    app.add_middleware(
+        LimitAndMeasure, max_body_bytes=settings.server.max_body_bytes, metrics=metrics
+    )
+    return app

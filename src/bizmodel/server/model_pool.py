@@ -1,0 +1,209 @@
+"""The models a server answers with: loaded lazily per (name, version), one batcher each.
+
+Every prediction goes through the version's :class:`~bizmodel.inference.MicroBatcher`; after
+each forward pass its predictions (inputs, output, latency, CPU-seconds and USD cost) are
+written to the store in one transaction, and only then are the callers answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bizmodel.errors import BizmodelError, DataError, ModelNotFoundError, ServingError
+
+
+@dataclass
+class ServedModel:
+    name: str
+    version: int
+    task: str
+    labels: list[str] | None
+    pair_column: str | None
+    runtime: Any
+    batcher: Any
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def check_items(self, items: list[tuple[str, str | None]]) -> None:
+        has_pair = [p is not None for _, p in items]
+        if self.pair_column and not all(has_pair):
+            raise DataError(
+                f"model {self.key} reads text pairs ({self.pair_column!r}): send 'text_pair' / "
+                "'text_pairs' with every text"
+            )
+        if not self.pair_column and any(has_pair):
+            raise DataError(f"model {self.key} reads single texts: drop 'text_pair(s)'")
+
+
+def _default_loader(path: Any) -> Any:
+    import importlib
+
+    return importlib.import_module("bizmodel.finetune").load_model(path)
+
+
+class ModelPool:
+    """Loads registered model versions on demand and serves them through micro-batchers."""
+
+    def __init__(
+        self,
+        registry: Any,
+        store: Any,
+        settings: Any,
+        metrics: Any,
+        loader: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.loader = loader or _default_loader
+        self.models: dict[tuple[str, int], ServedModel] = {}
+        self._lock = asyncio.Lock()
+        self.default_name: str | None = None
+        self._resolved: dict[str, tuple[int, float]] = {}  # name -> (version, when resolved)
+        self.resolve_ttl_s = 2.0  # a promotion takes effect within this time
+
+    def _resolve(self, name: str) -> int:
+        now = time.monotonic()
+        hit = self._resolved.get(name)
+        if hit is not None and now - hit[1] < self.resolve_ttl_s:
+            return hit[0]
+        version = int(self.registry.resolve(name))
+        self._resolved[name] = (version, now)
+        return version
+
+    def pick_default_name(self) -> str | None:
+        wanted = self.settings.server.model_name
+        if wanted:
+            return str(wanted)
+        names = self.registry.names()
+        return names[0] if names else None
+
+    async def get(self, name: str | None, version: int | None = None) -> ServedModel:
+        name = name or self.default_name
+        if name is None:
+            raise ModelNotFoundError(
+                "no model is being served: register one with `bizmodel register DIR --name NAME`"
+            )
+        if version is None:
+            version = self._resolve(name)
+        served = self.models.get((name, version))
+        if served is not None:
+            return served
+        async with self._lock:
+            served = self.models.get((name, version))
+            if served is None:
+                try:
+                    served = await asyncio.to_thread(self._load, name, version)
+                except BizmodelError:
+                    raise
+                except Exception as exc:  # a broken model dir must not become a 500
+                    raise ServingError(f"cannot load model {name}:{version}: {exc}") from exc
+                await served.batcher.start()
+                self.models[(name, version)] = served
+        return served
+
+    def _load(self, name: str, version: int) -> ServedModel:
+        from bizmodel.inference import MicroBatcher, choose_runtime
+
+        mv = self.registry.get(name, version)
+        # Inference gets all cores but one by default: the event loop (HTTP parsing, JSON,
+        # validation) keeps a core, and the forward pass is not stalled by it.
+        threads = self.settings.server.num_threads or max(1, (os.cpu_count() or 2) - 1)
+        import torch
+
+        torch.set_num_threads(threads)
+        model = self.loader(mv.path)
+        runtime = choose_runtime(
+            model, mv.path / "onnx", kind=self.settings.server.runtime, threads=threads
+        )
+        labels = getattr(model, "labels", None)
+        served = ServedModel(
+            name=name,
+            version=version,
+            task=model.task,
+            labels=[str(x) for x in labels] if labels else None,
+            pair_column=getattr(model, "text_pair_column", None),
+            runtime=runtime,
+            batcher=None,
+        )
+        server = self.settings.server
+        served.batcher = MicroBatcher(
+            lambda items: self._infer(served, items),
+            max_batch_size=server.max_batch_size,
+            max_wait_ms=server.max_wait_ms,
+            after=lambda items, results, ctx: self._log(served, items, results, ctx),
+            on_batch=self.metrics.batch_size.observe,
+        )
+        return served
+
+    def _infer(self, served: ServedModel, items: list[tuple[str, str | None]]) -> list[Any]:
+        texts = [t for t, _ in items]
+        pairs = [p or "" for _, p in items] if served.pair_column else None
+        cpu0 = time.process_time()
+        out = served.runtime.predict(texts, pairs, batch_size=max(len(items), 1))
+        cpu_each = (time.process_time() - cpu0) / max(len(items), 1)
+        return [(np.asarray(o).tolist(), cpu_each) for o in out]
+
+    def _log(
+        self, served: ServedModel, items: list[Any], results: list[Any], contexts: list[Any]
+    ) -> list[dict[str, Any]]:
+        usd_per_cpu_s = self.settings.server.cpu_usd_per_hour / 3600.0
+        now = time.perf_counter()
+        rows, answers = [], []
+        for (text, pair), (output, cpu_s), ctx in zip(items, results, contexts, strict=True):
+            pid = uuid.uuid4().hex
+            latency_ms = 1000.0 * (now - ctx["t0"])
+            inputs: dict[str, Any] = (
+                {"text": text} if pair is None else {"text": text, "pair": pair}
+            )
+            rows.append(
+                {
+                    "id": pid,
+                    "model_name": served.name,
+                    "model_version": served.version,
+                    "inputs": inputs,
+                    "output": output,
+                    "latency_ms": latency_ms,
+                    "cpu_seconds": cpu_s,
+                    "cost_usd": cpu_s * usd_per_cpu_s,
+                    "user_id": ctx.get("user_id"),
+                    "experiment": ctx.get("experiment"),
+                    "variant": ctx.get("variant"),
+                }
+            )
+            answers.append({"id": pid, "output": output, "latency_ms": latency_ms})
+        self.store.log_predictions(rows)
+        labels = (served.name, str(served.version))
+        cpu_total = sum(r["cpu_seconds"] for r in rows)
+        self.metrics.predictions.labels(*labels).inc(len(rows))
+        self.metrics.cpu_seconds.labels(*labels).inc(cpu_total)
+        self.metrics.cost_usd.labels(*labels).inc(cpu_total * usd_per_cpu_s)
+        return answers
+
+    def format(self, served: ServedModel, answer: dict[str, Any]) -> dict[str, Any]:
+        out = answer["output"]
+        if served.task == "classification":
+            names = served.labels or [str(i) for i in range(len(out))]
+            probs = {n: float(p) for n, p in zip(names, out, strict=False)}
+            return {
+                "id": answer["id"],
+                "label": max(probs, key=probs.__getitem__),
+                "probabilities": probs,
+            }
+        return {"id": answer["id"], "value": float(out)}
+
+    async def close(self) -> None:
+        for served in self.models.values():
+            await served.batcher.stop()
+        self.models.clear()

@@ -1,0 +1,229 @@
+"""HTTP routes: each parses its typed body, calls one store / pool method and answers."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.security import APIKeyHeader
+
+from bizmodel.errors import ConflictError, DataError, ModelNotFoundError
+from bizmodel.server.schemas import (
+    NAME,
+    Assignment,
+    ErrorBody,
+    EventsRequest,
+    EventsResponse,
+    Experiment,
+    ExperimentCreate,
+    ExperimentUpdate,
+    FeedbackRequest,
+    FeedbackResponse,
+    Health,
+    PredictRequest,
+    PredictResponse,
+    Ready,
+)
+from bizmodel.server.security import check_api_key
+from bizmodel.store.assignment import assign_variant
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
+}
+
+
+def _provided_key(request: Request, header_key: str | None) -> str | None:
+    if header_key:
+        return header_key
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+async def require_key(
+    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+) -> None:
+    # async: a plain function would cost every request a hop through the thread pool.
+    """Write and admin endpoints: a valid API key is required."""
+    check_api_key(_provided_key(request, key), request.app.state.settings.api_keys)
+
+
+async def read_key(
+    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+) -> None:
+    """Read endpoints: keyed only when ``server.read_requires_key`` is set."""
+    settings = request.app.state.settings
+    if settings.server.read_requires_key:
+        check_api_key(_provided_key(request, key), settings.api_keys)
+
+
+Write = [Depends(require_key)]
+Read = [Depends(read_key)]
+ExperimentName = Annotated[str, Path(pattern=NAME)]
+router = APIRouter(responses=_ERRORS)
+
+
+@router.post("/v1/predict", response_model=PredictResponse, dependencies=Write)
+async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
+    """Predict for one text (pair) or a list; concurrent requests are batched together."""
+    t0 = time.perf_counter()
+    state = request.app.state
+    items = body.items()
+    limit = state.settings.server.max_texts_per_request
+    if len(items) > limit:
+        raise DataError(f"{len(items)} texts in one request; at most {limit} are accepted")
+    pool = state.pool
+    name = body.model or pool.default_name
+    ctx: dict[str, Any] = {"t0": t0, "user_id": body.user_id}
+    version = None
+    if body.user_id is not None and name is not None:
+        exp = state.experiments.for_model(name)
+        if exp is not None:
+            variant = assign_variant(exp["salt"], body.user_id, exp["variants"])
+            ctx["experiment"], ctx["variant"] = exp["name"], variant
+            version = next(v["model_version"] for v in exp["variants"] if v["name"] == variant)
+    served = await pool.get(name, version)
+    served.check_items(items)
+    answers = await served.batcher.submit(items, ctx)
+    return {
+        "predictions": [pool.format(served, a) for a in answers],
+        "model_name": served.name,
+        "model_version": served.version,
+        "latency_ms": 1000.0 * (time.perf_counter() - t0),
+        "experiment": ctx.get("experiment"),
+        "variant": ctx.get("variant"),
+    }
+
+
+@router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=Write)
+def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    """Store a user's rating or correction of a prediction (training data for retraining)."""
+    fid = request.app.state.store.add_feedback(
+        body.prediction_id,
+        rating=body.rating,
+        correction=body.correction,
+        comment=body.comment,
+        user_id=body.user_id,
+    )
+    return {"id": fid, "prediction_id": body.prediction_id}
+
+
+@router.post("/v1/events", response_model=EventsResponse, dependencies=Write)
+def events(body: EventsRequest, request: Request) -> dict[str, Any]:
+    """Store a batch of business events; an event whose client_event_id is stored is skipped.
+
+    The answer comes after the commit: a 2xx means every event in the batch is stored.
+    """
+    result = request.app.state.store.add_events([e.model_dump() for e in body.events])
+    if result.inserted:
+        counter = request.app.state.metrics.events
+        for e in body.events:
+            counter.labels(e.type).inc()
+    return result.to_dict()
+
+
+@router.get("/v1/assign", response_model=Assignment, dependencies=Read)
+def assign(
+    request: Request,
+    experiment: Annotated[str, Query(pattern=NAME)],
+    user_id: Annotated[str, Query(min_length=1, max_length=128)],
+) -> dict[str, Any]:
+    """Deterministic, sticky variant of ``user_id`` in ``experiment`` (exposure recorded)."""
+    store = request.app.state.store
+    exp = store.get_experiment(experiment)
+    if exp["status"] != "running":
+        raise ConflictError(f"experiment {experiment!r} is {exp['status']}, not running")
+    variant = assign_variant(exp["salt"], user_id, exp["variants"])
+    store.record_assignment(experiment, user_id, variant)
+    chosen = next(v for v in exp["variants"] if v["name"] == variant)
+    return {
+        "experiment": experiment,
+        "user_id": user_id,
+        "variant": variant,
+        "model_version": chosen.get("model_version"),
+    }
+
+
+@router.post("/v1/experiments", response_model=Experiment, status_code=201, dependencies=Write)
+def create_experiment(body: ExperimentCreate, request: Request) -> dict[str, Any]:
+    """Define an experiment; with ``model_name`` its variants route /v1/predict to versions."""
+    state = request.app.state
+    if body.model_name is not None:
+        for v in body.variants:
+            if v.model_version is None:
+                raise DataError(f"variant {v.name!r}: a model experiment needs model_version")
+            try:
+                state.registry.resolve(body.model_name, v.model_version)
+            except ModelNotFoundError as exc:
+                raise ModelNotFoundError(f"variant {v.name!r}: {exc}") from None
+    exp = state.store.create_experiment(
+        body.name,
+        [v.model_dump(exclude_none=True) for v in body.variants],
+        salt=body.salt,
+        model_name=body.model_name,
+        description=body.description,
+    )
+    state.experiments.invalidate()
+    return exp
+
+
+@router.get("/v1/experiments", response_model=list[Experiment], dependencies=Read)
+def list_experiments(request: Request) -> list[dict[str, Any]]:
+    return list(request.app.state.store.list_experiments())
+
+
+@router.get("/v1/experiments/{name}", response_model=Experiment, dependencies=Read)
+def get_experiment(name: ExperimentName, request: Request) -> dict[str, Any]:
+    return dict(request.app.state.store.get_experiment(name))
+
+
+@router.patch("/v1/experiments/{name}", response_model=Experiment, dependencies=Write)
+def update_experiment(
+    name: ExperimentName, body: ExperimentUpdate, request: Request
+) -> dict[str, Any]:
+    """Start or stop an experiment."""
+    exp = request.app.state.store.set_experiment_status(name, body.status)
+    request.app.state.experiments.invalidate()
+    return dict(exp)
+
+
+@router.delete("/v1/experiments/{name}", status_code=204, dependencies=Write)
+def delete_experiment(name: ExperimentName, request: Request) -> Response:
+    request.app.state.store.delete_experiment(name)
+    request.app.state.experiments.invalidate()
+    return Response(status_code=204)
+
+
+@router.get("/health", response_model=Health)
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
+def ready(request: Request, response: Response) -> dict[str, Any]:
+    """Readiness: the database answers and the served model is loaded."""
+    state = request.app.state
+    db = "ok"
+    try:
+        state.store.count("experiments")
+    except Exception as exc:  # any failure means not ready; the reason is reported
+        db = f"error: {exc}"
+    pool = state.pool
+    loaded = [s for s in pool.models.values() if s.name == pool.default_name]
+    model = loaded[0].key if loaded else None
+    runtime = loaded[0].runtime.name if loaded else None
+    ok = db == "ok" and model is not None
+    if not ok:
+        response.status_code = 503
+    status = "ready" if ok else (state.load_error or "no model loaded")
+    return {"status": status, "database": db, "model": model, "runtime": runtime}
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

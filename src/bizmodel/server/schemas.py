@@ -1,0 +1,159 @@
+"""Typed request and response bodies of the HTTP API, with size limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+Text = Annotated[str, Field(min_length=1, max_length=10_000)]
+UserId = Annotated[str, Field(min_length=1, max_length=128)]
+Scalar = Annotated[str, Field(max_length=1_000)] | float | bool | None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer: the error kind and a message saying what is wrong."""
+
+    error: str
+    detail: str
+
+
+class PredictRequest(_Body):
+    """One input (``text``, optional ``text_pair``) or a list (``texts``, ``text_pairs``)."""
+
+    text: Text | None = None
+    text_pair: Text | None = None
+    texts: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
+    text_pairs: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
+    user_id: UserId | None = None  # routes the user in running model-version experiments
+    model: Annotated[str, Field(pattern=NAME)] | None = None  # default: the served model
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PredictRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' or 'texts'")
+        if self.text_pair is not None and self.text is None:
+            raise ValueError("'text_pair' goes with 'text'")
+        if self.text_pairs is not None and (
+            self.texts is None or len(self.text_pairs) != len(self.texts)
+        ):
+            raise ValueError("'text_pairs' must have one entry per item of 'texts'")
+        return self
+
+    def items(self) -> list[tuple[str, str | None]]:
+        if self.texts is not None:
+            if self.text_pairs is None:
+                return [(t, None) for t in self.texts]
+            return list(zip(self.texts, self.text_pairs, strict=True))
+        assert self.text is not None
+        return [(self.text, self.text_pair)]
+
+
+class Prediction(BaseModel):
+    id: str  # use it to send feedback
+    value: float | None = None  # regression: the predicted value in target units
+    label: str | None = None  # classification: the most probable class
+    probabilities: dict[str, float] | None = None  # classification: all classes
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+    model_name: str
+    model_version: int
+    latency_ms: float
+    experiment: str | None = None
+    variant: str | None = None
+
+
+class FeedbackRequest(_Body):
+    prediction_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    rating: Annotated[float, Field(ge=-1e6, le=1e6)] | None = None
+    correction: (
+        Annotated[float, Field(ge=-1e12, le=1e12)] | Annotated[str, Field(max_length=1_000)] | None
+    ) = None
+    comment: Annotated[str, Field(max_length=2_000)] | None = None
+    user_id: UserId | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FeedbackRequest:
+        if self.rating is None and self.correction is None and self.comment is None:
+            raise ValueError("give at least one of 'rating', 'correction' or 'comment'")
+        return self
+
+
+class FeedbackResponse(BaseModel):
+    id: int
+    prediction_id: str
+
+
+class EventIn(_Body):
+    user_id: UserId
+    type: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]  # signup, purchase, ...
+    value: Annotated[float, Field(ge=-1e15, le=1e15)] | None = None  # e.g. revenue in USD
+    ts: datetime | None = None  # when it happened; default: when received
+    properties: (
+        Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=50)] | None
+    ) = None
+    client_event_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+
+
+class EventsRequest(_Body):
+    events: Annotated[list[EventIn], Field(min_length=1, max_length=1_000)]
+
+
+class EventsResponse(BaseModel):
+    received: int
+    inserted: int
+    duplicates: int  # already stored under the same client_event_id
+
+
+class Variant(_Body):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    weight: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+    model_version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
+class ExperimentCreate(_Body):
+    name: Annotated[str, Field(pattern=NAME)]
+    variants: Annotated[list[Variant], Field(min_length=1, max_length=20)]
+    salt: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    model_name: Annotated[str, Field(pattern=NAME)] | None = None  # model-version experiment
+    description: Annotated[str, Field(max_length=2_000)] | None = None
+
+
+class ExperimentUpdate(_Body):
+    status: Annotated[str, Field(pattern=r"^(running|stopped)$")]
+
+
+class Experiment(BaseModel):
+    name: str
+    salt: str
+    variants: list[dict[str, Any]]
+    model_name: str | None
+    status: str
+    description: str | None
+    created_ts: datetime
+
+
+class Assignment(BaseModel):
+    experiment: str
+    user_id: str
+    variant: str
+    model_version: int | None = None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    database: str
+    model: str | None
+    runtime: str | None

@@ -1,0 +1,97 @@
+"""Tables of the event store (SQLAlchemy Core).
+
+Every table is created by the Alembic migrations in ``bizmodel/store/migrations``; this module
+is the source the migrations were written from and the one the queries use.
+
+Examples
+--------
+>>> sorted(metadata.tables)
+['assignments', 'events', 'experiments', 'feedback', 'predictions']
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", String(32), primary_key=True),  # uuid4 hex, returned to the client
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("model_name", String(64), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("input_hash", String(64), nullable=False, index=True),  # sha256 of the inputs
+    Column("inputs", JSON, nullable=False),
+    Column("output", JSON, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("cpu_seconds", Float, nullable=False),  # compute cost of this prediction
+    Column("cost_usd", Float, nullable=False),
+    Column("user_id", String(128), nullable=True, index=True),
+    Column("experiment", String(64), nullable=True),
+    Column("variant", String(64), nullable=True),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("prediction_id", String(32), ForeignKey("predictions.id"), nullable=False, index=True),
+    Column("user_id", String(128), nullable=True),
+    Column("rating", Float, nullable=True),  # e.g. 1-5 stars or thumbs as 0/1
+    Column("correction", JSON, nullable=True),  # the value the user says is right
+    Column("comment", Text, nullable=True),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_event_id", String(128), nullable=True, unique=True),  # idempotency key
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("received_ts", DateTime(timezone=True), nullable=False),
+    Column("user_id", String(128), nullable=False, index=True),
+    Column("type", String(64), nullable=False, index=True),
+    Column("value", Float, nullable=True),
+    Column("properties", JSON, nullable=True),
+)
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("salt", String(64), nullable=False),
+    Column("variants", JSON, nullable=False),  # [{"name", "weight", "model_version"?}]
+    Column("model_name", String(64), nullable=True),  # set for model-version experiments
+    Column("status", String(16), nullable=False),  # "running" | "stopped"
+    Column("description", Text, nullable=True),
+    Column("created_ts", DateTime(timezone=True), nullable=False),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("experiment", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("variant", String(64), nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("experiment", "user_id", name="uq_assignments_experiment_user"),
+)
+
+Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)

@@ -1,0 +1,96 @@
+"""The micro-batcher coalesces concurrent requests, keeps order, and runs off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from bizmodel.inference import MicroBatcher
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_are_coalesced_in_order() -> None:
+    calls: list[int] = []
+    threads: set[str] = set()
+
+    def fn(items: list[int]) -> list[int]:
+        calls.append(len(items))
+        threads.add(threading.current_thread().name)
+        time.sleep(0.01)
+        return [x * 10 for x in items]
+
+    async def main() -> list[list[int]]:
+        b = MicroBatcher(fn, max_batch_size=8, max_wait_ms=20)
+        await b.start()
+        out = await asyncio.gather(*(b.submit([i, i + 100]) for i in range(20)))
+        await b.stop()
+        return list(out)
+
+    out = run(main())
+    assert out == [[i * 10, (i + 100) * 10] for i in range(20)]
+    assert sum(calls) == 40 and max(calls) <= 8 and len(calls) <= 8
+    assert threads == {"bizmodel-infer_0"}  # never the event loop's thread
+
+
+def test_after_runs_before_callers_are_answered() -> None:
+    logged: list[tuple[int, str]] = []
+
+    def after(items: list[int], results: list[int], ctx: list[str]) -> list[str]:
+        logged.extend(zip(items, ctx, strict=True))
+        return [f"r{r}" for r in results]
+
+    async def main() -> list[list[str]]:
+        b = MicroBatcher(lambda xs: xs, max_batch_size=4, max_wait_ms=5, after=after)
+        out = await asyncio.gather(b.submit([1], "a"), b.submit([2, 3], "b"))
+        assert sorted(logged) == [(1, "a"), (2, "b"), (3, "b")]
+        await b.stop()
+        return list(out)
+
+    assert run(main()) == [["r1"], ["r2", "r3"]]
+
+
+def test_a_lone_request_is_answered_without_a_full_batch() -> None:
+    async def main() -> list[int]:
+        b = MicroBatcher(lambda xs: xs, max_batch_size=64, max_wait_ms=30)
+        out = await asyncio.wait_for(b.submit([1]), timeout=10)  # never waits for 63 more
+        await b.stop()
+        return out
+
+    assert run(main()) == [1]
+
+
+def test_errors_reach_every_caller_of_the_batch() -> None:
+    def fn(items: list[int]) -> list[int]:
+        raise ValueError("bad batch")
+
+    async def main() -> None:
+        b = MicroBatcher(fn, max_batch_size=4, max_wait_ms=5)
+        results = await asyncio.gather(b.submit([1]), b.submit([2]), return_exceptions=True)
+        assert all(isinstance(r, ValueError) for r in results)
+        assert await asyncio.gather(b.submit([3]), return_exceptions=True)  # still serving
+        await b.stop()
+
+    run(main())
+
+
+@pytest.mark.parametrize("max_batch_size", [1, 3])
+def test_max_batch_size_is_respected(max_batch_size: int) -> None:
+    sizes: list[int] = []
+
+    def fn(items: list[int]) -> list[int]:
+        sizes.append(len(items))
+        return items
+
+    async def main() -> None:
+        b = MicroBatcher(fn, max_batch_size=max_batch_size, max_wait_ms=10)
+        await asyncio.gather(*(b.submit([i]) for i in range(10)))
+        await b.stop()
+
+    run(main())
+    assert max(sizes) <= max_batch_size and sum(sizes) == 10
