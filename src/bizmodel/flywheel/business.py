@@ -64,11 +64,10 @@ def user_table(events: pd.DataFrame) -> pd.DataFrame:
     )
     revenue = events[events["type"] == "purchase"].groupby("user_id")["value"].sum()
     users = signups.set_index("user_id")
-    users["visits"] = kinds["visit"] if "visit" in kinds else 0
-    purchases = kinds["purchase"] if "purchase" in kinds else 0
-    users["purchased"] = (purchases.reindex(users.index, fill_value=0) > 0).astype(float)
+    kinds = kinds.reindex(index=users.index, columns=["visit", "purchase"], fill_value=0)
+    users["visits"] = kinds["visit"].astype(float)
+    users["purchased"] = (kinds["purchase"] > 0).astype(float)
     users["revenue_usd"] = revenue.reindex(users.index, fill_value=0.0)
-    users["visits"] = users["visits"].reindex(users.index, fill_value=0).astype(float)
     return users.reset_index()
 
 
@@ -168,8 +167,13 @@ def growth_section(fit: GrowthFit, arm_days: pd.DataFrame, truth: Mapping[str, f
     )
     pred = fit.predict(x, interval=True)
     coefficients = [
-        {"name": n, "estimate": float(fit.params[n]), "ci_low": lo, "ci_high": hi,
-         "truth": float(truth[n])}
+        {
+            "name": n,
+            "estimate": float(fit.params[n]),
+            "ci_low": lo,
+            "ci_high": hi,
+            "truth": float(truth[n]),
+        }
         for n, (lo, hi) in fit.conf_int().items()
     ]
     return {

@@ -143,11 +143,10 @@ def run_flywheel(
 
     # 1. fine-tune (or take the given model)
     if model_dir is None:
-        from bizmodel.finetune.demo import run_demo
-
         _say(progress, f"[1/7] fine-tuning MiniLM on {train_rows} generated headlines")
-        run_demo(out / "train", rows=train_rows, epochs=epochs, show_progress=show_progress)
-        model_dir = out / "train" / "model"
+        model_dir = train_headline_model(
+            out / "train", rows=train_rows, epochs=epochs, show_progress=show_progress
+        )
     model_dir = Path(model_dir)
 
     # 2. register with measured inference cost, promote to production
@@ -261,6 +260,33 @@ def run_flywheel(
     )
 
 
+def train_headline_model(
+    output: Path, *, rows: int, epochs: int, show_progress: bool = True, **options: Any
+) -> Path:
+    """Fine-tune the packaged MiniLM on ``rows`` generated headlines (text → sentiment).
+
+    The served model reads the headline alone (the company is named in it), as the
+    simulated users send it.
+    """
+    from bizmodel.datasets import financial_headlines
+    from bizmodel.finetune import train
+
+    output.mkdir(parents=True, exist_ok=True)
+    data = output / "headlines.csv"
+    financial_headlines(rows, seed=0).to_csv(data, index=False)
+    train(
+        data,
+        text="headline",
+        target="sentiment",
+        split_column="split",
+        output=output / "model",
+        epochs=epochs,
+        show_progress=show_progress,
+        **{"max_length": 48, **options},
+    )
+    return output / "model"
+
+
 def _drive_server(settings: Settings, market: Any, clients: int) -> dict[str, Any]:
     """Send the market's traffic to a real server; return served prediction id → simulated ts."""
     import httpx
@@ -274,9 +300,10 @@ def _drive_server(settings: Settings, market: Any, clients: int) -> dict[str, An
     served: dict[str, Any] = {}
     sim_to_served: dict[str, str] = {}
     headers = {"X-API-Key": DEMO_KEY}
-    with running_server(settings) as url, httpx.Client(
-        base_url=url, headers=headers, timeout=120
-    ) as client:
+    with (
+        running_server(settings) as url,
+        httpx.Client(base_url=url, headers=headers, timeout=120) as client,
+    ):
 
         def call(group: pd.DataFrame) -> list[tuple[str, str, Any]]:
             body = {"texts": group["text"].tolist()[:16], "user_id": str(group["user_id"].iloc[0])}
@@ -312,12 +339,16 @@ def _drive_server(settings: Settings, market: Any, clients: int) -> dict[str, An
         if batch:
             post_json(client, "/v1/events", {"events": batch})
         for row in market.feedback.itertuples(index=False):
-            pid = sim_to_served.get(str(row.prediction_id))
-            if pid is not None:
+            served_id = sim_to_served.get(str(row.prediction_id))
+            if served_id is not None:
                 post_json(
                     client,
                     "/v1/feedback",
-                    {"prediction_id": pid, "rating": float(row.rating), "correction": row.label},
+                    {
+                        "prediction_id": served_id,
+                        "rating": float(row.rating),
+                        "correction": row.label,
+                    },
                 )
     return served
 
