@@ -39,7 +39,10 @@ def test_report_from_json_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["report"], "Error: report: give exactly one of --demo-data or --data FILE.json\n"),
+        (
+            ["report"],
+            "Error: report: give exactly one of --demo-data, --data FILE.json or --project DIR\n",
+        ),
         (["report", "--data", "{tmp}/missing.json"], "Error: {tmp}/missing.json: file not found\n"),
         (
             ["report", "--data", "{tmp}/bad.json"],

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from bizmodel.flywheel import run_flywheel
+from bizmodel.cli import run
+from bizmodel.flywheel import FlywheelResult, run_flywheel
 from bizmodel.flywheel.loop import train_headline_model
 from bizmodel.store import EventStore
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
-def headline_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_headline_model(
+def flywheel(tmp_path_factory: pytest.TempPathFactory) -> FlywheelResult:
+    model = train_headline_model(
         tmp_path_factory.mktemp("fw-model"),
         rows=48,
         epochs=1,
@@ -22,33 +26,57 @@ def headline_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         max_length=32,
         num_threads=1,
     )
+    out = tmp_path_factory.mktemp("fw") / "project"
+    return run_flywheel(out, days=10, seed=0, model_dir=model, clients=2, show_progress=False)
 
 
-@pytest.mark.slow
-def test_flywheel_end_to_end(tmp_path: Path, headline_model: Path) -> None:
-    res = run_flywheel(
-        tmp_path / "fw", days=10, seed=0, model_dir=headline_model, clients=2, show_progress=False
-    )
-    # every simulated request was served over HTTP and every event stored exactly once
-    store = EventStore.open(res.files["database"])
+def test_every_request_and_event_is_stored(flywheel: FlywheelResult) -> None:
+    store = EventStore.open(flywheel.files["database"])
     try:
-        assert store.count("predictions") == res.served_predictions > 500
-        assert store.count("events") == res.stored_events > 1000
-        assert store.count("feedback") == res.stored_feedback > 50
+        assert store.count("predictions") == flywheel.served_predictions > 500
+        assert store.count("events") == flywheel.stored_events > 1000
+        assert store.count("feedback") == flywheel.stored_feedback > 50
     finally:
         store.close()
-    # the growth fit from stored sign-ups recovers the simulated truth within its 95% CIs
-    assert all(res.growth["covered"].values()), res.growth
-    # the optimiser's recommendation is feasible and inside the lever bounds
-    rec = res.recommendation
+
+
+def test_growth_fit_recovers_the_simulated_truth(flywheel: FlywheelResult) -> None:
+    # fitted from sign-ups read back from the store; every 95% CI covers its true coefficient
+    assert all(flywheel.growth["covered"].values()), flywheel.growth
+    assert flywheel.growth["params"]["price_usd"] < 0 < flywheel.growth["params"]["ad_spend_usd"]
+
+
+def test_recommendation_is_feasible_and_uses_measured_cost(flywheel: FlywheelResult) -> None:
+    rec = flywheel.recommendation
     assert rec["status"] == "optimal"
     assert 5.0 <= rec["levers"]["price_usd"] <= 40.0
     assert rec["quantities"]["margin"] >= 0.3 - 1e-6
     assert rec["levers"]["model"] in {"small", "large"}
-    # the report holds every section with data
-    html = res.report.read_text()
-    for section in ("KPI", "Experiment", "Growth", "Pareto", "Model versions"):
+    assert flywheel.inference_cost and flywheel.inference_cost["cpu_s_per_1k_best"] > 0
+    assert "recommendation (optimal)" in flywheel.summary()
+
+
+def test_report_has_every_section(flywheel: FlywheelResult) -> None:
+    html = flywheel.report.read_text()
+    for section in ("KPI", "Experiment", "Growth", "Pareto", "Model versions", "Drift"):
         assert section.lower() in html.lower(), section
     assert "advisor v1" in html
-    assert res.inference_cost and res.inference_cost["cpu_s_per_1k_best"] > 0
-    assert "recommendation (optimal)" in res.summary()
+
+
+def test_cli_reads_the_project_back(
+    flywheel: FlywheelResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["monitor", "--project", str(flywheel.output), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    names = {k["name"] for k in out["kpis"]["kpis"]}
+    assert {"active_users", "revenue_usd", "gross_margin"} <= names
+    report = tmp_path / "again.html"
+    assert run(["report", "--project", str(flywheel.output), "-o", str(report)]) == 0
+    assert "Pareto" in report.read_text()
+
+
+def test_monitor_on_an_empty_project_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["monitor", "--project", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("Error: the event store holds no events yet")

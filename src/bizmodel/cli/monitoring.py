@@ -1,7 +1,4 @@
-"""CLI commands for monitoring: ``bizmodel report``.
-
-``bizmodel monitor`` and ``bizmodel dashboard`` (reading the event store) are wired later.
-"""
+"""CLI commands for monitoring: ``bizmodel monitor``, ``report`` and ``dashboard``."""
 
 from __future__ import annotations
 
@@ -20,6 +17,9 @@ def report(
     data: Path | None = typer.Option(
         None, "--data", help="JSON file of section inputs (keys: kpis, experiments, growth, ...)."
     ),
+    project: Path | None = typer.Option(
+        None, "--project", help="Project folder: its event store, registry and analysis.json."
+    ),
     title: str = typer.Option("bizmodel report", "--title", help="Report title."),
     days: int = typer.Option(28, "--days", min=2, help="Days to simulate with --demo-data."),
     seed: int = typer.Option(0, "--seed", help="Simulation seed with --demo-data."),
@@ -27,13 +27,72 @@ def report(
     """Write one self-contained HTML report (KPIs, experiments, growth, Pareto, models, drift)."""
     from bizmodel.report.cli_support import load_report_data, render_report
 
-    if demo_data == (data is not None):
-        raise ConfigError("report: give exactly one of --demo-data or --data FILE.json")
-    inputs = load_report_data(data, demo=demo_data, days=days, seed=seed)
+    if sum((demo_data, data is not None, project is not None)) != 1:
+        raise ConfigError(
+            "report: give exactly one of --demo-data, --data FILE.json or --project DIR"
+        )
+    if project is not None:
+        from bizmodel.config import Settings
+        from bizmodel.report.project import project_report_data
+
+        inputs = project_report_data(Settings.load(project))
+    else:
+        inputs = load_report_data(data, demo=demo_data, days=days, seed=seed)
     path, n_sections = render_report(inputs, output=output, title=title)
     typer.echo(f"Wrote {path} ({n_sections} sections, {path.stat().st_size / 1e6:.1f} MB)")
+
+
+def monitor(
+    project: Path = typer.Option(Path("."), "--project", help="Project folder (bizmodel.toml)."),
+    since: str | None = typer.Option(None, "--since", help="First day of KPIs (ISO date)."),
+    window: str | None = typer.Option(None, "--window", help="KPI window, e.g. 1D or 7D."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """KPIs, drift and alerts from the project's event store."""
+    from bizmodel.cli.output import emit
+    from bizmodel.config import Settings
+    from bizmodel.monitor.snapshot import run_monitor
+    from bizmodel.report.project import store_frames
+    from bizmodel.store import EventStore
+
+    store = EventStore.open(Settings.load(project).resolved_database_url())
+    try:
+        events, predictions, feedback = store_frames(store)
+    finally:
+        store.close()
+    result = run_monitor(
+        events,
+        predictions if not predictions.empty else None,
+        feedback if not feedback.empty else None,
+        since=since,
+        window=window,
+    )
+    emit(result, as_json)
+
+
+def dashboard(
+    project: Path = typer.Option(Path("."), "--project", help="Project folder (bizmodel.toml)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8050, "--port", min=1, max=65535, help="Port to listen on."),
+    refresh_s: float = typer.Option(10.0, "--refresh", min=1.0, help="Seconds between updates."),
+) -> None:
+    """Serve a live dashboard of the project's KPIs, experiments, growth, Pareto and models."""
+    import uvicorn
+
+    from bizmodel.config import Settings
+    from bizmodel.report.dashboard import create_dashboard_app
+    from bizmodel.report.project import project_report_data
+
+    settings = Settings.load(project)
+    app = create_dashboard_app(
+        lambda: project_report_data(settings), title="bizmodel dashboard", refresh_s=refresh_s
+    )
+    typer.echo(f"dashboard on http://{host}:{port}/  (Ctrl-C to stop)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
     app.command("report")(report)
+    app.command("monitor")(monitor)
+    app.command("dashboard")(dashboard)

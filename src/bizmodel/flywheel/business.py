@@ -33,10 +33,6 @@ from bizmodel.simulate.market import LEVERS, MODEL_VERSIONS, MarketConfig
 from bizmodel.stats import ABTestResult
 from bizmodel.stats.units import analyze_units
 
-#: Price of one CPU-second in USD, used to turn measured CPU-seconds into money
-#: (0.04 USD per vCPU-hour, a typical on-demand cloud price).
-USD_PER_CPU_SECOND = 0.04 / 3600
-
 
 def fit_market_growth(arm_days: pd.DataFrame) -> GrowthFit:
     """Poisson growth fit of new users per arm-day on the levers (price, ad spend, quality).

@@ -133,8 +133,8 @@ def run_flywheel(
     from bizmodel.monitor.snapshot import run_monitor
     from bizmodel.optimize import optimize, pareto
     from bizmodel.registry import Registry
-    from bizmodel.report.html import build_report
-    from bizmodel.report.sections import sections_from_data
+    from bizmodel.report.cli_support import render_report
+    from bizmodel.report.project import project_report_data, write_analysis
     from bizmodel.simulate.market import GrowthTruth, MarketConfig, simulate_market
 
     t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def run_flywheel(
     mv = registry.promote(MODEL_NAME, mv.version, "production")
     cost = mv.inference_cost or {}
     usd_per_request = (
-        cost["cpu_s_per_1k_best"] / 1000 * business.USD_PER_CPU_SECOND if cost else None
+        cost["cpu_s_per_1k_best"] / 1000 * settings.server.cpu_usd_per_hour / 3600 if cost else None
     )
 
     # 3. simulate the market: the A/B test ends today
@@ -168,22 +168,19 @@ def run_flywheel(
 
     # 4. the users call the served model; events and feedback go through the API
     _say(progress, f"[4/7] serving: {len(market.predictions)} requests from {clients} clients")
-    served_ts = _drive_server(settings, market, clients)
+    served_ts = _drive_server(settings, market, clients, show_progress)
 
     # 5. read everything back from the store
+    from bizmodel.report.project import store_frames
     from bizmodel.store import EventStore
 
     store = EventStore.open(settings.resolved_database_url())
     try:
-        events = _events_frame(store.events())
-        predictions = pd.DataFrame(store.predictions())
-        feedback = pd.DataFrame(store.feedback())
+        events, predictions, feedback = store_frames(store)
     finally:
         store.close()
-    predictions = predictions.rename(columns={"id": "prediction_id"})
+    # place each prediction at the simulated time of its request (see the module docstring)
     predictions["ts"] = predictions["prediction_id"].map(served_ts).fillna(predictions["ts"])
-    predictions["output"] = predictions["output"].map(_first_value)
-    feedback["label"] = pd.to_numeric(feedback["correction"], errors="coerce")
     _say(progress, f"[5/7] monitoring {len(events)} events, {len(predictions)} predictions")
     monitor = run_monitor(events, predictions, feedback)
 
@@ -207,28 +204,22 @@ def run_flywheel(
     rec = optimize(spec_obj)
     front = pareto(spec_obj, ["profit_usd", "users"], points=9)
 
-    # 7. the report
+    # 7. the report (and the analyses, for `bizmodel report/dashboard --project`)
     _say(progress, "[7/7] writing the report")
-    data = monitor.report_data()
-    data["experiments"] = lifts
-    data["growth"] = business.growth_section(fit, arm_days, truth)
-    data["pareto"] = business.pareto_section(front, rec.to_dict(), "users", "profit_usd")
-    data["model_versions"] = [
+    write_analysis(
+        out,
         {
-            "version": f"{MODEL_NAME} v{mv.version}",
-            "quality": float(mv.metrics.get("dev", {}).get("pearson", float("nan")))
-            if isinstance(mv.metrics.get("dev"), dict)
-            else float("nan"),
-            "cost_usd_per_1k": (usd_per_request or 0.0) * 1000,
-            "stage": "champion",
-        }
-    ]
+            "experiments": lifts,
+            "growth": business.growth_section(fit, arm_days, truth),
+            "pareto": business.pareto_section(front, rec.to_dict(), "users", "profit_usd"),
+        },
+    )
+    (out / "recommendation.json").write_text(json.dumps(rec.to_dict(), indent=2, default=str))
     report = out / "report.html"
-    build_report(
-        sections_from_data(data),
-        title="bizmodel flywheel",
-        subtitle=f"simulated market, {days} days, seed {seed}",
+    render_report(
+        project_report_data(settings, monitor=monitor),
         output=report,
+        title=f"bizmodel flywheel — simulated market, {days} days, seed {seed}",
     )
     covered = business.truth_coverage(fit, truth)
     return FlywheelResult(
@@ -256,6 +247,7 @@ def run_flywheel(
             "database": settings.resolved_database_url(),
             "growth_fit": str(fit_path),
             "spec": str(out / "business_spec.json"),
+            "recommendation": str(out / "recommendation.json"),
         },
     )
 
@@ -287,7 +279,9 @@ def train_headline_model(
     return output / "model"
 
 
-def _drive_server(settings: Settings, market: Any, clients: int) -> dict[str, Any]:
+def _drive_server(
+    settings: Settings, market: Any, clients: int, show_progress: bool
+) -> dict[str, Any]:
     """Send the market's traffic to a real server; return served prediction id → simulated ts."""
     import httpx
     from tqdm.auto import tqdm
@@ -316,7 +310,12 @@ def _drive_server(settings: Settings, market: Any, clients: int) -> dict[str, An
             ]
 
         with ThreadPoolExecutor(clients) as pool:
-            for rows in tqdm(pool.map(call, groups), total=len(groups), desc="requests"):
+            for rows in tqdm(
+                pool.map(call, groups),
+                total=len(groups),
+                desc="requests",
+                disable=not show_progress,
+            ):
                 for sim, pid, ts in rows:
                     sim_to_served[str(sim)] = pid
                     served[pid] = ts
@@ -353,12 +352,6 @@ def _drive_server(settings: Settings, market: Any, clients: int) -> dict[str, An
     return served
 
 
-def _events_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    df = pd.DataFrame(rows)
-    df["arm"] = df["properties"].map(lambda p: (p or {}).get("arm"))
-    return df.rename(columns={"id": "event_id"})
-
-
 def _arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataFrame:
     """New users per arm and day counted from stored sign-ups, joined to the arm-day levers."""
     signups = events[events["type"] == "signup"].copy()
@@ -368,12 +361,6 @@ def _arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataF
     merged = table.merge(counts, on=["arm", "date"], how="left")
     merged["new_users"] = merged["new_users"].fillna(0).astype(int)
     return merged
-
-
-def _first_value(output: Any) -> Any:
-    if isinstance(output, dict):
-        return output.get("value", output.get("label"))
-    return output
 
 
 def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

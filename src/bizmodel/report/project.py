@@ -1,0 +1,133 @@
+"""Report and dashboard inputs for a project: its event store, registry and saved analyses.
+
+The store gives the KPIs, drift and alerts (:func:`bizmodel.monitor.snapshot.run_monitor` over
+:func:`store_frames`); ``analysis.json`` in the project folder (written by the flywheel, or by
+hand) gives the experiment lifts, growth curve and Pareto front; the registry gives the model
+versions with their quality and measured cost.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bizmodel.config import Settings
+from bizmodel.errors import DataError
+
+ANALYSIS_FILE = "analysis.json"
+
+
+def store_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The store's events, predictions and feedback in the KPI input schema.
+
+    Events get an ``arm`` column from their ``properties``; predictions an ``output`` (the value
+    or label) and ``prediction_id``; feedback a numeric ``label`` from its ``correction``.
+    """
+    events = pd.DataFrame(store.events())
+    if events.empty:
+        raise DataError(
+            "the event store holds no events yet; send some to POST /v1/events "
+            "(or run `bizmodel demo`)"
+        )
+    events["arm"] = events["properties"].map(lambda p: (p or {}).get("arm"))
+    events = events.rename(columns={"id": "event_id"})
+    predictions = pd.DataFrame(store.predictions())
+    if not predictions.empty:
+        predictions = predictions.rename(columns={"id": "prediction_id"})
+        predictions["output"] = predictions["output"].map(_output_value)
+    feedback = pd.DataFrame(store.feedback())
+    if not feedback.empty:
+        feedback["label"] = pd.to_numeric(feedback["correction"], errors="coerce")
+    return events, predictions, feedback
+
+
+def _output_value(output: Any) -> Any:
+    if isinstance(output, dict):
+        return output.get("value", output.get("label"))
+    return output
+
+
+def model_version_rows(settings: Settings) -> list[dict[str, Any]]:
+    """One row per registered version: quality (dev metric), cost per 1k predictions, stage."""
+    from bizmodel.registry import Registry
+
+    registry = Registry(settings.resolved_registry_dir())
+    usd_per_cpu_s = settings.server.cpu_usd_per_hour / 3600
+    rows = []
+    for mv in registry.list_models():
+        nested = mv.metrics.get("dev")
+        dev: dict[str, Any] = nested if isinstance(nested, dict) else mv.metrics
+        quality = next(
+            (
+                float(dev[k])
+                for k in ("pearson", "weighted_cosine", "macro_f1", "accuracy")
+                if isinstance(dev.get(k), int | float)
+            ),
+            math.nan,
+        )
+        cost = mv.inference_cost or {}
+        rows.append(
+            {
+                "version": f"{mv.name} v{mv.version}",
+                "quality": quality,
+                "cost_usd_per_1k": cost.get("cpu_s_per_1k_best", math.nan) * usd_per_cpu_s,
+                "stage": ", ".join(mv.stages) or "archived",
+            }
+        )
+    return rows
+
+
+def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str, Any]:
+    """All report sections for the project described by ``settings``.
+
+    ``monitor`` (a :class:`~bizmodel.monitor.snapshot.MonitorResult`) is computed from the
+    store when not given.
+    """
+    from bizmodel.monitor.snapshot import run_monitor
+    from bizmodel.store import EventStore
+
+    if monitor is None:
+        store = EventStore.open(settings.resolved_database_url())
+        try:
+            events, predictions, feedback = store_frames(store)
+        finally:
+            store.close()
+        monitor = run_monitor(
+            events,
+            predictions if not predictions.empty else None,
+            feedback if not feedback.empty else None,
+        )
+    data: dict[str, Any] = monitor.report_data()
+    path = settings.project_dir / ANALYSIS_FILE
+    if path.is_file():
+        try:
+            data.update(json.loads(path.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"not valid JSON: {exc.msg} at line {exc.lineno}", file=str(path)
+            ) from None
+    versions = model_version_rows(settings)
+    if versions:
+        data["model_versions"] = versions
+    return data
+
+
+def write_analysis(project_dir: Path, sections: dict[str, Any]) -> Path:
+    """Save analysis sections (experiments, growth, pareto, ...) for reports and dashboards."""
+    from bizmodel.report.html import write_atomic
+
+    path = Path(project_dir) / ANALYSIS_FILE
+    write_atomic(path, json.dumps(sections, default=_jsonable, allow_nan=True))
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
