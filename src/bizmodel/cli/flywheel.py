@@ -51,3 +51,35 @@ def demo(
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("flywheel")(demo)
+    app.command("retrain")(retrain)
+
+
+def retrain(
+    name: Annotated[
+        str, typer.Argument(help="Registered model; its production version is the champion.")
+    ],
+    holdout: Annotated[Path, typer.Argument(help="Held-out labelled rows (CSV/JSONL/Parquet).")],
+    project: Annotated[Path, typer.Option(help="Project folder (bizmodel.toml).")] = Path("."),
+    challenger: Annotated[
+        Path | None, typer.Option(help="A trained challenger dir (skips trigger and training).")
+    ] = None,
+    train_data: Annotated[
+        Path | None, typer.Option("--train", help="Base training rows; feedback is added.")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="Offline metric / online outcome: mae, mse.")] = "mae",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Fine-tune a challenger on new feedback, test it offline and online, promote if it wins."""
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.retrain import retrain as run_retrain
+    from bizmodel.tables import read_table
+
+    result = run_retrain(
+        Settings.load(project),
+        name,
+        read_table(holdout),
+        train_data=read_table(train_data) if train_data is not None else None,
+        challenger_dir=challenger,
+        metric=metric,
+    )
+    emit(result, as_json)
