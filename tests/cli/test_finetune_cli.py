@@ -85,7 +85,7 @@ def test_errors_are_one_line(
 def test_demo_writes_sample_data_and_a_model(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = run(["demo", "--output", str(tmp_path / "demo"), "--rows", "40", "--epochs", "1",
+    code = run(["train-demo", "--output", str(tmp_path / "demo"), "--rows", "40", "--epochs", "1",
                 "--threads", "1", "--no-progress", "--json"])  # fmt: skip
     assert code == 0
     res = json.loads(capsys.readouterr().out)

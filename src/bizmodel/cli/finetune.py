@@ -105,7 +105,10 @@ def demo(
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
-    """Generate sample financial headlines, fine-tune the packaged MiniLM, print metrics."""
+    """Generate sample financial headlines, fine-tune the packaged MiniLM, print metrics.
+
+    The training step of `bizmodel demo`, on its own.
+    """
     from bizmodel.finetune.demo import run_demo
 
     result = run_demo(output, rows=rows, epochs=epochs, show_progress=progress, num_threads=threads)
@@ -117,4 +120,4 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
     app.command("predict")(predict)
-    app.command("demo")(demo)
+    app.command("train-demo")(demo)

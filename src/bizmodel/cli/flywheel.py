@@ -50,7 +50,7 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("flywheel")(demo)
+    app.command("demo")(demo)
     app.command("retrain")(retrain)
 
 
