@@ -180,9 +180,12 @@ def run_flywheel(
     finally:
         store.close()
     # place each prediction at the simulated time of its request (see the module docstring)
+    # (and each feedback at the time of the prediction it rates)
     predictions["ts"] = predictions["prediction_id"].map(served_ts).fillna(predictions["ts"])
+    feedback["ts"] = feedback["prediction_id"].map(served_ts).fillna(feedback["ts"])
     _say(progress, f"[5/7] monitoring {len(events)} events, {len(predictions)} predictions")
-    monitor = run_monitor(events, predictions, feedback)
+    end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
+    monitor = run_monitor(events, predictions, feedback, until=end)
 
     # 6. growth fit from stored sign-ups, experiments per user, optimisation
     _say(progress, "[6/7] fitting the growth model, analysing the experiment, optimising")
