@@ -29,6 +29,7 @@ VARIANTS: dict[str, dict] = {
     "no_bucketing": {"bucket_pool": 1},
     "lora": {"method": "lora"},
     "adalora": {"method": "adalora"},
+    "adalora_lr1e-3": {"method": "adalora", "lr": 1e-3},
     "frozen": {"method": "frozen"},
 }
 
