@@ -20,7 +20,7 @@ from bizmodel.errors import ConfigError
 from bizmodel.finetune.data import TASKS
 from bizmodel.finetune.methods import get_method
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "pooler")
 PRECISIONS = ("auto", "fp32", "bf16")
 SCALINGS = ("standard", "none")
 
@@ -40,7 +40,8 @@ class TrainConfig:
     batch_size: int = 16
     max_length: int = 128  # tokens per row (pair) after truncation; no padding to it
     seed: int = 0  # seeds init, dropout, shuffling and the dev split
-    pooling: str = "mean"  # "mean" (what MiniLM was trained with) or "cls"
+    pooling: str = "mean"  # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's
+    # pre-trained dense+tanh over [CLS], what AutoModelForSequenceClassification uses)
     target_scaling: str = "standard"  # regression: train on z-scores ("standard") or raw
     dropout: float = 0.1  # on the pooled vector
     warmup_ratio: float = 0.1  # linear warm-up over this fraction of steps, then linear decay
@@ -54,7 +55,7 @@ class TrainConfig:
     lora_dropout: float = 0.1
     checkpoint_every_steps: int = 200  # plus one at every epoch end; 0 = epoch ends only
     precision: str = "auto"  # encoder matmuls: bf16 autocast where the CPU has it, else fp32
-    num_threads: int | None = None  # torch threads; None = the CPUs this process may use
+    num_threads: int | None = None  # torch threads; None = idle CPUs (CPUs - 1-min load)
     eval_batch_size: int = 64
     bucket_pool: int = 50  # batches sorted together by length; 1 = almost no bucketing
 
