@@ -39,7 +39,7 @@ from bizmodel.monitor.drift import (
     text_drift,
 )
 from bizmodel.monitor.kpi import KpiReport, compute_kpis
-from bizmodel.monitor.windows import to_utc
+from bizmodel.monitor.windows import to_utc, utc_timestamp
 
 Embed = Callable[[Sequence[str]], Any]  # texts -> array (n, d)
 
@@ -144,7 +144,7 @@ def run_monitor(
     if drift_days < 1:
         raise ConfigError(f"drift_days must be >= 1, got {drift_days}")
     kpis = compute_kpis(events, predictions, feedback, window=window, start=since, end=until)
-    stop = kpis.table["end"].max() if until is None else pd.Timestamp(until, tz="UTC")
+    stop = kpis.table["end"].max() if until is None else utc_timestamp(until)
     drift: DriftReport | None = None
     ref_period = cur_period = None
     if predictions is not None and len(predictions):

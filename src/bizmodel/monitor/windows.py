@@ -78,6 +78,20 @@ def _check_frame(
     return out
 
 
+def utc_timestamp(value: Any) -> pd.Timestamp:
+    """One timestamp as UTC: naive values are taken as UTC, aware ones converted.
+
+    Examples
+    --------
+    >>> utc_timestamp("2026-01-02T01:00:00+01:00")
+    Timestamp('2026-01-02 00:00:00+0000', tz='UTC')
+    >>> utc_timestamp("2026-01-02")
+    Timestamp('2026-01-02 00:00:00+0000', tz='UTC')
+    """
+    t = pd.Timestamp(value)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
 def to_utc(ts: pd.Series, frame: str) -> pd.Series:
     """Timestamps as UTC-aware datetimes: datetimes converted (naive = UTC), strings parsed as
     ISO 8601 only, so parsing never depends on guessing.
@@ -223,12 +237,8 @@ def window_aggregates(
     all_ts = pd.concat([f["ts"] for f in (ev, pr, fb) if f is not None and len(f)])
     if all_ts.empty and (start is None or end is None):
         raise DataError("events, predictions and feedback are all empty; give start and end")
-    origin = pd.Timestamp(start, tz="UTC") if start is not None else all_ts.min().floor("D")
-    stop = (
-        pd.Timestamp(end, tz="UTC")
-        if end is not None
-        else all_ts.max().floor("D") + pd.Timedelta("1D")
-    )
+    origin = utc_timestamp(start) if start is not None else all_ts.min().floor("D")
+    stop = utc_timestamp(end) if end is not None else all_ts.max().floor("D") + pd.Timedelta("1D")
     starts = _windows(origin, stop, delta)
     n = len(starts)
     out = pd.DataFrame(index=starts)
