@@ -51,22 +51,9 @@ def monitor(
     """KPIs, drift and alerts from the project's event store."""
     from bizmodel.cli.output import emit
     from bizmodel.config import Settings
-    from bizmodel.monitor.snapshot import run_monitor
-    from bizmodel.report.project import store_frames
-    from bizmodel.store import EventStore
+    from bizmodel.report.project import project_monitor
 
-    store = EventStore.open(Settings.load(project).resolved_database_url())
-    try:
-        events, predictions, feedback = store_frames(store)
-    finally:
-        store.close()
-    result = run_monitor(
-        events,
-        predictions if not predictions.empty else None,
-        feedback if not feedback.empty else None,
-        since=since,
-        window=window,
-    )
+    result = project_monitor(Settings.load(project), since=since, window=window)
     emit(result, as_json)
 
 

@@ -81,26 +81,33 @@ def model_version_rows(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def project_monitor(settings: Settings, **options: Any) -> Any:
+    """KPIs, drift and alerts of the project's event store
+    (:func:`~bizmodel.monitor.snapshot.run_monitor` with ``options``)."""
+    from bizmodel.monitor.snapshot import run_monitor
+    from bizmodel.store import EventStore
+
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        events, predictions, feedback = store_frames(store)
+    finally:
+        store.close()
+    return run_monitor(
+        events,
+        predictions if not predictions.empty else None,
+        feedback if not feedback.empty else None,
+        **options,
+    )
+
+
 def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str, Any]:
     """All report sections for the project described by ``settings``.
 
     ``monitor`` (a :class:`~bizmodel.monitor.snapshot.MonitorResult`) is computed from the
     store when not given.
     """
-    from bizmodel.monitor.snapshot import run_monitor
-    from bizmodel.store import EventStore
-
     if monitor is None:
-        store = EventStore.open(settings.resolved_database_url())
-        try:
-            events, predictions, feedback = store_frames(store)
-        finally:
-            store.close()
-        monitor = run_monitor(
-            events,
-            predictions if not predictions.empty else None,
-            feedback if not feedback.empty else None,
-        )
+        monitor = project_monitor(settings)
     data: dict[str, Any] = monitor.report_data()
     path = settings.project_dir / ANALYSIS_FILE
     if path.is_file():
