@@ -12,7 +12,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REQUIRE_SERVICES = os.environ.get("BIZMODEL_REQUIRE_SERVICES") == "1"
-SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+SHARED_DATA = os.environ.get(
+    "BIZMODEL_SHARED_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+)
 
 
 def _missing(what: str) -> None:

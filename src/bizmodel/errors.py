@@ -118,3 +118,9 @@ class StoreError(BizmodelError):
     """The event store cannot be reached or has an incompatible schema."""
 
     http_status = 503
+
+
+class NotificationError(BizmodelError):
+    """An alert could not be delivered (webhook unreachable or not 2xx)."""
+
+    http_status = 502

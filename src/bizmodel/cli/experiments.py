@@ -1,9 +1,263 @@
-"""CLI commands for experiments."""
+"""CLI commands for experiments and the growth model: ``ab-test``, ``power``, ``fit-growth``.
+
+Each command reads its table, calls one library function and prints the result (text
+summary, or ``--json``). Library imports happen inside the commands so ``--help`` stays light.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from bizmodel.errors import ConfigError
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _floats(value: str | None, what: str) -> list[float] | None:
+    if not value:
+        return None
+    try:
+        return [float(v) for v in _split(value)]
+    except ValueError as exc:
+        raise ConfigError(f"{what} must be comma-separated numbers, got {value!r}") from exc
+
+
+def ab_test(
+    data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSONL file, one row per unit."),
+    variant: str = typer.Option(..., "--variant", help="Column with the arm of each unit."),
+    metric: str = typer.Option(..., "--metric", help="Column with the outcome."),
+    control: str | None = typer.Option(None, "--control", help="Control arm (label)."),
+    covariate: str | None = typer.Option(
+        None, "--covariate", help="Pre-period covariate for CUPED."
+    ),
+    denominator: str | None = typer.Option(
+        None, "--denominator", help="Ratio metric: sum(metric)/sum(denominator)."
+    ),
+    user: str | None = typer.Option(
+        None, "--user", help="Unit id column: checks duplicates and units in several arms."
+    ),
+    arms: str | None = typer.Option(
+        None, "--arms", help="Planned arms, comma-separated, control first."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Planned traffic split for the SRM check, e.g. 50,50."
+    ),
+    engine: str = typer.Option("frequentist", "--engine", help="frequentist or bayesian."),
+    sequential: bool = typer.Option(
+        False, "--sequential", help="Always-valid confidence sequences (safe to peek)."
+    ),
+    n_star: float = typer.Option(5000.0, "--n-star", help="Sequential tuning parameter N*."),
+    alternative: str = typer.Option(
+        "two-sided", "--alternative", help="two-sided, greater or less."
+    ),
+    absolute: bool = typer.Option(False, "--absolute", help="Absolute instead of relative lift."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level."),
+    correction: str = typer.Option("holm", "--correction", help="holm, bh or none."),
+    prior_mean: float | None = typer.Option(
+        None, "--prior-mean", help="Bayesian: mean of a proper Normal prior on the lift."
+    ),
+    prior_sd: float | None = typer.Option(
+        None, "--prior-sd", help="Bayesian: sd of a proper Normal prior on the lift."
+    ),
+    lower_is_better: bool = typer.Option(
+        False, "--lower-is-better", help="A decrease of the metric is a win."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """A/B analysis of one metric: every arm against control."""
+    from bizmodel.cli.output import emit
+    from bizmodel.stats import GaussianPrior, analyze_units
+    from bizmodel.tables import read_table
+
+    prior = None
+    if (prior_mean is None) != (prior_sd is None):
+        raise ConfigError("a proper prior needs both --prior-mean and --prior-sd")
+    if prior_mean is not None and prior_sd is not None:
+        prior = GaussianPrior(prior_mean, prior_sd**2, proper=True)
+    df = read_table(data)
+    opts: dict[str, Any] = {
+        "engine": engine,
+        "sequential": sequential,
+        "n_star": n_star,
+        "alternative": alternative,
+        "relative": not absolute,
+        "alpha": alpha,
+        "correction": correction,
+        "prior": prior,
+        "lower_is_better": lower_is_better,
+        "planned_split": _floats(split, "--split"),
+    }
+    result = analyze_units(
+        df,
+        variant=variant,
+        metric=metric,
+        control=control,
+        covariate=covariate,
+        denominator=denominator,
+        user=user,
+        arms=_split(arms) or None,
+        **opts,
+    )
+    emit(result, as_json)
+
+
+def power_cmd(
+    baseline: float = typer.Option(..., "--baseline", help="Control mean (or proportion)."),
+    sd: float | None = typer.Option(None, "--sd", help="Standard deviation of a mean metric."),
+    proportion: bool = typer.Option(
+        False, "--proportion", help="The metric is a 0/1 conversion; --baseline is p."
+    ),
+    mde: float | None = typer.Option(
+        None, "--mde", help="Effect to detect (relative unless --absolute)."
+    ),
+    n: int | None = typer.Option(None, "--n", help="Units per arm (control)."),
+    absolute: bool = typer.Option(False, "--absolute", help="--mde is an absolute difference."),
+    alpha: float = typer.Option(0.05, "--alpha"),
+    power: float = typer.Option(0.8, "--power", help="Target power (sample size / MDE)."),
+    alternative: str = typer.Option("two-sided", "--alternative"),
+    ratio: float = typer.Option(1.0, "--ratio", help="Treatment units per control unit."),
+    arms: int = typer.Option(2, "--arms", help="Arms including control (Bonferroni over them)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Sample size (give --mde), minimum detectable effect (give --n), or power (give both)."""
+    from bizmodel.cli.output import emit
+    from bizmodel.stats import power as power_fn
+    from bizmodel.stats.power import minimum_detectable_effect, sample_size
+
+    if not proportion and sd is None:
+        raise ConfigError("give --sd for a mean metric, or --proportion for a conversion rate")
+    common: dict[str, Any] = {
+        "baseline_mean": baseline,
+        "baseline_sd": sd,
+        "proportion": proportion,
+        "relative": not absolute,
+        "alpha": alpha,
+        "alternative": alternative,
+        "ratio": ratio,
+        "arms": arms,
+    }
+    if mde is not None and n is not None:
+        result = power_fn(n, mde, **common)
+    elif mde is not None:
+        result = sample_size(mde, power=power, **common)
+    elif n is not None:
+        result = minimum_detectable_effect(n, power=power, **common)
+    else:
+        raise ConfigError("give --mde (sample size), --n (minimum detectable effect) or both")
+    emit(result, as_json)
+
+
+def fit_growth_cmd(
+    data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSONL file."),
+    target: str = typer.Option(..., "--target", help="Outcome column (visits, signups, ...)."),
+    features: str = typer.Option(
+        "", "--features", help="Lever (or, with --levers, covariate) columns, comma-separated."
+    ),
+    variant: str | None = typer.Option(
+        None, "--variant", help="With --levers: the column holding each unit's arm."
+    ),
+    levers: Path | None = typer.Option(
+        None, "--levers", help='JSON file {"arm": {"lever": value, ...}, ...} (experiments).'
+    ),
+    family: str = typer.Option(
+        "poisson", "--family", help="poisson, negative_binomial or gaussian."
+    ),
+    exposure: str | None = typer.Option(
+        None, "--exposure", help="Exposure column (offset log exposure)."
+    ),
+    weights: str | None = typer.Option(None, "--weights", help="Frequency-weight column."),
+    categorical: str | None = typer.Option(
+        None, "--categorical", help="Numeric levers to one-hot encode, comma-separated."
+    ),
+    reference: list[str] = typer.Option(
+        [], "--reference", help="Reference level of a categorical lever, LEVER=LEVEL (repeatable)."
+    ),
+    robust: str | None = typer.Option(None, "--robust", help="Sandwich standard errors: HC0/HC1."),
+    output: Path | None = typer.Option(
+        None, "--output", help="Write the fit as JSON here (atomically)."
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fit the growth model R(x) = exp(sum a_i x_i + b) and print or save it.
+
+    From observational rows: --features are the lever columns. From an experiment: --variant
+    names the arm column and --levers gives each arm's lever values; --features then adds
+    pre-period covariates.
+    """
+    from bizmodel.cli.output import emit
+    from bizmodel.growth import fit_from_experiments, fit_growth
+    from bizmodel.tables import read_table
+
+    feats = _split(features)
+    if (levers is None) != (variant is None):
+        raise ConfigError("--levers and --variant go together (arms and their lever values)")
+    if not feats and levers is None:
+        raise ConfigError("--features needs at least one column (or give --variant/--levers)")
+    arm_levers = _read_levers(levers) if levers is not None else None
+    refs = {}
+    for item in reference:
+        lever, sep, level = item.partition("=")
+        if not sep or not lever:
+            raise ConfigError(f"--reference must look like LEVER=LEVEL, got {item!r}")
+        refs[lever] = level
+    df = read_table(data)
+    if arm_levers is not None and variant is not None:
+        if weights is not None:
+            raise ConfigError("--weights is not supported with --levers")
+        fit = fit_from_experiments(
+            df,
+            variant,
+            target,
+            arm_levers,
+            covariates=feats,
+            family=family,
+            exposure=exposure,
+            categorical=_split(categorical),
+            reference=refs,
+            robust=robust,
+        )
+    else:
+        fit = fit_growth(
+            df,
+            target,
+            feats,
+            family=family,
+            exposure=exposure,
+            weights=weights,
+            categorical=_split(categorical),
+            reference=refs,
+            robust=robust,
+        )
+    if output is not None:
+        fit.to_json(output)
+    emit(fit, as_json)
+
+
+def _read_levers(path: Path) -> dict[str, dict[str, Any]]:
+    import json
+
+    from bizmodel.errors import DataError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"cannot read lever file: {exc.strerror}", file=str(path)) from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=str(path)) from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise DataError(
+            'expected {"arm": {"lever": value, ...}, ...}: an object of objects', file=str(path)
+        )
+    return {str(k): v for k, v in data.items()}
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("ab-test")(ab_test)
+    app.command("power")(power_cmd)
+    app.command("fit-growth")(fit_growth_cmd)

@@ -1,0 +1,1 @@
+"""Simulated data with known ground truth: a market under an A/B test (:mod:`.market`)."""
