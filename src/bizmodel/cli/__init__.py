@@ -32,9 +32,9 @@ def _root() -> None:
 
 def _register_commands() -> None:
     # Each capability keeps its commands in its own module; importing them must stay light.
-    from bizmodel.cli import business, experiments, finetune, monitoring, serving
+    from bizmodel.cli import business, experiments, finetune, monitoring, responsible, serving
 
-    for module in (finetune, experiments, business, serving, monitoring):
+    for module in (finetune, experiments, business, serving, monitoring, responsible):
         module.register(app)
 
 

@@ -17,14 +17,17 @@ Calibration:
 A small segment must not raise false alarms, so the gaps carry percentile bootstrap
 intervals (rows resampled within each segment, seeded), and a segment is flagged only when
 the whole interval lies beyond the bound: gap > ``max_difference`` (the segment is worse
-than the rest), a mean residual outside ±``max_calibration_gap`` (regression), or an ECE
-above the rest's by more than ``max_calibration_gap`` (classification). Segments with fewer
+than the rest), a mean residual further from the rest's than ±``max_calibration_gap`` and
+further from 0 (regression), or an ECE above the rest's by more than ``max_calibration_gap``
+(classification). Segments with fewer
 than ``min_size`` rows are reported but never flagged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +66,7 @@ class SegmentAudit:
     metrics: dict[str, Any]  # every task metric of the segment's rows
     value: float  # the audited metric
     calibration: float  # mean residual (regression) or ECE (classification)
-    calibration_ci: tuple[float, float]
+    calibration_ci: tuple[float, float]  # of the segment's own calibration
     gap: float  # how much worse than the rest on the audited metric (negative: better)
     gap_ci: tuple[float, float]
     calibration_gap: float  # segment minus rest
@@ -132,7 +135,9 @@ class AuditResult:
             )
         d = self.disparity[self.metric]
         ratio = "n/a" if d["ratio"] is None else f"{d['ratio']:.3f}"
-        lines.append(f"  disparity of {self.metric}: difference {d['difference']:.4f}, ratio {ratio}")
+        lines.append(
+            f"  disparity of {self.metric}: difference {d['difference']:.4f}, ratio {ratio}"
+        )
         flagged = self.flagged
         lines.append(
             f"  {len(flagged)} segment(s) flagged (bounds: gap {self.max_difference:g}, "
@@ -163,6 +168,22 @@ class AuditResult:
             "seed": self.seed,
             "min_size": self.min_size,
         }
+
+
+def _mean_residual(y_true: Any, y_pred: Any) -> float:
+    return float(np.mean(np.asarray(y_pred) - np.asarray(y_true)))
+
+
+def _ece_of_labels(y_true: Any, y_pred: Any, confidence: Any) -> float:
+    return expected_calibration_error(np.asarray(y_true) == np.asarray(y_pred), confidence)
+
+
+def _classification(y_true: Any, y_pred: Any, labels: list[str]) -> dict[str, Any]:
+    return classification_metrics(y_true, y_pred, labels)
+
+
+def _one_metric(fn: Callable[[Any, Any], dict[str, Any]], name: str, t: Any, p: Any) -> float:
+    return float(fn(t, p)[name])
 
 
 def _segment_labels(df: Any, columns: list[str]) -> np.ndarray:
@@ -212,7 +233,7 @@ def audit_arrays(
     names, inverse = np.unique(segments, return_inverse=True)
     if names.size < 2:
         raise DataError(
-            f"the segment column(s) have a single value {names[0]!r}; an audit compares "
+            f"the segment column(s) have a single value {str(names[0])!r}; an audit compares "
             "at least 2 segments"
         )
     y = np.asarray(targets)
@@ -224,8 +245,8 @@ def audit_arrays(
         loss = np.abs(err) if metric == "mae" else err**2
         cal_bins, cal_diff = np.zeros(n, dtype=np.int64), err
         n_bins, signed = 1, True
-        all_metrics = lambda t, p: regression_metrics(t, p)  # noqa: E731
-        cal_fn = lambda t, p: float(np.mean(p - t))  # noqa: E731
+        all_metrics: Callable[[Any, Any], dict[str, Any]] = regression_metrics
+        cal_fn: Callable[..., float] = _mean_residual
         y_pred: np.ndarray = pred
         sample_params = None
     else:
@@ -237,8 +258,8 @@ def audit_arrays(
         cal_bins = np.minimum((conf * N_BINS).astype(np.int64), N_BINS - 1)
         cal_diff = correct - conf
         n_bins, signed = N_BINS, False
-        all_metrics = lambda t, p: classification_metrics(t, p, labels or [])  # noqa: E731
-        cal_fn = lambda t, p, confidence: expected_calibration_error(t == p, confidence)  # noqa: E731
+        all_metrics = partial(_classification, labels=list(labels or []))
+        cal_fn = _ece_of_labels
         sample_params = {"calibration": {"confidence": conf}}
 
     def cal_value(bin_sums: np.ndarray, count: float) -> np.ndarray:
@@ -258,7 +279,7 @@ def audit_arrays(
 
     frame = MetricFrame(
         metrics={
-            **{m: (lambda t, p, m=m: all_metrics(t, p)[m]) for m in METRICS[task]},
+            **{m: partial(_one_metric, all_metrics, m) for m in METRICS[task]},
             "calibration": cal_fn,
         },
         y_true=y,
@@ -284,7 +305,9 @@ def audit_arrays(
         gap_ci = np.percentile(worse_by(metric, clean=b_rest, other=b_seg), q)
         cal_seg = float(cal_value(full[g, 1:], n_g))
         cal_gap = cal_seg - float(cal_value(total[1:] - full[g, 1:], n - n_g))
-        b_cal = cal_value(boot[g, :, 1:], n_g) - cal_value(boot_total[:, 1:] - boot[g, :, 1:], n - n_g)
+        b_cal = cal_value(boot[g, :, 1:], n_g) - cal_value(
+            boot_total[:, 1:] - boot[g, :, 1:], n - n_g
+        )
         cal_ci = np.percentile(b_cal, q)
         own_ci = np.percentile(cal_value(boot[g, :, 1:], n_g), q)
         reasons: list[str] = []
@@ -297,14 +320,17 @@ def audit_arrays(
                     f"{gap:.4f} ({confidence:.0%} CI {gap_ci[0]:.4f} to {gap_ci[1]:.4f}, "
                     f"above the bound {max_difference:g})"
                 )
-            # Regression: the segment's own mean residual (unbiased, so a segment is not
-            # flagged because another one is off); classification: ECE above the rest's
-            # (ECE of few rows is biased upwards, so it is compared, not judged alone).
-            if signed and (own_ci[0] > max_calibration_gap or own_ci[1] < -max_calibration_gap):
+            # Regression: the mean residual differs from the rest's beyond the bound, and
+            # this segment is the more biased side (with two segments, only the one that
+            # is off is flagged; a model biased everywhere alike flags none).
+            rest_cal = cal_seg - cal_gap
+            beyond = cal_ci[0] > max_calibration_gap or cal_ci[1] < -max_calibration_gap
+            if signed and beyond and abs(cal_seg) > abs(rest_cal):
                 side = "over" if cal_seg > 0 else "under"
                 reasons.append(
-                    f"predictions {side}estimate by {cal_seg:+.4f} on average ({confidence:.0%} "
-                    f"CI {own_ci[0]:+.4f} to {own_ci[1]:+.4f}, beyond ±{max_calibration_gap:g})"
+                    f"predictions {side}estimate by {cal_seg:+.4f} on average vs. "
+                    f"{rest_cal:+.4f} for the rest (gap {confidence:.0%} CI {cal_ci[0]:+.4f} "
+                    f"to {cal_ci[1]:+.4f}, beyond ±{max_calibration_gap:g})"
                 )
             if not signed and cal_ci[0] > max_calibration_gap:
                 reasons.append(
@@ -375,8 +401,9 @@ def audit(
     max_difference : float
         Flag a segment when its gap's interval lies wholly above this (metric units).
     max_calibration_gap : float
-        Flag a segment when the interval of its mean residual lies beyond ± this
-        (regression), or that of its ECE minus the rest's above it (classification).
+        Flag a segment when the interval of its mean residual minus the rest's lies beyond
+        ± this (regression; and the segment's is further from 0), or that of its ECE minus
+        the rest's above it (classification).
     confidence, n_boot, seed : optional
         Bootstrap interval level, replicates and seed.
     min_size : int

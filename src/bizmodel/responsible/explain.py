@@ -150,7 +150,9 @@ def explain(
                 f"this model reads text pairs ({model.text_column!r}, "
                 f"{model.text_pair_column!r}); give --text-pair too"
             )
-        raise ConfigError(f"this model reads single texts ({model.text_column!r}); drop --text-pair")
+        raise ConfigError(
+            f"this model reads single texts ({model.text_column!r}); drop --text-pair"
+        )
     return _integrated_gradients(model, str(model_dir), text, text_pair, n_steps, target)
 
 

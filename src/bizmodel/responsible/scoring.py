@@ -41,9 +41,7 @@ def check_metric(task: str, metric: str | None) -> str:
     """``metric`` (or the task's default) after checking it exists for ``task``."""
     metric = metric or DEFAULT_METRIC[task]
     if metric not in METRICS[task]:
-        raise ConfigError(
-            f"unknown {task} metric {metric!r}; valid: {', '.join(METRICS[task])}"
-        )
+        raise ConfigError(f"unknown {task} metric {metric!r}; valid: {', '.join(METRICS[task])}")
     return metric
 
 
