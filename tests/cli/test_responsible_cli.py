@@ -19,11 +19,13 @@ def segmented_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return p
 
 
-def test_audit_json(tiny_model_dir: str, segmented_csv: Path, capsys) -> None:
+def test_audit_json(tiny_model_dir: str, segmented_csv: Path, tmp_path: Path, capsys) -> None:
+    saved = tmp_path / "audit.json"
     code = run(["audit", tiny_model_dir, str(segmented_csv), "--segment", "region",
-                "--n-boot", "200", "--json"])  # fmt: skip
+                "--n-boot", "200", "--output", str(saved), "--json"])  # fmt: skip
     assert code == 0
     out = json.loads(capsys.readouterr().out)
+    assert json.loads(saved.read_text()) == out
     assert [s["segment"] for s in out["segments"]] == ["north", "south"]
     assert out["n"] == 30 and out["metric"] == "mae" and "mae" in out["disparity"]
 
@@ -69,3 +71,5 @@ def test_robustness_cli(tiny_model_dir: str, segmented_csv: Path, capsys) -> Non
     assert [p["kind"] for p in out["perturbations"]] == ["typo", "synonym"] and out["seed"] == 1
     assert run(["robustness", tiny_model_dir, str(segmented_csv), "--perturbation", "x"]) == 1
     assert "unknown perturbation 'x'" in capsys.readouterr().err
+    assert run(["robustness", tiny_model_dir, str(segmented_csv), "--output", "r.txt"]) == 1
+    assert "must end in .json" in capsys.readouterr().err

@@ -7,15 +7,29 @@ libraries (torch, captum, fairlearn) load inside the call.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from bizmodel.cli.output import emit
+from bizmodel.cli.output import emit, to_json
 from bizmodel.errors import ConfigError
 
 _JSON = typer.Option("--json", help="Print one JSON object instead of a text summary.")
 _MODEL = typer.Argument(help="A model dir written by `bizmodel train`.")
+_OUTPUT = typer.Option(help="Also write the result as JSON to this file (e.g. next to the model).")
+
+
+def _check_output(output: Path | None) -> None:
+    # Before the (slow) computation, so a typo in the name costs nothing.
+    if output is not None and output.suffix.lower() != ".json":
+        raise ConfigError(f"--output {str(output)!r}: the file name must end in .json")
+
+
+def _save(result: Any, output: Path | None) -> None:
+    if output is None:
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(to_json(result.to_dict()) + "\n", encoding="utf-8")
 
 
 def audit(
@@ -36,15 +50,18 @@ def audit(
     n_boot: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     min_size: Annotated[int, typer.Option(help="Smaller segments are never flagged.")] = 10,
+    output: Annotated[Path | None, _OUTPUT] = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Metrics, calibration and disparities per segment, with bootstrap intervals."""
     from bizmodel.responsible.audit import audit as audit_fn
 
+    _check_output(output)
     result = audit_fn(
         model_dir, data, segment, metric=metric, max_difference=max_difference,
         max_calibration_gap=max_calibration_gap, n_boot=n_boot, seed=seed, min_size=min_size,
     )  # fmt: skip
+    _save(result, output)
     emit(result, as_json)
 
 
@@ -87,14 +104,18 @@ def robustness(
         str | None, typer.Option(help="Metric name (default: mae / accuracy).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the perturbations.")] = 0,
+    output: Annotated[Path | None, _OUTPUT] = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """The metric on clean rows and under seeded typos, casing, entity and synonym swaps."""
     from bizmodel.responsible.perturb import PERTURBATIONS
     from bizmodel.responsible.robustness import robustness as robustness_fn
 
+    _check_output(output)
     kinds = tuple(perturbation) if perturbation else tuple(PERTURBATIONS)
-    emit(robustness_fn(model_dir, data, perturbations=kinds, metric=metric, seed=seed), as_json)
+    result = robustness_fn(model_dir, data, perturbations=kinds, metric=metric, seed=seed)
+    _save(result, output)
+    emit(result, as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,9 +12,19 @@ Heavy libraries (torch, captum, fairlearn) load on the first call, not on import
 
 from __future__ import annotations
 
-from typing import Any
+# Eager (these modules are light: numpy, no torch): a lazy __getattr__ would be shadowed by
+# the submodule of the same name (``audit``, ``explain``, ``robustness``) once it is imported.
+from bizmodel.responsible.audit import AuditResult, audit
+from bizmodel.responsible.augment import augment_rows
+from bizmodel.responsible.explain import Explanation, explain
+from bizmodel.responsible.gates import apply_gates, fairness_gate, robustness_gate
+from bizmodel.responsible.robustness import RobustnessResult, robustness
 
 __all__ = [
+    "AuditResult",
+    "Explanation",
+    "RobustnessResult",
+    "apply_gates",
     "audit",
     "augment_rows",
     "explain",
@@ -22,23 +32,3 @@ __all__ = [
     "robustness",
     "robustness_gate",
 ]
-
-_HOME = {
-    "audit": "bizmodel.responsible.audit",
-    "AuditResult": "bizmodel.responsible.audit",
-    "explain": "bizmodel.responsible.explain",
-    "Explanation": "bizmodel.responsible.explain",
-    "robustness": "bizmodel.responsible.robustness",
-    "RobustnessResult": "bizmodel.responsible.robustness",
-    "augment_rows": "bizmodel.responsible.augment",
-    "fairness_gate": "bizmodel.responsible.gates",
-    "robustness_gate": "bizmodel.responsible.gates",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        import importlib
-
-        return getattr(importlib.import_module(_HOME[name]), name)
-    raise AttributeError(name)
