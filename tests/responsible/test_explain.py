@@ -45,3 +45,8 @@ def test_errors_name_what_is_valid(tiny_model_dir: str) -> None:
         explain(tiny_model_dir, "Acme Corp", "x", method="shap")
     with pytest.raises(ConfigError, match="n_steps must be an integer >= 2, got 1"):
         explain(tiny_model_dir, "Acme Corp", "x", n_steps=1)
+
+
+def test_completeness_on_a_lora_model(tiny_lora_model_dir: str) -> None:
+    e = explain(tiny_lora_model_dir, "Helix Pharma", "Helix Pharma files for bankruptcy protection")
+    assert sum(e.attributions) == pytest.approx(e.prediction - e.baseline_prediction, abs=2e-3)
