@@ -197,8 +197,12 @@ def _bootstrap_sums(
     """(G, n_boot, C) sums of ``rows`` (n, C) over each group's resampled rows."""
     out = np.empty((len(groups), n_boot, rows.shape[1]))
     for g, idx in enumerate(groups):
-        draw = idx[rng.integers(0, idx.size, size=(n_boot, idx.size))]  # (B, n_g)
-        out[g] = rows[draw].sum(axis=1)
+        # Replicates in chunks of about 4M gathered values: memory stays flat for big segments.
+        step = max(1, 4_000_000 // (idx.size * rows.shape[1]))
+        for b in range(0, n_boot, step):
+            m = min(step, n_boot - b)
+            draw = idx[rng.integers(0, idx.size, size=(m, idx.size))]  # (m, n_g)
+            out[g, b : b + m] = rows[draw].sum(axis=1)
     return out
 
 
