@@ -32,9 +32,18 @@ def _root() -> None:
 
 def _register_commands() -> None:
     # Each capability keeps its commands in its own module; importing them must stay light.
-    from bizmodel.cli import business, experiments, finetune, flywheel, monitoring, serving
+    from bizmodel.cli import (
+        business,
+        experiments,
+        finetune,
+        flywheel,
+        monitoring,
+        responsible,
+        serving,
+    )
 
-    for module in (finetune, experiments, business, serving, monitoring, flywheel):
+    modules = (finetune, experiments, business, serving, monitoring, responsible, flywheel)
+    for module in modules:
         module.register(app)
 
 

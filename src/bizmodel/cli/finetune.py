@@ -50,6 +50,9 @@ def train(
     ] = False,
     threads: Annotated[int | None, typer.Option(help="Torch threads (default: idle CPUs).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    augment: Annotated[
+        int, typer.Option(help="Add N perturbed copies of each training row (typos, casing...).")
+    ] = 0,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Fine-tune a pre-trained transformer on DATA and write a model dir."""
@@ -59,7 +62,7 @@ def train(
         data, text=text, target=target, output=output, text_pair=text_pair, task=task,
         method=method, dev=dev, split_column=split_column, model=model, epochs=epochs, lr=lr,
         batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
-        show_progress=progress, num_threads=threads,
+        show_progress=progress, num_threads=threads, augment=augment,
     )  # fmt: skip
     emit(result, as_json)
 

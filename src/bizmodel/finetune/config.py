@@ -58,6 +58,7 @@ class TrainConfig:
     num_threads: int | None = None  # torch threads; None = idle CPUs (CPUs - 1-min load)
     eval_batch_size: int = 64
     bucket_pool: int = 50  # batches sorted together by length; 1 = almost no bucketing
+    augment: int = 0  # perturbed copies of each training row (bizmodel.responsible.augment)
 
     def resolved_lr(self) -> float:
         """The learning rate used: ``lr`` or the method's default."""
@@ -92,6 +93,7 @@ class TrainConfig:
         pos_int("max_length", 8)
         pos_int("patience")
         pos_int("checkpoint_every_steps", 0)
+        pos_int("augment", 0)
         need(self.lr is None or float(self.lr) > 0, "lr", "a positive number")
         need(self.pooling in POOLINGS, "pooling", " or ".join(POOLINGS))
         need(self.target_scaling in SCALINGS, "target_scaling", " or ".join(SCALINGS))

@@ -191,6 +191,11 @@ def _prepare_data(
     train_df, dev_df, test_df = split_frame(
         df, file=file, split_column=split_column, dev=dev_df, seed=config.seed
     )
+    if config.augment:  # seeded perturbed copies of the training rows only, never dev/test
+        from bizmodel.responsible.augment import augment_rows
+
+        text_cols = [c for c in (config.text, config.text_pair) if c]
+        train_df = augment_rows(train_df, text_cols, config.augment, config.seed)
     task = config.task or infer_task(train_df[config.target])
     cols = Columns(config.text, config.target, config.text_pair)
     labels = None
