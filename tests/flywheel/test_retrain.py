@@ -119,3 +119,18 @@ def test_cli_retrain_unknown_model_is_one_line(
     assert run(["retrain", "advisor", str(holdout), "--project", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and err.count("\n") == 1 and "advisor" in err
+
+
+def test_robustness_gate_can_hold_back_a_winner(
+    tmp_path: Path, models: dict[str, Path], holdout: pd.DataFrame
+) -> None:
+    settings = _project(tmp_path, models["champion"])
+    # a bound of 0: any perturbation that worsens the error at all blocks the promotion
+    res = retrain(
+        settings, "advisor", holdout, challenger_dir=models["better"], max_robustness_drop=0.0
+    )
+    assert [d["step"] for d in res.decisions] == ["offline", "promotion", "gates"]
+    gate = res.decisions[-1]
+    assert gate["action"] == "keep_champion" and gate["blockers"]
+    assert not res.promoted
+    assert Registry(settings.resolved_registry_dir()).get("advisor", "production").version == 1

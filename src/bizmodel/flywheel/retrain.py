@@ -40,6 +40,7 @@ from bizmodel.monitor.retrain_policy import (
     promotion_decision,
     should_retrain,
 )
+from bizmodel.responsible.gates import apply_gates
 
 LOG_FILE = "retrain_log.jsonl"
 
@@ -113,6 +114,9 @@ def retrain(
     metric: str = "mae",
     seed: int = 0,
     train_options: dict[str, Any] | None = None,
+    max_robustness_drop: float | None = None,
+    fairness_segment: str | None = None,
+    max_disparity: float | None = None,
 ) -> RetrainResult:
     """Run the champion/challenger loop for registered model ``name`` (see module docstring).
 
@@ -130,6 +134,12 @@ def retrain(
         An already trained challenger; skips the trigger and the training step.
     metric : {"mae", "mse", "rmse"}
         Offline metric and, per user, the online outcome (absolute or squared error).
+    max_robustness_drop : float, optional
+        Gate: keep the champion when any text perturbation worsens the challenger's ``metric``
+        on the held-out rows by more than this (:mod:`bizmodel.responsible.robustness`).
+    fairness_segment, max_disparity : optional
+        Gate: keep the champion when a segment (a column of ``holdout``) is worse than the rest
+        by more than ``max_disparity`` (:func:`bizmodel.responsible.audit.audit`).
     """
     from bizmodel.finetune import evaluate, load_model, train
     from bizmodel.registry import Registry
@@ -217,6 +227,11 @@ def retrain(
                 policy=policy,
             ),
         )
+        gates = _gates(
+            chal.path, holdout, metric, max_robustness_drop, fairness_segment, max_disparity, seed
+        )
+        if gates:
+            decision = log("gates", apply_gates(decision, *gates))
         store.set_experiment_status(exp["name"], "stopped")
     finally:
         store.close()
@@ -266,6 +281,31 @@ def _online_test(
         "p_value": c.p_value,
         "n": len(users),
     }
+
+
+def _gates(
+    model_dir: Path,
+    holdout: pd.DataFrame,
+    metric: str,
+    max_drop: float | None,
+    segment: str | None,
+    max_disparity: float | None,
+    seed: int,
+) -> list[Decision]:
+    from bizmodel.responsible.gates import fairness_gate, robustness_gate
+
+    out = []
+    if max_drop is not None:
+        from bizmodel.responsible.robustness import robustness
+
+        rob = robustness(model_dir, holdout, metric=metric, seed=seed)
+        out.append(robustness_gate(rob, max_drop))
+    if segment is not None:
+        from bizmodel.responsible.audit import audit
+
+        aud = audit(model_dir, holdout, segment, metric=metric, seed=seed)
+        out.append(fairness_gate(aud, max_disparity))
+    return out
 
 
 def _append_log(project_dir: Path, name: str, step: str, d: Decision) -> None:
