@@ -139,7 +139,7 @@ def build_model(args, n_tasks: int):
 
 
 def param_groups(model, args):
-    """Layer-wise lr decay: layer l of L gets lr*decay**(L-1-l), embeddings decay**L; head x mult."""
+    """Layer-wise lr decay: layer l gets lr*decay**(L-1-l), embeddings decay**L; head x mult."""
     n_layers = 6
     groups: dict[tuple[float, float], list] = {}
     for name, p in model.named_parameters():
