@@ -46,3 +46,44 @@ def shared_data() -> str:
     if not os.path.isdir(path):
         pytest.skip("../shared/data not present")
     return path
+
+
+# ---- fine-tuning: tiny models trained once per session (seconds), reused by other tests ----
+
+
+def _train_tiny(tmp_path_factory: pytest.TempPathFactory, method: str) -> str:
+    from bizmodel.datasets import financial_headlines
+    from bizmodel.finetune import train
+
+    out = tmp_path_factory.mktemp(f"tiny-{method}") / "model"
+    train(
+        financial_headlines(48, seed=0),
+        text="company",
+        text_pair="headline",
+        target="sentiment",
+        split_column="split",
+        output=out,
+        method=method,
+        epochs=1,
+        batch_size=8,
+        max_length=32,
+        show_progress=False,
+        num_threads=1,  # 2 shared cores: one thread avoids oversubscription stalls
+    )
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A full fine-tune of the packaged MiniLM: regression on (company, headline) pairs.
+
+    Trained on 48 generated headlines (bizmodel.datasets.financial_headlines, seed 0), 1 epoch,
+    max_length 32. Columns: text "company", text_pair "headline", target "sentiment".
+    """
+    return _train_tiny(tmp_path_factory, "full")
+
+
+@pytest.fixture(scope="session")
+def tiny_lora_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Like ``tiny_model_dir`` but LoRA: the dir also has ``adapter/`` (plain peft)."""
+    return _train_tiny(tmp_path_factory, "lora")

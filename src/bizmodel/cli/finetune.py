@@ -1,9 +1,120 @@
-"""CLI commands for finetune."""
+"""CLI commands for fine-tuning: ``train``, ``evaluate``, ``predict`` and ``demo``.
+
+Each command calls one function of :mod:`bizmodel.finetune` and prints its result; heavy
+libraries load inside the call, so ``bizmodel --help`` stays instant.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from bizmodel.cli.output import emit
+
+_JSON = typer.Option("--json", help="Print one JSON object instead of a text summary.")
+
+
+def train(
+    data: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL/Parquet file with the rows.")],
+    text: Annotated[str, typer.Option(help="Column with the (first) input text.")],
+    target: Annotated[str, typer.Option(help="Column with the value or label to predict.")],
+    output: Annotated[Path, typer.Option(help="Model dir to write (atomically).")],
+    text_pair: Annotated[
+        str | None, typer.Option(help="Column with a second text (e.g. the headline).")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="regression | classification (default: inferred from the target)."),
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="full | lora | adalora | frozen (or another registered method).")
+    ] = "full",
+    dev: Annotated[Path | None, typer.Option(help="Dev file for early stopping.")] = None,
+    split_column: Annotated[
+        str | None, typer.Option(help="Column with train/dev/test split values.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(help="Base model: 'packaged' (all-MiniLM-L6-v2), a folder or a hub id.")
+    ] = "packaged",
+    epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping).")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate (default: the method's).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per row after truncation.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of init, dropout, order and dev split.")] = 0,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: all CPUs).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """Fine-tune a pre-trained transformer on DATA and write a model dir."""
+    from bizmodel.finetune import train as train_fn
+
+    result = train_fn(
+        data, text=text, target=target, output=output, text_pair=text_pair, task=task,
+        method=method, dev=dev, split_column=split_column, model=model, epochs=epochs, lr=lr,
+        batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
+        show_progress=progress, num_threads=threads,
+    )  # fmt: skip
+    emit(result, as_json)
+
+
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A model dir written by `bizmodel train`.")],
+    data: Annotated[Path, typer.Argument(help="Labelled CSV/TSV/JSONL/Parquet file.")],
+    split_column: Annotated[
+        str | None, typer.Option(help="Column with train/dev/test split values.")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Split to score with --split-column (default: test).")
+    ] = None,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """Score a trained model on labelled data (metric names as JSON keys with --json)."""
+    from bizmodel.finetune import evaluate as evaluate_fn
+
+    emit(evaluate_fn(model_dir, data, split_column=split_column, split=split), as_json)
+
+
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model dir written by `bizmodel train`.")],
+    data: Annotated[Path, typer.Argument(help="CSV/TSV/JSONL/Parquet file with the texts.")],
+    output: Annotated[
+        Path, typer.Option(help="File to write, format by extension; adds `prediction`.")
+    ],
+) -> None:
+    """Add a `prediction` column (and `prob_<label>` for classification) to DATA."""
+    from bizmodel.finetune import predict_file
+
+    path = predict_file(model_dir, data, output)
+    typer.echo(f"wrote {path}")
+
+
+def demo(
+    output: Annotated[Path, typer.Option(help="Folder for the sample data and the model.")] = Path(
+        "demo-output"
+    ),
+    rows: Annotated[int, typer.Option(help="Generated sample headlines.")] = 400,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: all CPUs).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    as_json: Annotated[bool, _JSON] = False,
+) -> None:
+    """Generate sample financial headlines, fine-tune the packaged MiniLM, print metrics."""
+    from bizmodel.finetune.demo import run_demo
+
+    result = run_demo(output, rows=rows, epochs=epochs, show_progress=progress, num_threads=threads)
+    emit(result, as_json)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("predict")(predict)
+    app.command("demo")(demo)

@@ -1,0 +1,183 @@
+"""Fine-tune a pre-trained transformer on your texts: the Python API.
+
+Four calls, each one CLI command (``bizmodel train / evaluate / predict``):
+
+- :func:`train` fine-tunes and writes a model dir, returning a :class:`TrainResult`;
+- :func:`load_model` gives a :class:`~bizmodel.finetune.predict.FineTunedModel`;
+- :func:`evaluate` scores a model dir on labelled data (:class:`EvalResult`);
+- :func:`predict_file` writes a copy of a file with a ``prediction`` column.
+
+Heavy libraries (torch, transformers, peft) load on the first call, not on import.
+
+Examples
+--------
+>>> from bizmodel.finetune import train, load_model            # doctest: +SKIP
+>>> result = train("news.csv", text="company", text_pair="title", target="sentiment",
+...                output="advisor-model", method="lora")         # doctest: +SKIP
+>>> load_model("advisor-model").predict(["Acme"], ["Acme beats forecasts"])  # doctest: +SKIP
+array([0.61], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bizmodel.errors import ConfigError
+from bizmodel.finetune.config import TrainConfig
+from bizmodel.finetune.results import EvalResult, TrainResult
+
+if TYPE_CHECKING:
+    from bizmodel.finetune.predict import FineTunedModel
+
+__all__ = [
+    "EvalResult",
+    "FineTunedModel",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "load_model",
+    "predict_file",
+    "train",
+]
+
+
+def train(
+    data: Any,
+    *,
+    text: str,
+    target: str,
+    output: str | Path,
+    text_pair: str | None = None,
+    task: str | None = None,
+    method: str = "full",
+    dev: Any = None,
+    split_column: str | None = None,
+    model: str = "packaged",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_step: Callable[[int, float], None] | None = None,
+    **options: Any,
+) -> TrainResult:
+    """Fine-tune ``model`` on ``data`` and write the model dir ``output``.
+
+    Parameters
+    ----------
+    data : str, Path or pandas.DataFrame
+        CSV/TSV/JSONL/Parquet file (by extension) or a DataFrame.
+    text, target : str
+        Columns with the input text and the value/label to predict.
+    output : str or Path
+        Model dir to write (atomically; an existing model dir is replaced).
+    text_pair : str, optional
+        Column with a second text (e.g. the headline for a ``company``).
+    task : {"regression", "classification"}, optional
+        Inferred from ``target`` when omitted: numbers → regression, strings → classification.
+    method : str
+        ``full``, ``lora``, ``adalora``, ``frozen`` (encoder frozen, head trained) or any
+        method registered in :mod:`bizmodel.finetune.methods`.
+    dev : str, Path or DataFrame, optional
+        Dev data for early stopping. Without it and ``split_column``, a seeded 10% of ``data``.
+    split_column : str, optional
+        Column whose values ``train``/``dev``/``test`` split ``data``; test rows are scored
+        at the end.
+    model : str
+        ``"packaged"`` (all-MiniLM-L6-v2), a local folder or a Hugging Face id.
+    epochs, lr, batch_size, max_length : optional
+        Defaults from :class:`TrainConfig` (``lr`` from the method).
+    seed : int
+        Seeds initialisation, dropout, batch order and the dev split.
+    resume : bool
+        Continue from the last checkpoint of an interrupted run with the same options.
+    show_progress : bool
+        Show a progress bar on stderr (off for scripts and benchmarks).
+    on_step : callable, optional
+        Called as ``on_step(step, loss)`` after every optimiser step.
+    **options
+        Any other :class:`TrainConfig` field (``pooling``, ``patience``, ``lora_r``, ...).
+
+    Returns
+    -------
+    TrainResult
+    """
+    unknown = set(options) - TrainConfig.field_names()
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; valid: "
+            + ", ".join(sorted(TrainConfig.field_names()))
+        )
+    given: dict[str, Any] = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_length": max_length,
+    }
+    config = TrainConfig(
+        text=text,
+        target=target,
+        text_pair=text_pair,
+        task=task,
+        method=method,
+        model=model,
+        seed=seed,
+        **{k: v for k, v in given.items() if v is not None},
+        **options,
+    )
+    from bizmodel.finetune.training import train_model
+
+    return train_model(
+        data,
+        config,
+        output,
+        dev=dev,
+        split_column=split_column,
+        resume=resume,
+        show_progress=show_progress,
+        on_step=on_step,
+    )
+
+
+def load_model(path: str | Path) -> FineTunedModel:
+    """Load the model dir ``path`` (ModelNotFoundError when it is not one)."""
+    from bizmodel.finetune.artifacts import read_info
+    from bizmodel.finetune.predict import FineTunedModel
+
+    read_info(path)  # fail fast, before torch loads
+    return FineTunedModel(path)
+
+
+def evaluate(
+    path: str | Path, data: Any, split_column: str | None = None, split: str | None = None
+) -> EvalResult:
+    """Score model dir ``path`` on labelled ``data`` (optionally only rows of ``split``).
+
+    With ``split_column`` and no ``split``, the ``test`` rows are scored.
+    """
+    from bizmodel.finetune.artifacts import read_info
+    from bizmodel.finetune.predict import evaluate_model
+
+    read_info(path)
+    return evaluate_model(path, data, split_column=split_column, split=split)
+
+
+def predict_file(path: str | Path, data: Any, output: str | Path) -> Path:
+    """Write ``data`` plus ``prediction`` (and ``prob_<label>``) columns to ``output``."""
+    from bizmodel.finetune.artifacts import read_info
+    from bizmodel.finetune.predict import predict_to_file
+
+    read_info(path)
+    return predict_to_file(path, data, output)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FineTunedModel":
+        from bizmodel.finetune.predict import FineTunedModel
+
+        return FineTunedModel
+    raise AttributeError(name)

@@ -1,0 +1,111 @@
+"""The run configuration of a fine-tuning run, saved as the model dir's ``config.json``.
+
+Examples
+--------
+>>> c = TrainConfig(text="title", target="score")
+>>> c.resolved_lr()  # the method's default
+5e-05
+>>> TrainConfig(text="t", target="y", epochs=0).validate()
+Traceback (most recent call last):
+...
+bizmodel.errors.ConfigError: epochs must be an integer >= 1, got 0
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from bizmodel.errors import ConfigError
+from bizmodel.finetune.data import TASKS
+from bizmodel.finetune.methods import get_method
+
+POOLINGS = ("mean", "cls")
+PRECISIONS = ("auto", "fp32", "bf16")
+SCALINGS = ("standard", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a run's result (plus a few speed knobs)."""
+
+    text: str  # column with the (first) text
+    target: str  # column with the regression value or class label
+    text_pair: str | None = None  # column with the second text of a pair
+    task: str | None = None  # "regression" | "classification"; None = inferred from target
+    method: str = "full"  # full | lora | adalora | frozen | any registered PEFT method
+    model: str = "packaged"  # base encoder: "packaged", a local folder or a hub id
+    epochs: int = 6  # most epochs; early stopping may end sooner
+    lr: float | None = None  # peak learning rate; None = the method's default
+    batch_size: int = 16
+    max_length: int = 128  # tokens per row (pair) after truncation; no padding to it
+    seed: int = 0  # seeds init, dropout, shuffling and the dev split
+    pooling: str = "mean"  # "mean" (what MiniLM was trained with) or "cls"
+    target_scaling: str = "standard"  # regression: train on z-scores ("standard") or raw
+    dropout: float = 0.1  # on the pooled vector
+    warmup_ratio: float = 0.1  # linear warm-up over this fraction of steps, then linear decay
+    weight_decay: float = 0.01  # AdamW, not applied to biases and LayerNorm
+    max_grad_norm: float = 1.0  # gradient clipping (L2 norm over all trainable weights)
+    patience: int = 2  # early stopping: epochs without dev improvement before stopping
+    metric: str | None = None  # dev metric to select on; None = mse / macro_f1
+    freeze_embeddings: bool = True  # full: keep the word-embedding matrix (half of MiniLM) fixed
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    checkpoint_every_steps: int = 200  # plus one at every epoch end; 0 = epoch ends only
+    precision: str = "auto"  # encoder matmuls: bf16 autocast where the CPU has it, else fp32
+    num_threads: int | None = None  # torch threads; None = the CPUs this process may use
+    eval_batch_size: int = 64
+    bucket_pool: int = 50  # batches sorted together by length; 1 = almost no bucketing
+
+    def resolved_lr(self) -> float:
+        """The learning rate used: ``lr`` or the method's default."""
+        return float(self.lr) if self.lr is not None else get_method(self.method).default_lr
+
+    def validate(self) -> TrainConfig:
+        """Check every field; raise ConfigError naming the field, the value and what is valid."""
+
+        def need(ok: bool, name: str, valid: str) -> None:
+            if not ok:
+                raise ConfigError(f"{name} must be {valid}, got {getattr(self, name)!r}")
+
+        def pos_int(name: str, low: int = 1) -> None:
+            v = getattr(self, name)
+            need(
+                isinstance(v, int) and not isinstance(v, bool) and v >= low,
+                name,
+                f"an integer >= {low}",
+            )
+
+        get_method(self.method)
+        need(self.task is None or self.task in TASKS, "task", " or ".join(TASKS))
+        for name in (
+            "epochs",
+            "batch_size",
+            "eval_batch_size",
+            "bucket_pool",
+            "lora_r",
+            "lora_alpha",
+        ):
+            pos_int(name)
+        pos_int("max_length", 8)
+        pos_int("patience")
+        pos_int("checkpoint_every_steps", 0)
+        need(self.lr is None or float(self.lr) > 0, "lr", "a positive number")
+        need(self.pooling in POOLINGS, "pooling", " or ".join(POOLINGS))
+        need(self.target_scaling in SCALINGS, "target_scaling", " or ".join(SCALINGS))
+        need(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS))
+        need(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
+        need(0 <= self.dropout < 1, "dropout", "in [0, 1)")
+        need(0 <= self.lora_dropout < 1, "lora_dropout", "in [0, 1)")
+        need(self.weight_decay >= 0, "weight_decay", ">= 0")
+        need(self.max_grad_norm > 0, "max_grad_norm", "> 0")
+        need(self.num_threads is None or self.num_threads >= 1, "num_threads", ">= 1")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}

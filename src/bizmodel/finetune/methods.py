@@ -1,0 +1,137 @@
+"""Fine-tuning methods: full, frozen encoder, and PEFT methods through one registry.
+
+A method says which parameters train and (for PEFT methods) builds the ``peft`` config that
+wraps the encoder. Adding another PEFT method is one :func:`register_method` call with a
+function returning its config, e.g. IA³ or LoHa::
+
+    register_method(Method("loha", default_lr=1e-3,
+                           peft_config=lambda o: peft.LoHaConfig(r=o.r, alpha=o.alpha,
+                                                                 target_modules=o.targets)))
+
+The head (pooling + linear layer) always trains, outside the PEFT wrapper, and is saved next
+to the adapter. AdaLoRA needs the total number of steps in its config and a rank update
+after each optimiser step (:func:`after_step`).
+
+Examples
+--------
+>>> sorted(METHODS)
+['adalora', 'frozen', 'full', 'ia3', 'lora']
+>>> METHODS["lora"].default_lr
+0.0005
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bizmodel.errors import ConfigError
+
+#: Linear layers of a BERT-style encoder that adapters go on (pooler excluded: mean pooling
+#: does not use it). ``output.dense`` matches both the attention and the FFN output.
+BERT_TARGETS = ("query", "key", "value", "intermediate.dense", "output.dense")
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """Knobs the PEFT configs read; defaults suit MiniLM-sized encoders."""
+
+    r: int = 16  # adapter rank (LoRA) / initial rank (AdaLoRA)
+    alpha: int = 32  # LoRA scaling numerator: update = (alpha / r) · B A
+    dropout: float = 0.1  # dropout on the adapter input
+    targets: tuple[str, ...] = BERT_TARGETS  # module name suffixes that get adapters
+    total_steps: int = 1000  # optimiser steps of the run (AdaLoRA's schedule needs it)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way of fine-tuning: which weights train, and the PEFT config if any."""
+
+    name: str
+    default_lr: float  # learning rate when the user gives none
+    train_encoder: bool = True  # False: encoder frozen (and run in eval mode), head only
+    peft_config: Callable[[MethodOptions], Any] | None = field(default=None, repr=False)
+
+    @property
+    def is_peft(self) -> bool:
+        return self.peft_config is not None
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register_method(method: Method) -> Method:
+    """Add ``method`` to the registry (replacing one of the same name) and return it."""
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method called ``name``; unknown → ConfigError listing the valid ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ConfigError(f"unknown method {name!r}; valid: {', '.join(sorted(METHODS))}") from None
+
+
+def _lora(o: MethodOptions) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=list(o.targets)
+    )
+
+
+def _adalora(o: MethodOptions) -> Any:
+    from peft import AdaLoraConfig
+
+    # Ranks start at r and are pruned to r/2 on average between 10% and 70% of training.
+    t = max(o.total_steps, 10)
+    return AdaLoraConfig(
+        init_r=o.r,
+        target_r=max(1, o.r // 2),
+        tinit=int(0.1 * t),
+        tfinal=int(0.3 * t),
+        deltaT=max(1, t // 50),
+        total_step=t,
+        lora_alpha=o.alpha,
+        lora_dropout=o.dropout,
+        target_modules=list(o.targets),
+    )
+
+
+def _ia3(o: MethodOptions) -> Any:
+    from peft import IA3Config
+
+    return IA3Config(
+        target_modules=["key", "value", "output.dense"], feedforward_modules=["output.dense"]
+    )
+
+
+register_method(Method("full", default_lr=5e-5))
+register_method(Method("frozen", default_lr=1e-3, train_encoder=False))
+register_method(Method("lora", default_lr=5e-4, peft_config=_lora))
+register_method(Method("adalora", default_lr=5e-4, peft_config=_adalora))
+register_method(Method("ia3", default_lr=3e-3, peft_config=_ia3))
+
+
+def apply_method(encoder: Any, method: Method, options: MethodOptions) -> Any:
+    """Prepare ``encoder`` for ``method``: wrap it with PEFT, freeze it, or leave it as is."""
+    if method.is_peft:
+        from peft import get_peft_model
+
+        assert method.peft_config is not None
+        return get_peft_model(encoder, method.peft_config(options))
+    if not method.train_encoder:
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+    return encoder
+
+
+def after_step(encoder: Any, global_step: int) -> None:
+    """Per-step hook after ``optimizer.step()``: AdaLoRA's rank budget update."""
+    inner = getattr(encoder, "base_model", None)
+    update = getattr(inner, "update_and_allocate", None)
+    if update is not None:
+        update(global_step)

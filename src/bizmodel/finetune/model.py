@@ -1,0 +1,136 @@
+"""The network: a pre-trained encoder, a pooling step and a linear head.
+
+Why a custom mean-pooling head instead of ``AutoModelForSequenceClassification``: the packaged
+all-MiniLM-L6-v2 was trained for *mean-pooled* sentence embeddings, and its ``[CLS]`` pooler
+is untrained; mean pooling starts fine-tuning from a far better representation (see
+docs/benchmarks.md). The format stays standard: the encoder is a plain ``save_pretrained``
+folder, the head is ``head.safetensors`` (``weight`` (K, H), ``bias`` (K,)), and
+``bizmodel.json`` records the pooling and the target scaling, so plain transformers code
+reproduces a prediction in ten lines::
+
+    enc = AutoModel.from_pretrained(d / "model"); tok = AutoTokenizer.from_pretrained(d / "model")
+    head = safetensors.torch.load_file(d / "model" / "head.safetensors")
+    x = tok(texts, pairs, padding=True, truncation=True, max_length=info["max_length"],
+            return_tensors="pt")
+    h = enc(**x).last_hidden_state                                    # (B, T, H)
+    m = x["attention_mask"].unsqueeze(-1).float()
+    pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)                # (B, H)
+    y = pooled @ head["weight"].T + head["bias"]                       # (B, K)
+    y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]  # regression
+
+Regression targets are standardised for training (z-scores) and the module un-scales its
+output, so :meth:`TextModel.forward` returns values in the original target units.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from bizmodel.finetune.config import POOLINGS
+
+
+class TextModel(nn.Module):
+    """Encoder + pooling + linear head.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        A Hugging Face encoder (``AutoModel``), possibly wrapped by peft.
+    n_outputs : int
+        1 for regression, the number of classes for classification.
+    task : str
+        ``"regression"`` or ``"classification"``.
+    pooling : str
+        ``"mean"`` (masked mean of the last hidden states) or ``"cls"`` (the first token).
+    dropout : float
+        Dropout on the pooled vector during training.
+    target_mean, target_std : float
+        Regression target scaling; outputs are ``raw * std + mean``.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        n_outputs: int,
+        *,
+        task: str,
+        pooling: str = "mean",
+        dropout: float = 0.1,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.encoder = encoder
+        self.task = task
+        self.pooling = pooling
+        hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009 - HF modules
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, n_outputs)
+        self.target_mean: torch.Tensor
+        self.target_std: torch.Tensor
+        self.register_buffer("target_mean", torch.tensor(float(target_mean)))
+        self.register_buffer("target_std", torch.tensor(float(target_std)))
+
+    def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) hidden states → (B, H) sentence vectors, in float32."""
+        hidden = hidden.float()
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        m = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+    def raw(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Head output before un-scaling: (B,) z-scores or (B, K) logits."""
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
+        pooled = self.dropout(self.pool(hidden, attention_mask))  # (B, H)
+        out = self.head(pooled)  # (B, K)
+        return out[:, 0] if self.task == "regression" else out
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B,) predictions in target units (regression) or (B, K) logits (classification)."""
+        out = self.raw(input_ids, attention_mask, token_type_ids)
+        if self.task == "regression":
+            return out * self.target_std + self.target_mean
+        return out
+
+    def forward_with_loss(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None,
+        targets: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(outputs, loss)`` for training; regression loss is MSE on standardised targets."""
+        out = self.raw(input_ids, attention_mask, token_type_ids)
+        if self.task == "regression":
+            z = (targets.float() - self.target_mean) / self.target_std
+            loss = F.mse_loss(out.float(), z)
+        else:
+            loss = F.cross_entropy(out.float(), targets)
+        return out, loss
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        """The head's weights as saved in ``head.safetensors``."""
+        return {
+            "weight": self.head.weight.detach().contiguous().clone(),
+            "bias": self.head.bias.detach().contiguous().clone(),
+        }

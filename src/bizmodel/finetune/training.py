@@ -1,0 +1,486 @@
+"""The training loop, readable top to bottom: data, model, optimiser, loop, save.
+
+One loop with visible stages, nanoGPT-style: learning rate (linear warm-up, linear decay),
+forward/backward (bf16 autocast for the encoder where the CPU supports it), gradient
+clipping, step, log; at each epoch end a dev evaluation, early stopping and a checkpoint.
+Checkpoints (every ``checkpoint_every_steps`` and at every epoch end) hold the trainable
+weights, optimiser, scheduler and RNG state, and the best weights so far; batch order is a
+function of ``(seed, epoch)``, so ``resume=True`` continues to the same final weights as an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bizmodel.errors import DataError, TrainingError
+from bizmodel.finetune import artifacts
+from bizmodel.finetune.batching import Encoded, bucket_batches, collate, sorted_batches, tokenize
+from bizmodel.finetune.config import TrainConfig
+from bizmodel.finetune.data import (
+    Columns,
+    Examples,
+    check_columns,
+    data_name,
+    fingerprint,
+    infer_task,
+    label_strings,
+    make_examples,
+    read_table,
+    sorted_labels,
+    split_frame,
+)
+from bizmodel.finetune.methods import MethodOptions, after_step, apply_method, get_method
+from bizmodel.finetune.metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
+from bizmodel.finetune.model import TextModel
+from bizmodel.finetune.results import TrainResult
+from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
+
+StepCallback = Callable[[int, float], None]
+
+
+def configure_threads(num_threads: int | None) -> int:
+    """Use ``num_threads`` intra-op threads (default: the CPUs this process may run on)."""
+    n = num_threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(n)
+    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
+        torch.set_num_interop_threads(1)
+    return n
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(enabled: bool) -> Any:
+    return torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def run_outputs(model: TextModel, enc: Encoded, pad_id: int, batch_size: int) -> np.ndarray:
+    """Model outputs for every row in order: (N,) target units or (N, K) logits, fp32."""
+    was_training = model.training
+    model.eval()
+    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    with torch.inference_mode():
+        for idx in sorted_batches(enc.lengths, batch_size):
+            b = collate(enc, idx, pad_id)
+            out = model(b["input_ids"], b["attention_mask"], b["token_type_ids"])
+            chunks.append((idx, out.float().numpy()))
+    model.train(was_training)
+    first = chunks[0][1]
+    result = np.empty((len(enc.lengths), *first.shape[1:]), dtype=np.float32)
+    for idx, out in chunks:
+        result[idx] = out
+    return result
+
+
+def score(task: str, outputs: np.ndarray, targets: np.ndarray, labels: list[str] | None) -> dict:
+    """Metrics of raw outputs (values or logits) against targets."""
+    if task == "regression":
+        return regression_metrics(targets, outputs)
+    assert labels is not None
+    return classification_metrics(targets, outputs.argmax(-1), labels)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the trainable parameters and all buffers: what a checkpoint must restore."""
+    state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    state.update({n: b.detach().clone() for n, b in model.named_buffers()})
+    return state
+
+
+def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return f
+
+
+class _Progress:
+    """tqdm bar over optimiser steps with loss and samples/s; silent when disabled."""
+
+    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
+
+    def update(self, **postfix: Any) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(1)
+
+    def write(self, msg: str) -> None:
+        if self.bar is not None:
+            self.bar.write(msg, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _prepare_data(
+    data: Any, dev: Any, split_column: str | None, config: TrainConfig
+) -> tuple[str, list[str] | None, Examples, Examples, Examples | None]:
+    file = data_name(data)
+    df = read_table(data)
+    check_columns(df, [config.text, config.text_pair, config.target], file)
+    dev_df = read_table(dev) if dev is not None else None
+    train_df, dev_df, test_df = split_frame(
+        df, file=file, split_column=split_column, dev=dev_df, seed=config.seed
+    )
+    task = config.task or infer_task(train_df[config.target])
+    cols = Columns(config.text, config.target, config.text_pair)
+    labels = None
+    if task == "classification":
+        labels = sorted_labels(label_strings(train_df[config.target], config.target, file))
+        if len(labels) < 2:
+            raise DataError(
+                f"column {config.target!r} has a single class {labels[0]!r} in the training "
+                "rows; classification needs at least 2 classes (or use --task regression)",
+                file=file,
+            )
+    train_ex = make_examples(train_df, cols, task, file=file, labels=labels)
+    dev_file = data_name(dev) if dev is not None else file
+    dev_ex = make_examples(dev_df, cols, task, file=dev_file, labels=labels)
+    test_ex = None
+    if test_df is not None:
+        test_ex = make_examples(test_df, cols, task, file=file, labels=labels)
+    return task, labels, train_ex, dev_ex, test_ex
+
+
+def train_model(
+    data: Any,
+    config: TrainConfig,
+    output: str | Path,
+    *,
+    dev: Any = None,
+    split_column: str | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Fine-tune ``config.model`` on ``data`` and write the model dir ``output``.
+
+    See :func:`bizmodel.finetune.train` for the parameters.
+    """
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    config.validate()
+    output = Path(output)
+    artifacts.check_output(output)
+    method = get_method(config.method)
+    threads = configure_threads(config.num_threads)
+
+    # ---- data
+    task, labels, train_ex, dev_ex, test_ex = _prepare_data(data, dev, split_column, config)
+    data_fp = fingerprint(data)
+    metric = config.metric or ("mse" if task == "regression" else "macro_f1")
+    higher = metric in HIGHER_IS_BETTER
+    mean = float(train_ex.targets.mean()) if task == "regression" else 0.0
+    std = float(train_ex.targets.std()) if task == "regression" else 1.0
+    if config.target_scaling == "none" or not std > 0:
+        mean, std = (0.0, 1.0) if config.target_scaling == "none" else (mean, 1.0)
+
+    # ---- model
+    seed_everything(config.seed)
+    base_path = resolve_model_path(config.model)
+    tokenizer = load_tokenizer(config.model)
+    encoder = load_encoder(config.model)
+    steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    options = MethodOptions(
+        r=config.lora_r,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        total_steps=total_steps,
+    )
+    encoder = apply_method(encoder, method, options)
+    if config.freeze_embeddings and method.train_encoder and not method.is_peft:
+        # The 30k x 384 word-embedding matrix is half of MiniLM's weights; updating it costs
+        # a dense gradient and an AdamW pass per step for rows a small data set barely
+        # touches (see docs/benchmarks.md for speed and dev metric with and without).
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    n_out = 1 if task == "regression" else len(labels or [])
+    model = TextModel(
+        encoder,
+        n_out,
+        task=task,
+        pooling=config.pooling,
+        dropout=config.dropout,
+        target_mean=mean,
+        target_std=std,
+    )
+    model.train()
+    if not method.train_encoder:
+        model.encoder.eval()  # frozen: no dropout in the encoder either
+    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported())
+    pad_id = int(tokenizer.pad_token_id or 0)
+    train_enc = tokenize(tokenizer, train_ex.texts, train_ex.pairs, config.max_length)
+    dev_enc = tokenize(tokenizer, dev_ex.texts, dev_ex.pairs, config.max_length)
+    train_y = torch.from_numpy(train_ex.targets)
+
+    # ---- optimiser, schedule
+    # The fused CPU kernel does AdamW in one pass over the weights: the foreach version
+    # spent a quarter of each step on element-wise optimizer ops here.
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, config.weight_decay), lr=config.resolved_lr(), fused=True
+    )
+    warmup = int(config.warmup_ratio * total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(warmup, total_steps))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise TrainingError(f"method {method.name!r} left no trainable parameters")
+
+    # ---- state (fresh, or from a checkpoint)
+    # What a checkpoint must match to be resumed (speed-only knobs may differ).
+    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps"}
+    run_key = {
+        "config": {k: v for k, v in config.to_dict().items() if k not in speed_only},
+        "data": data_fp,
+        "split_column": split_column,
+        "dev": fingerprint(dev) if dev is not None else None,
+    }
+    ckpt_dir = artifacts.checkpoint_dir(output)
+    state: dict[str, Any] = {
+        "step": 0,
+        "epoch": 0,
+        "batch": 0,
+        "best": None,
+        "best_value": None,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "history": [],
+        "stopped": False,
+    }
+    if resume:
+        ckpt = artifacts.load_checkpoint(ckpt_dir, run_key)
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"], strict=False)
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            state = ckpt["state"]
+            state["best"] = artifacts.load_best(ckpt_dir)
+    elif ckpt_dir.exists():
+        shutil.rmtree(ckpt_dir)
+
+    def save_checkpoint() -> None:
+        # The best weights go to their own file, written only when they change.
+        artifacts.save_checkpoint(
+            ckpt_dir,
+            {
+                "run_key": run_key,
+                "model": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "state": {**state, "best": None},
+            },
+        )
+
+    # ---- loop
+    log = _Progress(total_steps, state["step"], show_progress)
+    step_seconds, samples_done = 0.0, 0
+    try:
+        while state["epoch"] < config.epochs and not state["stopped"]:
+            epoch = state["epoch"]
+            batches = bucket_batches(
+                train_enc.lengths,
+                config.batch_size,
+                seed=config.seed,
+                epoch=epoch,
+                pool=config.bucket_pool,
+            )
+            loss_sum, loss_n = 0.0, 0
+            for bi in range(state["batch"], len(batches)):
+                t0 = time.perf_counter()
+                idx = batches[bi]
+                b = collate(train_enc, idx, pad_id)
+                with autocast(use_bf16):
+                    _, loss = model.forward_with_loss(
+                        b["input_ids"], b["attention_mask"], b["token_type_ids"], train_y[idx]
+                    )
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+                optimizer.step()
+                after_step(model.encoder, state["step"])
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                loss_value = float(loss.detach())
+                if not math.isfinite(loss_value):
+                    raise TrainingError(
+                        f"training diverged at step {state['step'] + 1} (loss {loss_value}); "
+                        f"lower the learning rate (now {config.resolved_lr():g})"
+                    )
+                step_seconds += time.perf_counter() - t0
+                samples_done += len(idx)
+                loss_sum, loss_n = loss_sum + loss_value * len(idx), loss_n + len(idx)
+                state["step"] += 1
+                state["batch"] = bi + 1
+                log.update(
+                    epoch=epoch + 1,
+                    loss=f"{loss_value:.4f}",
+                    sps=f"{samples_done / max(step_seconds, 1e-9):.1f}",
+                )
+                every = config.checkpoint_every_steps
+                if every and state["step"] % every == 0 and state["batch"] < len(batches):
+                    save_checkpoint()
+                if on_step is not None:
+                    on_step(state["step"], loss_value)
+
+            # ---- epoch end: dev evaluation, early stopping, checkpoint
+            outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
+            if not method.train_encoder:
+                model.encoder.eval()  # run_outputs restored train mode on everything
+            dev_metrics = score(task, outputs, dev_ex.targets, labels)
+            value = dev_metrics[metric]
+            best = state["best_value"]
+            improved = best is None or (
+                math.isfinite(value) and (value > best if higher else value < best)
+            )
+            if improved:
+                state.update(
+                    best=trainable_state(model),
+                    best_value=value,
+                    best_epoch=epoch + 1,
+                    bad_epochs=0,
+                )
+                artifacts.save_best(ckpt_dir, state["best"])
+            else:
+                state["bad_epochs"] += 1
+            state["history"].append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": loss_sum / max(loss_n, 1),
+                    f"dev_{metric}": value,
+                    "improved": improved,
+                }
+            )
+            log.write(
+                f"epoch {epoch + 1}: train loss {loss_sum / max(loss_n, 1):.4f}, "
+                f"dev {metric} {value:.4f}" + (" (best)" if improved else "")
+            )
+            state["epoch"], state["batch"] = epoch + 1, 0
+            state["stopped"] = state["bad_epochs"] >= config.patience
+            save_checkpoint()
+    finally:
+        log.close()
+
+    # ---- restore the best epoch, score, save
+    model.load_state_dict(state["best"], strict=False)
+    dev_metrics = score(
+        task, run_outputs(model, dev_enc, pad_id, config.eval_batch_size), dev_ex.targets, labels
+    )
+    test_metrics = None
+    if test_ex is not None:
+        test_enc = tokenize(tokenizer, test_ex.texts, test_ex.pairs, config.max_length)
+        test_metrics = score(
+            task,
+            run_outputs(model, test_enc, pad_id, config.eval_batch_size),
+            test_ex.targets,
+            labels,
+        )
+    sps = samples_done / step_seconds if step_seconds > 0 else 0.0
+    cost = {
+        "train_seconds": time.perf_counter() - wall0,
+        "train_cpu_seconds": time.process_time() - cpu0,
+        "samples_per_second": sps,
+        "num_threads": threads,
+        "bf16": use_bf16,
+    }
+    info = {
+        "task": task,
+        "method": method.name,
+        "labels": labels,
+        "columns": {"text": config.text, "text_pair": config.text_pair, "target": config.target},
+        "base_model": config.model,
+        "base_model_path": base_path,
+        "max_length": config.max_length,
+        "pooling": config.pooling,
+        "target_scaling": {"kind": config.target_scaling, "mean": mean, "std": std},
+        "data_fingerprint": data_fp,
+    }
+    metrics = {
+        "dev": dev_metrics,
+        "test": test_metrics,
+        "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"],
+        "history": state["history"],
+        "n_train": len(train_ex),
+        "n_dev": len(dev_ex),
+        "n_test": len(test_ex) if test_ex is not None else 0,
+        **cost,
+    }
+    artifacts.write_model_dir(
+        output,
+        model=model,
+        tokenizer=tokenizer,
+        method=method,
+        info=info,
+        config=config.to_dict(),
+        metrics=metrics,
+    )
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    return TrainResult(
+        output=str(output),
+        task=task,
+        method=method.name,
+        dev_metrics=dev_metrics,
+        test_metrics=test_metrics,
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        n_train=len(train_ex),
+        n_dev=len(dev_ex),
+        n_test=metrics["n_test"],
+        train_seconds=time.perf_counter() - wall0,
+        samples_per_second=sps,
+        cpu_seconds=time.process_time() - cpu0,
+        history=list(state["history"]),
+    )
