@@ -28,6 +28,8 @@ VARIANTS: dict[str, dict] = {
     "train_embeddings": {"freeze_embeddings": False},
     "no_bucketing": {"bucket_pool": 1},
     "lora": {"method": "lora"},
+    "adalora": {"method": "adalora"},
+    "frozen": {"method": "frozen"},
 }
 
 

@@ -70,9 +70,11 @@ def test_nan_in_jsonl_target(tmp_path: Path) -> None:
         _train(p, tmp_path)
 
 
-def test_missing_text(tmp_path: Path) -> None:
-    p = _csv(tmp_path, "text,y\na,1\n,2\n")
-    with pytest.raises(DataError, match=r"row 2, column 'text': the text is missing"):
+def test_empty_texts_are_kept_but_an_empty_column_is_an_error(tmp_path: Path) -> None:
+    df = pd.DataFrame({"text": ["a", None], "y": [1.0, 2.0]})
+    assert make_examples(df, Columns("text", "y"), "regression", file="<df>").texts == ["a", ""]
+    p = _csv(tmp_path, "text,y\n,1\n,2\n")
+    with pytest.raises(DataError, match=r"column 'text' has no text in any of its \d+ rows"):
         _train(p, tmp_path)
 
 

@@ -48,7 +48,7 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run from its last checkpoint.")
     ] = False,
-    threads: Annotated[int | None, typer.Option(help="Torch threads (default: all CPUs).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: idle CPUs).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
@@ -101,7 +101,7 @@ def demo(
     ),
     rows: Annotated[int, typer.Option(help="Generated sample headlines.")] = 400,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
-    threads: Annotated[int | None, typer.Option(help="Torch threads (default: all CPUs).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: idle CPUs).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:

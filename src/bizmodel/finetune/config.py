@@ -54,7 +54,7 @@ class TrainConfig:
     lora_dropout: float = 0.1
     checkpoint_every_steps: int = 200  # plus one at every epoch end; 0 = epoch ends only
     precision: str = "auto"  # encoder matmuls: bf16 autocast where the CPU has it, else fp32
-    num_threads: int | None = None  # torch threads; None = the CPUs this process may use
+    num_threads: int | None = None  # torch threads; None = idle CPUs (CPUs - 1-min load)
     eval_batch_size: int = 64
     bucket_pool: int = 50  # batches sorted together by length; 1 = almost no bucketing
 
