@@ -27,8 +27,11 @@ VARIANTS: dict[str, dict] = {
     "fp32": {"precision": "fp32"},
     "train_embeddings": {"freeze_embeddings": False},
     "no_bucketing": {"bucket_pool": 1},
+    "pooler": {"pooling": "pooler"},
+    "pooler_raw": {"pooling": "pooler", "target_scaling": "none", "freeze_embeddings": False},
     "lora": {"method": "lora"},
     "adalora": {"method": "adalora"},
+    "adalora_lr1e-3": {"method": "adalora", "lr": 1e-3},
     "frozen": {"method": "frozen"},
 }
 

@@ -202,3 +202,22 @@ def test_not_a_model_dir(tmp_path: Path) -> None:
         load_model(tmp_path)
     with pytest.raises(ModelNotFoundError, match="no such model dir"):
         evaluate(tmp_path / "missing", "x.csv")
+
+
+def test_pooler_head_reproduced_by_plain_transformers(tmp_path: Path) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    df = financial_headlines(24, seed=4)
+    train(df, text="headline", target="sentiment", output=tmp_path / "p", pooling="pooler",
+          **TINY)  # fmt: skip
+    d = tmp_path / "p"
+    info = json.loads((d / "bizmodel.json").read_text())
+    assert info["pooling"] == "pooler"
+    texts = ["Acme raises dividend", "Acme hit by accounting scandal"]
+    enc = AutoModel.from_pretrained(d / "model").eval()
+    x = AutoTokenizer.from_pretrained(d / "model")(texts, padding=True, return_tensors="pt")
+    head = load_file(d / "model" / "head.safetensors")
+    with torch.no_grad():
+        y = enc(**x).pooler_output @ head["weight"].T + head["bias"]
+    y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]
+    np.testing.assert_allclose(y.numpy(), load_model(d).predict(texts), atol=1e-5)

@@ -20,7 +20,7 @@ from bizmodel.errors import ConfigError
 from bizmodel.finetune.data import TASKS
 from bizmodel.finetune.methods import get_method
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "pooler")
 PRECISIONS = ("auto", "fp32", "bf16")
 SCALINGS = ("standard", "none")
 
@@ -40,7 +40,8 @@ class TrainConfig:
     batch_size: int = 16
     max_length: int = 128  # tokens per row (pair) after truncation; no padding to it
     seed: int = 0  # seeds init, dropout, shuffling and the dev split
-    pooling: str = "mean"  # "mean" (what MiniLM was trained with) or "cls"
+    pooling: str = "mean"  # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's
+    # pre-trained dense+tanh over [CLS], what AutoModelForSequenceClassification uses)
     target_scaling: str = "standard"  # regression: train on z-scores ("standard") or raw
     dropout: float = 0.1  # on the pooled vector
     warmup_ratio: float = 0.1  # linear warm-up over this fraction of steps, then linear decay

@@ -112,7 +112,7 @@ def _ia3(o: MethodOptions) -> Any:
 register_method(Method("full", default_lr=5e-5))
 register_method(Method("frozen", default_lr=1e-3, train_encoder=False))
 register_method(Method("lora", default_lr=5e-4, peft_config=_lora))
-register_method(Method("adalora", default_lr=5e-4, peft_config=_adalora))
+register_method(Method("adalora", default_lr=1e-3, peft_config=_adalora))
 register_method(Method("ia3", default_lr=3e-3, peft_config=_ia3))
 
 

@@ -1,12 +1,15 @@
 """The network: a pre-trained encoder, a pooling step and a linear head.
 
-Why a custom mean-pooling head instead of ``AutoModelForSequenceClassification``: the packaged
-all-MiniLM-L6-v2 was trained for *mean-pooled* sentence embeddings, and its ``[CLS]`` pooler
-is untrained; mean pooling starts fine-tuning from a far better representation (see
-docs/benchmarks.md). The format stays standard: the encoder is a plain ``save_pretrained``
-folder, the head is ``head.safetensors`` (``weight`` (K, H), ``bias`` (K,)), and
-``bizmodel.json`` records the pooling and the target scaling, so plain transformers code
-reproduces a prediction in ten lines::
+Why a custom head instead of ``AutoModelForSequenceClassification``: the packaged
+all-MiniLM-L6-v2 was trained for *mean-pooled* sentence embeddings (its ``[CLS]`` pooler was
+not part of that training), so mean pooling is the default and the clear choice for LoRA and
+frozen encoders; ``pooling="pooler"`` gives the BERT-classifier head (dense + tanh over
+``[CLS]``) for comparison (numbers in docs/benchmarks.md).
+
+The format stays standard: the encoder is a plain ``save_pretrained`` folder, the head
+is ``head.safetensors`` (``weight`` (K, H), ``bias`` (K,)), and ``bizmodel.json`` records
+the pooling and the target scaling, so plain transformers code reproduces a prediction
+in ten lines::
 
     enc = AutoModel.from_pretrained(d / "model"); tok = AutoTokenizer.from_pretrained(d / "model")
     head = safetensors.torch.load_file(d / "model" / "head.safetensors")
@@ -17,6 +20,9 @@ reproduces a prediction in ten lines::
     pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)                # (B, H)
     y = pooled @ head["weight"].T + head["bias"]                       # (B, K)
     y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]  # regression
+
+With ``pooling="cls"`` the pooled vector is ``h[:, 0]``; with ``pooling="pooler"`` it is
+``enc(**x).pooler_output``.
 
 Regression targets are standardised for training (z-scores) and the module un-scales its
 output, so :meth:`TextModel.forward` returns values in the original target units.
@@ -45,7 +51,8 @@ class TextModel(nn.Module):
     task : str
         ``"regression"`` or ``"classification"``.
     pooling : str
-        ``"mean"`` (masked mean of the last hidden states) or ``"cls"`` (the first token).
+        ``"mean"`` (masked mean of the last hidden states), ``"cls"`` (the first token) or
+        ``"pooler"`` (the encoder's own ``pooler_output``: dense + tanh over ``[CLS]``).
     dropout : float
         Dropout on the pooled vector during training.
     target_mean, target_std : float
@@ -95,8 +102,12 @@ class TextModel(nn.Module):
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
-        hidden = self.encoder(**kwargs).last_hidden_state  # (B, T, H)
-        pooled = self.dropout(self.pool(hidden, attention_mask))  # (B, H)
+        enc = self.encoder(**kwargs)
+        if self.pooling == "pooler":
+            pooled = enc.pooler_output.float()  # (B, H): tanh(W h_cls + b), pre-trained
+        else:
+            pooled = self.pool(enc.last_hidden_state, attention_mask)  # (B, T, H) -> (B, H)
+        pooled = self.dropout(pooled)
         out = self.head(pooled)  # (B, K)
         return out[:, 0] if self.task == "regression" else out
 
