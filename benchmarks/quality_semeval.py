@@ -143,6 +143,7 @@ def run_job(dataset: str, method: str, seed: int, options: dict) -> dict:
         "test": {k: round(float((r.test_metrics or {})[k]), 4) for k in keep},
         "best_epoch": r.best_epoch,
         "epochs_run": r.epochs_run,
+        "history": r.history,
         "samples_per_s": round(r.samples_per_second, 1),
         "cpu_s": round(r.cpu_seconds, 1),
         "wall_s": round(wall, 1),
