@@ -48,7 +48,7 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW, not applied to biases and LayerNorm
     max_grad_norm: float = 1.0  # gradient clipping (L2 norm over all trainable weights)
     patience: int = 2  # early stopping: epochs without dev improvement before stopping
-    metric: str | None = None  # dev metric to select on; None = mse / macro_f1
+    metric: str | None = None  # dev metric to select on; None = pearson / macro_f1
     freeze_embeddings: bool = True  # full: keep the word-embedding matrix (half of MiniLM) fixed
     lora_r: int = 16
     lora_alpha: int = 32
