@@ -118,7 +118,8 @@ def test_a_model_trained_on_biased_labels_is_flagged(tmp_path, shift: float) -> 
     out = tmp_path / "m"
     train(_frame(48, 1, shift), text="region", text_pair="headline", target="sentiment",
           output=out, method="frozen", lr=5e-3, epochs=4, patience=4, batch_size=8,
-          max_length=32, show_progress=False, num_threads=1)  # fmt: skip
+          max_length=32, show_progress=False, num_threads=1,
+          metric="mse")  # fmt: skip  # the bias is a level shift: select on MSE, not Pearson
     r = audit(out, _frame(80, 99, 0.0), "region", max_difference=0.1, max_calibration_gap=0.1)
     flagged = [s.segment for s in r.flagged]
     assert flagged == (["north"] if shift else [])
