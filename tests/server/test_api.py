@@ -142,6 +142,18 @@ def test_predict_feedback_cost_and_metrics(model_client) -> None:  # type: ignor
     assert r.status_code == 422 and "reads text pairs" in r.json()["detail"]
 
 
+def test_replayed_requests_keep_their_timestamps(model_client) -> None:  # type: ignore[no-untyped-def]
+    c = model_client
+    body = {"text": "Bank fined", "text_pair": "Bnk", "ts": "2026-03-01T12:00:00+01:00"}
+    pid = c.post("/v1/predict", json=body, headers=H).json()["predictions"][0]["id"]
+    fb = {"prediction_id": pid, "rating": 5, "ts": "2026-03-02T08:00:00"}  # naive = UTC
+    assert c.post("/v1/feedback", json=fb, headers=H).status_code == 201
+    store = c.app.state.store
+    (pred,) = [p for p in store.predictions() if p["id"] == pid]
+    assert pred["ts"].isoformat() == "2026-03-01T11:00:00+00:00"
+    assert store.feedback()[-1]["ts"].isoformat() == "2026-03-02T08:00:00+00:00"
+
+
 @pytest.mark.slow
 def test_model_version_experiment_routes_predict(model_client) -> None:  # type: ignore[no-untyped-def]
     c = model_client

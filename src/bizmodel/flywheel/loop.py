@@ -8,9 +8,8 @@ they send is scored by the model, every sign-up, visit, purchase and churn is po
 business event, and a share of predictions gets feedback. Everything is then read back from the
 event store (SQLite in the output folder) and analysed by the same functions the CLI exposes.
 
-The simulation replays days of traffic in about a minute, so the server stamps predictions with
-the wall-clock time; for the KPI time series each stored prediction is placed at the simulated
-time of the request that produced it (events carry their simulated ``ts`` through the API).
+The simulation replays days of traffic in about a minute, so every request, event and feedback
+carries its simulated time in ``ts`` (the API's field for replays and backfills).
 """
 
 from __future__ import annotations
@@ -179,10 +178,6 @@ def run_flywheel(
         events, predictions, feedback = store_frames(store)
     finally:
         store.close()
-    # place each prediction at the simulated time of its request (see the module docstring)
-    # (and each feedback at the time of the prediction it rates)
-    predictions["ts"] = predictions["prediction_id"].map(served_ts).fillna(predictions["ts"])
-    feedback["ts"] = feedback["prediction_id"].map(served_ts).fillna(feedback["ts"])
     _say(progress, f"[5/7] monitoring {len(events)} events, {len(predictions)} predictions")
     end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
     monitor = run_monitor(events, predictions, feedback, until=end)
@@ -303,7 +298,11 @@ def _drive_server(
     ):
 
         def call(group: pd.DataFrame) -> list[tuple[str, str, Any]]:
-            body = {"texts": group["text"].tolist()[:16], "user_id": str(group["user_id"].iloc[0])}
+            body = {
+                "texts": group["text"].tolist()[:16],
+                "user_id": str(group["user_id"].iloc[0]),
+                "ts": pd.Timestamp(group["ts"].iloc[0]).isoformat(),
+            }
             answer = post_json(client, "/v1/predict", body)
             return [
                 (sim, p["id"], ts)
@@ -350,6 +349,7 @@ def _drive_server(
                         "prediction_id": served_id,
                         "rating": float(row.rating),
                         "correction": row.label,
+                        "ts": pd.Timestamp(row.ts).isoformat(),
                     },
                 )
     return served

@@ -170,6 +170,7 @@ class ModelPool:
             rows.append(
                 {
                     "id": pid,
+                    "ts": ctx.get("ts"),
                     "model_name": served.name,
                     "model_version": served.version,
                     "inputs": inputs,

@@ -75,7 +75,7 @@ async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
         raise DataError(f"{len(items)} texts in one request; at most {limit} are accepted")
     pool = state.pool
     name = body.model or pool.default_name
-    ctx: dict[str, Any] = {"t0": t0, "user_id": body.user_id}
+    ctx: dict[str, Any] = {"t0": t0, "user_id": body.user_id, "ts": body.ts}
     version = None
     if body.user_id is not None and name is not None:
         exp = state.experiments.for_model(name)
@@ -105,6 +105,7 @@ def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
         correction=body.correction,
         comment=body.comment,
         user_id=body.user_id,
+        ts=body.ts,
     )
     return {"id": fid, "prediction_id": body.prediction_id}
 

@@ -33,6 +33,7 @@ class PredictRequest(_Body):
     text_pairs: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
     user_id: UserId | None = None  # routes the user in running model-version experiments
     model: Annotated[str, Field(pattern=NAME)] | None = None  # default: the served model
+    ts: datetime | None = None  # when the request was made (replays, backfills); default: now
 
     @model_validator(mode="after")
     def _one_form(self) -> PredictRequest:
@@ -79,6 +80,7 @@ class FeedbackRequest(_Body):
     ) = None
     comment: Annotated[str, Field(max_length=2_000)] | None = None
     user_id: UserId | None = None
+    ts: datetime | None = None  # when the feedback was given; default: when received
 
     @model_validator(mode="after")
     def _something(self) -> FeedbackRequest:

@@ -189,8 +189,11 @@ class EventStore:
         correction: Any = None,
         comment: str | None = None,
         user_id: str | None = None,
+        ts: Any = None,
     ) -> int:
         """Store a user's rating or correction of prediction ``prediction_id``; return its id.
+
+        ``ts`` is when it was given (naive = UTC); default: now.
 
         Raises
         ------
@@ -213,7 +216,7 @@ class EventStore:
             res = conn.execute(
                 feedback.insert().returning(feedback.c.id),
                 {
-                    "ts": now_utc(),
+                    "ts": now_utc() if ts is None else _utc(ts, "feedback"),
                     "prediction_id": prediction_id,
                     "user_id": user_id,
                     "rating": rating,
@@ -467,7 +470,7 @@ def _prediction_row(r: Mapping[str, Any]) -> dict[str, Any]:
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
     return {
         "id": r.get("id") or uuid.uuid4().hex,
-        "ts": r.get("ts") or now_utc(),
+        "ts": now_utc() if r.get("ts") is None else _utc(r["ts"], "prediction"),
         "model_name": r["model_name"],
         "model_version": int(r["model_version"]),
         "input_hash": r.get("input_hash") or digest,
