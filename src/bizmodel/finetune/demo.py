@@ -8,6 +8,7 @@ minutes on two cores.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bizmodel.finetune.results import TrainResult
 
@@ -19,8 +20,15 @@ def run_demo(
     epochs: int = 3,
     show_progress: bool = True,
     num_threads: int | None = None,
+    pair: bool = True,
+    **options: Any,
 ) -> TrainResult:
-    """Write ``OUTPUT/headlines.csv``, train ``OUTPUT/model`` on it and return the result."""
+    """Write ``OUTPUT/headlines.csv``, train ``OUTPUT/model`` on it and return the result.
+
+    With ``pair`` the model reads (company, headline) pairs; without, the headline alone (the
+    company is named in it), as the flywheel's simulated users send it. ``options`` go to
+    :func:`bizmodel.finetune.train`.
+    """
     from bizmodel.datasets import financial_headlines
     from bizmodel.finetune import train
 
@@ -30,13 +38,13 @@ def run_demo(
     financial_headlines(rows, seed=0).to_csv(data, index=False)
     return train(
         data,
-        text="company",
-        text_pair="headline",
+        text="company" if pair else "headline",
+        text_pair="headline" if pair else None,
         target="sentiment",
         split_column="split",
         output=out / "model",
         epochs=epochs,
-        max_length=48,
         show_progress=show_progress,
         num_threads=num_threads,
+        **{"max_length": 48, **options},
     )

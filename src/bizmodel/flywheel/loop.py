@@ -253,28 +253,13 @@ def run_flywheel(
 def train_headline_model(
     output: Path, *, rows: int, epochs: int, show_progress: bool = True, **options: Any
 ) -> Path:
-    """Fine-tune the packaged MiniLM on ``rows`` generated headlines (text → sentiment).
-
-    The served model reads the headline alone (the company is named in it), as the
-    simulated users send it.
+    """Fine-tune the packaged MiniLM on ``rows`` generated headlines (headline → sentiment);
+    return the model dir. The served model reads the headline alone, as simulated users send it.
     """
-    from bizmodel.datasets import financial_headlines
-    from bizmodel.finetune import train
+    from bizmodel.finetune.demo import run_demo
 
-    output.mkdir(parents=True, exist_ok=True)
-    data = output / "headlines.csv"
-    financial_headlines(rows, seed=0).to_csv(data, index=False)
-    train(
-        data,
-        text="headline",
-        target="sentiment",
-        split_column="split",
-        output=output / "model",
-        epochs=epochs,
-        show_progress=show_progress,
-        **{"max_length": 48, **options},
-    )
-    return output / "model"
+    run_demo(output, rows=rows, epochs=epochs, show_progress=show_progress, pair=False, **options)
+    return Path(output) / "model"
 
 
 def _drive_server(
