@@ -61,6 +61,14 @@ class TrainSettings(_Section):
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = all cores
 
 
+class ProjectSettings(_Section):
+    """What the project is: set by ``bizmodel new`` for template projects."""
+
+    template: str | None = None  # "advisor" | "health" | "education"; None = a plain project
+    title: str | None = None  # shown in reports and the dashboard
+    options: dict[str, Any] = Field(default_factory=dict)  # template options, checked by it
+
+
 class Settings(_Section):
     """Everything bizmodel can be configured with."""
 
@@ -70,6 +78,7 @@ class Settings(_Section):
     api_keys: tuple[str, ...] = ()  # keys accepted for write/admin endpoints
     server: ServerSettings = ServerSettings()
     train: TrainSettings = TrainSettings()
+    project: ProjectSettings = ProjectSettings()
 
     @classmethod
     def load(

@@ -9,7 +9,7 @@ from bizmodel.report.html import json_safe
 def test_report_from_demo_data(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.html"
     assert run(["report", "--demo-data", "--days", "7", "--output", str(out)]) == 0
-    assert capsys.readouterr().out.startswith(f"Wrote {out} (7 sections, ")
+    assert capsys.readouterr().out.startswith(f"Wrote {out} (8 sections, ")
     assert 'id="chart-drift-0"' in out.read_text(encoding="utf-8")
 
 
@@ -55,8 +55,8 @@ def test_report_from_json_file(tmp_path, capsys: pytest.CaptureFixture[str]) -> 
         ),
         (
             ["report", "--data", "{tmp}/unknown.json"],
-            "Error: report data: unknown section key(s) ['funnel']; valid: ['alerts', 'kpis', "
-            "'experiments', "
+            "Error: report data: unknown section key(s) ['funnel']; valid: ['alerts', 'custom', "
+            "'kpis', 'experiments', "
             "'growth', 'pareto', 'model_versions', 'drift']\n",
         ),
     ],

@@ -17,7 +17,7 @@ def test_routes_serve_page_data_and_plotly(demo_data) -> None:
     assert page.status_code == 200 and "<title>Live</title>" in page.text
     assert 'src="static/plotly.min.js"' in page.text and "REFRESH_MS = 2000" in page.text
     data = client.get("/api/sections").json()
-    assert [s["key"] for s in data["sections"]][:3] == ["alerts", "kpis", "experiments"]
+    assert [s["key"] for s in data["sections"]][:3] == ["alerts", "signups_by_arm", "kpis"]
     assert len(calls) == 1  # the provider is called per data request
     js = client.get("/static/plotly.min.js")
     assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")

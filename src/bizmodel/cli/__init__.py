@@ -40,9 +40,19 @@ def _register_commands() -> None:
         monitoring,
         responsible,
         serving,
+        templates,
     )
 
-    modules = (finetune, experiments, business, serving, monitoring, responsible, flywheel)
+    modules = (
+        finetune,
+        experiments,
+        business,
+        serving,
+        monitoring,
+        responsible,
+        flywheel,
+        templates,
+    )
     for module in modules:
         module.register(app)
 

@@ -10,7 +10,7 @@ Examples
 --------
 >>> data = demo_report_data(days=7, seed=0)
 >>> sorted(data)
-['alerts', 'drift', 'experiments', 'growth', 'kpis', 'model_versions', 'pareto']
+['alerts', 'custom', 'drift', 'experiments', 'growth', 'kpis', 'model_versions', 'pareto']
 """
 
 from __future__ import annotations
@@ -228,6 +228,34 @@ def _drift(data: MarketData, days: int) -> DriftReport:
     return DriftReport((*text.features, pred), text.thresholds)
 
 
+def _signups_by_arm(table: Any) -> dict[str, Any]:
+    """A caller-built section (as templates add their own plots): daily sign-ups per arm."""
+    traces = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": str(arm),
+            "x": g["date"].astype(str).tolist(),
+            "y": g["new_users"].astype(float).tolist(),
+        }
+        for arm, g in table.groupby("arm", sort=True)
+    ]
+    return {
+        "key": "signups_by_arm",
+        "title": "Daily sign-ups per arm",
+        "description": "New users per day in each arm of the simulated A/B test.",
+        "figures": [
+            {
+                "data": traces,
+                "layout": {
+                    "xaxis": {"title": {"text": "date"}},
+                    "yaxis": {"title": {"text": "new users"}},
+                },
+            }
+        ],
+    }
+
+
 def demo_report_data(days: int = 28, seed: int = 0) -> dict[str, Any]:
     """Simulate a market (headlines drift to a longer style in the last week) and compute
     every report section's inputs from it."""
@@ -242,6 +270,7 @@ def demo_report_data(days: int = 28, seed: int = 0) -> dict[str, Any]:
     alerts = evaluate_rules(DEFAULT_RULES, kpis=kpis, drift=drift, all_windows=True)
     return {
         "alerts": [a.to_dict() for a in alerts],
+        "custom": [_signups_by_arm(table)],
         "kpis": kpis.to_dict(),
         "experiments": _lifts(data),
         "growth": _growth(data, fit),

@@ -14,6 +14,7 @@ key                 value                                       builder
 ``pareto``          dict of keyword arguments                   :func:`pareto_section`
 ``model_versions``  list of version dicts                       :func:`model_versions_section`
 ``drift``           ``DriftReport.to_dict()``                   :func:`drift_section`
+``custom``          list of ``Section.to_dict()``-shaped dicts  :func:`custom_sections`
 ==================  ==========================================  =============================
 
 Examples
@@ -554,8 +555,41 @@ def alerts_section(alerts: Sequence[Mapping[str, Any]], *, title: str = "Alerts"
     return Section("alerts", title, desc, (), rows)
 
 
-_BUILDERS = {
+def custom_sections(items: Sequence[Mapping[str, Any]]) -> list[Section]:
+    """Sections a caller built itself (a template's own plots), from ``Section.to_dict()`` shapes.
+
+    Each item needs ``key`` and ``title``; ``description``, ``figures`` (Plotly figure dicts,
+    e.g. ``go.Figure.to_plotly_json()``), ``table`` (list of row dicts) and ``notes`` are
+    optional.
+
+    Examples
+    --------
+    >>> [s.title for s in custom_sections([{"key": "frontier", "title": "Efficient frontier",
+    ...                                      "table": [{"volatility": 0.1, "return": 0.05}]}])]
+    ['Efficient frontier']
+    """
+    out = []
+    for i, item in enumerate(items):
+        _need(item, ("key", "title"), f"custom[{i}]")
+        figures = tuple(
+            _figure(f) if not isinstance(f, Mapping) else dict(f) for f in item.get("figures", ())
+        )
+        out.append(
+            Section(
+                key=str(item["key"]),
+                title=str(item["title"]),
+                description=str(item.get("description", "")),
+                figures=figures,
+                table=tuple(dict(r) for r in item.get("table", ())),
+                notes=tuple(str(n) for n in item.get("notes", ())),
+            )
+        )
+    return out
+
+
+_BUILDERS: dict[str, Any] = {
     "alerts": lambda v: alerts_section(v),
+    "custom": lambda v: custom_sections(v),
     "kpis": lambda v: kpi_trends_section(v),
     "experiments": lambda v: experiment_lifts_section(v),
     "growth": lambda v: growth_curve_section(**v),
@@ -586,7 +620,8 @@ def sections_from_data(data: Mapping[str, Any]) -> list[Section]:
     for key, build in _BUILDERS.items():
         if key in data and data[key] is not None:
             try:
-                out.append(build(data[key]))
+                built = build(data[key])
+                out.extend(built if isinstance(built, list) else [built])
             except TypeError as exc:
                 raise DataError(f"report data, section {key!r}: {exc}") from None
     return out

@@ -134,6 +134,12 @@ def create_app(
         return error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail))
 
     app.include_router(router)
+    if settings.project.template:  # a template project adds its own endpoints (/v1/advice, ...)
+        from bizmodel.templates import get_template
+
+        extra = get_template(settings.project.template).api_router(settings)
+        if extra is not None:
+            app.include_router(extra)
     app.add_middleware(
         LimitAndMeasure, max_body_bytes=settings.server.max_body_bytes, metrics=metrics
     )
