@@ -8,10 +8,12 @@ import pytest
 from bizmodel.inference import (
     FP32_ATOL,
     INT8_MIN_CORR,
+    INT8_TOLERANCE,
     OnnxRuntime,
     TorchRuntime,
     choose_runtime,
     export_onnx,
+    int8_check,
     max_abs_diff,
     measure_inference_cost,
 )
@@ -60,7 +62,8 @@ def test_onnx_parity_fp32_and_int8(model, tmp_path) -> None:  # type: ignore[no-
     texts, pairs = HEADLINES, (HEADLINE_PAIRS if model.text_pair_column else None)
     r = np.corrcoef(torch_rt.predict(texts, pairs), int8.predict(texts, pairs))[0, 1]
     assert r >= INT8_MIN_CORR
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.int8.onnx", "model.onnx"]
+    names = ["model.int8.onnx", "model.onnx", "model.opt.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
     # A second export reuses the files (no partial rewrite).
     before = (tmp_path / "model.onnx").stat().st_mtime_ns
     export_onnx(model, tmp_path)
@@ -100,3 +103,107 @@ def test_measure_model_dir_for_registration(serving_model, tmp_path) -> None:  #
     )
     assert mv.inference_cost is not None and mv.inference_cost["n_texts"] == 8
     assert "inference per 1k:" in mv.summary()
+
+
+@pytest.mark.slow
+def test_optimised_graph_is_fused_and_matches_torch(model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import onnx
+
+    attn_before = model.module.encoder.config._attn_implementation
+    path = export_onnx(model, tmp_path)
+    assert path.name == "model.opt.onnx"
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    # ONNX Runtime's transformer optimizer fused the eager-attention trace.
+    assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= ops
+    assert {"BiasGelu"} & ops or {"FastGelu"} & ops or {"Gelu"} & ops
+    traced_ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert "IsNaN" not in traced_ops  # not the SDPA trace
+    torch_rt = TorchRuntime(model)
+    texts, pairs = HEADLINES, (HEADLINE_PAIRS if model.text_pair_column else None)
+    for graph in (path, tmp_path / "model.onnx"):
+        rt = OnnxRuntime(model, graph)
+        assert rt.name == "onnx"
+        assert max_abs_diff(torch_rt, rt, texts, pairs) <= FP32_ATOL
+        assert max_abs_diff(torch_rt, rt, TEXTS, _pairs(model)) <= FP32_ATOL
+    # Spinning is a session option only: same outputs.
+    spin = OnnxRuntime(model, path, spinning=True, threads=1)
+    assert max_abs_diff(OnnxRuntime(model, path), spin, TEXTS, _pairs(model)) == 0.0
+    # The encoder is back on its own attention implementation after the export.
+    assert model.module.encoder.config._attn_implementation == attn_before
+    np.testing.assert_allclose(
+        TorchRuntime(model).predict(TEXTS, _pairs(model)),
+        np.asarray(model.predict(TEXTS, _pairs(model))),
+        atol=1e-5,
+    )
+
+
+class _Fixed:
+    def __init__(self, out: list) -> None:  # type: ignore[type-arg]
+        self.out = np.asarray(out, dtype=float)
+
+    def predict(self, texts, pairs=None):  # type: ignore[no-untyped-def]
+        return self.out
+
+
+def test_int8_check_relative_distance_and_tolerance() -> None:
+    a = np.linspace(-1.0, 1.0, 11)
+    std = a.std()
+    near = _Fixed(list(a + INT8_TOLERANCE * std * 0.5))
+    far = _Fixed(list(a + INT8_TOLERANCE * std * 2.0))
+    ok = int8_check(_Fixed(list(a)), near, ["t"] * 11)
+    assert ok["relative_diff"] == pytest.approx(INT8_TOLERANCE * 0.5)
+    assert ok["mean_abs_diff"] == pytest.approx(INT8_TOLERANCE * std * 0.5)
+    assert ok["within_tolerance"] and ok["n"] == 11 and ok["label_agreement"] is None
+    bad = int8_check(_Fixed(list(a)), far, ["t"] * 11)
+    assert bad["relative_diff"] == pytest.approx(INT8_TOLERANCE * 2.0)
+    assert not bad["within_tolerance"]
+    # A stricter tolerance is honoured.
+    assert not int8_check(_Fixed(list(a)), near, ["t"] * 11, tolerance=0.01)["within_tolerance"]
+
+
+def test_int8_check_degenerate_and_classification() -> None:
+    flat = _Fixed([0.5, 0.5, 0.5])
+    same = int8_check(flat, flat, ["t"] * 3)
+    assert same["relative_diff"] == 0.0 and same["within_tolerance"]
+    moved = int8_check(flat, _Fixed([0.5, 0.5, 0.6]), ["t"] * 3)
+    assert moved["relative_diff"] is None and not moved["within_tolerance"]
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
+    flipped = [[0.9, 0.1], [0.2, 0.8], [0.45, 0.55], [0.3, 0.7]]  # 1 of 4 labels changes
+    c = int8_check(_Fixed(probs), _Fixed(flipped), ["t"] * 4, tolerance=1.0)
+    assert c["label_agreement"] == 0.75 and not c["within_tolerance"]
+
+
+@pytest.mark.slow
+def test_auto_serves_int8_only_when_its_check_passed(model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    refused = choose_runtime(model, tmp_path, kind="auto", int8={"within_tolerance": False})
+    assert refused.name in ("torch", "onnx")
+    assert refused.choice is not None and "onnx-int8" not in refused.choice["seq_per_s"]
+    assert refused.choice["fp32_max_abs_diff"] <= FP32_ATOL
+    allowed = choose_runtime(model, tmp_path, kind="auto", int8={"within_tolerance": True})
+    assert set(allowed.choice["seq_per_s"]) == {"torch", "onnx", "onnx-int8"}
+    best = max(allowed.choice["seq_per_s"], key=allowed.choice["seq_per_s"].get)
+    assert allowed.name == best
+    # Without a stored check, auto measures it on the sample and records it.
+    measured = choose_runtime(model, tmp_path, kind="auto")
+    check = measured.choice["int8"]
+    assert check["n"] == 64 and check["tolerance"] == INT8_TOLERANCE
+    assert ("onnx-int8" in measured.choice["seq_per_s"]) == check["within_tolerance"]
+
+
+@pytest.mark.slow
+def test_registration_stores_the_int8_check(serving_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bizmodel.inference.cost import measure_model_dir
+    from bizmodel.registry import Registry
+
+    path, loader = serving_model
+    held = (HEADLINE_PAIRS[:8], HEADLINES[:8])  # (company, headline) as the model reads them
+
+    def measure(d):  # type: ignore[no-untyped-def]
+        return measure_model_dir(d, loader=loader, n=8, batch_sizes=(4,), int8=True, sample=held)
+
+    mv = Registry(tmp_path).register(path, "m", measure=measure)
+    check = mv.inference_cost["int8"]
+    assert check["n"] == 8 and check["sample"] == "held-out file"
+    assert check["mean_abs_diff"] >= 0 and isinstance(check["within_tolerance"], bool)
+    assert "int8 vs fp32: mean |diff|" in mv.summary()
+    assert (mv.path / "onnx" / "model.int8.onnx").is_file()

@@ -56,6 +56,19 @@ def _registry(registry: Path | None) -> Any:
     return Registry(registry or Settings.load().resolved_registry_dir())
 
 
+def _held_out(model_dir: Path, sample: Path) -> tuple[list[str], list[str] | None]:
+    """(texts, pairs) of at most 512 rows of ``sample`` in the model's text columns."""
+    from bizmodel.finetune.artifacts import read_info
+    from bizmodel.finetune.data import check_columns, column_texts, read_table
+
+    cols = read_info(model_dir).get("columns") or {}
+    text, pair = cols.get("text"), cols.get("text_pair")
+    df = read_table(sample).head(512)
+    check_columns(df, [text, pair], str(sample))
+    texts = column_texts(df, str(text), str(sample))
+    return texts, column_texts(df, str(pair), str(sample)) if pair else None
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
     models = typer.Typer(help="List and inspect registered models.", no_args_is_help=True)
@@ -72,13 +85,28 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Measure inference cost (ms, CPU-s per 1k predictions).")
         ] = True,
         runtime: Annotated[str, typer.Option(help="Runtime to measure: torch, onnx.")] = "torch",
+        int8_check: Annotated[
+            bool,
+            typer.Option(
+                help="With --measure: measure how far ONNX int8 outputs are from fp32 "
+                "(serving 'auto' uses int8 only within tolerance)."
+            ),
+        ] = True,
+        sample: Annotated[
+            Path | None,
+            typer.Option(
+                help="Held-out rows (CSV/Parquet/JSONL with the model's text columns) for the "
+                "int8 check; default: synthetic headlines."
+            ),
+        ] = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Register MODEL_DIR as the next version of NAME (copied atomically)."""
         from bizmodel.inference.cost import measure_model_dir
 
         def measure_fn(path: Path) -> dict[str, Any]:
-            return measure_model_dir(path, runtime=runtime)
+            held = _held_out(path, sample) if sample is not None else None
+            return measure_model_dir(path, runtime=runtime, int8=int8_check, sample=held)
 
         mv = _registry(registry).register(model_dir, name, measure=measure_fn if measure else None)
         emit(mv, as_json)

@@ -5,23 +5,29 @@ from bizmodel.inference.cost import measure_inference_cost
 from bizmodel.inference.runtime import (
     FP32_ATOL,
     INT8_MIN_CORR,
+    INT8_TOLERANCE,
     OnnxRuntime,
     Runtime,
     TorchRuntime,
     choose_runtime,
     export_onnx,
+    int8_check,
     max_abs_diff,
+    optimize_onnx,
 )
 
 __all__ = [
     "FP32_ATOL",
     "INT8_MIN_CORR",
+    "INT8_TOLERANCE",
     "MicroBatcher",
     "OnnxRuntime",
     "Runtime",
     "TorchRuntime",
     "choose_runtime",
     "export_onnx",
+    "int8_check",
     "max_abs_diff",
     "measure_inference_cost",
+    "optimize_onnx",
 ]

@@ -84,17 +84,34 @@ def measure_model_dir(
     runtime: str = "torch",
     n: int = 64,
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+    int8: bool = False,
+    sample: tuple[Sequence[str], Sequence[str] | None] | None = None,
 ) -> dict[str, Any]:
-    """Load the model dir at ``path`` and measure its inference cost on ``n`` sample texts."""
+    """Load the model dir at ``path`` and measure its inference cost on ``n`` sample texts.
+
+    With ``int8``, also export ONNX fp32 and int8 graphs (under ``path/onnx``) and store
+    :func:`bizmodel.inference.runtime.int8_check` of int8 against fp32 on ``sample`` (held-out
+    ``(texts, pairs)``; default: the ``n`` synthetic texts) under the key ``"int8"``: the
+    serving runtime ``auto`` reads it to decide whether int8 is accurate enough to serve.
+    """
     from pathlib import Path
 
-    from bizmodel.inference.runtime import choose_runtime
+    from bizmodel.inference.runtime import OnnxRuntime, choose_runtime, export_onnx, int8_check
 
     if loader is None:
         import importlib
 
         loader = importlib.import_module("bizmodel.finetune").load_model
     model = loader(path)
-    rt = choose_runtime(model, Path(path) / "onnx", kind=runtime)
+    onnx_dir = Path(path) / "onnx"
+    rt = choose_runtime(model, onnx_dir, kind=runtime)
     texts, pairs = sample_inputs(n, pairs=bool(getattr(model, "text_pair_column", None)))
-    return measure_inference_cost(rt, texts, pairs, batch_sizes=batch_sizes)
+    cost = measure_inference_cost(rt, texts, pairs, batch_sizes=batch_sizes)
+    if int8:
+        held_texts, held_pairs = sample if sample is not None else (texts, pairs)
+        fp32_rt = OnnxRuntime(model, export_onnx(model, onnx_dir))
+        int8_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=True))
+        check = int8_check(fp32_rt, int8_rt, held_texts, held_pairs)
+        check["sample"] = "held-out file" if sample is not None else "synthetic headlines"
+        cost["int8"] = check
+    return cost

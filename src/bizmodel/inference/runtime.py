@@ -6,10 +6,15 @@ regression values in target units, or ``(n, K)`` class probabilities (softmax of
 The model is anything with the attributes of ``bizmodel.finetune.FineTunedModel``: ``task``,
 ``labels``, ``tokenizer``, ``module`` and ``info``.
 
-Parity: the ONNX fp32 graph matches PyTorch within :data:`FP32_ATOL` (absolute, in output
-units). Dynamic int8 quantisation (per-channel weights, MatMul only) is lossy: its outputs
-correlate with PyTorch's at Pearson r >= :data:`INT8_MIN_CORR`; its effect on the task metric is
-measured by ``benchmarks/batch_inference.py``.
+Export: the encoder is traced with eager attention (the SDPA trace hides the attention pattern
+from ONNX Runtime), then BERT-family graphs go through ONNX Runtime's transformer optimizer
+(fused ``Attention``, ``EmbedLayerNormalization``, ``SkipLayerNormalization``, ``BiasGelu``).
+
+Parity: the ONNX fp32 graph (plain and optimised) matches PyTorch within :data:`FP32_ATOL`
+(absolute, in output units). Dynamic int8 quantisation (per-channel weights, MatMul only) is
+lossy: :func:`int8_check` measures how far its outputs are from fp32 on a held-out sample and
+``auto`` serves int8 only when that distance is within :data:`INT8_TOLERANCE`; its effect on
+the task metric is measured by ``benchmarks/batch_inference.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from bizmodel.errors import ConfigError, DataError
 
 FP32_ATOL = 1e-4  # ONNX fp32 vs PyTorch, absolute, output units (values or probabilities)
 INT8_MIN_CORR = 0.98  # dynamic int8 vs PyTorch: Pearson r of outputs (a sanity bound)
+# auto serves int8 when mean |int8 - fp32| <= INT8_TOLERANCE * std(fp32 outputs) on a held-out
+# sample (and, for classifiers, the top label agrees on >= INT8_MIN_LABEL_AGREEMENT of rows).
+INT8_TOLERANCE = 0.05
+INT8_MIN_LABEL_AGREEMENT = 0.98
+# Model types whose graphs ONNX Runtime's "bert" transformer optimizer fuses.
+_BERT_LIKE = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert")
 DEFAULT_MAX_LENGTH = 256
 
 
@@ -68,6 +79,7 @@ class Runtime:
     """Common batching logic; subclasses implement :meth:`_forward` on one padded batch."""
 
     name = "base"
+    choice: dict[str, Any] | None = None  # why choose_runtime("auto") picked this runtime
 
     def __init__(self, model: ServableModel) -> None:
         self.model = model
@@ -135,7 +147,14 @@ class TorchRuntime(Runtime):
 class OnnxRuntime(Runtime):
     """ONNX Runtime on a graph exported by :func:`export_onnx`."""
 
-    def __init__(self, model: ServableModel, onnx_path: str | Path, *, threads: int | None = None):
+    def __init__(
+        self,
+        model: ServableModel,
+        onnx_path: str | Path,
+        *,
+        threads: int | None = None,
+        spinning: bool = False,
+    ):
         super().__init__(model)
         import onnxruntime as ort
 
@@ -144,9 +163,10 @@ class OnnxRuntime(Runtime):
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        # No busy-waiting between parallel sections: on shared or busy cores spinning threads
-        # steal the CPU the other threads (HTTP, logging) need.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # No busy-waiting between parallel sections by default: on shared or busy cores
+        # spinning threads steal the CPU the other threads (HTTP, logging) need.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         self.path = Path(onnx_path)
         self.session = ort.InferenceSession(
             str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
@@ -157,48 +177,130 @@ class OnnxRuntime(Runtime):
         return np.asarray(self.session.run(None, batch)[0], dtype=np.float32)
 
 
-def export_onnx(model: ServableModel, out_dir: str | Path, *, quantize: bool = False) -> Path:
-    """Export ``model.module`` to ``out_dir/model.onnx`` (and ``model.int8.onnx`` if
-    ``quantize``) with dynamic batch and sequence axes; return the path to use.
+def _encoder_config(model: ServableModel) -> Any:
+    encoder = getattr(model.module, "encoder", None)
+    return getattr(encoder, "config", None)
+
+
+def _trace(model: ServableModel, path: Path) -> None:
+    """Trace ``model.module`` to ``path`` (dynamic batch and sequence axes), eager attention."""
+    import torch
+
+    names = _input_names(model.module)
+    sample = model.tokenizer(["a sample text", "b"], return_tensors="pt", padding=True)
+    args = tuple(sample[k] for k in names)
+    axes = {k: {0: "batch", 1: "sequence"} for k in names}
+    axes["output"] = {0: "batch"}
+    module = model.module.eval()
+    encoder = getattr(module, "encoder", None)
+    config = _encoder_config(model)
+    before = getattr(config, "_attn_implementation", None)
+    switch = before not in (None, "eager") and hasattr(encoder, "set_attn_implementation")
+    try:
+        if switch:
+            # The eager attention graph (MatMul, Softmax, MatMul) is what ONNX Runtime's
+            # optimizer fuses into one Attention op; the SDPA trace (Where/IsNaN) is not.
+            encoder.set_attn_implementation("eager")  # type: ignore[union-attr]
+        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
+        # onnxscript; the TorchScript graph is what ONNX Runtime optimises well here.
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                dynamo=False,
+                input_names=names,
+                output_names=["output"],
+                dynamic_axes=axes,
+                opset_version=17,
+            )
+    finally:
+        if switch:
+            encoder.set_attn_implementation(before)  # type: ignore[union-attr]
+
+
+def optimize_onnx(src: str | Path, dst: str | Path, config: Any) -> bool:
+    """Fuse a BERT-family graph with ONNX Runtime's transformer optimizer; write it to ``dst``.
+
+    Fusions: ``EmbedLayerNormalization`` (embeddings + LayerNorm), ``Attention`` (Q/K/V
+    projections, scaled dot product, softmax, context in one kernel), ``SkipLayerNormalization``
+    (residual add + LayerNorm) and ``BiasGelu``. Returns False (and writes nothing) when the
+    model type is not BERT-like or the config lacks head and hidden sizes.
+
+    Parameters
+    ----------
+    src, dst : path
+        The traced fp32 graph and where to write the fused one (written to a temporary name
+        and renamed).
+    config : transformers config
+        Gives ``model_type``, ``num_attention_heads`` and ``hidden_size``.
+
+    Returns
+    -------
+    bool
+        Whether ``dst`` was written.
+    """
+    model_type = getattr(config, "model_type", None)
+    heads = getattr(config, "num_attention_heads", None)
+    hidden = getattr(config, "hidden_size", None)
+    if model_type not in _BERT_LIKE or not heads or not hidden:
+        return False
+    import logging
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.stem}.{uuid.uuid4().hex}.onnx")
+    log = logging.getLogger("onnxruntime.transformers")
+    level = log.level
+    log.setLevel(logging.ERROR)  # fusion statistics at INFO/WARNING are not news to users
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt = optimize_model(
+                str(src), model_type="bert", num_heads=int(heads), hidden_size=int(hidden)
+            )
+            opt.save_model_to_file(str(tmp))
+    except Exception as exc:  # the optimizer raises many types; report one clear error
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot optimise the ONNX graph {src}: {exc}") from exc
+    finally:
+        log.setLevel(level)
+    os.replace(tmp, dst)
+    return True
+
+
+def export_onnx(
+    model: ServableModel, out_dir: str | Path, *, quantize: bool = False, optimize: bool = True
+) -> Path:
+    """Export ``model.module`` to ONNX under ``out_dir``; return the graph to run.
+
+    Files: ``model.onnx`` (the traced fp32 graph), ``model.opt.onnx`` (fused by
+    :func:`optimize_onnx`, BERT-family encoders, when ``optimize``) and ``model.int8.onnx``
+    (dynamic int8 of ``model.onnx`` when ``quantize``). Returned: the int8 graph when
+    ``quantize``, else the optimised one when it exists, else ``model.onnx``.
 
     Files are written under a temporary name and renamed, so a reader never sees half a graph.
     An existing export is reused.
     """
-    import torch
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fp32 = out / "model.onnx"
     if not fp32.is_file():
-        names = _input_names(model.module)
-        sample = model.tokenizer(["a sample text", "b"], return_tensors="pt", padding=True)
-        args = tuple(sample[k] for k in names)
-        axes = {k: {0: "batch", 1: "sequence"} for k in names}
-        axes["output"] = {0: "batch"}
         tmp = out / f".model.{uuid.uuid4().hex}.onnx"
-        module = model.module.eval()
         try:
-            # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
-            # onnxscript; the TorchScript graph is what ONNX Runtime optimises well here.
-            with torch.inference_mode(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", UserWarning)
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                torch.onnx.export(
-                    module,
-                    args,
-                    str(tmp),
-                    dynamo=False,
-                    input_names=names,
-                    output_names=["output"],
-                    dynamic_axes=axes,
-                    opset_version=17,
-                )
+            _trace(model, tmp)
         except Exception as exc:  # the exporter raises many types; report one clear error
             tmp.unlink(missing_ok=True)
             raise ConfigError(f"cannot export the model to ONNX: {exc}") from exc
         os.replace(tmp, fp32)
     if not quantize:
+        opt = out / "model.opt.onnx"
+        if optimize and (opt.is_file() or optimize_onnx(fp32, opt, _encoder_config(model))):
+            return opt
         return fp32
     int8 = out / "model.int8.onnx"
     if not int8.is_file():
@@ -243,18 +345,111 @@ def throughput(
     return best
 
 
+def int8_check(
+    fp32: Any,
+    int8: Any,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    tolerance: float = INT8_TOLERANCE,
+) -> dict[str, Any]:
+    """How far int8 outputs are from fp32 outputs on held-out inputs, and whether that is
+    within ``tolerance``.
+
+    With ``a`` the fp32 and ``b`` the int8 outputs (values, or class probabilities), the
+    relative distance is ``d = mean|a - b| / std(a)``; int8 passes when ``d <= tolerance``
+    and, for classifiers, the top label agrees on at least
+    :data:`INT8_MIN_LABEL_AGREEMENT` of the rows. Outputs with no spread (``std(a) == 0``)
+    pass only when they are identical (else ``relative_diff`` is None).
+
+    Parameters
+    ----------
+    fp32, int8 : runtime
+        Anything with ``predict(texts, pairs)`` (e.g. two :class:`OnnxRuntime`).
+    texts, pairs : sequences of str
+        Held-out inputs (not the training rows).
+    tolerance : float
+        Largest accepted ``d``.
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_abs_diff``, ``max_abs_diff``, ``fp32_std``, ``relative_diff``,
+        ``tolerance``, ``label_agreement`` (classifiers, else None) and ``within_tolerance``.
+
+    Examples
+    --------
+    >>> class Fixed:
+    ...     def __init__(self, out):
+    ...         self.out = np.asarray(out)
+    ...     def predict(self, texts, pairs=None):
+    ...         return self.out
+    >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4)
+    >>> round(c["relative_diff"], 4), c["within_tolerance"]
+    (0.0447, True)
+    """
+    a = np.asarray(fp32.predict(texts, pairs), dtype=np.float64)
+    b = np.asarray(int8.predict(texts, pairs), dtype=np.float64)
+    diff = np.abs(a - b)
+    mean_diff = float(diff.mean()) if diff.size else 0.0
+    std = float(a.std()) if a.size else 0.0
+    # No spread in fp32: the relative distance is undefined (None) unless nothing differs.
+    rel = mean_diff / std if std > 0 else (0.0 if mean_diff == 0 else None)
+    agreement = None
+    ok = rel is not None and rel <= tolerance
+    if a.ndim == 2:
+        agreement = float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))
+        ok = ok and agreement >= INT8_MIN_LABEL_AGREEMENT
+    return {
+        "n": len(texts),
+        "mean_abs_diff": mean_diff,
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "fp32_std": std,
+        "relative_diff": rel,
+        "tolerance": tolerance,
+        "label_agreement": agreement,
+        "within_tolerance": bool(ok),
+    }
+
+
 def choose_runtime(
     model: ServableModel,
     onnx_dir: str | Path,
     *,
     kind: str = "auto",
     sample_texts: Sequence[str] | None = None,
-    quantize: bool = False,
+    sample_pairs: Sequence[str] | None = None,
     threads: int | None = None,
+    int8: dict[str, Any] | None = None,
 ) -> Runtime:
-    """Build the runtime ``kind`` (``torch``, ``onnx``, ``onnx-int8``) or, for ``auto``, the
-    faster of PyTorch and ONNX Runtime measured on ``sample_texts`` — after checking that
-    ONNX agrees with PyTorch within :data:`FP32_ATOL` (falls back to PyTorch otherwise)."""
+    """Build the runtime ``kind`` (``torch``, ``onnx``, ``onnx-int8``) or choose one (``auto``).
+
+    ``auto`` keeps only runtimes that pass their accuracy gate and then takes the fastest,
+    measured on the sample: ONNX fp32 must agree with PyTorch within :data:`FP32_ATOL`;
+    ONNX int8 must pass :func:`int8_check` against ONNX fp32 — the stored result ``int8`` (as
+    measured at registration) when given, else measured now on the sample.
+
+    Parameters
+    ----------
+    model : ServableModel
+        The loaded model.
+    onnx_dir : path
+        Where ONNX exports live (reused when present).
+    kind : str
+        ``auto``, ``torch``, ``onnx`` or ``onnx-int8``.
+    sample_texts, sample_pairs : sequences of str, optional
+        Inputs for the gates and the timing (default: :func:`bizmodel.inference.cost.
+        sample_inputs`, 64 synthetic headlines).
+    threads : int, optional
+        ONNX Runtime intra-op threads.
+    int8 : dict, optional
+        A stored :func:`int8_check` result; its ``within_tolerance`` decides about int8.
+
+    Returns
+    -------
+    Runtime
+        The runtime; an ``auto`` choice records its reasons in ``runtime.choice``.
+    """
     if kind not in ("auto", "torch", "onnx", "onnx-int8"):
         raise ConfigError(f"runtime must be auto, torch, onnx or onnx-int8, got {kind!r}")
     if kind == "torch":
@@ -262,15 +457,33 @@ def choose_runtime(
     if kind in ("onnx", "onnx-int8"):
         path = export_onnx(model, onnx_dir, quantize=kind == "onnx-int8")
         return OnnxRuntime(model, path, threads=threads)
+    texts, pairs = _sample(model, sample_texts, sample_pairs)
     torch_rt = TorchRuntime(model)
-    onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=quantize), threads=threads)
-    texts = list(sample_texts or [f"sample headline number {i} about earnings" for i in range(32)])
-    if quantize:
-        a, b = torch_rt.predict(texts), onnx_rt.predict(texts)
-        if np.corrcoef(a.reshape(-1), b.reshape(-1))[0, 1] < INT8_MIN_CORR:
-            return torch_rt
-    elif max_abs_diff(torch_rt, onnx_rt, texts[:16]) > FP32_ATOL:
-        return torch_rt
-    if throughput(onnx_rt, texts) >= throughput(torch_rt, texts):
-        return onnx_rt
-    return torch_rt
+    onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
+    choice: dict[str, Any] = {"fp32_max_abs_diff": max_abs_diff(torch_rt, onnx_rt, texts, pairs)}
+    candidates: list[Runtime] = [torch_rt]
+    if choice["fp32_max_abs_diff"] <= FP32_ATOL:
+        candidates.append(onnx_rt)
+        int8_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=True), threads=threads)
+        check = int8 if int8 is not None else int8_check(onnx_rt, int8_rt, texts, pairs)
+        choice["int8"] = check
+        if check.get("within_tolerance"):
+            candidates.append(int8_rt)
+    rates = {rt.name: throughput(rt, texts, pairs) for rt in candidates}
+    best = max(candidates, key=lambda rt: rates[rt.name])
+    choice["seq_per_s"] = rates
+    best.choice = choice
+    return best
+
+
+def _sample(
+    model: ServableModel, texts: Sequence[str] | None, pairs: Sequence[str] | None
+) -> tuple[list[str], list[str] | None]:
+    from bizmodel.inference.cost import sample_inputs
+
+    wants_pairs = bool(getattr(model, "text_pair_column", None))
+    if texts is None:
+        return sample_inputs(64, pairs=wants_pairs)
+    if wants_pairs and pairs is None:
+        pairs = [""] * len(texts)
+    return list(texts), list(pairs) if pairs is not None and wants_pairs else None

@@ -84,6 +84,15 @@ class ModelVersion:
                 f"{c['ms_per_1k_best']:.0f} ms / {c['cpu_s_per_1k_best']:.2f} CPU-s "
                 f"at batch {c['best_batch_size']}"
             )
+        q = (c or {}).get("int8")
+        if isinstance(q, dict):
+            verdict = "within" if q.get("within_tolerance") else "outside"
+            rel = q.get("relative_diff")
+            lines.append(
+                f"  int8 vs fp32: mean |diff| {q['mean_abs_diff']:.4g} = "
+                + (f"{rel:.3f}" if rel is not None else "undefined")
+                + f" x fp32 std ({verdict} tolerance {q['tolerance']}, n={q['n']})"
+            )
         return "\n".join(lines)
 
 

@@ -124,8 +124,15 @@ class ModelPool:
 
         torch.set_num_threads(threads)
         model = self.loader(mv.path)
+        # auto serves int8 only if its outputs stayed within tolerance of fp32 on a held-out
+        # sample, as measured at registration (`bizmodel register`); else it measures now.
+        stored = (mv.inference_cost or {}).get("int8")
         runtime = choose_runtime(
-            model, mv.path / "onnx", kind=self.settings.server.runtime, threads=threads
+            model,
+            mv.path / "onnx",
+            kind=self.settings.server.runtime,
+            threads=threads,
+            int8=stored if isinstance(stored, dict) else None,
         )
         labels = getattr(model, "labels", None)
         served = ServedModel(

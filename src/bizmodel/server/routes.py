@@ -215,11 +215,18 @@ def ready(request: Request, response: Response) -> dict[str, Any]:
     loaded = [s for s in pool.models.values() if s.name == pool.default_name]
     model = loaded[0].key if loaded else None
     runtime = loaded[0].runtime.name if loaded else None
+    choice = getattr(loaded[0].runtime, "choice", None) if loaded else None
     ok = db == "ok" and model is not None
     if not ok:
         response.status_code = 503
     status = "ready" if ok else (state.load_error or "no model loaded")
-    return {"status": status, "database": db, "model": model, "runtime": runtime}
+    return {
+        "status": status,
+        "database": db,
+        "model": model,
+        "runtime": runtime,
+        "runtime_choice": choice,
+    }
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})

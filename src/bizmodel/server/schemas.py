@@ -159,3 +159,5 @@ class Ready(BaseModel):
     database: str
     model: str | None
     runtime: str | None
+    # Why `auto` chose the runtime: parity and int8 checks, measured seq/s per candidate.
+    runtime_choice: dict[str, Any] | None = None
