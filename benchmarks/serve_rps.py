@@ -10,7 +10,10 @@ The load client is a minimal asyncio HTTP/1.1 keep-alive client (little CPU, on 
 - bizmodel: ``bizmodel serve`` (micro-batching, runtime chosen by measurement, every
   prediction logged to SQLite with its latency and cost before the answer, API key checked).
 
-Reported per concurrency: requests/s, p50 and p99 latency (ms), failures, RPS ratio.
+The model is registered as ``bizmodel register --sample`` does (inference cost plus the int8 vs
+fp32 check on the held-out test rows), so ``auto`` serves int8 only when that check passed.
+Reported per concurrency: requests/s, p50 and p99 latency (ms), failures, RPS ratio; medians of
+``--repeats`` interleaved repeats (every server once per repeat).
 
 Run:  python benchmarks/serve_rps.py --model-dir runs/headlines-full --concurrency 8 32
 """
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         help="bizmodel runtimes to run: auto, torch, onnx, onnx-int8",
     )
     ap.add_argument("--threads", type=int, default=None, help="bizmodel inference threads")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (medians)")
     ap.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -219,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
+    from bizmodel.inference.cost import measure_model_dir
     from bizmodel.registry import Registry
 
     df = pd.read_csv(DATA / "normalized" / "headlines.csv")
@@ -228,31 +233,61 @@ def main(argv: list[str] | None = None) -> int:
         for c, t in zip(test["company"], test["title"], strict=True)
     ]
     work = Path(tempfile.mkdtemp(prefix="bizmodel-bench-"))
-    Registry(work / "registry").register(args.model_dir, "headlines")
+    held = (list(test["company"].astype(str)), list(test["title"].astype(str)))
 
-    results: dict[str, dict[int, dict[str, float]]] = {}
-    for kind in ["naive", *(f"bizmodel:{r}" for r in args.runtime)]:
-        proc, port = run_server(kind, args.model_dir, work, args.threads)
-        headers = b"" if kind == "naive" else f"X-API-Key: {KEY}\r\n".encode()
-        if kind != "naive":
-            import httpx
+    def measure(path: Path) -> dict:  # type: ignore[type-arg]
+        # As `bizmodel register --sample FILE` does: cost, plus int8 vs fp32 on held-out rows.
+        return measure_model_dir(path, int8=True, sample=held)
 
-            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
-            print(f"# {kind}: serving {ready['model']} on runtime {ready['runtime']}")
-        try:
-            asyncio.run(load(port, bodies, headers, 4, 40, 30))  # warm-up
-            results[kind] = {}
-            for conc in args.concurrency:
-                results[kind][conc] = asyncio.run(
-                    load(port, bodies, headers, conc, args.requests, args.max_seconds)
-                )
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    mv = Registry(work / "registry").register(args.model_dir, "headlines", measure=measure)
+    print("# registered:", mv.summary().replace("\n", "\n#"))
+
+    runs: dict[str, dict[int, list[dict[str, float]]]] = {}
+    kinds = ["naive", *(f"bizmodel:{r}" for r in args.runtime)]
+    loads = []
+    for _ in range(args.repeats):
+        loads.append(os.getloadavg()[0])
+        for kind in kinds:  # interleaved: every server once per repeat
+            proc, port = run_server(kind, args.model_dir, work, args.threads)
+            headers = b"" if kind == "naive" else f"X-API-Key: {KEY}\r\n".encode()
+            if kind != "naive" and _ == 0:
+                import httpx
+
+                ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+                print(f"# {kind}: serving {ready['model']} on runtime {ready['runtime']}")
+                print(f"#   choice: {json.dumps(ready.get('runtime_choice'))}")
+            try:
+                asyncio.run(load(port, bodies, headers, 4, 40, 30))  # warm-up
+                for conc in args.concurrency:
+                    r = asyncio.run(
+                        load(port, bodies, headers, conc, args.requests, args.max_seconds)
+                    )
+                    runs.setdefault(kind, {}).setdefault(conc, []).append(r)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+    results = {
+        kind: {
+            conc: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            for conc, rs in by_conc.items()
+        }
+        for kind, by_conc in runs.items()
+    }
+    ratios = {
+        kind: {
+            conc: statistics.median(
+                r["rps"] / n["rps"] for r, n in zip(rs, runs["naive"][conc], strict=True)
+            )
+            for conc, rs in by_conc.items()
+        }
+        for kind, by_conc in runs.items()
+    }
 
     print(
         f"# serving, SemEval headline pairs, one per request, closed loop; "
-        f"<= {args.requests} requests or {args.max_seconds:.0f} s per run; {os.cpu_count()} cores"
+        f"<= {args.requests} requests or {args.max_seconds:.0f} s per run; {os.cpu_count()} cores; "
+        f"medians of {args.repeats} interleaved repeats (x naive: median of per-repeat ratios); "
+        f"1-min load average at each repeat: {', '.join(f'{x:.1f}' for x in loads)}"
     )
     print(
         f"{'server':<22} {'conc':>4} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>5} "
@@ -260,12 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for kind, by_conc in results.items():
         for conc, r in by_conc.items():
-            ratio = r["rps"] / results["naive"][conc]["rps"]
+            ratio = ratios[kind][conc]
             print(
                 f"{kind:<22} {conc:>4} {r['rps']:>7.1f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
                 f"{r['failures']:>5.0f} {ratio:>7.2f}"
             )
-    _ = statistics  # (medians: one run per setting, as the issue asks)
     return 0
 
 

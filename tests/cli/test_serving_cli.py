@@ -80,3 +80,26 @@ def test_events_export(
 def test_serve_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["serve", "--help"]) == 0
     assert "--registry" in capsys.readouterr().out
+
+
+def test_register_sample_reads_the_models_columns(tmp_path: Path) -> None:
+    from bizmodel.cli.serving import _held_out
+    from bizmodel.errors import DataError
+    from bizmodel.finetune.artifacts import FORMAT, FORMAT_VERSION
+
+    model = fake_model_dir(tmp_path / "m")
+    info = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "task": "regression",
+        "columns": {"text": "company", "text_pair": "title"},
+    }
+    (model / "bizmodel.json").write_text(json.dumps(info))
+    sample = tmp_path / "held.csv"
+    pd.DataFrame({"company": ["Acme", "Hooli"], "title": ["Acme up", "Hooli down"]}).to_csv(
+        sample, index=False
+    )
+    assert _held_out(model, sample) == (["Acme", "Hooli"], ["Acme up", "Hooli down"])
+    pd.DataFrame({"company": ["Acme"], "headline": ["x"]}).to_csv(sample, index=False)
+    with pytest.raises(DataError, match="unknown column 'title'"):
+        _held_out(model, sample)
