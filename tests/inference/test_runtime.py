@@ -62,7 +62,7 @@ def test_onnx_parity_fp32_and_int8(model, tmp_path) -> None:  # type: ignore[no-
     texts, pairs = HEADLINES, (HEADLINE_PAIRS if model.text_pair_column else None)
     r = np.corrcoef(torch_rt.predict(texts, pairs), int8.predict(texts, pairs))[0, 1]
     assert r >= INT8_MIN_CORR
-    names = ["model.int8.onnx", "model.onnx", "model.opt.onnx"]
+    names = ["model.int8.onnx", "model.onnx"]
     assert sorted(p.name for p in tmp_path.iterdir()) == names
     # A second export reuses the files (no partial rewrite).
     before = (tmp_path / "model.onnx").stat().st_mtime_ns
@@ -110,8 +110,9 @@ def test_optimised_graph_is_fused_and_matches_torch(model, tmp_path) -> None:  #
     import onnx
 
     attn_before = model.module.encoder.config._attn_implementation
-    path = export_onnx(model, tmp_path)
+    path = export_onnx(model, tmp_path, optimize=True)
     assert path.name == "model.opt.onnx"
+    assert export_onnx(model, tmp_path).name == "model.onnx"  # the default: traced graph
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     # ONNX Runtime's transformer optimizer fused the eager-attention trace.
     assert {"Attention", "EmbedLayerNormalization", "SkipLayerNormalization"} <= ops
