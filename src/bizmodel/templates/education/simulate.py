@@ -98,22 +98,22 @@ def simulate_histories(
     rng = np.random.default_rng(seed)
     names = list(truth.skills)
     known = initial_knowledge(learners, truth, rng)
-    rows = []
+    skills = np.empty((attempts, learners), dtype=int)  # (T, N)
+    answers = np.empty((attempts, learners), dtype=np.int8)
+    items = rng.integers(1, items_per_skill + 1, (attempts, learners))
     for step in range(attempts):
-        skill = rng.integers(0, len(names), learners)
-        correct = _practice(known, skill, truth, rng)
-        item = rng.integers(1, items_per_skill + 1, learners)
-        for i in range(learners):
-            rows.append(
-                (
-                    f"L{i:05d}",
-                    step,
-                    names[skill[i]],
-                    f"{names[skill[i]]}-{item[i]:02d}",
-                    int(correct[i]),
-                )
-            )
-    df = pd.DataFrame(rows, columns=["learner_id", "step", "skill", "item_id", "correct"])
+        skills[step] = rng.integers(0, len(names), learners)
+        answers[step] = _practice(known, skills[step], truth, rng)
+    skill_names = np.asarray(names, dtype=object)[skills.T.ravel()]
+    df = pd.DataFrame(
+        {
+            "learner_id": np.repeat([f"L{i:05d}" for i in range(learners)], attempts),
+            "step": np.tile(np.arange(attempts), learners),
+            "skill": skill_names,
+            "item_id": [f"{s}-{i:02d}" for s, i in zip(skill_names, items.T.ravel(), strict=True)],
+            "correct": answers.T.ravel().astype(int),
+        }
+    )
     return df.sort_values(["learner_id", "step"], kind="stable").reset_index(drop=True)
 
 
