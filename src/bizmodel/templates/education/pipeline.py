@@ -155,7 +155,10 @@ def run_education(
     eval_rows = test.sample(n=min(_int(options, "eval_rows", 10), len(test)), random_state=seed)
     days = _int(options, "days", 2)
     start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
-    arm_levels, sub_events = simulate_subscribers(days, truth=GrowthTruth(), seed=seed, start=start)
+    run_tag = f"run{int(time.time())}-"  # this run's subscribers, in a store shared by runs
+    arm_levels, sub_events = simulate_subscribers(
+        days, truth=GrowthTruth(), seed=seed, start=start, id_prefix=run_tag
+    )
     _say(progress, f"[4/7] serving {len(eval_rows)} predictions and {len(sub_events)} events")
     from bizmodel.templates.education.serving import drive_server
 
@@ -195,6 +198,9 @@ def run_education(
         user="learner_id",
         relative=False,
     )
+    ab_relative = analyze_units(  # the report's experiment section shows relative lifts
+        policy_run.learners, variant="arm", metric="gain", arms=ARMS, user="learner_id"
+    )
     gains = policy_run.learners.groupby("arm")["gain"].mean().to_dict()
 
     # 6. growth from stored sign-ups, optimisation of price and content budget
@@ -206,7 +212,9 @@ def run_education(
         store.close()
     end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
     monitor = run_monitor(events, predictions, feedback, until=end)
-    arm_days = _arm_days_from_store(events, arm_levels)
+    arm_days = _arm_days_from_store(
+        events[events["user_id"].astype(str).str.startswith(run_tag)], arm_levels
+    )
     levers = ["price_usd", "content_budget_usd"]
     fit = fit_growth(arm_days, "new_users", levers, family="poisson")
     fit_path = pdir / "growth_fit.json"
@@ -236,7 +244,7 @@ def run_education(
         pdir,
         {
             "custom": sections,
-            "experiments": business.lift_rows([ab]),
+            "experiments": business.lift_rows([ab_relative]),
             "growth": edu_report.growth_section(fit, arm_days, truth),
             "pareto": business.pareto_section(front, rec.to_dict(), "users", "profit_usd"),
         },

@@ -98,6 +98,7 @@ def sections(
     """The template's report sections, in ``Section.to_dict()`` shape (plain JSON)."""
     from sklearn.metrics import roc_curve
 
+    from bizmodel.report.sections import _layout
     from bizmodel.templates.education.simulate import SKILL_TRUTH
 
     curves = policy_run.curves
@@ -115,11 +116,12 @@ def sections(
                 ("estimated_mastery", "BKT estimate", "dot"),
             )
         ],
-        "layout": {
-            "title": {"text": "Mastery curves by recommendation policy"},
-            "xaxis": {"title": {"text": "practice items"}},
-            "yaxis": {"title": {"text": "mean share of skills mastered"}},
-        },
+        "layout": _layout(
+            title={"text": "Mastery curves by recommendation policy"},
+            xaxis={"title": {"text": "practice items"}},
+            yaxis={"title": {"text": "mean share of skills mastered"}, "range": [0, 1]},
+            height=420,
+        ),
     }
     comps = list(ab.comparisons)
     forest_fig = {
@@ -138,10 +140,12 @@ def sections(
                 "name": "difference in learning gain (95% CI)",
             }
         ],
-        "layout": {
-            "title": {"text": "Recommendation policy lift on learning gain (vs random)"},
-            "xaxis": {"title": {"text": "difference in mastered share of skills"}},
-            "shapes": [
+        "layout": _layout(
+            title={"text": "Recommendation policy lift on learning gain (vs random)"},
+            xaxis={"title": {"text": "difference in mastered share of skills (95% CI)"}},
+            yaxis={"automargin": True},
+            height=max(220, 60 * len(comps) + 120),
+            shapes=[
                 {
                     "type": "line",
                     "x0": 0,
@@ -152,7 +156,7 @@ def sections(
                     "line": {"dash": "dash"},
                 }
             ],
-        },
+        ),
     }
     roc = []
     for name, p in (("BKT", p_bkt), ("fine-tuned MiniLM", p_model)):
@@ -165,11 +169,12 @@ def sections(
     roc.append(_scatter([0, 1], [0, 1], "chance", line={"dash": "dash", "color": "#999"}))
     roc_fig = {
         "data": roc,
-        "layout": {
-            "title": {"text": "Held-out next-answer prediction: ROC"},
-            "xaxis": {"title": {"text": "false positive rate"}},
-            "yaxis": {"title": {"text": "true positive rate"}},
-        },
+        "layout": _layout(
+            title={"text": "Held-out next-answer prediction: ROC"},
+            xaxis={"title": {"text": "false positive rate"}, "range": [0, 1]},
+            yaxis={"title": {"text": "true positive rate"}, "range": [0, 1]},
+            height=420,
+        ),
     }
     policy_table = [
         {
@@ -226,7 +231,8 @@ def sections(
             "description": (
                 "Fitted on the training learners' histories. The simulated learners also "
                 "learn more slowly while a prerequisite is unknown, which plain BKT does not "
-                "model, so the learn rates are pulled down."
+                "model, and each learner meets each skill only a few times, so the fit "
+                "differs from the truth here; on pure-BKT learners the tests recover it."
             ),
             "table": [
                 {

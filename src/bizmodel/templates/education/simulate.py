@@ -223,12 +223,14 @@ def simulate_subscribers(
     arms: tuple[tuple[str, float, float], ...] = DEFAULT_ARMS,
     seed: int = 0,
     start: str = "2026-01-05",
+    id_prefix: str = "",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Daily new subscribers per arm (Poisson around the truth) and their sign-up events.
 
     The content budget varies ±25% by day around the arm's level, so the growth curve has a
     spread to fit. Returns ``(arm_days, events)``; events are ``signup`` and ``purchase``
-    (first month's price) rows with ``user_id, type, value, ts, arm, event_id``.
+    (first month's price) rows with ``user_id, type, value, ts, arm, event_id``; user and
+    event ids start with ``id_prefix`` (a run's tag, so runs can share one event store).
 
     Examples
     --------
@@ -250,9 +252,9 @@ def simulate_subscribers(
             day_rows.append((name, date, price, b, new))
             for _ in range(new):
                 ts = t0 + pd.Timedelta(days=d, seconds=float(rng.uniform(0, 86_399)))
-                user = f"U{uid:06d}"
-                events.append((user, "signup", np.nan, ts, name, f"e{uid}s"))
-                events.append((user, "purchase", price, ts, name, f"e{uid}p"))
+                user = f"{id_prefix}U{uid:06d}"
+                events.append((user, "signup", np.nan, ts, name, f"{user}-s"))
+                events.append((user, "purchase", price, ts, name, f"{user}-p"))
                 uid += 1
     arm_days = pd.DataFrame(
         day_rows, columns=["arm", "date", "price_usd", "content_budget_usd", "new_users"]
