@@ -375,3 +375,14 @@ def test_cli_new_and_run_small(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "education_model_comparison",
     }
     assert json.loads((proj / "recommendation.json").read_text())["levers"]["price_usd"] > 0
+
+
+def test_run_rejects_bad_options_before_training(project: Path) -> None:
+    from bizmodel.templates import run_project
+
+    with pytest.raises(ConfigError, match=r"option 'test_share' must be a number in \(0, 1\)"):
+        run_project(project, options={"test_share": 2}, show_progress=False)
+    with pytest.raises(ConfigError, match=r"band must be \[low, high\]"):
+        run_project(project, options={"band": [0.9, 0.2]}, show_progress=False)
+    with pytest.raises(ConfigError, match=r"option 'epochs' must be an integer >= 1"):
+        run_project(project, options={"epochs": 0}, show_progress=False)

@@ -83,6 +83,11 @@ def run_education(
     pdir = Path(settings.project_dir)
     out = pdir / "education"
     out.mkdir(exist_ok=True)
+    lows = {"seed": 0, "learners": 4, "bkt_restarts": 1, "train_rows": 10, "eval_rows": 10}
+    lows |= {"epochs": 1, "max_length": 16, "ab_learners": 10, "ab_steps": 1, "days": 2}
+    lows |= {"api_calls": 0}
+    for key, low in lows.items():  # every option checked before any work
+        _int(options, key, low)
     seed = _int(options, "seed", 0)
     band = check_band(options["band"])
     skills = list(SKILL_TRUTH)
@@ -93,7 +98,10 @@ def run_education(
     learners = history["learner_id"].drop_duplicates().to_numpy()
     rng = np.random.default_rng(seed)
     learners = rng.permutation(learners)[: _int(options, "learners", 4)]
-    n_test = max(2, round(len(learners) * float(options["test_share"])))
+    share = options["test_share"]
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share < 1:
+        raise ConfigError(f"option 'test_share' must be a number in (0, 1), got {share!r}")
+    n_test = max(2, round(len(learners) * float(share)))
     test_ids, train_ids = set(learners[:n_test]), set(learners[n_test:])
     train = history[history["learner_id"].isin(train_ids)]
     test = history[history["learner_id"].isin(test_ids)]
