@@ -418,6 +418,18 @@ def test_run_stops_at_a_bad_record_with_one_line(
     assert "row 7, field 'systolic_bp': expected a number in [60, 260], got 'high'" in err
 
 
+def test_run_checks_its_options_before_training(tmp_path: Path) -> None:
+    from bizmodel.templates import new_project, run_project
+
+    new_project("health", tmp_path / "p")
+    with pytest.raises(ConfigError, match="option calibration must be one of isotonic, platt"):
+        run_project(tmp_path / "p", options={"calibration": "beta"}, show_progress=False)
+    with pytest.raises(ConfigError, match="option epochs must be an integer >= 1, got 0"):
+        run_project(tmp_path / "p", options={"epochs": 0}, show_progress=False)
+    with pytest.raises(ConfigError, match="band cut-offs must be strictly increasing"):
+        run_project(tmp_path / "p", options={"cutoffs": [0.5, 0.2]}, show_progress=False)
+
+
 def _text_of_sqlite(url: str) -> str:
     con = sqlite3.connect(url.removeprefix("sqlite:///"))
     try:

@@ -50,7 +50,9 @@ class HealthTemplate:
             "members": SAMPLE_MEMBERS,  # rows of data/members.csv used (at most)
             "epochs": 2,  # notes model fine-tuning epochs
             "max_length": 64,  # tokens per note
-            "calibration": "isotonic",  # isotonic | platt
+            # platt keeps the ranking (outreach calls the highest risks first); isotonic's steps
+            # tie members. Both are fitted and scored; this one is served.
+            "calibration": "platt",  # platt | isotonic
             "cutoffs": [0.15, 0.35],  # band edges on the calibrated probability
             "bands": ["low", "moderate", "high"],
             "days": 28,  # days of simulated enrolment

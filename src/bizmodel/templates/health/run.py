@@ -238,6 +238,31 @@ def business_spec(pdir: Path, constants: Mapping[str, float]) -> dict[str, Any]:
     return spec
 
 
+def check_options(options: Mapping[str, Any]) -> None:
+    """Fail before any training on an option that cannot work (ConfigError naming it).
+
+    Examples
+    --------
+    >>> check_options({"members": 50, "epochs": 1, "max_length": 64, "days": 3,
+    ...                "calibration": "platt", "seed": 0})
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.ConfigError: option members must be an integer >= 200, got 50
+    """
+    from bizmodel.templates.health.model import CALIBRATION_METHODS
+
+    low = {"members": 200, "epochs": 1, "max_length": 8, "days": 1, "seed": 0}
+    for name, least in low.items():
+        v = options[name]
+        if not isinstance(v, int) or isinstance(v, bool) or v < least:
+            raise ConfigError(f"option {name} must be an integer >= {least}, got {v!r}")
+    if options["calibration"] not in CALIBRATION_METHODS:
+        raise ConfigError(
+            f"option calibration must be one of {', '.join(CALIBRATION_METHODS)}, "
+            f"got {options['calibration']!r}"
+        )
+
+
 def run_health(
     settings: Settings,
     options: Mapping[str, Any],
@@ -263,6 +288,7 @@ def run_health(
 
     t0 = time.perf_counter()
     pdir = settings.project_dir
+    check_options(options)
     seed = int(options["seed"])
     method = str(options["calibration"])
     cutoffs, bands = check_bands(options["cutoffs"], options["bands"])
@@ -465,4 +491,11 @@ def run_health(
     )
 
 
-__all__ = ["SPLITS", "business_spec", "fit_risk_models", "load_clean_members", "run_health"]
+__all__ = [
+    "SPLITS",
+    "business_spec",
+    "check_options",
+    "fit_risk_models",
+    "load_clean_members",
+    "run_health",
+]
