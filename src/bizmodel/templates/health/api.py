@@ -105,6 +105,7 @@ def risk_router(settings: Settings) -> APIRouter:
                     "inputs": {k: v for k, v in rec.items() if v is not None},
                     "output": {"value": a["probability"], "band": a["band"]},
                     "latency_ms": latency,
+                    "cost_usd": svc.usd_per_member,
                     "user_id": a["member_id"],
                     "ts": body.ts,
                 }

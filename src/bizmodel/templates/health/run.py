@@ -345,6 +345,7 @@ def run_health(
     notes_prob = np.full(len(clean), np.nan)
     notes_prob[rest.to_numpy()] = notes_event_prob(notes_model, clean.loc[rest, "notes"])
     fits = fit_risk_models(clean[rest], notes_prob[rest.to_numpy()], method=method)
+    fits["n"]["text"] = len(text)  # the notes model's training rows (not in fits' frame)
     clf, cal = fits["models"]["fields + notes"]
     spec_json = {
         "classifier": clf.to_dict(),

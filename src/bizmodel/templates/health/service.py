@@ -45,8 +45,11 @@ class RiskService:
         Needed when the classifier's features include ``notes_logit``.
     """
 
-    def __init__(self, spec: Mapping[str, Any], notes_model: Any = None) -> None:
+    def __init__(
+        self, spec: Mapping[str, Any], notes_model: Any = None, *, usd_per_member: float = 0.0
+    ) -> None:
         self.spec = dict(spec)
+        self.usd_per_member = usd_per_member  # measured serving cost of one record, if known
         self.classifier = RiskClassifier.from_dict(spec["classifier"])
         self.calibrator = Calibrator.from_dict(spec["calibrator"])
         self.cutoffs, self.bands = check_bands(spec["cutoffs"], spec["bands"])
@@ -72,6 +75,9 @@ class RiskService:
 
             mv = Registry(settings.resolved_registry_dir()).get(ref["name"], ref["version"])
             notes = load_model(mv.path)
+            cost = (mv.inference_cost or {}).get("cpu_s_per_1k_best", 0.0)
+            usd = cost / 1000 * settings.server.cpu_usd_per_hour / 3600
+            return cls(spec, notes, usd_per_member=usd)
         return cls(spec, notes)
 
     def probabilities(self, clean: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
