@@ -384,6 +384,47 @@ def test_risk_endpoint_bad_input_is_a_4xx_json(
         assert wrong.status_code == 403
 
 
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-1000, 1000)
+    | st.floats(-1e3, 1e3)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_FIELD_VALUES = st.sampled_from([None, -1, 0, 1, 7, 8, 30.5, 300, "x", "", True, [], {}])
+
+
+def test_risk_endpoint_never_answers_5xx(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bizmodel.server.app import create_app
+
+    headers = {"X-API-Key": "k1"}
+    with TestClient(create_app(_trained_project(tmp_path))) as c:
+
+        @settings(max_examples=25, deadline=None)
+        @given(
+            st.one_of(
+                _JSON,
+                st.dictionaries(st.sampled_from(list(MEMBER)), _FIELD_VALUES).map(
+                    lambda d: {"members": [{**MEMBER, **d}]}
+                ),
+            )
+        )
+        def check(body: Any) -> None:
+            r = c.post("/v1/risk", json=body, headers=headers)
+            assert r.status_code in (200, 422), (body, r.status_code, r.text)
+            assert isinstance(r.json(), dict)
+            if r.status_code == 200:
+                assert r.json()["disclaimer"] == DISCLAIMER
+
+        check()
+
+
 def test_risk_endpoint_before_training_is_a_409(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
