@@ -184,7 +184,7 @@ def run_flywheel(
 
     # 6. growth fit from stored sign-ups, experiments per user, optimisation
     _say(progress, "[6/7] fitting the growth model, analysing the experiment, optimising")
-    arm_days = _arm_days_from_store(events, market.arm_days)
+    arm_days = arm_days_from_store(events, market.arm_days)
     fit = business.fit_market_growth(arm_days)
     fit_path = out / "growth_fit.json"
     fit.to_json(fit_path)
@@ -323,7 +323,7 @@ def _drive_server(
     return served
 
 
-def _arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataFrame:
+def arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataFrame:
     """New users per arm and day counted from stored sign-ups, joined to the arm-day levers."""
     signups = events[events["type"] == "signup"].copy()
     signups["date"] = pd.to_datetime(signups["ts"], utc=True).dt.date.astype(str)
@@ -344,4 +344,4 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-__all__ = ["FlywheelResult", "run_flywheel"]
+__all__ = ["FlywheelResult", "arm_days_from_store", "run_flywheel"]

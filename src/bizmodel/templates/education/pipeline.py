@@ -67,7 +67,7 @@ def run_education(
 ) -> TemplateRunResult:
     """Run the education project in ``settings.project_dir`` end to end (see the README)."""
     from bizmodel.flywheel import business
-    from bizmodel.flywheel.loop import _arm_days_from_store
+    from bizmodel.flywheel.loop import arm_days_from_store
     from bizmodel.growth import fit_growth
     from bizmodel.inference.cost import measure_model_dir
     from bizmodel.monitor.snapshot import run_monitor
@@ -220,7 +220,7 @@ def run_education(
         store.close()
     end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
     monitor = run_monitor(events, predictions, feedback, until=end)
-    arm_days = _arm_days_from_store(
+    arm_days = arm_days_from_store(
         events[events["user_id"].astype(str).str.startswith(run_tag)], arm_levels
     )
     levers = ["price_usd", "content_budget_usd"]
