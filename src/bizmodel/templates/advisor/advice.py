@@ -25,8 +25,8 @@ from bizmodel.errors import ConfigError
 from bizmodel.templates.advisor.portfolio import (
     DISCLAIMER,
     BacktestResult,
-    backtest,
     Portfolio,
+    backtest,
     black_litterman,
     market_estimates,
     optimal_portfolio,
@@ -161,8 +161,7 @@ def walk_forward(
     opt = options or AdviceOptions()
     if window < 3 or window >= len(prices) - 1:
         raise ConfigError(
-            f"window must be in 3..{len(prices) - 2} periods for {len(prices)} prices; "
-            f"got {window}"
+            f"window must be in 3..{len(prices) - 2} periods for {len(prices)} prices; got {window}"
         )
     if rebalance < 1:
         raise ConfigError(f"rebalance must be at least 1 period; got {rebalance}")

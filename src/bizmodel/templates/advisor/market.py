@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -156,7 +156,8 @@ def simulate_subscribers(config: SubscriberConfig) -> Subscribers:
     rng = np.random.default_rng(config.seed)
     t = config.truth
     start = pd.Timestamp(config.start, tz="UTC")
-    rows, events = [], []
+    rows: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []
     for arm in config.arms:
         if arm.model not in MODEL_SIZES:
             raise ConfigError(f"arm {arm.name}: unknown model {arm.model!r}; valid: small, large")

@@ -133,6 +133,8 @@ def sentiment_views(
     omega: dict[str, float] = {}
     score: dict[str, float] = {}
     count: dict[str, int] = {}
+    diag = np.diag(cov.to_numpy(dtype=float)).tolist()
+    variances = dict(zip(map(str, cov.index), diag, strict=True))
     for ticker, values in scores.items():
         if ticker not in prior.index or ticker not in cov.index:
             raise DataError(
@@ -143,7 +145,7 @@ def sentiment_views(
             continue
         if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > 1.0 + 1e-9):
             raise DataError(f"sentiment scores of {ticker!r} must be finite and in [-1, 1]")
-        var = float(cov.loc[ticker, ticker])
+        var = float(variances[ticker])
         s = float(arr.mean())
         q[ticker] = float(prior[ticker]) + strength * s * var**0.5
         omega[ticker] = noise * tau * var / arr.size
@@ -459,7 +461,7 @@ def backtest(
         index=labels[len(labels) - n :],
     )
     stats = {}
-    for name in equity:
+    for name in curves:
         e = equity[name].dropna().to_numpy()
         per = e[1:] / e[:-1] - 1
         years = max(len(per), 1) / frequency
