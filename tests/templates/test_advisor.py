@@ -345,6 +345,7 @@ def test_new_and_run_at_small_scale(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     proj = tmp_path / "advisor"
     assert cli_run(["new", "advisor", str(proj)]) == 0
+    assert "next: cd" in capsys.readouterr().out
     args = [
         "run",
         str(proj),
