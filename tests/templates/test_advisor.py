@@ -308,6 +308,8 @@ def test_advice_answers_weights_views_and_the_disclaimer(advice_client: Any) -> 
         ({"headlines": {"ZZZ": ["x"]}}, "not in the portfolio"),
         ({"headlines": {"ACME": [" "]}}, "empty headline"),
         ({"risk": "high"}, "risk"),
+        ({"ts": "yesterday"}, "ts"),
+        ({"news_weeks": 0}, "news_weeks"),
     ],
 )
 def test_bad_advice_requests_get_422_with_a_clear_message(

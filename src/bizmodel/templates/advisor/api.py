@@ -11,8 +11,10 @@ Not financial advice: every answer carries the disclaimer.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -20,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bizmodel.config import Settings
 from bizmodel.errors import BizmodelError, DataError, InfeasibleError
+from bizmodel.server.schemas import Text
 
 Profile = Literal["conservative", "balanced", "aggressive"]
 
@@ -33,14 +36,14 @@ class AdviceRequest(BaseModel):
     tickers: list[str] | None = Field(
         default=None, min_length=2, description="subset of the project's tickers (default: all)"
     )
-    headlines: dict[str, list[str]] | None = Field(
+    headlines: dict[str, list[Text]] | None = Field(
         default=None,
         description="your own news per ticker; default: the project's latest headlines",
     )
     max_weight: float | None = Field(default=None, gt=0, le=1)
     news_weeks: int | None = Field(default=None, ge=1, le=52)
     user_id: str | None = Field(default=None, max_length=200)
-    ts: str | None = None
+    ts: datetime | None = None  # when the request was made (replays); default: now
 
 
 def score_value(served: Any, formatted: Mapping[str, Any]) -> float:
@@ -156,6 +159,12 @@ def make_router(settings: Settings, defaults: Mapping[str, Any]) -> APIRouter:
                 raise InfeasibleError(f"no portfolio for this request: {exc}") from exc
 
         result = await asyncio.to_thread(compute)
+        numbers = [result.portfolio.expected_return, result.portfolio.volatility]
+        numbers += list(result.portfolio.weights.values()) + list(result.posterior.values())
+        if not all(math.isfinite(x) for x in numbers):
+            raise InfeasibleError(
+                "no portfolio for this request: the estimates are not finite (check the prices)"
+            )
         return {
             **result.to_dict(),
             "tickers": tickers,

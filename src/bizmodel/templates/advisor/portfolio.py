@@ -201,9 +201,9 @@ class Portfolio:
     max_weight: float
 
     @property
-    def sharpe(self) -> float:
-        """Expected return over volatility (risk-free rate 0)."""
-        return self.expected_return / self.volatility if self.volatility > 0 else float("nan")
+    def sharpe(self) -> float | None:
+        """Expected return over volatility (risk-free rate 0); None for a riskless portfolio."""
+        return self.expected_return / self.volatility if self.volatility > 1e-12 else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""

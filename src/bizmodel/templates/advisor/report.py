@@ -20,6 +20,8 @@ from bizmodel.templates.advisor.portfolio import (
     market_estimates,
 )
 
+_LAYOUT = {"height": 420, "legend": {"orientation": "h", "y": -0.25}}
+
 
 def _scatter(x: list[Any], y: list[float], name: str, **extra: Any) -> dict[str, Any]:
     return {"type": "scatter", "x": x, "y": y, "name": name, **extra}
@@ -75,6 +77,7 @@ def advisor_sections(
             ],
         ],
         "layout": {
+            **_LAYOUT,
             "xaxis": {"title": {"text": "volatility (annual)"}, "tickformat": ".0%"},
             "yaxis": {"title": {"text": "expected return (annual)"}, "tickformat": ".0%"},
         },
@@ -86,6 +89,7 @@ def advisor_sections(
             for n, a in answers.items()
         ],
         "layout": {
+            **_LAYOUT,
             "barmode": "group",
             "yaxis": {"title": {"text": "weight"}, "tickformat": ".0%"},
         },
@@ -96,7 +100,7 @@ def advisor_sections(
             _scatter([str(i) for i in equity.index], equity[c].tolist(), str(c), mode="lines")
             for c in equity.columns
         ],
-        "layout": {"yaxis": {"title": {"text": "wealth (start 1, after costs)"}}},
+        "layout": {**_LAYOUT, "yaxis": {"title": {"text": "wealth (start 1, after costs)"}}},
     }
     views = [
         {
@@ -127,7 +131,7 @@ def advisor_sections(
                     "profile": n,
                     "expected_return": round(a["expected_return"], 4),
                     "volatility": round(a["volatility"], 4),
-                    "sharpe": round(a["sharpe"], 3),
+                    "sharpe": None if a["sharpe"] is None else round(a["sharpe"], 3),
                 }
                 for n, a in answers.items()
             ],

@@ -21,6 +21,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,12 @@ def run_advisor(
     from bizmodel.optimize.spec import Spec
     from bizmodel.registry import Registry
     from bizmodel.report.cli_support import render_report
-    from bizmodel.report.project import project_report_data, store_frames, write_analysis
+    from bizmodel.report.project import (
+        project_monitor,
+        project_report_data,
+        store_frames,
+        write_analysis,
+    )
     from bizmodel.store import EventStore
     from bizmodel.templates.advisor.advice import AdviceOptions, walk_forward
     from bizmodel.templates.advisor.business import business_spec
@@ -170,9 +176,11 @@ def run_advisor(
     steps.append(f"backtest over {len(bt.equity)} weeks ({options['profile']})")
 
     # 4. simulate subscribers
-    sim = simulate_subscribers(
-        SubscriberConfig(days=int(options["days"]), seed=int(options["seed"]))
-    )
+    days = int(options["days"])
+    start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()  # the test ends today
+    sim = simulate_subscribers(SubscriberConfig(days=days, seed=int(options["seed"]), start=start))
+    end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
+    advice_ts = end - pd.Timedelta(hours=12)  # on the simulated timeline: the test's last day
     _say(progress, f"[4/8] {sim.summary()}")
 
     # 5. serve: advice per profile, subscriber events
@@ -185,7 +193,8 @@ def run_advisor(
         httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client,
     ):
         for name in PROFILE_NAMES:
-            answers[name] = post_json(client, "/v1/advice", {"profile": name})
+            body = {"profile": name, "ts": advice_ts.isoformat()}
+            answers[name] = post_json(client, "/v1/advice", body)
         batch: list[dict[str, Any]] = []
         for row in sim.events.to_dict("records"):
             value = row["value"]
@@ -275,7 +284,7 @@ def run_advisor(
     )
     report = pdir / "report.html"
     render_report(
-        project_report_data(settings),
+        project_report_data(settings, monitor=project_monitor(settings, until=end)),
         output=report,
         title=f"{settings.project.title or 'Investment advisor'} — not financial advice",
     )
