@@ -382,3 +382,25 @@ def test_new_and_run_at_small_scale(tmp_path: Path, capsys: pytest.CaptureFixtur
         "mean-variance (no views)",
         "equal weight",
     ]
+    # the project's own server: the fine-tuned model scores a user's headlines into the views
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.server import create_app
+
+    settings = Settings.load(project_dir=proj, env={}, api_keys=(KEY,))
+    own = {"tickers": ["ACME", "BORE", "COBA"], "max_weight": 0.6}
+    news = {
+        "up": ["Cobalt Mining announces record revenue"] * 3,
+        "down": ["Cobalt Mining files for bankruptcy protection"] * 3,
+    }
+    with TestClient(create_app(settings)) as client:
+        got = {
+            k: client.post(
+                "/v1/advice", json={**own, "headlines": {"COBA": v}}, headers={"X-API-Key": KEY}
+            ).json()
+            for k, v in news.items()
+        }
+    up, down = (got[k]["views"][0]["headlines"][0]["sentiment"] for k in ("up", "down"))
+    assert up > down
+    assert got["up"]["weights"]["COBA"] > got["down"]["weights"]["COBA"]
