@@ -269,7 +269,7 @@ def _drive_server(
     import httpx
     from tqdm.auto import tqdm
 
-    from bizmodel.flywheel.serving import post_json, running_server
+    from bizmodel.flywheel.serving import post_events, post_json, running_server
 
     preds = market.predictions.reset_index(drop=True)
     # one request per user visit (same user, same time), at most 16 headlines
@@ -306,24 +306,7 @@ def _drive_server(
                 for sim, pid, ts in rows:
                     sim_to_served[str(sim)] = pid
                     served[pid] = ts
-        ev = market.events
-        batch = []
-        for row in ev.itertuples(index=False):
-            batch.append(
-                {
-                    "user_id": str(row.user_id),
-                    "type": row.type,
-                    "value": None if pd.isna(row.value) else float(row.value),
-                    "ts": pd.Timestamp(row.ts).isoformat(),
-                    "properties": {"arm": row.arm},
-                    "client_event_id": str(row.event_id),
-                }
-            )
-            if len(batch) == 1000:
-                post_json(client, "/v1/events", {"events": batch})
-                batch = []
-        if batch:
-            post_json(client, "/v1/events", {"events": batch})
+        post_events(client, market.events)
         for row in market.feedback.itertuples(index=False):
             served_id = sim_to_served.get(str(row.prediction_id))
             if served_id is not None:

@@ -56,3 +56,33 @@ def post_json(client: Any, path: str, body: Any) -> Any:
     if resp.status_code >= 300:
         raise StoreError(f"POST {path} answered {resp.status_code}: {resp.text[:300]}")
     return resp.json() if resp.content else None
+
+
+def post_events(client: Any, events: Any, *, batch_size: int = 1000) -> int:
+    """POST a frame of events (``event_id, user_id, type, value, ts, arm``) to ``/v1/events``
+    in batches; ``arm`` goes into ``properties``, ``event_id`` is the ``client_event_id`` (so a
+    replay is idempotent). Returns the number of events sent."""
+    import math
+
+    batch: list[dict[str, Any]] = []
+    sent = 0
+    for row in events.to_dict("records"):
+        value = row["value"]
+        ts = row["ts"]
+        batch.append(
+            {
+                "user_id": str(row["user_id"]),
+                "type": str(row["type"]),
+                "value": None if value is None or math.isnan(float(value)) else float(value),
+                "ts": ts.isoformat() if hasattr(ts, "isoformat") else str(ts),
+                "properties": {"arm": row["arm"]},
+                "client_event_id": str(row["event_id"]),
+            }
+        )
+        if len(batch) == batch_size:
+            post_json(client, "/v1/events", {"events": batch})
+            sent, batch = sent + len(batch), []
+    if batch:
+        post_json(client, "/v1/events", {"events": batch})
+        sent += len(batch)
+    return sent

@@ -92,7 +92,7 @@ def run_advisor(
 
     from bizmodel.finetune import load_model
     from bizmodel.flywheel.loop import train_headline_model
-    from bizmodel.flywheel.serving import post_json, running_server
+    from bizmodel.flywheel.serving import post_events, post_json, running_server
     from bizmodel.growth import fit_growth
     from bizmodel.inference.cost import measure_model_dir
     from bizmodel.optimize import optimize, pareto
@@ -195,24 +195,7 @@ def run_advisor(
         for name in PROFILE_NAMES:
             body = {"profile": name, "ts": advice_ts.isoformat()}
             answers[name] = post_json(client, "/v1/advice", body)
-        batch: list[dict[str, Any]] = []
-        for row in sim.events.to_dict("records"):
-            value = row["value"]
-            batch.append(
-                {
-                    "user_id": str(row["user_id"]),
-                    "type": str(row["type"]),
-                    "value": None if value is None or value != value else float(value),
-                    "ts": row["ts"].isoformat(),
-                    "properties": {"arm": str(row["arm"])},
-                    "client_event_id": str(row["event_id"]),
-                }
-            )
-            if len(batch) == 1000:
-                post_json(client, "/v1/events", {"events": batch})
-                batch = []
-        if batch:
-            post_json(client, "/v1/events", {"events": batch})
+        post_events(client, sim.events)
     (out / "advice.json").write_text(json.dumps(answers, indent=2))
     steps.append(f"served {len(answers)} advice answers; posted {len(sim.events)} events")
 
