@@ -373,7 +373,13 @@ def test_new_and_run_at_small_scale(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert sum(a["weights"].values()) == pytest.approx(1.0)
         assert a["disclaimer"].startswith("Not financial advice")
     html = (proj / "report.html").read_text()
-    for key in ("advisor_frontier", "advisor_weights", "advisor_views", "advisor_backtest"):
+    for key in (
+        "advisor_frontier",
+        "advisor_weights",
+        "advisor_views",
+        "advisor_backtest",
+        "advisor_business",
+    ):
         assert key in html
     assert "Not financial advice" in html
     equity = pd.read_csv(proj / "output" / "backtest_equity.csv")

@@ -180,4 +180,48 @@ def advisor_sections(
     ]
 
 
-__all__ = ["advisor_sections"]
+def business_section(
+    conversion: Any, truth: Mapping[str, float], spec: Mapping[str, Any], recommendation: Any
+) -> dict[str, Any]:
+    """Section dict: the conversion fit against the simulation's truth, the model sizes
+    (quality, cost per request, hosting) and the recommended levers."""
+    rows = [
+        {
+            "coefficient": f"conversion {n}",
+            "estimate": round(float(conversion.params[n]), 5),
+            "ci_low": round(lo, 5),
+            "ci_high": round(hi, 5),
+            "truth": truth[n],
+        }
+        for n, (lo, hi) in conversion.conf_int().items()
+    ]
+    sizes = spec["levers"]["model"]["choices"]
+    notes = [
+        f"model {name}: quality {c['model_quality']:.2f}, "
+        f"{c['inference_cost_usd'] * 1000:.4f} USD per 1k requests, hosting "
+        f"{c['hosting_usd_per_day']:.0f} USD/day, subscribers stay {c['paid_months']:.1f} months"
+        for name, c in sizes.items()
+    ]
+    notes.append(
+        "small = the MiniLM fine-tuned here (inference cost measured at registration); large = "
+        "an assumed 7x larger encoder (quality and cost are assumptions of the simulation)."
+    )
+    levers = recommendation["levers"]
+    notes.append(
+        "recommended: "
+        + ", ".join(f"{k} = {v if isinstance(v, str) else round(v, 2)}" for k, v in levers.items())
+    )
+    return {
+        "key": "advisor_business",
+        "title": "Freemium levers: conversion fit vs truth, model sizes",
+        "description": (
+            "Share of sign-ups who subscribe, fitted from the stored events (Poisson with the "
+            "sign-ups as exposure) against the simulation's ground truth; levers: subscription "
+            "price, free-tier limit (advice requests per month), model size."
+        ),
+        "table": rows,
+        "notes": notes,
+    }
+
+
+__all__ = ["advisor_sections", "business_section"]

@@ -256,6 +256,9 @@ def run_advisor(
         cost_bps=float(options["cost_bps"]),
     )
     from bizmodel.flywheel.business import pareto_section
+    from bizmodel.templates.advisor.report import business_section
+
+    custom.append(business_section(conversion, truth_c, spec, rec.to_dict()))
 
     write_analysis(
         pdir,
