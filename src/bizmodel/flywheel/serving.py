@@ -59,24 +59,21 @@ def post_json(client: Any, path: str, body: Any) -> Any:
 
 
 def post_events(client: Any, events: Any, *, batch_size: int = 1000) -> int:
-    """POST a frame of events (``event_id, user_id, type, value, ts, arm``) to ``/v1/events``
-    in batches; ``arm`` goes into ``properties``, ``event_id`` is the ``client_event_id`` (so a
-    replay is idempotent). Returns the number of events sent."""
-    import math
+    """POST simulated events (``user_id, type, value, ts, arm, event_id`` rows of a DataFrame)
+    to ``/v1/events`` in batches, with the arm in ``properties``; return how many were sent."""
+    import pandas as pd
 
     batch: list[dict[str, Any]] = []
     sent = 0
-    for row in events.to_dict("records"):
-        value = row["value"]
-        ts = row["ts"]
+    for row in events.itertuples(index=False):
         batch.append(
             {
-                "user_id": str(row["user_id"]),
-                "type": str(row["type"]),
-                "value": None if value is None or math.isnan(float(value)) else float(value),
-                "ts": ts.isoformat() if hasattr(ts, "isoformat") else str(ts),
-                "properties": {"arm": row["arm"]},
-                "client_event_id": str(row["event_id"]),
+                "user_id": str(row.user_id),
+                "type": row.type,
+                "value": None if pd.isna(row.value) else float(row.value),
+                "ts": pd.Timestamp(row.ts).isoformat(),
+                "properties": {"arm": row.arm},
+                "client_event_id": str(row.event_id),
             }
         )
         if len(batch) == batch_size:

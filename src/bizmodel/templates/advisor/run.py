@@ -255,7 +255,7 @@ def run_advisor(
         profile=str(options["profile"]),
         cost_bps=float(options["cost_bps"]),
     )
-    from bizmodel.flywheel.business import pareto_section
+    from bizmodel.flywheel.business import growth_section, pareto_section
     from bizmodel.templates.advisor.report import business_section
 
     custom.append(business_section(conversion, truth_c, spec, rec.to_dict()))
@@ -264,7 +264,17 @@ def run_advisor(
         pdir,
         {
             "custom": custom,
-            "growth": _growth_section(growth, counts, truth_g),
+            "growth": growth_section(
+                growth,
+                counts.rename(columns={"signups": "new_users"}),
+                truth_g,
+                x="free_limit",
+                x_label="free-tier limit (advice requests per month)",
+                y_label=(
+                    f"sign-ups per day, arm {counts['arm'].iloc[0]} "
+                    "(the other levers fixed at that arm's setting)"
+                ),
+            ),
             "pareto": pareto_section(front, rec.to_dict(), "users", "profit_usd"),
         },
     )
@@ -331,44 +341,6 @@ def run_advisor(
         lines=tuple(lines),
         seconds=time.perf_counter() - t0,
     )
-
-
-def _growth_section(fit: Any, counts: pd.DataFrame, truth: Mapping[str, float]) -> dict:
-    """Report input: sign-ups vs free-tier limit at the first arm's price and model."""
-    first = counts.iloc[0]
-    rows = counts[(counts["price_usd"] == first["price_usd"]) & (counts["model"] == first["model"])]
-    grid = np.linspace(0.0, 30.0, 31)
-    x = pd.DataFrame(
-        {
-            "price_usd": float(first["price_usd"]),
-            "free_limit": grid,
-            "model_quality": float(first["model_quality"]),
-        }
-    )
-    pred = fit.predict(x, interval=True)
-    return {
-        "x": rows["free_limit"].astype(float).tolist(),
-        "y": rows["signups"].astype(float).tolist(),
-        "curve_x": grid.tolist(),
-        "mean": np.asarray(pred.mean).tolist(),
-        "lower": np.asarray(pred.lower).tolist(),
-        "upper": np.asarray(pred.upper).tolist(),
-        "x_label": "free-tier limit (advice requests per month)",
-        "y_label": (
-            f"sign-ups per day at ${float(first['price_usd']):g}/month, {first['model']} model"
-        ),
-        "group": rows["arm"].astype(str).tolist(),
-        "coefficients": [
-            {
-                "name": n,
-                "estimate": float(fit.params[n]),
-                "ci_low": lo,
-                "ci_high": hi,
-                "truth": float(truth[n]),
-            }
-            for n, (lo, hi) in fit.conf_int().items()
-        ],
-    }
 
 
 __all__ = ["MODEL_NAME", "run_advisor", "store_counts"]
