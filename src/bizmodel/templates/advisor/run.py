@@ -270,10 +270,7 @@ def run_advisor(
                 truth_g,
                 x="free_limit",
                 x_label="free-tier limit (advice requests per month)",
-                y_label=(
-                    f"sign-ups per day, arm {counts['arm'].iloc[0]} "
-                    "(the other levers fixed at that arm's setting)"
-                ),
+                y_label=f"sign-ups per day, arm {counts['arm'].iloc[0]}",
             ),
             "pareto": pareto_section(front, rec.to_dict(), "users", "profit_usd"),
         },
