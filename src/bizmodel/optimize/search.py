@@ -33,6 +33,7 @@ class SearchOptions:
     seed: int = 0  # seed of the start points and of robustness draws
     tol: float = 1e-6  # feasibility: violation <= tol * max(1, |lhs|, |rhs|)
     enumerate_limit: int = 64  # more discrete assignments than this: branch-and-bound
+    method: str = "auto"  # local solver, one of problem.LOCAL_METHODS
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Search:
             self.theta,
             self.quantile,
             self.options.tol,
+            self.options.method,
         )
 
     def combos(self) -> list[dict[str, str]]:
