@@ -1,8 +1,10 @@
 """One continuous subproblem: a layout, weighted objective terms, constraints, local solves.
 
 The variables are mapped to the unit cube ``u = (x - min) / (max - min)`` so that every lever
-has the same scale for SLSQP; objective and constraint values come with exact gradients from
-:mod:`bizmodel.optimize.dual`. A point is *feasible* when it lies in the bounds (it always does:
+has the same scale for the local solvers; objective and constraint values come with exact
+gradients (and, for the second-order solvers, exact Hessians) from :mod:`bizmodel.optimize.dual`.
+Local solves: trust-region Newton on the box (:mod:`bizmodel.optimize.newton`) for subproblems
+with bounds only, SLSQP where there are constraints (``method="auto"``), or as chosen. A point is *feasible* when it lies in the bounds (it always does:
 ``u`` is clipped) and every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within
 ``tol * max(1, |lhs|, |rhs|)`` — the one tolerance used everywhere and reported.
 """
@@ -207,7 +209,7 @@ class Problem:
             else np.zeros(self.theta.shape[0])
         )
         dF_s = np.zeros((*F_s.shape, n))
-        d2F_s = np.zeros((*F_s.shape, n, n))
+        d2F_s = np.zeros((*F_s.shape, n, n) if hess else ())
         for name, c in self.coefs.items():
             if hess:
                 v, g, h = _vgh(env[name], n)
@@ -221,7 +223,7 @@ class Problem:
         a = np.zeros(m)
         b = np.zeros(m)
         dg = np.zeros((m, n))
-        d2g = np.zeros((m, n, n))
+        d2g = np.zeros((m, n, n) if hess else ())
         for j, row in enumerate(self.rows):
             if hess:
                 av, ag, ah = _vgh(row.a(env), n)
@@ -233,7 +235,8 @@ class Problem:
             a[j], b[j] = float(np.mean(av)), float(np.mean(bv))
             dg[j] = _mean_lead(ag, 1) - _mean_lead(bg, 1)
         dg = dg * self.span  # chain rule to the unit cube: ∂/∂u_i = span_i ∂/∂x_i
-        ss = np.outer(self.span, self.span)  # ∂²/∂u_i∂u_j = span_i span_j ∂²/∂x_i∂x_j
+        # ∂²/∂u_i∂u_j = span_i span_j ∂²/∂x_i∂x_j
+        ss = np.outer(self.span, self.span) if hess else 1.0
         p = Point(
             u,
             x,
@@ -430,16 +433,17 @@ class Problem:
             row = np.zeros(n)
             row[grp] = 1.0
             cons.append(LinearConstraint(row[None, :], 1.0, 1.0))
-        res = minimize(
-            fun,
-            self.clean(u0),
-            jac=True,
-            hess=hess,
-            method="trust-constr",
-            bounds=Bounds(np.zeros(n), np.ones(n), keep_feasible=True),
-            constraints=cons,
-            options={"maxiter": maxiter, "gtol": 1e-12, "xtol": 1e-14},
-        )
+        with np.errstate(all="ignore"):  # scipy's QP step divides by zero on bounds
+            res = minimize(
+                fun,
+                self.clean(u0),
+                jac=True,
+                hess=hess,
+                method="trust-constr",
+                bounds=Bounds(np.zeros(n), np.ones(n), keep_feasible=True),
+                constraints=cons,
+                options={"maxiter": maxiter, "gtol": 1e-12, "xtol": 1e-14},
+            )
         return self.run(self.clean(res.x))
 
     def clean_box(self, u: np.ndarray) -> np.ndarray:
