@@ -122,14 +122,28 @@ def _tr_subproblem(g: np.ndarray, H: np.ndarray, delta: float) -> np.ndarray:
         if ns > delta:  # never leave the region
             s *= delta / ns
         elif ns < delta * (1 - 1e-9) and lo < 0:  # nearly hard: use the negative curvature
-            s[0] += math.copysign(math.sqrt(delta**2 - ns**2), -gam[0] or 1.0)
+            s = _to_boundary(s, gam, lam, delta)
         return Q @ s
     # hard case: s = -(H + floor I)^+ g plus a component along the lowest eigenvector
-    s = s0
-    rest = delta**2 - float(s @ s)
-    if rest > 0:
-        s[0] += math.sqrt(rest)
-    return Q @ s
+    return Q @ _to_boundary(s0, gam, lam, delta)
+
+
+def _to_boundary(s: np.ndarray, gam: np.ndarray, lam: np.ndarray, delta: float) -> np.ndarray:
+    """``s + t e₀`` with ``‖s + t e₀‖ = Δ`` (eigen-coordinates), the root of lower model value.
+
+    ``t² + 2 t s₀ + ‖s‖² - Δ² = 0``; the model is ``γᵀs + ½ Σ λ_i s_i²``.
+    """
+    disc = s[0] ** 2 - float(s @ s) + delta**2
+    if disc < 0:
+        return s
+    best, best_m = s, math.inf
+    for t in (-s[0] + math.sqrt(disc), -s[0] - math.sqrt(disc)):
+        v = s.copy()
+        v[0] += t
+        m = float(gam @ v + 0.5 * np.sum(lam * v * v))
+        if m < best_m:
+            best, best_m = v, m
+    return best
 
 
 def trust_region_box(

@@ -4,8 +4,9 @@ The variables are mapped to the unit cube ``u = (x - min) / (max - min)`` so tha
 has the same scale for the local solvers; objective and constraint values come with exact
 gradients (and, for the second-order solvers, exact Hessians) from :mod:`bizmodel.optimize.dual`.
 Local solves: trust-region Newton on the box (:mod:`bizmodel.optimize.newton`) for subproblems
-with bounds only, SLSQP where there are constraints (``method="auto"``), or as chosen. A point is *feasible* when it lies in the bounds (it always does:
-``u`` is clipped) and every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within
+with bounds only, SLSQP where there are constraints (``method="auto"``), or as chosen.
+
+A point is *feasible* when it lies in the bounds (it always does: ``u`` is clipped) and every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within
 ``tol * max(1, |lhs|, |rhs|)`` — the one tolerance used everywhere and reported.
 """
 
