@@ -6,8 +6,9 @@ gradients (and, for the second-order solvers, exact Hessians) from :mod:`bizmode
 Local solves: trust-region Newton on the box (:mod:`bizmodel.optimize.newton`) for subproblems
 with bounds only, SLSQP where there are constraints (``method="auto"``), or as chosen.
 
-A point is *feasible* when it lies in the bounds (it always does: ``u`` is clipped) and every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within
-``tol * max(1, |lhs|, |rhs|)`` — the one tolerance used everywhere and reported.
+A point is *feasible* when it lies in the bounds (it always does: ``u`` is clipped) and
+every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within ``tol * max(1, |lhs|, |rhs|)``
+— the one tolerance used everywhere and reported.
 """
 
 from __future__ import annotations
