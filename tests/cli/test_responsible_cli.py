@@ -52,11 +52,21 @@ def test_explain_json_and_html(tiny_model_dir: str, tmp_path: Path, capsys) -> N
     assert "> raises<" in page.read_text()  # word pieces: "divide" + "##nd"
 
 
+def test_explain_shap(tiny_model_dir: str, capsys) -> None:
+    code = run(["explain", tiny_model_dir, "Acme", "--text-pair", "Acme raises dividend",
+                "--method", "shap", "--n-samples", "30", "--seed", "1", "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "shap" and out["n_steps"] is None and out["n_samples"] > 0
+    gap = out["prediction"] - out["baseline_prediction"]
+    assert sum(out["attributions"]) == pytest.approx(gap, abs=1e-6)
+
+
 def test_explain_errors(tiny_model_dir: str, tmp_path: Path, capsys) -> None:
     assert run(["explain", tiny_model_dir, "Acme Corp"]) == 1
     assert "give --text-pair too" in capsys.readouterr().err
-    assert run(["explain", tiny_model_dir, "A", "--text-pair", "B", "--method", "shap"]) == 1
-    assert "valid: integrated-gradients" in capsys.readouterr().err
+    assert run(["explain", tiny_model_dir, "A", "--text-pair", "B", "--method", "lime"]) == 1
+    assert "valid: ig, shap" in capsys.readouterr().err
     assert run(["explain", tiny_model_dir, "A", "--text-pair", "B", "--html", "x.txt"]) == 1
     assert "must end in .html" in capsys.readouterr().err
     assert run(["explain", str(tmp_path), "A"]) == 1
