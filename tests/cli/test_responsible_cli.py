@@ -83,3 +83,30 @@ def test_robustness_cli(tiny_model_dir: str, segmented_csv: Path, capsys) -> Non
     assert "unknown perturbation 'x'" in capsys.readouterr().err
     assert run(["robustness", tiny_model_dir, str(segmented_csv), "--output", "r.txt"]) == 1
     assert "must end in .json" in capsys.readouterr().err
+
+
+def test_checks_of_a_registered_version_are_stored_and_reported(
+    tiny_model_dir: str, segmented_csv: Path, tmp_path: Path, capsys
+) -> None:
+    from bizmodel.config import Settings
+    from bizmodel.registry import Registry
+    from bizmodel.report.project import model_check_sections
+
+    reg = Registry(tmp_path / "registry")
+    reg.register(tiny_model_dir, "headlines")
+    root = str(reg.root)
+    assert run(["audit", "headlines", str(segmented_csv), "--segment", "region",
+                "--n-boot", "100", "--registry", root]) == 0  # fmt: skip
+    assert "Stored as the audit check of headlines v1" in capsys.readouterr().out
+    assert run(["robustness", "headlines:1", str(segmented_csv), "--perturbation", "typo",
+                "--registry", root, "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)  # --json output stays one JSON object
+    mv = reg.get("headlines", 1)
+    assert mv.checks["audit"]["segment_columns"] == ["region"]
+    assert mv.checks["robustness"]["clean"] == out["clean"]
+    settings = Settings.load(project_dir=tmp_path, env={}, registry_dir=reg.root)
+    keys = [s["key"] for s in model_check_sections(settings)]
+    assert keys == ["audit-headlines-v1", "robustness-headlines-v1"]
+    # A plain model dir is not a registered version: nothing is stored anywhere.
+    assert run(["robustness", tiny_model_dir, str(segmented_csv), "--perturbation", "typo"]) == 0
+    assert "Stored as" not in capsys.readouterr().out

@@ -134,3 +134,6 @@ def test_robustness_gate_can_hold_back_a_winner(
     assert gate["action"] == "keep_champion" and gate["blockers"]
     assert not res.promoted
     assert Registry(settings.resolved_registry_dir()).get("advisor", "production").version == 1
+    # The gate's robustness run is stored with the challenger's version (shown in reports).
+    checks = Registry(settings.resolved_registry_dir()).get("advisor", "latest").checks
+    assert checks["robustness"]["metric"] == "mae" and checks["robustness"]["perturbations"]

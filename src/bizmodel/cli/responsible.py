@@ -22,6 +22,7 @@ _MODEL = typer.Argument(
     help="A model dir written by `bizmodel train`, or NAME[:VERSION|STAGE] of a registered "
     "model (audit and robustness results are then stored with that version)."
 )
+_OUTPUT = typer.Option(help="Also write the result as JSON to this file (e.g. next to the model).")
 _REGISTRY = typer.Option(help="Registry folder for NAME[:VERSION] (default: the project's).")
 _REF = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,63})(?::([A-Za-z0-9_-]{1,64}))?")
 
@@ -47,16 +48,9 @@ def _record(model_dir: Path, kind: str, result: Any, as_json: bool) -> None:
     """Store ``result`` with the registered version ``model_dir`` is, if it is one."""
     from bizmodel.registry import Registry
 
-    found = Registry.locate(model_dir)
-    if found is None:
-        return
-    registry, name, version = found
-    registry.record_check(name, version, kind, result.to_dict())
-    if not as_json:
-        typer.echo(f"Stored as the {kind} check of {name} v{version} in {registry.root}.")
-
-
-_OUTPUT = typer.Option(help="Also write the result as JSON to this file (e.g. next to the model).")
+    mv = Registry.record_check_at(model_dir, kind, result.to_dict())
+    if mv is not None and not as_json:
+        typer.echo(f"Stored as the {kind} check of {mv.name} v{mv.version} in the registry.")
 
 
 def _check_output(output: Path | None) -> None:

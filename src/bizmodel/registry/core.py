@@ -289,6 +289,22 @@ class Registry:
             return None
         return Registry(root), name, int(p.name)
 
+    @staticmethod
+    def record_check_at(path: str | Path, kind: str, result: dict[str, Any]) -> ModelVersion | None:
+        """:meth:`record_check` for the version whose folder is ``path``; None (nothing stored)
+        when ``path`` is not a registered version.
+
+        Examples
+        --------
+        >>> Registry.record_check_at("/tmp", "audit", {}) is None
+        True
+        """
+        found = Registry.locate(path)
+        if found is None:
+            return None
+        registry, name, version = found
+        return registry.record_check(name, version, kind, result)
+
     # -- reading ---------------------------------------------------------------------------
 
     def _missing(self, name: str, ref: object) -> str:

@@ -151,9 +151,7 @@ def method_name(method: str) -> str:
     bizmodel.errors.ConfigError: unknown explanation method 'lime'; valid: ig, shap
     """
     if method not in _ALIASES:
-        raise ConfigError(
-            f"unknown explanation method {method!r}; valid: ig, shap"
-        )
+        raise ConfigError(f"unknown explanation method {method!r}; valid: ig, shap")
     return _ALIASES[method]
 
 
