@@ -119,6 +119,11 @@ def test_cli_retrain_unknown_model_is_one_line(
     assert run(["retrain", "advisor", str(holdout), "--project", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and err.count("\n") == 1 and "advisor" in err
+    # The gate options reach retrain() (which fails on the unknown model before using them).
+    gates = ["--max-robustness-drop", "0.05", "--fairness-segment", "region", "--max-disparity",
+             "0.1"]  # fmt: skip
+    assert run(["retrain", "advisor", str(holdout), "--project", str(tmp_path), *gates]) == 1
+    assert "advisor" in capsys.readouterr().err
 
 
 def test_robustness_gate_can_hold_back_a_winner(

@@ -55,6 +55,11 @@ def test_explain_ig_and_shap_match_the_served_prediction(explain_client) -> None
         ({**PAIR, "target": "up"}, 422, "only for classification"),
         ({**PAIR, "text": "x" * 2001}, 422, "body.text"),
         ({"texts": ["a"] * 9, "text_pairs": ["b"] * 9}, 422, "body.texts"),
+        (
+            {"texts": ["a"] * 8, "text_pairs": ["b"] * 8, "method": "shap", "n_samples": 600},
+            422,
+            "8 input(s) x n_samples 600 = 4800 model evaluations; at most 4000",
+        ),
         ({**PAIR, "model": "nope"}, 404, "no model named 'nope'"),
         ({**PAIR, "version": 7}, 404, "has no version"),
     ],

@@ -116,15 +116,24 @@ async def explain(body: ExplainRequest, request: Request) -> dict[str, Any]:
     """Token attributions of the served model's predictions (integrated gradients or SHAP).
 
     Expensive (one explanation = ``n_steps`` or ``n_samples`` model calls): at most 8 inputs
-    per request, one explanation at a time per server, ``server.explain_per_minute`` calls
-    per API key (429 beyond).
+    and ``server.explain_budget`` model calls per request (422 beyond), one explanation at a
+    time per server, ``server.explain_per_minute`` calls per API key (429 beyond).
     """
-    from bizmodel.responsible.explain import explain_model
+    from bizmodel.responsible.explain import explain_model, method_name
 
     t0 = time.perf_counter()
-    pool = request.app.state.pool
-    served = await pool.get(body.model or pool.default_name, body.version)
+    state = request.app.state
     items = body.items()
+    shap = method_name(body.method) == "shap"
+    per, unit = (body.n_samples, "n_samples") if shap else (body.n_steps, "n_steps")
+    budget = state.settings.server.explain_budget
+    if len(items) * per > budget:
+        raise DataError(
+            f"{len(items)} input(s) x {unit} {per} = {len(items) * per} model evaluations; at "
+            f"most {budget} per request (server.explain_budget): send fewer or lower {unit}"
+        )
+    pool = state.pool
+    served = await pool.get(body.model or pool.default_name, body.version)
     served.check_items(items)
     model = await pool.explainer(served)
 
@@ -151,8 +160,8 @@ async def explain(body: ExplainRequest, request: Request) -> dict[str, Any]:
             {k: v for k, v in e.to_dict().items() if k in _EXPLANATION_FIELDS} for e in done
         ],
         "method": done[0].method,
-        "n_steps": body.n_steps if done[0].method != "shap" else None,
-        "n_samples": body.n_samples if done[0].method == "shap" else None,
+        "n_steps": None if shap else body.n_steps,
+        "n_samples": body.n_samples if shap else None,
         "model_name": served.name,
         "model_version": served.version,
         "latency_ms": 1000.0 * (time.perf_counter() - t0),
