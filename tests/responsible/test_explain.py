@@ -131,3 +131,5 @@ def test_target_is_only_for_classification(tiny_model_dir: str) -> None:
         explain(tiny_model_dir, "Acme", "Acme up", target="up")
     with pytest.raises(ConfigError, match="n_samples must be an integer from 2 to 100000, got 1"):
         explain(tiny_model_dir, "Acme", "Acme up", method="shap", n_samples=1)
+    with pytest.raises(ConfigError, match=r"n_samples 5 is too few for the 5 tokens.*at least 10"):
+        explain(tiny_model_dir, "Acme", "Acme up", method="shap", n_samples=5)

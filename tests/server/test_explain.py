@@ -53,6 +53,7 @@ def test_explain_ig_and_shap_match_the_served_prediction(explain_client) -> None
         ({**PAIR, "method": "lime"}, 422, "body.method"),
         ({**PAIR, "n_steps": 1000}, 422, "body.n_steps"),
         ({**PAIR, "target": "up"}, 422, "only for classification"),
+        ({**PAIR, "method": "shap", "n_samples": 3}, 422, "SHAP needs at least 14"),
         ({**PAIR, "text": "x" * 2001}, 422, "body.text"),
         ({"texts": ["a"] * 9, "text_pairs": ["b"] * 9}, 422, "body.texts"),
         (

@@ -181,8 +181,8 @@ def explain(
         ``delta`` (on the tiny test model |delta| was 2.6e-2 at 50 steps, 3.6e-5 at 200,
         5e-7 at 500).
     n_samples : int
-        SHAP: coalitions evaluated (one model call each); exact Shapley values when
-        ``2**M - 2 <= n_samples`` for ``M`` tokens.
+        SHAP: coalitions evaluated (one model call each), at least 2 per token; exact
+        Shapley values when ``2**M - 2 <= n_samples`` for ``M`` tokens.
     target : str, optional
         Classification: the class whose probability is explained (default: the predicted).
     seed : int
@@ -345,6 +345,11 @@ def _shap(
     x = _Explained(model, text, text_pair, target)
     positions = torch.nonzero(~x.special).flatten()  # the M tokens that can be masked
     m = int(positions.numel())
+    if m > 1 and n_samples < 2 * m:  # fewer: KernelExplainer's regression is singular
+        raise ConfigError(
+            f"n_samples {n_samples} is too few for the {m} tokens of this input: SHAP needs "
+            f"at least {2 * m} (2 per token)"
+        )
 
     def f(coalitions: np.ndarray) -> np.ndarray:
         """``F`` with the tokens whose coalition entry is 0 replaced by [PAD]."""
