@@ -1,6 +1,7 @@
 """Drift of tabular features and predictions: thresholds, per-feature results, the report.
 
-See :mod:`bizmodel.monitor.drift` for the method (effect sizes, PSI and JS thresholds).
+See :mod:`bizmodel.monitor.drift` for the method (effect sizes, PSI and JS thresholds); import
+the names from there.
 
 Examples
 --------
@@ -25,17 +26,6 @@ from bizmodel.monitor.distances import (
     js_distance,
     psi,
 )
-
-__all__ = [
-    "DriftReport",
-    "DriftThresholds",
-    "FeatureDrift",
-    "Severity",
-    "categorical_drift",
-    "detect_drift",
-    "numeric_drift",
-    "prediction_drift",
-]
 
 Severity = Literal["none", "moderate", "major"]
 _SEVERITY_RANK: dict[str, int] = {"none": 0, "moderate": 1, "major": 2}
