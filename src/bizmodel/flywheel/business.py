@@ -157,10 +157,11 @@ def growth_section(
     x: str = "ad_spend_usd",
     x_label: str = "daily ad spend (USD)",
     y_label: str | None = None,
+    arm: Any = None,
 ) -> dict:
-    """Report input: sign-ups vs the lever ``x`` for the first arm's setting of the other
-    levers (``fit.features``), with the fit's band."""
-    first = arm_days.iloc[0]
+    """Report input: sign-ups vs the lever ``x`` for one arm's setting of the other levers
+    (``fit.features``), with the fit's band; ``arm`` defaults to the first row's arm."""
+    first = arm_days.iloc[0] if arm is None else arm_days[arm_days["arm"] == arm].iloc[0]
     rows = arm_days[arm_days["arm"] == first["arm"]]
     grid = np.linspace(arm_days[x].min(), arm_days[x].max(), 50)
     frame = pd.DataFrame({f: float(first[f]) for f in fit.features if f != x}, index=range(50))

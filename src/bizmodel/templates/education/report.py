@@ -98,7 +98,7 @@ def sections(
     """The template's report sections, in ``Section.to_dict()`` shape (plain JSON)."""
     from sklearn.metrics import roc_curve
 
-    from bizmodel.report.sections import _layout
+    from bizmodel.report.section import _layout
     from bizmodel.templates.education.simulate import SKILL_TRUTH
 
     curves = policy_run.curves

@@ -224,33 +224,22 @@ def custom_sections_for(
 
 def growth_input(fit: Any, arm_days: pd.DataFrame, truth: Mapping[str, float]) -> dict[str, Any]:
     """``growth_curve_section`` keywords: new members vs outreach at the middle price arm."""
+    from bizmodel.flywheel.business import growth_section
+
     arms = sorted(arm_days["arm"].unique())
     arm = arms[len(arms) // 2]
-    rows = arm_days[arm_days["arm"] == arm]
-    price = float(rows["price_usd"].iloc[0])
-    grid = np.linspace(arm_days["outreach_usd"].min(), arm_days["outreach_usd"].max(), 50)
-    pred = fit.predict(pd.DataFrame({"price_usd": price, "outreach_usd": grid}), interval=True)
-    return {
-        "x": rows["outreach_usd"].astype(float).tolist(),
-        "y": rows["new_users"].astype(float).tolist(),
-        "curve_x": grid.tolist(),
-        "mean": np.asarray(pred.mean).tolist(),
-        "lower": np.asarray(pred.lower).tolist(),
-        "upper": np.asarray(pred.upper).tolist(),
-        "x_label": "daily outreach budget (USD)",
-        "y_label": f"new members per day, arm {arm} (${price:g}/month)",
-        "title": "Enrolment vs outreach budget (Poisson fit, simulated truth in the table)",
-        "coefficients": [
-            {
-                "name": n,
-                "estimate": float(fit.params[n]),
-                "ci_low": lo,
-                "ci_high": hi,
-                "truth": float(truth[n]),
-            }
-            for n, (lo, hi) in fit.conf_int().items()
-        ],
-    }
+    price = float(arm_days.loc[arm_days["arm"] == arm, "price_usd"].iloc[0])
+    out = growth_section(
+        fit,
+        arm_days,
+        truth,
+        x="outreach_usd",
+        x_label="daily outreach budget (USD)",
+        y_label=f"new members per day, arm {arm} (${price:g}/month)",
+        arm=arm,
+    )
+    out["title"] = "Enrolment vs outreach budget (Poisson fit, simulated truth in the table)"
+    return out
 
 
 def pareto_input(front: Any, chosen: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,196 +33,25 @@ import numpy as np
 import pandas as pd
 
 from bizmodel.config import Settings
-from bizmodel.errors import ConfigError, DataError
+from bizmodel.errors import ConfigError
 from bizmodel.templates import TemplateRunResult
 from bizmodel.templates.health.advice import DISCLAIMER, band_index, check_bands
-from bizmodel.templates.health.data import NUMERIC_FIELDS, generate_members, validate_members
+from bizmodel.templates.health.data import generate_members
+from bizmodel.templates.health.drive import drive_members
+from bizmodel.templates.health.fitting import SPLITS, fit_risk_models, load_clean_members
 from bizmodel.templates.health.market import (
     LEVERS,
     ProgrammeConfig,
-    outreach_outcome,
     simulate_enrolment,
 )
-from bizmodel.templates.health.pii import strip_record
 
 Progress = Callable[[str], None]
-SPLITS = {"text": 0.4, "fit": 0.3, "calibration": 0.15, "test": 0.15}
-DATA_FILE = Path("data") / "members.csv"
 SPEC_FILE = "business_spec.toml"
 
 
 def _say(progress: Progress | None, msg: str) -> None:
     if progress is not None:
         progress(msg)
-
-
-def load_clean_members(pdir: Path, rows: int, seed: int) -> pd.DataFrame:
-    """Validated, PII-free members (at most ``rows``) with a seeded ``split`` column."""
-    path = pdir / DATA_FILE
-    if not path.is_file():
-        raise DataError(
-            f"sample data {DATA_FILE} is missing; `bizmodel new health` writes it", file=str(pdir)
-        )
-    raw = validate_members(pd.read_csv(path, dtype={"member_id": str}), file=str(path))
-    if "event" not in raw.columns:
-        raise DataError("column 'event' (0/1 outcome) is needed to train", file=str(path))
-    raw = raw.head(int(rows)).reset_index(drop=True)
-    clean = pd.DataFrame(
-        [strip_record({str(k): v for k, v in r.items()}) for r in raw.to_dict("records")]
-    )
-    clean = clean.drop(columns=[c for c in ("true_risk",) if c in clean.columns])
-    rng = np.random.default_rng(seed)
-    clean["split"] = rng.choice(list(SPLITS), size=len(clean), p=list(SPLITS.values()))
-    for name in SPLITS:
-        part = clean.loc[clean["split"] == name, "event"]
-        if part.nunique() < 2:
-            raise DataError(
-                f"the {name!r} split of {len(clean)} members has no events or no non-events; "
-                "use more members (option members, at least ~200)"
-            )
-    return clean
-
-
-def fit_risk_models(
-    clean: pd.DataFrame, notes_prob: np.ndarray | None, *, method: str
-) -> dict[str, Any]:
-    """Structured-only and stacked models, calibrated; test-split scores and reliability bins."""
-    from bizmodel.templates.health.calibration import reliability_bins
-    from bizmodel.templates.health.model import (
-        Calibrator,
-        RiskClassifier,
-        notes_logit,
-        score_probabilities,
-    )
-
-    data = clean.copy()
-    fields = list(NUMERIC_FIELDS)
-    variants = {"structured": fields}
-    if notes_prob is not None:
-        data["notes_logit"] = notes_logit(notes_prob)
-        variants["fields + notes"] = [*fields, "notes_logit"]
-    parts = {k: data[data["split"] == k] for k in SPLITS}
-    out: dict[str, Any] = {"rows": [], "bins": {}, "models": {}, "test_prob": {}}
-    for name, feats in variants.items():
-        clf = RiskClassifier(feats).fit(parts["fit"], parts["fit"]["event"])
-        cal_scores = clf.predict_proba(parts["calibration"])
-        test_raw = clf.predict_proba(parts["test"])
-        y = parts["test"]["event"].to_numpy()
-        out["rows"].append(
-            {"model": name, "calibration": "none", **score_probabilities(test_raw, y)}
-        )
-        out["bins"][f"{name}, uncalibrated"] = reliability_bins(test_raw, y).to_dict()
-        for m in ("isotonic", "platt"):
-            cal = Calibrator(m).fit(cal_scores, parts["calibration"]["event"])
-            test_cal = cal.predict(test_raw)
-            out["rows"].append(
-                {"model": name, "calibration": m, **score_probabilities(test_cal, y)}
-            )
-            if m == method:
-                out["bins"][f"{name}, {m}"] = reliability_bins(test_cal, y).to_dict()
-                out["models"][name] = (clf, cal)
-                out["test_prob"][name] = test_cal
-    out["test_y"] = parts["test"]["event"].to_numpy()
-    out["n"] = {k: len(v) for k, v in parts.items()}
-    return out
-
-
-def member_events(frame: pd.DataFrame, ts: list[pd.Timestamp], price_usd: float) -> list[dict]:
-    """Business events of one arm-day's members: signup, first monthly payment (``purchase``),
-    ``outreach_call`` when called and ``engaged`` (value: the predicted-risk reduction)."""
-    out: list[dict[str, Any]] = []
-    for r, t in zip(frame.to_dict("records"), ts, strict=True):
-        mid = str(r["member_id"])
-        base = {"user_id": mid, "properties": {"arm": r["arm"], "band": r["band"]}}
-        kinds: list[tuple[str, float | None, pd.Timedelta]] = [
-            ("signup", None, pd.Timedelta(0)),
-            ("purchase", price_usd, pd.Timedelta(minutes=5)),
-        ]
-        if r["contacted"]:
-            kinds.append(("outreach_call", None, pd.Timedelta(hours=2)))
-        if r["engaged"]:
-            kinds.append(("engaged", float(r["predicted_reduction"]), pd.Timedelta(hours=3)))
-        for kind, value, delay in kinds:
-            out.append(
-                {
-                    **base,
-                    "type": kind,
-                    "value": value,
-                    "ts": (t + delay).isoformat(),
-                    "client_event_id": f"{mid}-{kind}",
-                }
-            )
-    return out
-
-
-def _drive(
-    settings: Settings,
-    key: str,
-    config: ProgrammeConfig,
-    arm_days: pd.DataFrame,
-    members: pd.DataFrame,
-    seed: int,
-    show_progress: bool,
-) -> pd.DataFrame:
-    """POST each arm-day's new members to /v1/risk, decide outreach, POST the events.
-
-    Returns one row per member: arm, day, served probability and band, contacted, engaged,
-    predicted and true risk reduction.
-    """
-    import httpx
-    from tqdm.auto import tqdm
-
-    from bizmodel.flywheel.serving import post_json, running_server
-
-    rng = np.random.default_rng(seed + 7)
-    rows: list[pd.DataFrame] = []
-    events: list[dict[str, Any]] = []
-    pos = 0
-    with (
-        running_server(settings) as url,
-        httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=300) as client,
-    ):
-        for ad in tqdm(
-            arm_days.to_dict("records"),
-            total=len(arm_days),
-            desc="arm-days",
-            disable=not show_progress,
-        ):
-            n = int(ad["new_users"])
-            if n == 0:
-                continue
-            day = members.iloc[pos : pos + n]
-            pos += n
-            ts = [
-                pd.Timestamp(ad["date"]) + pd.Timedelta(seconds=int(s))
-                for s in np.sort(rng.integers(0, 20 * 3600, n))
-            ]
-            records = day.drop(columns=["event", "true_risk"]).to_dict("records")
-            answers: list[dict[str, Any]] = []
-            for i in range(0, n, 256):
-                body = {"members": records[i : i + 256], "ts": ts[i].isoformat()}
-                answers += post_json(client, "/v1/risk", body)["results"]
-            prob = np.array([a["probability"] for a in answers])
-            out = outreach_outcome(
-                prob, day["true_risk"].to_numpy(), float(ad["outreach_usd"]), config, rng
-            )
-            frame = pd.DataFrame(
-                {
-                    "member_id": day["member_id"].to_numpy(),
-                    "arm": ad["arm"],
-                    "day": ad["day"],
-                    "date": str(pd.Timestamp(ad["date"]).date()),
-                    "probability": prob,
-                    "band": [a["band"] for a in answers],
-                    "true_risk": day["true_risk"].to_numpy(),
-                    **out,
-                }
-            )
-            rows.append(frame)
-            events += member_events(frame, ts, float(ad["price_usd"]))
-        for i in range(0, len(events), 1000):
-            post_json(client, "/v1/events", {"events": events[i : i + 1000]})
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def business_spec(pdir: Path, constants: Mapping[str, float]) -> dict[str, Any]:
@@ -383,7 +212,7 @@ def run_health(
         f"[5/8] serving: {len(members)} simulated members over {days} days, "
         f"{len(config.arms)} price arms → POST /v1/risk"
     )
-    sim = _drive(served, key, config, arm_days, members, seed, show_progress)
+    sim = drive_members(served, key, config, arm_days, members, seed, show_progress)
 
     # 6. read back, monitor
     store = EventStore.open(settings.resolved_database_url())
