@@ -63,6 +63,7 @@ def train(
     resume: bool = False,
     show_progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     **options: Any,
 ) -> TrainResult:
     """Fine-tune ``model`` on ``data`` and write the model dir ``output``.
@@ -99,6 +100,9 @@ def train(
         Show a progress bar on stderr (off for scripts and benchmarks).
     on_step : callable, optional
         Called as ``on_step(step, loss)`` after every optimiser step.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, dev_metrics)`` after every epoch's dev evaluation (1-based
+        epoch); an exception it raises stops training (hyper-parameter search prunes this way).
     **options
         Any other :class:`TrainConfig` field (``pooling``, ``patience``, ``lora_r``, ...).
 
@@ -140,6 +144,7 @@ def train(
         resume=resume,
         show_progress=show_progress,
         on_step=on_step,
+        on_epoch=on_epoch,
     )
 
 
