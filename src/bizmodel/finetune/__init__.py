@@ -38,6 +38,7 @@ __all__ = [
     "TrainResult",
     "evaluate",
     "load_model",
+    "make_config",
     "predict_file",
     "train",
 ]
@@ -110,29 +111,11 @@ def train(
     -------
     TrainResult
     """
-    unknown = set(options) - TrainConfig.field_names()
-    if unknown:
-        raise ConfigError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; valid: "
-            + ", ".join(sorted(TrainConfig.field_names()))
-        )
-    given: dict[str, Any] = {
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "max_length": max_length,
-    }
-    config = TrainConfig(
-        text=text,
-        target=target,
-        text_pair=text_pair,
-        task=task,
-        method=method,
-        model=model,
-        seed=seed,
-        **{k: v for k, v in given.items() if v is not None},
+    config = make_config(
+        text=text, target=target, text_pair=text_pair, task=task, method=method, model=model,
+        epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
         **options,
-    )
+    )  # fmt: skip
     from bizmodel.finetune.training import train_model
 
     return train_model(
@@ -145,6 +128,57 @@ def train(
         show_progress=show_progress,
         on_step=on_step,
         on_epoch=on_epoch,
+    )
+
+
+def make_config(
+    *,
+    text: str,
+    target: str,
+    text_pair: str | None = None,
+    task: str | None = None,
+    method: str = "full",
+    model: str = "packaged",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> TrainConfig:
+    """The :class:`TrainConfig` that :func:`train` runs for these arguments (None = default).
+
+    Examples
+    --------
+    >>> make_config(text="t", target="y", epochs=None, lora_r=8).lora_r
+    8
+    >>> make_config(text="t", target="y", colour="red")
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.ConfigError: unknown option(s) colour; valid: ...
+    """
+    unknown = set(options) - TrainConfig.field_names()
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; valid: "
+            + ", ".join(sorted(TrainConfig.field_names()))
+        )
+    given: dict[str, Any] = {
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "max_length": max_length,
+    }
+    return TrainConfig(
+        text=text,
+        target=target,
+        text_pair=text_pair,
+        task=task,
+        method=method,
+        model=model,
+        seed=seed,
+        **{k: v for k, v in given.items() if v is not None},
+        **options,
     )
 
 
