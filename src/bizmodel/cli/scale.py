@@ -7,7 +7,7 @@ commands (:mod:`bizmodel.cli.finetune`), ``serve --replicas`` with serving.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -77,7 +77,7 @@ def tune(
         max_epochs=max_epochs,
         batch_sizes=sizes,
     )
-    options = {"max_length": max_length, "num_threads": threads}
+    options: dict[str, Any] = {"max_length": max_length, "num_threads": threads}
     result = tune_fn(
         data, text=text, target=target, trials=trials, text_pair=text_pair, task=task, dev=dev,
         split_column=split_column, space=space, metric=metric, pruner=pruner, backend=backend,
