@@ -68,3 +68,31 @@ def test_storage_urls() -> None:
 def test_cli_rejects_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["predict", "m", "d.csv", "--output", "o.csv", "--backend", "spark"]) == 1
     assert "--backend must be local or ray, got 'spark'" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_study_and_event_store_share_one_postgres_database(db_url: str) -> None:
+    import optuna
+
+    from bizmodel.scale.tune import _open_storage
+    from bizmodel.store import EventStore
+
+    store = EventStore.open(db_url)  # the event store's Alembic tables first
+    storages = []
+    try:
+        storages.append(_open_storage(study_storage_url(db_url)))  # then Optuna's, own schema
+        study = optuna.create_study(study_name="s", storage=storages[0], direction="maximize")
+        lr = optuna.distributions.FloatDistribution(1e-5, 1e-3, log=True)
+        study.add_trial(
+            optuna.trial.create_trial(params={"lr": 1e-4}, distributions={"lr": lr}, value=0.5)
+        )
+        storages.append(_open_storage(study_storage_url(db_url)))
+        assert optuna.load_study(study_name="s", storage=storages[1]).best_value == 0.5
+        again = EventStore.open(db_url)  # its migrations are still at head
+        assert again.count("events") == 0
+        again.close()
+    finally:
+        for s in storages:
+            s.engine.dispose()
+        store.close()

@@ -315,46 +315,49 @@ def tune(
     workdir = Path(workdir or settings.project_dir / "tune" / study_name).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     rdb = _open_storage(storage_url)
-    ostudy = optuna.create_study(
-        study_name=study_name,
-        storage=rdb,
-        direction=direction,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=_pruner(pruner),
-        load_if_exists=True,
-    )
-    if ostudy.direction.name.lower() != direction:
-        raise ConfigError(
-            f"study {study_name!r} optimises in direction {ostudy.direction.name.lower()}, "
-            f"not {direction} ({metric}); give another --study name"
+    try:
+        ostudy = optuna.create_study(
+            study_name=study_name,
+            storage=rdb,
+            direction=direction,
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=_pruner(pruner),
+            load_if_exists=True,
         )
-    if not ostudy.trials:
-        ostudy.enqueue_trial(space.default_params())
-    missing = trials - len(_finished(ostudy))
-    fixed = {
-        "text": text,
-        "target": target,
-        "text_pair": text_pair,
-        "task": task,
-        "dev": dev,
-        "split_column": split_column,
-        "seed": seed,
-        "show_progress": False,
-        **options,
-    }
-    if missing > 0:
-        if backend == "local":
-            _run_local(ostudy, data, fixed, space, metric, missing, workdir)
-        else:
-            _run_ray(
-                ostudy, rdb, data, fixed, space, metric, direction, pruner, missing, workdir,
-                workers=workers, address=address, seed=seed,
-            )  # fmt: skip
-    ostudy = optuna.load_study(study_name=study_name, storage=rdb)
-    return _result(
-        ostudy, backend, metric, direction, max(missing, 0), storage_url, register_as,
-        registry_dir or settings.resolved_registry_dir(),
-    )  # fmt: skip
+        if ostudy.direction.name.lower() != direction:
+            raise ConfigError(
+                f"study {study_name!r} optimises in direction {ostudy.direction.name.lower()}, "
+                f"not {direction} ({metric}); give another --study name"
+            )
+        if not ostudy.trials:
+            ostudy.enqueue_trial(space.default_params())
+        missing = trials - len(_finished(ostudy))
+        fixed = {
+            "text": text,
+            "target": target,
+            "text_pair": text_pair,
+            "task": task,
+            "dev": dev,
+            "split_column": split_column,
+            "seed": seed,
+            "show_progress": False,
+            **options,
+        }
+        if missing > 0:
+            if backend == "local":
+                _run_local(ostudy, data, fixed, space, metric, missing, workdir)
+            else:
+                _run_ray(
+                    ostudy, rdb, data, fixed, space, metric, direction, pruner, missing, workdir,
+                    workers=workers, address=address, seed=seed,
+                )  # fmt: skip
+        ostudy = optuna.load_study(study_name=study_name, storage=rdb)
+        return _result(
+            ostudy, backend, metric, direction, max(missing, 0), storage_url, register_as,
+            registry_dir or settings.resolved_registry_dir(),
+        )  # fmt: skip
+    finally:
+        rdb.engine.dispose()  # no pooled connection outlives the call
 
 
 def _pruner(kind: str) -> Any:
