@@ -62,7 +62,7 @@ def score_rows(
         fn_constructor_args=(str(Path(model_dir).resolve()), threads_per_worker),
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=workers,
+        compute=data.ActorPoolStrategy(size=workers),
         num_cpus=threads_per_worker,
     )
     rows: list[np.ndarray] = []
