@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from bizmodel.errors import ConfigError
+
 
 class _Scorer:
     """A Ray Data actor: loads the model dir once, scores batches of texts."""
@@ -52,6 +54,9 @@ def score_rows(
 
     from bizmodel.scale import require
 
+    if not texts:
+        raise ConfigError("no rows to score")
+
     data = require("ray.data")
     frame = pd.DataFrame({"row": np.arange(len(texts)), "text": texts})
     if pairs is not None:
@@ -62,7 +67,7 @@ def score_rows(
         fn_constructor_args=(str(Path(model_dir).resolve()), threads_per_worker),
         batch_size=batch_size,
         batch_format="numpy",
-        compute=data.ActorPoolStrategy(size=workers),
+        compute=data.ActorPoolStrategy(size=max(1, min(workers, len(blocks)))),
         num_cpus=threads_per_worker,
     )
     rows: list[np.ndarray] = []
