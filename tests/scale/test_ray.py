@@ -120,3 +120,22 @@ def test_tune_resumes_a_stored_study(ray_local: None, headlines: Path, tmp_path:
     assert second.trials[0] == first.trials[0]
     again = tune(headlines, trials=2, **args)  # nothing missing: no training at all
     assert again.n_new == 0 and again.trials == second.trials
+
+
+def test_tune_cli_prints_the_study_as_json(
+    headlines: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bizmodel.cli import run
+
+    args = [
+        "tune", str(headlines), "--text", "company", "--text-pair", "headline",
+        "--target", "sentiment", "--split-column", "split", "--trials", "1",
+        "--methods", "full", "--max-epochs", "1", "--batch-sizes", "16", "--max-length", "32",
+        "--threads", "1", "--storage", f"sqlite:///{tmp_path}/s.db",
+        "--workdir", str(tmp_path / "w"), "--json",
+    ]  # fmt: skip
+    assert run(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_trials"] == 1 and out["best_params"]["method"] == "full"
+    assert run([*args[:-1], "--batch-sizes", "16,x"]) == 1
+    assert "--batch-sizes must be integers separated by commas" in capsys.readouterr().err
