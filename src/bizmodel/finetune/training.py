@@ -45,10 +45,12 @@ from bizmodel.finetune.data import (
 from bizmodel.finetune.methods import MethodOptions, after_step, apply_method, get_method
 from bizmodel.finetune.metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
 from bizmodel.finetune.model import TextModel
+from bizmodel.finetune.parallel import DataParallel
 from bizmodel.finetune.results import TrainResult
 from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
 
 StepCallback = Callable[[int, float], None]
+EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def default_threads() -> int:
@@ -275,10 +277,14 @@ def train_model(
     resume: bool = False,
     show_progress: bool = True,
     on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+    parallel: DataParallel | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model`` on ``data`` and write the model dir ``output``.
 
-    See :func:`bizmodel.finetune.train` for the parameters.
+    See :func:`bizmodel.finetune.train` for the parameters. ``parallel`` makes this process
+    one rank of a data-parallel run (see :mod:`bizmodel.finetune.parallel`): it trains on its
+    share of every epoch's batches and averages gradients and the train loss over ranks.
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config.validate()
@@ -306,6 +312,8 @@ def train_model(
     tokenizer = load_tokenizer(config.model)
     encoder = load_encoder(config.model)
     steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
+    if parallel is not None:
+        steps_per_epoch = parallel.steps(steps_per_epoch)
     total_steps = steps_per_epoch * config.epochs
     options = MethodOptions(
         r=config.lora_r,
@@ -415,6 +423,8 @@ def train_model(
                 epoch=epoch,
                 pool=config.bucket_pool,
             )
+            if parallel is not None:
+                batches = parallel.shard(batches)
             loss_sum, loss_n = 0.0, 0
             for bi in range(state["batch"], len(batches)):
                 t0 = time.perf_counter()
@@ -425,6 +435,8 @@ def train_model(
                         b["input_ids"], b["attention_mask"], b["token_type_ids"], train_y[idx]
                     )
                 loss.backward()
+                if parallel is not None:
+                    parallel.average_gradients(trainable)
                 torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
                 optimizer.step()
                 after_step(model.encoder, state["step"])
@@ -456,6 +468,9 @@ def train_model(
 
             # ---- epoch end: dev evaluation (of the averaged weights with EMA), early
             # stopping, checkpoint
+            if parallel is not None:
+                loss_sum, total_n = parallel.sum(loss_sum, loss_n)
+                loss_n = int(total_n)
             if ema is not None:
                 ema.swap_in()
             outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
@@ -498,6 +513,8 @@ def train_model(
             state["epoch"], state["batch"] = epoch + 1, 0
             state["stopped"] = state["bad_epochs"] >= config.patience
             save_checkpoint()
+            if on_epoch is not None:
+                on_epoch(epoch + 1, dev_metrics)
     finally:
         log.close()
 
