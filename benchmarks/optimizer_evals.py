@@ -3,12 +3,17 @@
 Each spec's objective (single term or explicitly scaled, so every method maximises the same
 function) is optimised by
 
-* bizmodel: SLSQP with exact forward-mode gradients, multi-start (its default settings);
+* bizmodel with each local solver (``method=``): "auto" (the default: trust-region Newton with
+  exact Hessians on bounds-only specs, SLSQP otherwise), "slsqp" (exact gradients), "newton"
+  (same as auto here), "trust-constr" (scipy's, exact Hessians of objective and constraints),
+  multi-start with the default settings;
 * scipy Nelder–Mead (bounds; constraints by an exact L1 penalty), from the same start points;
 * scipy differential evolution (bounds; constraints as NonlinearConstraint), several seeds.
 
 An *evaluation* is one call of the model at a new point (bizmodel's call also returns the
-exact gradient; its cost in arithmetic is about 1 + n plain calls, shown as "f-equiv").
+exact gradient, and for the second-order methods the exact Hessian, in the same walk; its cost
+in arithmetic is about 1 + n plain calls with a gradient and 1 + n + n(n+1)/2 with a Hessian,
+shown as "f-equiv" for the default method).
 Two accuracy criteria, both on feasible points (every constraint within 1e-9 relative):
 "f" — the first evaluation whose objective is within 1e-6 relative of the optimum; "x" — the
 first whose levers are all within 1e-6 of their range from the optimum. The optimum of every
@@ -16,6 +21,7 @@ spec is known in closed form (first-order conditions, see REFERENCE). Medians ov
 run that never gets there counts its full length (a lower bound) and is flagged "(kx>)".
 
 Run:  PYTHONPATH=src nice -n 10 python benchmarks/optimizer_evals.py [--runs 5]
+      PYTHONPATH=src nice -n 10 python benchmarks/optimizer_evals.py --scan-delta0
 """
 
 from __future__ import annotations
@@ -193,14 +199,30 @@ def strict(trace: Trace, rows: int, spec: Spec) -> Trace:
     return out
 
 
-def run_bizmodel(spec: Spec, seed: int) -> tuple[Trace, float, int]:
+METHODS = ("auto", "slsqp", "trust-constr")
+
+
+def uses_hessian(spec: Spec, method: str) -> bool:
+    """Whether ``method`` evaluates Hessians on this spec (see Problem._choose)."""
+    bounds_only = not spec.constraints and not spec.discrete
+    return method == "trust-constr" or (method in ("auto", "newton") and bounds_only)
+
+
+def f_equiv(spec: Spec, method: str) -> int:
+    """Plain-call equivalents of one evaluation: 1 + n (+ n(n+1)/2 with a Hessian)."""
+    n = len(spec.continuous)
+    return 1 + n + (n * (n + 1) // 2 if uses_hessian(spec, method) else 0)
+
+
+def run_bizmodel(spec: Spec, seed: int, method: str = "auto") -> tuple[Trace, float, int]:
     model = BusinessModel(spec)
     counter = Counter()
     scales = objective_scales(spec, model, SearchOptions(), counter)
     coefs = {n: w / scales[n] for n, w in signed_weights(spec).items()}
     counter = Counter(record=True)
     t = time.perf_counter()
-    found = Search(model, coefs, constraint_rows(spec), SearchOptions(seed=seed), counter).run()
+    options = SearchOptions(seed=seed, method=method)
+    found = Search(model, coefs, constraint_rows(spec), options, counter).run()
     assert found.feasible
     elapsed = time.perf_counter() - t
     return strict(counter.trace, 0, spec), elapsed, counter.n
@@ -250,14 +272,18 @@ def run_de(spec: Spec, seed: int) -> tuple[Trace, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--scan-delta0", action="store_true", help="only the first-radius scan")
     args = ap.parse_args()
+    if args.scan_delta0:
+        delta0_scan()
+        return
     print(
         f"# optimizer_evals  {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC  "
         f"runs={args.runs}  python {sys.version.split()[0]}"
     )
     print(
-        f"{'spec':<24}{'n':>3} {'crit':>5} {'bizmodel':>9} {'f-equiv':>8} {'NM':>11} "
-        f"{'DE':>11} {'NM/biz':>7} {'DE/biz':>7}"
+        f"{'spec':<24}{'n':>3} {'crit':>5} {'auto':>6} {'f-equiv':>8} {'slsqp':>7} "
+        f"{'tr-constr':>10} {'NM':>11} {'DE':>11} {'NM/auto':>8} {'DE/auto':>8} {'NM/f-eq':>8}"
     )
     for name, raw in SPECS.items():
         spec = Spec.from_dict(raw, source=name)
@@ -268,33 +294,63 @@ def main() -> None:
         starts = [(lo + hi) / 2] + [
             lo + rng.uniform(size=n) * (hi - lo) for _ in range(args.runs - 1)
         ]
-        biz = [run_bizmodel(spec, seed) for seed in range(args.runs)]
+        biz = {m: [run_bizmodel(spec, seed, m) for seed in range(args.runs)] for m in METHODS}
         nm = [run_nelder_mead(spec, x0) for x0 in starts]
         de = [run_de(spec, seed) for seed in range(args.runs)]
         x_best = REFERENCE[name]
         best = Traced(spec).eval(x_best)[0]
+        cost = f_equiv(spec, "auto")
         for crit, fn in (("f", reached_f), ("x", reached_x)):
             ref = (best, x_best, hi - lo)
-            b_med, b_fail = median_reach(fn, [b[0] for b in biz], *ref)
+            med = {m: median_reach(fn, [b[0] for b in biz[m]], *ref) for m in METHODS}
+            b_med, _ = med["auto"]
             nm_med, nm_fail = median_reach(fn, [r[0] for r in nm], *ref)
             de_med, de_fail = median_reach(fn, [r[0] for r in de], *ref)
             print(
-                f"{name:<24}{n:>3} {crit:>5} {cell(b_med, b_fail):>9} {b_med * (n + 1):>8.0f} "
+                f"{name:<24}{n:>3} {crit:>5} {cell(*med['auto']):>6} {b_med * cost:>8.0f} "
+                f"{cell(*med['slsqp']):>7} {cell(*med['trust-constr']):>10} "
                 f"{cell(nm_med, nm_fail):>11} {cell(de_med, de_fail):>11} "
-                f"{nm_med / b_med:>7.1f} {de_med / b_med:>7.1f}"
+                f"{nm_med / b_med:>8.1f} {de_med / b_med:>8.1f} {nm_med / (b_med * cost):>8.2f}"
             )
-        total = statistics.median(b[2] for b in biz)
-        biz_x = max((e for b in biz for e in b[0] if e[1]), key=lambda e: e[0])[2]
+        for m in METHODS:
+            total = statistics.median(b[2] for b in biz[m])
+            biz_x = max((e for b in biz[m] for e in b[0] if e[1]), key=lambda e: e[0])[2]
+            print(
+                f"{'':<27}{m}: total evaluations (all starts) {total:.0f}; max |x - x*| / "
+                f"range {np.max(np.abs(biz_x - x_best) / (hi - lo)):.1e}; "
+                f"time/run {statistics.median(b[1] for b in biz[m]):.3f} s; f-equiv/eval "
+                f"{f_equiv(spec, m)}"
+            )
         print(
-            f"{'':<27}bizmodel: total evaluations (all starts) {total:.0f}; max |x - x*| / "
-            f"range {np.max(np.abs(biz_x - x_best) / (hi - lo)):.1e}; x* = "
-            + ", ".join(f"{v:.6g}" for v in x_best)
-        )
-        print(
-            f"{'':<27}time/run s: bizmodel {statistics.median(b[1] for b in biz):.3f}, "
+            f"{'':<27}x* = " + ", ".join(f"{v:.6g}" for v in x_best) + "; time/run s: "
             f"NM {statistics.median(r[1] for r in nm):.3f}, "
             f"DE {statistics.median(r[1] for r in de):.3f}"
         )
+    branch_and_bound()
+
+
+def delta0_scan() -> None:
+    """Sensitivity of the Newton method's count to its first trust radius (absolute, unit box)."""
+    import functools
+
+    import bizmodel.optimize.problem as problem_module
+    from bizmodel.optimize.newton import trust_region_box
+
+    for d0 in (0.05, 0.1, 0.2, 0.25, 0.35, 0.5, 0.7, 1.0):
+        problem_module.trust_region_box = functools.partial(trust_region_box, delta0=d0)
+        out = []
+        for name in ("revenue-1d", "profit-2d"):
+            spec = Spec.from_dict(SPECS[name], source=name)
+            lo = np.array([lv.min for lv in spec.continuous])
+            hi = np.array([lv.max for lv in spec.continuous])
+            best = Traced(spec).eval(REFERENCE[name])[0]
+            trace, _, total = run_bizmodel(spec, 0, "newton")
+            ref = (best, REFERENCE[name], hi - lo)
+            out.append(
+                f"{name} f {reached_f(trace, *ref)} x {reached_x(trace, *ref)} total {total}"
+            )
+        print(f"delta0 {d0:<5} " + "; ".join(out))
+    problem_module.trust_region_box = trust_region_box
 
 
 def branch_and_bound() -> None:
@@ -328,4 +384,3 @@ if __name__ == "__main__":
     # DE's trust-constr polish warns on flat quasi-Newton updates; irrelevant to the counts
     warnings.filterwarnings("ignore", message="delta_grad == 0.0")
     main()
-    branch_and_bound()

@@ -116,8 +116,17 @@ def zero_shot_stsb() -> dict:
     }
 
 
-def run_job(dataset: str, method: str, seed: int, options: dict) -> dict:
-    from bizmodel.finetune import train
+def _preds_file(folder: Path, dataset: str, method: str, seed: int, options: dict) -> Path:
+    import hashlib
+
+    tag = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:8]
+    return folder / f"{dataset}_{method}_{tag}_seed{seed}.npy"
+
+
+def run_job(
+    dataset: str, method: str, seed: int, options: dict, save_preds: Path | None = None
+) -> dict:
+    from bizmodel.finetune import load_model, train
 
     df, cols = load(dataset)
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,6 +142,12 @@ def run_job(dataset: str, method: str, seed: int, options: dict) -> dict:
             **options,
         )
         wall = time.perf_counter() - t0
+        if save_preds is not None:  # test predictions, for seed ensembles (--table)
+            te = df[df["split"] == "test"]
+            m = load_model(os.path.join(tmp, "m"))
+            pred = m.predict(list(te[cols["text"]]), list(te[cols["text_pair"]]))
+            save_preds.mkdir(parents=True, exist_ok=True)
+            np.save(_preds_file(save_preds, dataset, method, seed, options), np.asarray(pred))
     keep = ("weighted_cosine", "pearson", "spearman", "mse", "r2")
     return {
         "dataset": dataset,
@@ -193,10 +208,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--zero-shot", action="store_true", help="also compute zero-shot STS-B test")
     ap.add_argument("--log", default="benchmarks/results/quality_semeval.jsonl")
     ap.add_argument("--table", action="store_true", help="only print the summary of --log")
+    ap.add_argument(
+        "--save-preds",
+        type=Path,
+        default=None,
+        help="folder for each job's test predictions; --table then adds seed-ensemble scores",
+    )
     args = ap.parse_args(argv)
     log = Path(args.log)
     if args.table:
         print(table(log))
+        if args.save_preds is not None:
+            print(ensembles(args.save_preds))
         return
     log.parent.mkdir(parents=True, exist_ok=True)
     done = set()
@@ -219,11 +242,36 @@ def main(argv: list[str] | None = None) -> None:
         if key in done:
             print(f"skip {job} (already in {log})")
             continue
-        rec = run_job(ds, method, int(seed), options)
+        rec = run_job(ds, method, int(seed), options, args.save_preds)
         print(json.dumps(rec), flush=True)
         with log.open("a") as f:
             f.write(json.dumps(rec) + "\n")
     print(table(log))
+    if args.save_preds is not None:
+        print(ensembles(args.save_preds))
+
+
+def ensembles(folder: Path) -> str:
+    """Weighted cosine of the mean test prediction of all saved seeds of each configuration."""
+    from bizmodel.finetune.metrics import regression_metrics
+
+    groups: dict[str, list[Path]] = {}
+    for f in sorted(folder.glob("*_seed*.npy")):
+        groups.setdefault(f.name.rsplit("_seed", 1)[0], []).append(f)
+    lines = [
+        "| configuration | seeds | single-model test (each) | ensemble test |",
+        "|---|---|---|---|",
+    ]
+    for key, files in groups.items():
+        dataset = key.split("_", 1)[0]
+        df, cols = load(dataset)
+        gold = df[df["split"] == "test"][cols["target"]].to_numpy(float)
+        preds = [np.load(f).reshape(-1) for f in files]
+        each = [regression_metrics(gold, p)["weighted_cosine"] for p in preds]
+        ens = regression_metrics(gold, np.mean(preds, axis=0))["weighted_cosine"]
+        singles = ", ".join(f"{v:.4f}" for v in each)
+        lines.append(f"| {key} | {len(files)} | {singles} (mean {np.mean(each):.4f}) | {ens:.4f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

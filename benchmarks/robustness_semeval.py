@@ -5,10 +5,14 @@ of the official train split (dev = seeded 10% of it), once without augmentation 
 ``--augment N``, then scores each model on the official test split clean and under every
 perturbation of :mod:`bizmodel.responsible.perturb` (weighted cosine, SemEval's metric; the
 drop is clean minus perturbed, positive = worse). Prints one JSON line per (model,
-perturbation) and a Markdown table. Run from the repository root:
+perturbation) and a Markdown table of medians over the seeds. With ``--log FILE.jsonl`` the
+rows are appended there and (seed, augment) runs already in the file are skipped, so a long
+multi-seed run can be resumed, or summarised alone (``--summary-only``). Run from the
+repository root:
 
     PYTHONPATH=src HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/robustness_semeval.py \
-        --augment 2 --epochs 3 --seed 0 --threads 2
+        --augment 2 --epochs 3 --seeds 0,1,2 --threads 2 \
+        --log benchmarks/results/robustness_semeval.jsonl
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 
@@ -49,46 +54,88 @@ def load(path: str, limit: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     return data, te.drop(columns="split").reset_index(drop=True)
 
 
+def run_one(data: pd.DataFrame, test: pd.DataFrame, n: int, seed: int, args: argparse.Namespace
+            ) -> list[dict[str, object]]:  # fmt: skip
+    """Train with ``augment=n`` and ``seed``; score clean and perturbed test rows."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "m")
+        t = time.perf_counter()
+        r = train(data, text="company", text_pair="title", target="score",
+                  split_column="split", output=out, seed=seed, epochs=args.epochs,
+                  augment=n, show_progress=False, num_threads=args.threads)  # fmt: skip
+        train_s = time.perf_counter() - t
+        rob = robustness(out, test, metric="weighted_cosine", seed=seed)
+    for p in [None, *rob.perturbations]:
+        rows.append({
+            "seed": seed, "augment": n, "n_train": r.n_train, "train_s": round(train_s, 1),
+            "dev_wcos": round(r.dev_metrics["weighted_cosine"], 4),
+            "perturbation": p.kind if p else "clean",
+            "test_wcos": round(p.value if p else rob.clean, 4),
+            "drop": round(p.drop, 4) if p else 0.0,
+            "mean_abs_change": round(p.prediction_change, 4) if p else 0.0,
+            "changed": p.changed if p else 0,
+        })  # fmt: skip
+    return rows
+
+
+def summary(rows: list[dict[str, object]], a: int, b: int) -> str:
+    """Markdown table: per perturbation, medians over seeds of test wcos and drop."""
+
+    def med(aug: int, kind: str, key: str) -> tuple[float, int]:
+        vals = [float(r[key]) for r in rows  # type: ignore[arg-type]
+                if r["augment"] == aug and r["perturbation"] == kind]  # fmt: skip
+        return (statistics.median(vals) if vals else float("nan")), len(vals)
+
+    seeds = sorted({int(r["seed"]) for r in rows})  # type: ignore[call-overload]
+    lines = [f"medians over seeds {seeds}",
+             f"| perturbation | test wcos (augment {a}) | drop | test wcos (augment {b}) | drop "
+             "| seeds (plain / aug.) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for kind in dict.fromkeys(str(r["perturbation"]) for r in rows):
+        (xv, nx), (xd, _) = med(a, kind, "test_wcos"), med(a, kind, "drop")
+        (yv, ny), (yd, _) = med(b, kind, "test_wcos"), med(b, kind, "drop")
+        lines.append(f"| {kind} | {xv:.4f} | {xd:+.4f} | {yv:.4f} | {yd:+.4f} | {nx} / {ny} |")
+    for aug in (a, b):
+        dev = [float(r["dev_wcos"]) for r in rows  # type: ignore[arg-type]
+               if r["augment"] == aug and r["perturbation"] == "clean"]  # fmt: skip
+        if dev:
+            lines.append(f"augment {aug}: dev wcos per seed {dev}, median "
+                         f"{statistics.median(dev):.4f}")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--augment", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="first N rows per split (smoke run)")
+    ap.add_argument("--log", default=None, help="JSONL file: append rows, skip runs in it")
+    ap.add_argument("--summary-only", action="store_true", help="only summarise --log")
     args = ap.parse_args()
-    data, test = load(args.data, args.limit)
-    rows = []
-    for n in (0, args.augment):
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "m")
-            t = time.perf_counter()
-            r = train(data, text="company", text_pair="title", target="score",
-                      split_column="split", output=out, seed=args.seed, epochs=args.epochs,
-                      augment=n, show_progress=False, num_threads=args.threads)  # fmt: skip
-            train_s = time.perf_counter() - t
-            rob = robustness(out, test, metric="weighted_cosine", seed=args.seed)
-        for p in [None, *rob.perturbations]:
-            row = {
-                "augment": n, "n_train": r.n_train, "train_s": round(train_s, 1),
-                "dev_wcos": round(r.dev_metrics["weighted_cosine"], 4),
-                "perturbation": p.kind if p else "clean",
-                "test_wcos": round(p.value if p else rob.clean, 4),
-                "drop": round(p.drop, 4) if p else 0.0,
-                "mean_abs_change": round(p.prediction_change, 4) if p else 0.0,
-                "changed": p.changed if p else 0,
-            }  # fmt: skip
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-    a, b = 0, args.augment
-    print(f"\n| perturbation | test wcos (augment {a}) | drop | test wcos (augment {b}) | drop |")
-    print("|---|---|---|---|---|")
-    by = {(r["augment"], r["perturbation"]): r for r in rows}
-    for kind in dict.fromkeys(r["perturbation"] for r in rows):
-        x, y = by[(a, kind)], by[(b, kind)]
-        print(f"| {kind} | {x['test_wcos']:.4f} | {x['drop']:+.4f} "
-              f"| {y['test_wcos']:.4f} | {y['drop']:+.4f} |")  # fmt: skip
+    seeds = [args.seed] if args.seed is not None else [int(x) for x in args.seeds.split(",")]
+    rows: list[dict[str, object]] = []
+    if args.log and os.path.exists(args.log):
+        with open(args.log, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+    if not args.summary_only:
+        data, test = load(args.data, args.limit)
+        for seed in seeds:
+            for n in (0, args.augment):
+                if any(r["seed"] == seed and r["augment"] == n for r in rows):
+                    continue
+                new = run_one(data, test, n, seed, args)
+                rows += new
+                for row in new:
+                    print(json.dumps(row), flush=True)
+                if args.log:
+                    with open(args.log, "a", encoding="utf-8") as fh:
+                        fh.writelines(json.dumps(row) + "\n" for row in new)
+    print()
+    print(summary([r for r in rows if r["seed"] in seeds], 0, args.augment))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ class ServerSettings(_Section):
     cpu_usd_per_hour: float = Field(0.04, ge=0)  # price of one CPU core-hour, for cost per call
     num_threads: int | None = Field(None, ge=1)  # inference threads; None = all cores but one
     replicas: int = Field(1, ge=1, le=64)
+    explain_per_minute: int = Field(30, ge=1)  # POST /v1/explain calls per API key and minute
+    explain_budget: int = Field(4000, ge=2)  # /v1/explain: inputs x (n_steps | n_samples) at most
 
 
 class TrainSettings(_Section):

@@ -130,3 +130,9 @@ class ServingError(BizmodelError):
     """A registered model cannot be loaded or run for serving (corrupt files, failed export)."""
 
     http_status = 503
+
+
+class RateLimitError(BizmodelError):
+    """Too many requests of an expensive kind (e.g. explanations) from one API key."""
+
+    http_status = 429

@@ -52,11 +52,21 @@ def test_explain_json_and_html(tiny_model_dir: str, tmp_path: Path, capsys) -> N
     assert "> raises<" in page.read_text()  # word pieces: "divide" + "##nd"
 
 
+def test_explain_shap(tiny_model_dir: str, capsys) -> None:
+    code = run(["explain", tiny_model_dir, "Acme", "--text-pair", "Acme raises dividend",
+                "--method", "shap", "--n-samples", "30", "--seed", "1", "--json"])  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["method"] == "shap" and out["n_steps"] is None and out["n_samples"] > 0
+    gap = out["prediction"] - out["baseline_prediction"]
+    assert sum(out["attributions"]) == pytest.approx(gap, abs=1e-6)
+
+
 def test_explain_errors(tiny_model_dir: str, tmp_path: Path, capsys) -> None:
     assert run(["explain", tiny_model_dir, "Acme Corp"]) == 1
     assert "give --text-pair too" in capsys.readouterr().err
-    assert run(["explain", tiny_model_dir, "A", "--text-pair", "B", "--method", "shap"]) == 1
-    assert "valid: integrated-gradients" in capsys.readouterr().err
+    assert run(["explain", tiny_model_dir, "A", "--text-pair", "B", "--method", "lime"]) == 1
+    assert "valid: ig, shap" in capsys.readouterr().err
     assert run(["explain", tiny_model_dir, "A", "--text-pair", "B", "--html", "x.txt"]) == 1
     assert "must end in .html" in capsys.readouterr().err
     assert run(["explain", str(tmp_path), "A"]) == 1
@@ -73,3 +83,30 @@ def test_robustness_cli(tiny_model_dir: str, segmented_csv: Path, capsys) -> Non
     assert "unknown perturbation 'x'" in capsys.readouterr().err
     assert run(["robustness", tiny_model_dir, str(segmented_csv), "--output", "r.txt"]) == 1
     assert "must end in .json" in capsys.readouterr().err
+
+
+def test_checks_of_a_registered_version_are_stored_and_reported(
+    tiny_model_dir: str, segmented_csv: Path, tmp_path: Path, capsys
+) -> None:
+    from bizmodel.config import Settings
+    from bizmodel.registry import Registry
+    from bizmodel.report.project import model_check_sections
+
+    reg = Registry(tmp_path / "registry")
+    reg.register(tiny_model_dir, "headlines")
+    root = str(reg.root)
+    assert run(["audit", "headlines", str(segmented_csv), "--segment", "region",
+                "--n-boot", "100", "--registry", root]) == 0  # fmt: skip
+    assert "Stored as the audit check of headlines v1" in capsys.readouterr().out
+    assert run(["robustness", "headlines:1", str(segmented_csv), "--perturbation", "typo",
+                "--registry", root, "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)  # --json output stays one JSON object
+    mv = reg.get("headlines", 1)
+    assert mv.checks["audit"]["segment_columns"] == ["region"]
+    assert mv.checks["robustness"]["clean"] == out["clean"]
+    settings = Settings.load(project_dir=tmp_path, env={}, registry_dir=reg.root)
+    keys = [s["key"] for s in model_check_sections(settings)]
+    assert keys == ["audit-headlines-v1", "robustness-headlines-v1"]
+    # A plain model dir is not a registered version: nothing is stored anywhere.
+    assert run(["robustness", tiny_model_dir, str(segmented_csv), "--perturbation", "typo"]) == 0
+    assert "Stored as" not in capsys.readouterr().out

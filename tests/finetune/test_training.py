@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from bizmodel.datasets import financial_headlines
-from bizmodel.errors import ModelNotFoundError
+from bizmodel.errors import ConfigError, ModelNotFoundError
 from bizmodel.finetune import evaluate, load_model, predict_file, train
 
 TINY = {"epochs": 1, "batch_size": 8, "max_length": 32, "show_progress": False, "num_threads": 1}
@@ -138,10 +138,13 @@ class _Crash(Exception):
     pass
 
 
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extra", [{}, {"ema_decay": 0.9, "layer_decay": 0.8}])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
+    tmp_path: Path, extra: dict[str, float]
+) -> None:
     df = financial_headlines(40, seed=1)
     kw = dict(text="company", text_pair="headline", target="sentiment", **TINY)
-    kw.update(epochs=2, checkpoint_every_steps=6, patience=5)
+    kw.update(epochs=2, checkpoint_every_steps=6, patience=5, **extra)
     train(df, output=tmp_path / "straight", **kw)
 
     def crash(step: int, loss: float) -> None:
@@ -221,3 +224,29 @@ def test_pooler_head_reproduced_by_plain_transformers(tmp_path: Path) -> None:
         y = enc(**x).pooler_output @ head["weight"].T + head["bias"]
     y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]
     np.testing.assert_allclose(y.numpy(), load_model(d).predict(texts), atol=1e-5)
+
+
+def test_layer_decay_scales_each_encoder_layer_and_ema_changes_the_kept_weights(
+    tmp_path: Path,
+) -> None:
+    from bizmodel.finetune.training import _param_groups
+    from bizmodel.pretrained import load_encoder
+
+    enc = load_encoder("packaged")  # 6 layers
+    scales = {}
+    for g in _param_groups(enc, 0.01, 0.5):
+        for p in g["params"]:
+            scales[id(p)] = g["lr_scale"]
+    named = dict(enc.named_parameters())
+    assert scales[id(named["encoder.layer.5.output.dense.weight"])] == 0.5
+    assert scales[id(named["encoder.layer.0.output.dense.weight"])] == 0.5**6
+    assert scales[id(named["embeddings.word_embeddings.weight"])] == 0.5**7
+    assert {g["lr_scale"] for g in _param_groups(enc, 0.01)} == {1.0}
+    df = financial_headlines(40, seed=1)
+    kw = dict(text="company", text_pair="headline", target="sentiment", **TINY)
+    kw.update(epochs=2, patience=5)
+    plain = train(df, output=tmp_path / "plain", **kw)
+    ema = train(df, output=tmp_path / "ema", ema_decay=0.9, **kw)
+    assert plain.dev_metrics["mse"] != ema.dev_metrics["mse"]
+    with pytest.raises(ConfigError, match=r"ema_decay must be in \[0, 1\)"):
+        train(df, output=tmp_path / "bad", ema_decay=1.0, **kw)

@@ -119,6 +119,11 @@ def test_cli_retrain_unknown_model_is_one_line(
     assert run(["retrain", "advisor", str(holdout), "--project", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and err.count("\n") == 1 and "advisor" in err
+    # The gate options reach retrain() (which fails on the unknown model before using them).
+    gates = ["--max-robustness-drop", "0.05", "--fairness-segment", "region", "--max-disparity",
+             "0.1"]  # fmt: skip
+    assert run(["retrain", "advisor", str(holdout), "--project", str(tmp_path), *gates]) == 1
+    assert "advisor" in capsys.readouterr().err
 
 
 def test_robustness_gate_can_hold_back_a_winner(
@@ -134,3 +139,6 @@ def test_robustness_gate_can_hold_back_a_winner(
     assert gate["action"] == "keep_champion" and gate["blockers"]
     assert not res.promoted
     assert Registry(settings.resolved_registry_dir()).get("advisor", "production").version == 1
+    # The gate's robustness run is stored with the challenger's version (shown in reports).
+    checks = Registry(settings.resolved_registry_dir()).get("advisor", "latest").checks
+    assert checks["robustness"]["metric"] == "mae" and checks["robustness"]["perturbations"]

@@ -113,3 +113,26 @@ def test_concurrent_registers_get_distinct_versions(reg: Registry, tmp_path: Pat
     for t in threads:
         t.join()
     assert sorted(got) == [1, 2, 3, 4, 5, 6]
+
+
+def test_record_check_is_stored_with_the_version(reg: Registry, tmp_path: Path) -> None:
+    src = fake_model_dir(tmp_path / "m1")
+    reg.register(src, "advisor")
+    mv2 = reg.register(src, "advisor")
+    got = reg.record_check("advisor", "latest", "audit", {"metric": "mae", "flagged": []})
+    assert got.version == 2 and got.checks["audit"]["metric"] == "mae"
+    assert got.checks["audit"]["recorded"].endswith("+00:00")
+    reg.record_check("advisor", 2, "audit", {"metric": "mse"})  # replaces the previous one
+    assert reg.get("advisor", 2).checks["audit"]["metric"] == "mse"
+    assert reg.get("advisor", 1).checks == {}
+    meta = json.loads((mv2.path / "registry.json").read_text())
+    assert meta["checks"]["audit"]["metric"] == "mse" and meta["task"] == "regression"
+    assert "checks: audit" in reg.get("advisor", 2).summary()
+    # A version's folder is recognised as one; anything else is not.
+    found = Registry.locate(mv2.path)
+    assert found is not None and found[1:] == ("advisor", 2) and found[0].root == reg.root
+    assert Registry.locate(src) is None
+    with pytest.raises(ConfigError, match="check kind 'Audit!' is not valid"):
+        reg.record_check("advisor", 1, "Audit!", {})
+    with pytest.raises(ModelNotFoundError, match="has no version '9'"):
+        reg.record_check("advisor", "9", "audit", {})

@@ -50,3 +50,17 @@ def model_client(tmp_path: Path, db_url: str, serving_model):  # type: ignore[no
 @pytest.fixture
 def headers() -> dict[str, str]:
     return dict(HEADERS)
+
+
+@pytest.fixture
+def sqlite_model_app(tmp_path: Path, serving_model):  # type: ignore[no-untyped-def]
+    """``make(**server_options)`` -> an app serving the tiny model on SQLite (no PostgreSQL run:
+    for endpoints that do not touch the database, like /v1/explain)."""
+    path, loader = serving_model
+    Registry(tmp_path / "registry").register(path, "headlines")
+    db = f"sqlite:///{tmp_path}/bizmodel.db"
+
+    def make(**server: object):  # type: ignore[no-untyped-def]
+        return create_app(make_settings(tmp_path, db, **server), model_loader=loader)
+
+    return make

@@ -32,7 +32,10 @@ def api_schema(tmp_path, db_url, serving_model):  # type: ignore[no-untyped-def]
         env={},
         database_url=db_url,
         api_keys=(KEY,),
-        server=ServerSettings(max_body_bytes=64_000, runtime="torch", max_wait_ms=1),
+        # /v1/explain: at most 24 model evaluations per request keeps the fuzzing fast.
+        server=ServerSettings(
+            max_body_bytes=64_000, runtime="torch", max_wait_ms=1, explain_budget=24
+        ),
     )
     store = EventStore.open(db_url)
     store.create_experiment("exp", [{"name": "a"}, {"name": "b"}], salt="s")

@@ -39,6 +39,7 @@ def _register_commands() -> None:
         flywheel,
         monitoring,
         responsible,
+        scale,
         serving,
         templates,
     )
@@ -52,6 +53,7 @@ def _register_commands() -> None:
         responsible,
         flywheel,
         templates,
+        scale,
     )
     for module in modules:
         module.register(app)

@@ -14,6 +14,21 @@ import typer
 from bizmodel.cli.output import emit
 
 _JSON = typer.Option("--json", help="Print one JSON object instead of a text summary.")
+BackendOpt = Annotated[
+    str, typer.Option(help="local, or ray (needs `pip install 'bizmodel[ray]'`).")
+]
+WorkersOpt = Annotated[int, typer.Option(help="Ray workers (one CPU each); --backend ray.")]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster to join (host:6379, ray://host:10001, auto); default local."),
+]
+
+
+def _check_backend(backend: str) -> None:
+    from bizmodel.errors import ConfigError
+
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"--backend must be local or ray, got {backend!r}")
 
 
 def train(
@@ -53,11 +68,39 @@ def train(
     augment: Annotated[
         int, typer.Option(help="Add N perturbed copies of each training row (typos, casing...).")
     ] = 0,
+    backend: BackendOpt = "local",
+    workers: WorkersOpt = 2,
+    address: AddressOpt = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
-    """Fine-tune a pre-trained transformer on DATA and write a model dir."""
+    """Fine-tune a pre-trained transformer on DATA and write a model dir.
+
+    With --backend ray, --workers data-parallel Ray Train workers share each epoch (the
+    effective batch is workers x batch size); the model dir is the same as a local run's.
+    """
+    from bizmodel.finetune import make_config
     from bizmodel.finetune import train as train_fn
 
+    _check_backend(backend)
+    if backend == "ray":
+        from bizmodel.errors import ConfigError
+        from bizmodel.scale.train import train_ray
+
+        if resume:
+            raise ConfigError("--resume is not supported with --backend ray")
+        config = make_config(
+            text=text, target=target, text_pair=text_pair, task=task, method=method,
+            model=model, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
+            seed=seed, num_threads=threads, augment=augment,
+        )  # fmt: skip
+        emit(
+            train_ray(
+                data, config, output, workers=workers, dev=dev, split_column=split_column,
+                address=address,
+            ),
+            as_json,
+        )  # fmt: skip
+        return
     result = train_fn(
         data, text=text, target=target, output=output, text_pair=text_pair, task=task,
         method=method, dev=dev, split_column=split_column, model=model, epochs=epochs, lr=lr,
@@ -90,10 +133,24 @@ def predict(
     output: Annotated[
         Path, typer.Option(help="File to write, format by extension; adds `prediction`.")
     ],
+    backend: BackendOpt = "local",
+    workers: WorkersOpt = 2,
+    address: AddressOpt = None,
 ) -> None:
-    """Add a `prediction` column (and `prob_<label>` for classification) to DATA."""
+    """Add a `prediction` column (and `prob_<label>` for classification) to DATA.
+
+    With --backend ray, Ray Data scores the rows on --workers actors that load the model once
+    each; the output file is the same as a local run's.
+    """
     from bizmodel.finetune import predict_file
 
+    _check_backend(backend)
+    if backend == "ray":
+        from bizmodel.scale.predict import predict_file_ray
+
+        path = predict_file_ray(model_dir, data, output, address=address, workers=workers)
+        typer.echo(f"wrote {path}")
+        return
     path = predict_file(model_dir, data, output)
     typer.echo(f"wrote {path}")
 

@@ -67,9 +67,24 @@ def retrain(
         Path | None, typer.Option("--train", help="Base training rows; feedback is added.")
     ] = None,
     metric: Annotated[str, typer.Option(help="Offline metric / online outcome: mae, mse.")] = "mae",
+    max_robustness_drop: Annotated[
+        float | None,
+        typer.Option(help="Gate: keep the champion if a perturbation worsens the metric more."),
+    ] = None,
+    fairness_segment: Annotated[
+        str | None, typer.Option(help="Gate: audit the challenger by this holdout column.")
+    ] = None,
+    max_disparity: Annotated[
+        float | None,
+        typer.Option(help="Gate: keep the champion if a segment is worse by more (CI-based)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Fine-tune a challenger on new feedback, test it offline and online, promote if it wins."""
+    """Fine-tune a challenger on new feedback, test it offline and online, promote if it wins.
+
+    With the gate options, a winning challenger is still kept out when it is brittle or unfair
+    (the checks are stored with its registered version).
+    """
     from bizmodel.config import Settings
     from bizmodel.flywheel.retrain import retrain as run_retrain
     from bizmodel.tables import read_table
@@ -81,5 +96,8 @@ def retrain(
         train_data=read_table(train_data) if train_data is not None else None,
         challenger_dir=challenger,
         metric=metric,
+        max_robustness_drop=max_robustness_drop,
+        fairness_segment=fairness_segment,
+        max_disparity=max_disparity,
     )
     emit(result, as_json)

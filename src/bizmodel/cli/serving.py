@@ -146,8 +146,16 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="Port.")] = None,
         model: Annotated[str | None, typer.Option(help="Model name to serve.")] = None,
         runtime: Annotated[str | None, typer.Option(help="auto, torch, onnx or onnx-int8.")] = None,
+        replicas: Annotated[
+            int | None,
+            typer.Option(help="Worker processes behind the port (default server.replicas)."),
+        ] = None,
     ) -> None:
-        """Serve predictions, feedback, events and A/B assignment over HTTP."""
+        """Serve predictions, feedback, events and A/B assignment over HTTP.
+
+        With --replicas N, N uvicorn worker processes share the port and the database (use
+        PostgreSQL as the store for more than one).
+        """
         from bizmodel.config import Settings
         from bizmodel.server.run import serve
 
@@ -157,7 +165,7 @@ def register(app: typer.Typer) -> None:
         if changes:
             merged = {**settings.server.model_dump(), **changes}
             settings = Settings.load(registry_dir=registry, server=merged)
-        serve(settings, host=host, port=port)
+        serve(settings, host=host, port=port, replicas=replicas)
 
     @events.command("export")
     def export_cmd(

@@ -55,24 +55,7 @@ __all__ = [
     "training_cost_per_1k",
 ]
 
-#: Functions a business-model spec may call by name.
+#: Functions a business-model spec may call by name: every function this package exports.
 SPEC_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    f.__name__: f
-    for f in (
-        amortized_training_cost_usd,
-        arpu,
-        break_even_units,
-        cac,
-        contribution_margin,
-        contribution_margin_ratio,
-        conversion_rate,
-        cost_per_1k_predictions,
-        gross_margin,
-        inference_cost_usd,
-        ltv,
-        ltv_to_cac,
-        model_cost_usd,
-        payback_months,
-        training_cost_per_1k,
-    )
+    name: globals()[name] for name in __all__ if name != "SPEC_FUNCTIONS"
 }

@@ -38,6 +38,7 @@ __all__ = [
     "TrainResult",
     "evaluate",
     "load_model",
+    "make_config",
     "predict_file",
     "train",
 ]
@@ -63,6 +64,7 @@ def train(
     resume: bool = False,
     show_progress: bool = True,
     on_step: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     **options: Any,
 ) -> TrainResult:
     """Fine-tune ``model`` on ``data`` and write the model dir ``output``.
@@ -99,12 +101,61 @@ def train(
         Show a progress bar on stderr (off for scripts and benchmarks).
     on_step : callable, optional
         Called as ``on_step(step, loss)`` after every optimiser step.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, dev_metrics)`` after every epoch's dev evaluation (1-based
+        epoch); an exception it raises stops training (hyper-parameter search prunes this way).
     **options
         Any other :class:`TrainConfig` field (``pooling``, ``patience``, ``lora_r``, ...).
 
     Returns
     -------
     TrainResult
+    """
+    config = make_config(
+        text=text, target=target, text_pair=text_pair, task=task, method=method, model=model,
+        epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+        **options,
+    )  # fmt: skip
+    from bizmodel.finetune.training import train_model
+
+    return train_model(
+        data,
+        config,
+        output,
+        dev=dev,
+        split_column=split_column,
+        resume=resume,
+        show_progress=show_progress,
+        on_step=on_step,
+        on_epoch=on_epoch,
+    )
+
+
+def make_config(
+    *,
+    text: str,
+    target: str,
+    text_pair: str | None = None,
+    task: str | None = None,
+    method: str = "full",
+    model: str = "packaged",
+    epochs: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    max_length: int | None = None,
+    seed: int = 0,
+    **options: Any,
+) -> TrainConfig:
+    """The :class:`TrainConfig` that :func:`train` runs for these arguments (None = default).
+
+    Examples
+    --------
+    >>> make_config(text="t", target="y", epochs=None, lora_r=8).lora_r
+    8
+    >>> make_config(text="t", target="y", colour="red")
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.ConfigError: unknown option(s) colour; valid: ...
     """
     unknown = set(options) - TrainConfig.field_names()
     if unknown:
@@ -118,7 +169,7 @@ def train(
         "batch_size": batch_size,
         "max_length": max_length,
     }
-    config = TrainConfig(
+    return TrainConfig(
         text=text,
         target=target,
         text_pair=text_pair,
@@ -128,18 +179,6 @@ def train(
         seed=seed,
         **{k: v for k, v in given.items() if v is not None},
         **options,
-    )
-    from bizmodel.finetune.training import train_model
-
-    return train_model(
-        data,
-        config,
-        output,
-        dev=dev,
-        split_column=split_column,
-        resume=resume,
-        show_progress=show_progress,
-        on_step=on_step,
     )
 
 

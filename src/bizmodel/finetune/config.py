@@ -59,6 +59,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     bucket_pool: int = 50  # batches sorted together by length; 1 = almost no bucketing
     augment: int = 0  # perturbed copies of each training row (bizmodel.responsible.augment)
+    ema_decay: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
+    layer_decay: float = 1.0  # < 1: layer-wise lr decay, lr x decay^(layers above) per layer
 
     def resolved_lr(self) -> float:
         """The learning rate used: ``lr`` or the method's default."""
@@ -103,6 +105,8 @@ class TrainConfig:
         need(0 <= self.lora_dropout < 1, "lora_dropout", "in [0, 1)")
         need(self.weight_decay >= 0, "weight_decay", ">= 0")
         need(self.max_grad_norm > 0, "max_grad_norm", "> 0")
+        need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1) (0 = off)")
+        need(0 < self.layer_decay <= 1, "layer_decay", "in (0, 1] (1 = off)")
         need(self.num_threads is None or self.num_threads >= 1, "num_threads", ">= 1")
         return self
 

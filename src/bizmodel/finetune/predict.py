@@ -200,14 +200,22 @@ def predict_to_file(path: str | Path, data: Any, output: str | Path) -> Path:
     texts = column_texts(df, model.text_column, file)
     pairs = column_texts(df, model.text_pair_column, file) if model.text_pair_column else None
     out = model.predict(texts, pairs)
+    output = Path(output)
+    write_table(with_predictions(df, model.task, model.labels, out), output)
+    return output
+
+
+def with_predictions(df: Any, task: str, labels: list[str] | None, out: np.ndarray) -> Any:
+    """A copy of ``df`` with ``prediction`` (and ``prob_<label>`` columns) from ``out``.
+
+    ``out`` is what :meth:`FineTunedModel.predict` returns for the rows of ``df`` in order.
+    """
     df = df.copy()
-    if model.task == "classification":
-        labels = model.labels or []
+    if task == "classification":
+        labels = labels or []
         df["prediction"] = [labels[i] for i in out.argmax(axis=1)]
         for j, label in enumerate(labels):
             df[f"prob_{label}"] = out[:, j]
     else:
         df["prediction"] = out
-    output = Path(output)
-    write_table(df, output)
-    return output
+    return df

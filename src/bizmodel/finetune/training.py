@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import sys
 import time
@@ -44,10 +45,12 @@ from bizmodel.finetune.data import (
 from bizmodel.finetune.methods import MethodOptions, after_step, apply_method, get_method
 from bizmodel.finetune.metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
 from bizmodel.finetune.model import TextModel
+from bizmodel.finetune.parallel import DataParallel
 from bizmodel.finetune.results import TrainResult
 from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
 
 StepCallback = Callable[[int, float], None]
+EpochCallback = Callable[[int, dict[str, float]], None]
 
 
 def default_threads() -> int:
@@ -122,16 +125,64 @@ def score(task: str, outputs: np.ndarray, targets: np.ndarray, labels: list[str]
     return classification_metrics(targets, outputs.argmax(-1), labels)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
+def _layer_index(name: str, n_layers: int) -> int:
+    """Depth of a parameter: 0 = embeddings, i + 1 = encoder layer i, n_layers + 1 = above."""
+    m = re.search(r"\.layer\.(\d+)\.", name)
+    if m:
+        return int(m.group(1)) + 1
+    return 0 if "embeddings" in name else n_layers + 1
+
+
+def _param_groups(
+    model: torch.nn.Module, weight_decay: float, layer_decay: float = 1.0
+) -> list[dict[str, Any]]:
+    """AdamW groups: no decay on biases/LayerNorm; with ``layer_decay`` < 1 each encoder
+    layer's lr is scaled by ``layer_decay ** (layers above it)`` (head and pooler: 1)."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    depths = [int(m.group(1)) for n in names if (m := re.search(r"\.layer\.(\d+)\.", n))]
+    n_layers = max(depths) + 1 if depths else 0
+    groups: dict[tuple[bool, int], list[torch.nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim < 2 or "LayerNorm" in name else decay).append(p)
+            no_decay = p.ndim < 2 or "LayerNorm" in name
+            depth = _layer_index(name, n_layers) if layer_decay < 1 else n_layers + 1
+            groups.setdefault((no_decay, depth), []).append(p)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": params,
+            "weight_decay": 0.0 if no_decay else weight_decay,
+            "lr_scale": layer_decay ** (n_layers + 1 - depth),
+        }
+        for (no_decay, depth), params in sorted(groups.items(), key=lambda kv: kv[0])
     ]
+
+
+class _Ema:
+    """Exponential moving average of the trainable weights (evaluated and kept when on)."""
+
+    def __init__(self, params: list[torch.nn.Parameter], decay: float) -> None:
+        self.params, self.decay = params, decay
+        self.shadow = [p.detach().clone() for p in params]
+        self.backup: list[torch.Tensor] | None = None
+
+    def update(self, step: int) -> None:
+        # warm-up of the decay (as in TF's ExponentialMovingAverage with num_updates)
+        d = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - d)
+
+    def swap_in(self) -> None:
+        self.backup = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, s in zip(self.params, self.shadow, strict=True):
+                p.copy_(s)
+
+    def swap_out(self) -> None:
+        assert self.backup is not None
+        with torch.no_grad():
+            for p, b in zip(self.params, self.backup, strict=True):
+                p.copy_(b)
+        self.backup = None
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -141,11 +192,11 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
+def _lr_lambda(warmup: int, total: int, scale: float = 1.0) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
+            return scale * (step + 1) / warmup
+        return scale * max(0.0, (total - step) / max(1, total - warmup))
 
     return f
 
@@ -226,10 +277,14 @@ def train_model(
     resume: bool = False,
     show_progress: bool = True,
     on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+    parallel: DataParallel | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model`` on ``data`` and write the model dir ``output``.
 
-    See :func:`bizmodel.finetune.train` for the parameters.
+    See :func:`bizmodel.finetune.train` for the parameters. ``parallel`` makes this process
+    one rank of a data-parallel run (see :mod:`bizmodel.finetune.parallel`): it trains on its
+    share of every epoch's batches and averages gradients and the train loss over ranks.
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config.validate()
@@ -257,6 +312,8 @@ def train_model(
     tokenizer = load_tokenizer(config.model)
     encoder = load_encoder(config.model)
     steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
+    if parallel is not None:
+        steps_per_epoch = parallel.steps(steps_per_epoch)
     total_steps = steps_per_epoch * config.epochs
     options = MethodOptions(
         r=config.lora_r,
@@ -292,14 +349,16 @@ def train_model(
     # ---- optimiser, schedule
     # The fused CPU kernel does AdamW in one pass over the weights: the foreach version
     # spent a quarter of each step on element-wise optimizer ops here.
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay), lr=config.resolved_lr(), fused=True
-    )
+    groups = _param_groups(model, config.weight_decay, config.layer_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
     warmup = int(config.warmup_ratio * total_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(warmup, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, [_lr_lambda(warmup, total_steps, g["lr_scale"]) for g in groups]
+    )
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise TrainingError(f"method {method.name!r} left no trainable parameters")
+    ema = _Ema(trainable, config.ema_decay) if config.ema_decay > 0 else None
 
     # ---- state (fresh, or from a checkpoint)
     # What a checkpoint must match to be resumed (speed-only knobs may differ).
@@ -326,6 +385,8 @@ def train_model(
         ckpt = artifacts.load_checkpoint(ckpt_dir, run_key)
         if ckpt is not None:
             model.load_state_dict(ckpt["model"], strict=False)
+            if ema is not None:
+                ema.shadow = [t.clone() for t in ckpt["ema"]]
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["torch_rng"])
@@ -344,6 +405,7 @@ def train_model(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "ema": ema.shadow if ema is not None else None,
                 "state": {**state, "best": None},
             },
         )
@@ -361,6 +423,8 @@ def train_model(
                 epoch=epoch,
                 pool=config.bucket_pool,
             )
+            if parallel is not None:
+                batches = parallel.shard(batches)
             loss_sum, loss_n = 0.0, 0
             for bi in range(state["batch"], len(batches)):
                 t0 = time.perf_counter()
@@ -371,9 +435,13 @@ def train_model(
                         b["input_ids"], b["attention_mask"], b["token_type_ids"], train_y[idx]
                     )
                 loss.backward()
+                if parallel is not None:
+                    parallel.average_gradients(trainable)
                 torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
                 optimizer.step()
                 after_step(model.encoder, state["step"])
+                if ema is not None:
+                    ema.update(state["step"])
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 loss_value = float(loss.detach())
@@ -398,7 +466,13 @@ def train_model(
                 if on_step is not None:
                     on_step(state["step"], loss_value)
 
-            # ---- epoch end: dev evaluation, early stopping, checkpoint
+            # ---- epoch end: dev evaluation (of the averaged weights with EMA), early
+            # stopping, checkpoint
+            if parallel is not None:
+                loss_sum, total_n = parallel.sum(loss_sum, loss_n)
+                loss_n = int(total_n)
+            if ema is not None:
+                ema.swap_in()
             outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
             if not method.train_encoder:
                 model.encoder.eval()  # run_outputs restored train mode on everything
@@ -422,6 +496,8 @@ def train_model(
                 artifacts.save_best(ckpt_dir, state["best"])
             else:
                 state["bad_epochs"] += 1
+            if ema is not None:
+                ema.swap_out()
             state["history"].append(
                 {
                     "epoch": epoch + 1,
@@ -437,6 +513,8 @@ def train_model(
             state["epoch"], state["batch"] = epoch + 1, 0
             state["stopped"] = state["bad_epochs"] >= config.patience
             save_checkpoint()
+            if on_epoch is not None:
+                on_epoch(epoch + 1, dev_metrics)
     finally:
         log.close()
 

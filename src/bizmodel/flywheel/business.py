@@ -149,19 +149,24 @@ def business_spec(
     }
 
 
-def growth_section(fit: GrowthFit, arm_days: pd.DataFrame, truth: Mapping[str, float]) -> dict:
-    """Report input: sign-ups vs ad spend for the first arm's setting, with the fit's band."""
-    first = arm_days.iloc[0]
+def growth_section(
+    fit: GrowthFit,
+    arm_days: pd.DataFrame,
+    truth: Mapping[str, float],
+    *,
+    x: str = "ad_spend_usd",
+    x_label: str = "daily ad spend (USD)",
+    y_label: str | None = None,
+    arm: Any = None,
+) -> dict:
+    """Report input: sign-ups vs the lever ``x`` for one arm's setting of the other levers
+    (``fit.features``), with the fit's band; ``arm`` defaults to the first row's arm."""
+    first = arm_days.iloc[0] if arm is None else arm_days[arm_days["arm"] == arm].iloc[0]
     rows = arm_days[arm_days["arm"] == first["arm"]]
-    grid = np.linspace(arm_days["ad_spend_usd"].min(), arm_days["ad_spend_usd"].max(), 50)
-    x = pd.DataFrame(
-        {
-            "price_usd": float(first["price_usd"]),
-            "ad_spend_usd": grid,
-            "model_quality": float(first["model_quality"]),
-        }
-    )
-    pred = fit.predict(x, interval=True)
+    grid = np.linspace(arm_days[x].min(), arm_days[x].max(), 50)
+    frame = pd.DataFrame({f: float(first[f]) for f in fit.features if f != x}, index=range(50))
+    frame[x] = grid
+    pred = fit.predict(frame[list(fit.features)], interval=True)
     coefficients = [
         {
             "name": n,
@@ -173,14 +178,15 @@ def growth_section(fit: GrowthFit, arm_days: pd.DataFrame, truth: Mapping[str, f
         for n, (lo, hi) in fit.conf_int().items()
     ]
     return {
-        "x": rows["ad_spend_usd"].astype(float).tolist(),
+        "x": rows[x].astype(float).tolist(),
         "y": rows["new_users"].astype(float).tolist(),
         "curve_x": grid.tolist(),
         "mean": np.asarray(pred.mean).tolist(),
         "lower": np.asarray(pred.lower).tolist(),
         "upper": np.asarray(pred.upper).tolist(),
-        "x_label": "daily ad spend (USD)",
-        "y_label": (
+        "x_label": x_label,
+        "y_label": y_label
+        or (
             f"new users per day, arm {first['arm']} "
             f"(${float(first['price_usd']):g}, {first['model_version']})"
         ),

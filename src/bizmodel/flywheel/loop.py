@@ -184,7 +184,7 @@ def run_flywheel(
 
     # 6. growth fit from stored sign-ups, experiments per user, optimisation
     _say(progress, "[6/7] fitting the growth model, analysing the experiment, optimising")
-    arm_days = _arm_days_from_store(events, market.arm_days)
+    arm_days = arm_days_from_store(events, market.arm_days)
     fit = business.fit_market_growth(arm_days)
     fit_path = out / "growth_fit.json"
     fit.to_json(fit_path)
@@ -269,7 +269,7 @@ def _drive_server(
     import httpx
     from tqdm.auto import tqdm
 
-    from bizmodel.flywheel.serving import post_json, running_server
+    from bizmodel.flywheel.serving import post_events, post_json, running_server
 
     preds = market.predictions.reset_index(drop=True)
     # one request per user visit (same user, same time), at most 16 headlines
@@ -306,24 +306,7 @@ def _drive_server(
                 for sim, pid, ts in rows:
                     sim_to_served[str(sim)] = pid
                     served[pid] = ts
-        ev = market.events
-        batch = []
-        for row in ev.itertuples(index=False):
-            batch.append(
-                {
-                    "user_id": str(row.user_id),
-                    "type": row.type,
-                    "value": None if pd.isna(row.value) else float(row.value),
-                    "ts": pd.Timestamp(row.ts).isoformat(),
-                    "properties": {"arm": row.arm},
-                    "client_event_id": str(row.event_id),
-                }
-            )
-            if len(batch) == 1000:
-                post_json(client, "/v1/events", {"events": batch})
-                batch = []
-        if batch:
-            post_json(client, "/v1/events", {"events": batch})
+        post_events(client, market.events)
         for row in market.feedback.itertuples(index=False):
             served_id = sim_to_served.get(str(row.prediction_id))
             if served_id is not None:
@@ -340,7 +323,7 @@ def _drive_server(
     return served
 
 
-def _arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataFrame:
+def arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataFrame:
     """New users per arm and day counted from stored sign-ups, joined to the arm-day levers."""
     signups = events[events["type"] == "signup"].copy()
     signups["date"] = pd.to_datetime(signups["ts"], utc=True).dt.date.astype(str)
@@ -361,4 +344,4 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-__all__ = ["FlywheelResult", "run_flywheel"]
+__all__ = ["FlywheelResult", "arm_days_from_store", "run_flywheel"]

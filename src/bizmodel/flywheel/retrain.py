@@ -292,18 +292,22 @@ def _gates(
     max_disparity: float | None,
     seed: int,
 ) -> list[Decision]:
+    from bizmodel.registry import Registry
     from bizmodel.responsible.gates import fairness_gate, robustness_gate
 
+    # Each check is also stored with the challenger's version, where the report shows it.
     out = []
     if max_drop is not None:
         from bizmodel.responsible.robustness import robustness
 
         rob = robustness(model_dir, holdout, metric=metric, seed=seed)
+        Registry.record_check_at(model_dir, "robustness", rob.to_dict())
         out.append(robustness_gate(rob, max_drop))
     if segment is not None:
         from bizmodel.responsible.audit import audit
 
         aud = audit(model_dir, holdout, segment, metric=metric, seed=seed)
+        Registry.record_check_at(model_dir, "audit", aud.to_dict())
         out.append(fairness_gate(aud, max_disparity))
     return out
 

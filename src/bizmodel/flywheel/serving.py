@@ -56,3 +56,30 @@ def post_json(client: Any, path: str, body: Any) -> Any:
     if resp.status_code >= 300:
         raise StoreError(f"POST {path} answered {resp.status_code}: {resp.text[:300]}")
     return resp.json() if resp.content else None
+
+
+def post_events(client: Any, events: Any, *, batch_size: int = 1000) -> int:
+    """POST simulated events (``user_id, type, value, ts, arm, event_id`` rows of a DataFrame)
+    to ``/v1/events`` in batches, with the arm in ``properties``; return how many were sent."""
+    import pandas as pd
+
+    batch: list[dict[str, Any]] = []
+    sent = 0
+    for row in events.itertuples(index=False):
+        batch.append(
+            {
+                "user_id": str(row.user_id),
+                "type": row.type,
+                "value": None if pd.isna(row.value) else float(row.value),
+                "ts": pd.Timestamp(row.ts).isoformat(),
+                "properties": {"arm": row.arm},
+                "client_event_id": str(row.event_id),
+            }
+        )
+        if len(batch) == batch_size:
+            post_json(client, "/v1/events", {"events": batch})
+            sent, batch = sent + len(batch), []
+    if batch:
+        post_json(client, "/v1/events", {"events": batch})
+        sent += len(batch)
+    return sent

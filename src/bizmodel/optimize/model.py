@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bizmodel.optimize.dual import Dual, dexp
+from bizmodel.optimize.dual import Dual, Dual2, dexp
 from bizmodel.optimize.spec import GROWTH, DiscreteLever, Spec
 
 
@@ -72,18 +72,25 @@ class BusinessModel:
         )
 
     def evaluate(
-        self, layout: Layout, x: np.ndarray, theta: np.ndarray | None = None, grad: bool = True
+        self,
+        layout: Layout,
+        x: np.ndarray,
+        theta: np.ndarray | None = None,
+        grad: bool = True,
+        hess: bool = False,
     ) -> dict[str, Any]:
         """Every symbol at ``x``; ``theta`` (``(p,)`` or ``(S, p)``) overrides the growth fit.
 
         With ``grad`` every value is a :class:`~bizmodel.optimize.dual.Dual` or a constant;
+        with ``hess`` too, a :class:`~bizmodel.optimize.dual.Dual2` carrying the Hessian;
         without, plain numpy values. Invalid operations give inf/nan, never exceptions.
         """
         spec = self.spec
         n = layout.n
         env: dict[str, Any] = {}
+        var = Dual2.variable if hess else Dual.variable
         xs: list[Any] = [
-            Dual.variable(float(v), i, n) if grad else np.float64(v) for i, v in enumerate(x)
+            var(float(v), i, n) if grad or hess else np.float64(v) for i, v in enumerate(x)
         ]
         for i, lv in enumerate(spec.continuous):
             env[lv.name] = xs[i]

@@ -1,10 +1,14 @@
 """One continuous subproblem: a layout, weighted objective terms, constraints, local solves.
 
 The variables are mapped to the unit cube ``u = (x - min) / (max - min)`` so that every lever
-has the same scale for SLSQP; objective and constraint values come with exact gradients from
-:mod:`bizmodel.optimize.dual`. A point is *feasible* when it lies in the bounds (it always does:
-``u`` is clipped) and every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within
-``tol * max(1, |lhs|, |rhs|)`` — the one tolerance used everywhere and reported.
+has the same scale for the local solvers; objective and constraint values come with exact
+gradients (and, for the second-order solvers, exact Hessians) from :mod:`bizmodel.optimize.dual`.
+Local solves: trust-region Newton on the box (:mod:`bizmodel.optimize.newton`) for subproblems
+with bounds only, SLSQP where there are constraints (``method="auto"``), or as chosen.
+
+A point is *feasible* when it lies in the bounds (it always does: ``u`` is clipped) and
+every constraint ``lhs <= rhs`` (``>=``, ``==``) holds to within ``tol * max(1, |lhs|, |rhs|)``
+— the one tolerance used everywhere and reported.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from bizmodel.optimize.dual import Dual
+from bizmodel.errors import ConfigError
+from bizmodel.optimize.dual import Dual, Dual2
 from bizmodel.optimize.model import BusinessModel, Layout
+from bizmodel.optimize.newton import trust_region_box
 
 BAD = 1e30  # what SLSQP sees where the model is not finite (it backs off from there)
 
@@ -55,6 +61,8 @@ class Point:
     a: np.ndarray
     b: np.ndarray
     env: dict[str, Any]
+    d2F: np.ndarray | None = None  # (n, n) Hessian of F in u, when asked for
+    d2g: np.ndarray | None = None  # (m, n, n) Hessians of g in u, when asked for
 
     @property
     def finite(self) -> bool:
@@ -79,6 +87,25 @@ def _vg(v: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return val, np.zeros((*val.shape, n))
 
 
+def _vgh(v: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    val, grad = _vg(v, n)
+    if isinstance(v, Dual2):
+        return val, grad, np.broadcast_to(v.hess, (*val.shape, n, n))
+    return val, grad, np.zeros((*val.shape, n, n))
+
+
+def _mean_lead(a: np.ndarray, k: int) -> np.ndarray:
+    """Mean over the leading (scenario) axes, keeping the last ``k`` axes."""
+    return a.reshape(-1, *a.shape[a.ndim - k :]).mean(0) if a.ndim > k else a
+
+
+#: local solvers: "slsqp" (quasi-Newton SQP, first order), "newton" (trust-region Newton with
+#: exact Hessians; bounds-only subproblems, else SLSQP), "trust-constr" (scipy's, with exact
+#: Hessians of the objective and of the constraints' Lagrangian), "auto" (the measured best:
+#: see docs/benchmarks.md)
+LOCAL_METHODS = ("auto", "slsqp", "newton", "trust-constr")
+
+
 class Problem:
     """Maximise ``Σ coef_i · quantity_i`` over one layout subject to ``rows``.
 
@@ -96,7 +123,10 @@ class Problem:
         theta: np.ndarray | None = None,
         quantile: float | None = None,
         tol: float = 1e-6,
+        method: str = "auto",
     ) -> None:
+        if method not in LOCAL_METHODS:
+            raise ConfigError(f"method: got {method!r}; valid: {', '.join(LOCAL_METHODS)}")
         self.model = model
         self.layout = layout
         self.coefs = dict(coefs)
@@ -113,12 +143,28 @@ class Problem:
             m = len(model._discrete[r].choices)
             self.groups.append(np.arange(k, k + m))
             k += m
+        self.method = self._choose(method, rows)
         self._cache: dict[bytes, Point] = {}
         self.nonfinite: list[np.ndarray] = []  # points (u) where the model was not finite
         center = self.run(self.center())
         self.fscale = abs(center.F) if math.isfinite(center.F) and center.F != 0 else 1.0
         cs = np.maximum(1.0, np.maximum(np.abs(center.a), np.abs(center.b)))
         self.cscale = np.where(np.isfinite(cs), cs, 1.0)
+
+    def _choose(self, method: str, rows: Sequence[Row]) -> str:
+        bounds_only = not rows and not self.groups
+        if method == "newton" and not bounds_only:
+            return "slsqp"  # the box Newton method handles bounds only
+        if method != "auto":
+            return method
+        # measured (benchmarks/optimizer_evals.py): exact-Hessian Newton wins on bounds-only
+        # subproblems; with general constraints SLSQP needs fewer evaluations
+        return "newton" if bounds_only else "slsqp"
+
+    @property
+    def second_order(self) -> bool:
+        """Whether evaluations carry Hessians (one walk either way; more arithmetic)."""
+        return self.method in ("newton", "trust-constr")
 
     def center(self) -> np.ndarray:
         u = np.full(self.n, 0.5)
@@ -156,7 +202,8 @@ class Problem:
         n = self.n
         # clip: lower + 1.0 * (upper - lower) can round one ulp past upper
         x = np.clip(self.layout.lower + u * self.span, self.layout.lower, self.layout.upper)
-        env = self.model.evaluate(self.layout, x, self.theta)
+        hess = self.second_order
+        env = self.model.evaluate(self.layout, x, self.theta, hess=hess)
         self.counter.n += 1
         F_s = (
             np.zeros(())
@@ -164,24 +211,47 @@ class Problem:
             else np.zeros(self.theta.shape[0])
         )
         dF_s = np.zeros((*F_s.shape, n))
+        d2F_s = np.zeros((*F_s.shape, n, n) if hess else ())
         for name, c in self.coefs.items():
-            v, g = _vg(env[name], n)
+            if hess:
+                v, g, h = _vgh(env[name], n)
+                d2F_s = d2F_s + c * h
+            else:
+                v, g = _vg(env[name], n)
             F_s = F_s + c * v
             dF_s = dF_s + c * g
-        F, dF = self._reduce(F_s, dF_s)
+        F, dF, d2F = self._reduce(F_s, dF_s, d2F_s if hess else None)
         m = len(self.rows)
         a = np.zeros(m)
         b = np.zeros(m)
         dg = np.zeros((m, n))
+        d2g = np.zeros((m, n, n) if hess else ())
         for j, row in enumerate(self.rows):
-            av, ag = _vg(row.a(env), n)
-            bv, bg = _vg(row.b(env), n)
+            if hess:
+                av, ag, ah = _vgh(row.a(env), n)
+                bv, bg, bh = _vgh(row.b(env), n)
+                d2g[j] = _mean_lead(ah, 2) - _mean_lead(bh, 2)
+            else:
+                av, ag = _vg(row.a(env), n)
+                bv, bg = _vg(row.b(env), n)
             a[j], b[j] = float(np.mean(av)), float(np.mean(bv))
-            dg[j] = (ag.reshape(-1, n).mean(0) if ag.ndim > 1 else ag) - (
-                bg.reshape(-1, n).mean(0) if bg.ndim > 1 else bg
-            )
-        dg = dg * self.span  # chain rule to the unit cube
-        p = Point(u, x, F, dF * self.span, a - b, dg, a, b, env)
+            dg[j] = _mean_lead(ag, 1) - _mean_lead(bg, 1)
+        dg = dg * self.span  # chain rule to the unit cube: ∂/∂u_i = span_i ∂/∂x_i
+        # ∂²/∂u_i∂u_j = span_i span_j ∂²/∂x_i∂x_j
+        ss = np.outer(self.span, self.span) if hess else 1.0
+        p = Point(
+            u,
+            x,
+            F,
+            dF * self.span,
+            a - b,
+            dg,
+            a,
+            b,
+            env,
+            None if d2F is None else d2F * ss,
+            d2g * ss if hess else None,
+        )
         if self.counter.record:
             ok = p.finite and p.max_violation(self.rows) <= self.tol
             self.counter.trace.append((F, ok, x.copy()))
@@ -192,11 +262,17 @@ class Problem:
         self._cache[key] = p
         return p
 
-    def _reduce(self, F_s: np.ndarray, dF_s: np.ndarray) -> tuple[float, np.ndarray]:
+    def _reduce(
+        self, F_s: np.ndarray, dF_s: np.ndarray, d2F_s: np.ndarray | None
+    ) -> tuple[float, np.ndarray, np.ndarray | None]:
         if F_s.ndim == 0:
-            return float(F_s), dF_s
+            return float(F_s), dF_s, d2F_s
         if self.quantile is None:
-            return float(F_s.mean()), dF_s.mean(axis=0)
+            return (
+                float(F_s.mean()),
+                dF_s.mean(axis=0),
+                None if d2F_s is None else d2F_s.mean(axis=0),
+            )
         # linear interpolation between order statistics, as numpy's default quantile
         order = np.argsort(F_s)
         pos = self.quantile * (len(F_s) - 1)
@@ -204,7 +280,11 @@ class Problem:
         hi = min(lo + 1, len(F_s) - 1)
         t = pos - lo
         i, j = order[lo], order[hi]
-        return float((1 - t) * F_s[i] + t * F_s[j]), (1 - t) * dF_s[i] + t * dF_s[j]
+        return (
+            float((1 - t) * F_s[i] + t * F_s[j]),
+            (1 - t) * dF_s[i] + t * dF_s[j],
+            None if d2F_s is None else (1 - t) * d2F_s[i] + t * d2F_s[j],
+        )
 
     # local solves ---------------------------------------------------------------------------
     def _scipy_constraints(self, with_t: bool = False) -> list[dict[str, Any]]:
@@ -284,9 +364,96 @@ class Problem:
         return u
 
     def local(self, u0: np.ndarray, maxiter: int = 300) -> Point:
-        """SLSQP from ``u0``; returns the (clipped) end point."""
+        """A local solve from ``u0`` by ``self.method``; returns the (clipped) end point."""
         if self.n == 0:
             return self.run(u0)
+        if self.method == "newton":
+            return self.newton(u0, maxiter)
+        if self.method == "trust-constr":
+            return self.trust_constr(u0, maxiter)
+        return self.slsqp(u0, maxiter)
+
+    def newton(self, u0: np.ndarray, maxiter: int = 300) -> Point:
+        """Trust-region Newton on the unit box with exact Hessians (bounds-only problems).
+
+        Minimises ``-F(u) / fscale`` by :func:`bizmodel.optimize.newton.trust_region_box`.
+        """
+        fs = self.fscale
+
+        def fgh(u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            p = self.run(u)
+            if not p.finite or p.d2F is None:
+                return math.inf, np.zeros(self.n), np.zeros((self.n, self.n))
+            return -p.F / fs, np.nan_to_num(-p.dF / fs), np.nan_to_num(-p.d2F / fs)
+
+        lo, hi = np.zeros(self.n), np.ones(self.n)
+        res = trust_region_box(fgh, self.clean(u0), lo, hi, maxiter=maxiter)
+        return self.run(self.clean(res.x))
+
+    def trust_constr(self, u0: np.ndarray, maxiter: int = 300) -> Point:
+        """scipy ``trust-constr`` with exact Hessians of the objective and the constraints.
+
+        The Lagrangian's Hessian is ``∇²f + Σ v_j ∇²c_j`` with scipy's multipliers ``v``;
+        constraints are the scaled rows ``g_j / cscale_j <= 0`` (``== 0``) and the relaxed
+        choice weights' sums (linear).
+        """
+        from scipy.optimize import Bounds, LinearConstraint, NonlinearConstraint
+
+        fs, cs, n = self.fscale, self.cscale, self.n
+
+        def fun(u: np.ndarray) -> tuple[float, np.ndarray]:
+            p = self.run(self.clean_box(u))
+            if not math.isfinite(p.F):
+                return BAD, np.zeros(n)
+            return -p.F / fs, np.nan_to_num(-p.dF / fs)
+
+        def hess(u: np.ndarray) -> np.ndarray:
+            p = self.run(self.clean_box(u))
+            return np.zeros((n, n)) if p.d2F is None else np.nan_to_num(-p.d2F / fs)
+
+        cons: list[Any] = []
+        if self.rows:
+            m = len(self.rows)
+            ub = np.zeros(m)
+            lb = np.where([r.eq for r in self.rows], 0.0, -np.inf)
+
+            def c(u: np.ndarray) -> np.ndarray:
+                g = self.run(self.clean_box(u)).g / cs
+                return np.where(np.isfinite(g), g, BAD)
+
+            def cj(u: np.ndarray) -> np.ndarray:
+                return np.nan_to_num(self.run(self.clean_box(u)).dg / cs[:, None])
+
+            def ch(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+                d2g = self.run(self.clean_box(u)).d2g
+                if d2g is None:
+                    return np.zeros((n, n))
+                return np.nan_to_num(np.einsum("j,jkl->kl", v / cs, d2g))
+
+            cons.append(NonlinearConstraint(c, lb, ub, jac=cj, hess=ch))
+        for grp in self.groups:
+            row = np.zeros(n)
+            row[grp] = 1.0
+            cons.append(LinearConstraint(row[None, :], 1.0, 1.0))
+        with np.errstate(all="ignore"):  # scipy's QP step divides by zero on bounds
+            res = minimize(
+                fun,
+                self.clean(u0),
+                jac=True,
+                hess=hess,
+                method="trust-constr",
+                bounds=Bounds(np.zeros(n), np.ones(n), keep_feasible=True),
+                constraints=cons,
+                options={"maxiter": maxiter, "gtol": 1e-12, "xtol": 1e-14},
+            )
+        return self.run(self.clean(res.x))
+
+    def clean_box(self, u: np.ndarray) -> np.ndarray:
+        """``u`` clipped to the unit box (solvers may probe a hair outside)."""
+        return np.clip(np.asarray(u, dtype=float), 0.0, 1.0)
+
+    def slsqp(self, u0: np.ndarray, maxiter: int = 300) -> Point:
+        """SLSQP (quasi-Newton SQP, exact gradients) from ``u0``."""
         fs = self.fscale
 
         def fun(u: np.ndarray) -> tuple[float, np.ndarray]:

@@ -1,7 +1,8 @@
 """Searching over discrete levers: full enumeration, or branch-and-bound when there are many.
 
 Each discrete assignment is a continuous subproblem (:class:`~bizmodel.optimize.problem.Problem`)
-solved by SLSQP from several starts; the best feasible one wins. With more than
+solved from several starts (trust-region Newton with exact Hessians when it has bounds only,
+SLSQP otherwise); the best feasible one wins. With more than
 ``enumerate_limit`` assignments, branch-and-bound fixes one discrete lever per level and bounds
 each node by the *relaxation* in which the unfixed levers' choice constants are weighted
 averages of their choices (weights on the simplex). The bounds come from local solves, so the
@@ -33,6 +34,7 @@ class SearchOptions:
     seed: int = 0  # seed of the start points and of robustness draws
     tol: float = 1e-6  # feasibility: violation <= tol * max(1, |lhs|, |rhs|)
     enumerate_limit: int = 64  # more discrete assignments than this: branch-and-bound
+    method: str = "auto"  # local solver, one of problem.LOCAL_METHODS
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Search:
             self.theta,
             self.quantile,
             self.options.tol,
+            self.options.method,
         )
 
     def combos(self) -> list[dict[str, str]]:

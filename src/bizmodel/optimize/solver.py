@@ -144,6 +144,7 @@ def optimize(
     robust: str | float | None = None,
     samples: int = 200,
     sensitivity: bool = False,
+    method: str = "auto",
 ) -> OptimizationResult:
     """Find the levers that maximise the spec's objective under its bounds and constraints.
 
@@ -168,6 +169,12 @@ def optimize(
         Number of draws for ``robust``.
     sensitivity : bool
         Also report how the optimum moves with each λ and growth coefficient.
+    method : {"auto", "slsqp", "newton", "trust-constr"}
+        Local solver per start. ``"newton"``: trust-region Newton with exact Hessians
+        (second-order forward mode) on subproblems with bounds only, SLSQP otherwise;
+        ``"trust-constr"``: scipy's, with exact Hessians of objective and constraints;
+        ``"auto"`` (default): ``"newton"`` where it applies, else SLSQP — the combination
+        that needed the fewest evaluations in ``benchmarks/optimizer_evals.py``.
 
     Returns
     -------
@@ -188,7 +195,7 @@ def optimize(
     spec = as_spec(spec)
     from bizmodel.optimize.analysis import draw_coefficients, robustness, sensitivity_report
 
-    options = SearchOptions(n_starts, seed, tol, enumerate_limit)
+    options = SearchOptions(n_starts, seed, tol, enumerate_limit, method)
     model = BusinessModel(spec)
     counter = Counter()
     scales = objective_scales(spec, model, options, counter)

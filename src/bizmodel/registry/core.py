@@ -2,7 +2,8 @@
 
 Layout under the registry root::
 
-    NAME/versions/N/          a complete copy of the model dir + registry.json (metadata)
+    NAME/versions/N/          a complete copy of the model dir + registry.json (metadata;
+                              its "checks" hold audits and robustness runs of the version)
     NAME/aliases.json         {"production": N, "staging": M}
 
 A version appears all at once: it is copied and measured in a temporary folder that is then
@@ -60,6 +61,7 @@ class ModelVersion:
     train_cpu_seconds: float | None = None  # measured training cost
     inference_cost: dict[str, Any] | None = None  # see bizmodel.inference.cost
     stages: tuple[str, ...] = ()
+    checks: dict[str, Any] = field(default_factory=dict)  # kind -> result (record_check)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -92,6 +94,11 @@ class ModelVersion:
                 f"  int8 vs fp32: mean |diff| {q['mean_abs_diff']:.4g} = "
                 + (f"{rel:.3f}" if rel is not None else "undefined")
                 + f" x fp32 std ({verdict} tolerance {q['tolerance']}, n={q['n']})"
+            )
+        if self.checks:
+            lines.append(
+                "  checks: "
+                + ", ".join(f"{k} ({v.get('recorded', '?')})" for k, v in self.checks.items())
             )
         return "\n".join(lines)
 
@@ -245,6 +252,68 @@ class Registry:
             _write_json_atomic(mdir / "aliases.json", aliases)
         return self.get(name, str(version))
 
+    def record_check(
+        self, name: str, ref: str | int, kind: str, result: dict[str, Any]
+    ) -> ModelVersion:
+        """Store ``result`` (a ``to_dict()``) as the ``kind`` check of a version, replacing the
+        previous one of that kind; it is kept in the version's ``registry.json``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> reg = Registry(tempfile.mkdtemp())
+        >>> reg.record_check("m", 1, "Audit!", {})
+        Traceback (most recent call last):
+        ...
+        bizmodel.errors.ConfigError: check kind 'Audit!' is not valid: use lower-case ...
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind):
+            raise ConfigError(
+                f"check kind {kind!r} is not valid: use lower-case letters, digits, '_'"
+            )
+        version = self.resolve(name, ref)
+        with self._locked(name) as mdir:
+            path = mdir / "versions" / str(version) / META_FILE
+            meta = _read_json(path)
+            recorded = datetime.now(UTC).isoformat(timespec="seconds")
+            meta.setdefault("checks", {})[kind] = {"recorded": recorded, **result}
+            _write_json_atomic(path, meta)
+        return self.get(name, str(version))
+
+    @staticmethod
+    def locate(path: str | Path) -> tuple[Registry, str, int] | None:
+        """(registry, name, version) when ``path`` is a registered version's folder, else None.
+
+        Examples
+        --------
+        >>> Registry.locate("/tmp") is None
+        True
+        """
+        p = Path(path).resolve()
+        if not (p / META_FILE).is_file() or not p.name.isdigit() or p.parent.name != "versions":
+            return None
+        root = p.parent.parent.parent
+        name = p.parent.parent.name
+        if not NAME_PATTERN.match(name):
+            return None
+        return Registry(root), name, int(p.name)
+
+    @staticmethod
+    def record_check_at(path: str | Path, kind: str, result: dict[str, Any]) -> ModelVersion | None:
+        """:meth:`record_check` for the version whose folder is ``path``; None (nothing stored)
+        when ``path`` is not a registered version.
+
+        Examples
+        --------
+        >>> Registry.record_check_at("/tmp", "audit", {}) is None
+        True
+        """
+        found = Registry.locate(path)
+        if found is None:
+            return None
+        registry, name, version = found
+        return registry.record_check(name, version, kind, result)
+
     # -- reading ---------------------------------------------------------------------------
 
     def _missing(self, name: str, ref: object) -> str:
@@ -302,6 +371,7 @@ class Registry:
             train_cpu_seconds=meta.get("train_cpu_seconds"),
             inference_cost=meta.get("inference_cost"),
             stages=stages,
+            checks=meta.get("checks") or {},
         )
 
     def versions(self, name: str) -> list[ModelVersion]:

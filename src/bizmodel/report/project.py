@@ -3,7 +3,8 @@
 The store gives the KPIs, drift and alerts (:func:`bizmodel.monitor.snapshot.run_monitor` over
 :func:`store_frames`); ``analysis.json`` in the project folder (written by the flywheel, or by
 hand) gives the experiment lifts, growth curve and Pareto front; the registry gives the model
-versions with their quality and measured cost.
+versions with their quality and measured cost, and the fairness audits and robustness runs
+stored with them (``custom`` sections, :mod:`bizmodel.responsible.sections`).
 """
 
 from __future__ import annotations
@@ -120,7 +121,19 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
     versions = model_version_rows(settings)
     if versions:
         data["model_versions"] = versions
+    checks = model_check_sections(settings)
+    if checks:
+        data["custom"] = [*data.get("custom", []), *checks]
     return data
+
+
+def model_check_sections(settings: Settings) -> list[dict[str, Any]]:
+    """``custom`` sections for the audits and robustness runs stored with registered versions."""
+    from bizmodel.registry import Registry
+    from bizmodel.responsible.sections import check_sections
+
+    registry = Registry(settings.resolved_registry_dir())
+    return check_sections(mv for name in registry.names() for mv in registry.versions(name))
 
 
 def write_analysis(project_dir: Path, sections: dict[str, Any]) -> Path:

@@ -81,6 +81,7 @@ def create_app(
     from bizmodel.server.middleware import LimitAndMeasure
     from bizmodel.server.model_pool import ModelPool
     from bizmodel.server.routes import router
+    from bizmodel.server.security import RateLimiter
     from bizmodel.store import EventStore
 
     settings = settings or Settings.load()
@@ -116,6 +117,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.explain_limiter = RateLimiter(settings.server.explain_per_minute)
 
     def error(status: int, kind: str, detail: str) -> JSONResponse:
         return JSONResponse({"error": kind, "detail": detail}, status_code=status)

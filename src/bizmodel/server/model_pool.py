@@ -72,6 +72,10 @@ class ModelPool:
         self.default_name: str | None = None
         self._resolved: dict[str, tuple[int, float]] = {}  # name -> (version, when resolved)
         self.resolve_ttl_s = 2.0  # a promotion takes effect within this time
+        # Explanations get their own copy of each model: integrated gradients hooks the
+        # embedding layer, which must not touch predictions running in the batcher's thread.
+        self._explainers: dict[tuple[str, int], Any] = {}
+        self.explain_lock = asyncio.Lock()
 
     def _resolve(self, name: str) -> int:
         now = time.monotonic()
@@ -112,6 +116,21 @@ class ModelPool:
                 await served.batcher.start()
                 self.models[(name, version)] = served
         return served
+
+    async def explainer(self, served: ServedModel) -> Any:
+        """A separate instance of ``served``'s model for explanations (loaded on first use)."""
+        key = (served.name, served.version)
+        model = self._explainers.get(key)
+        if model is None:
+            path = self.registry.get(served.name, served.version).path
+            try:
+                model = await asyncio.to_thread(self.loader, path)
+            except BizmodelError:
+                raise
+            except Exception as exc:  # a broken model dir must not become a 500
+                raise ServingError(f"cannot load model {served.key}: {exc}") from exc
+            self._explainers[key] = model
+        return model
 
     def _load(self, name: str, version: int) -> ServedModel:
         from bizmodel.inference import MicroBatcher, choose_runtime
@@ -215,3 +234,4 @@ class ModelPool:
         for served in self.models.values():
             await served.batcher.stop()
         self.models.clear()
+        self._explainers.clear()

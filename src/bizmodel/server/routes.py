@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -18,6 +19,8 @@ from bizmodel.server.schemas import (
     Experiment,
     ExperimentCreate,
     ExperimentUpdate,
+    ExplainRequest,
+    ExplainResponse,
     FeedbackRequest,
     FeedbackResponse,
     Health,
@@ -58,6 +61,13 @@ async def read_key(
         check_api_key(_provided_key(request, key), settings.api_keys)
 
 
+async def limit_explain(
+    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+) -> None:
+    """Count one explanation call against the caller's key (after :func:`require_key`)."""
+    request.app.state.explain_limiter.hit(_provided_key(request, key) or "")
+
+
 Write = [Depends(require_key)]
 Read = [Depends(read_key)]
 ExperimentName = Annotated[str, Path(pattern=NAME)]
@@ -94,6 +104,74 @@ async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
         "experiment": ctx.get("experiment"),
         "variant": ctx.get("variant"),
     }
+
+
+@router.post(
+    "/v1/explain",
+    response_model=ExplainResponse,
+    dependencies=[*Write, Depends(limit_explain)],
+    responses={429: {"model": ErrorBody}},
+)
+async def explain(body: ExplainRequest, request: Request) -> dict[str, Any]:
+    """Token attributions of the served model's predictions (integrated gradients or SHAP).
+
+    Expensive (one explanation = ``n_steps`` or ``n_samples`` model calls): at most 8 inputs
+    and ``server.explain_budget`` model calls per request (422 beyond), one explanation at a
+    time per server, ``server.explain_per_minute`` calls per API key (429 beyond).
+    """
+    from bizmodel.responsible.explain import explain_model, method_name
+
+    t0 = time.perf_counter()
+    state = request.app.state
+    items = body.items()
+    shap = method_name(body.method) == "shap"
+    per, unit = (body.n_samples, "n_samples") if shap else (body.n_steps, "n_steps")
+    budget = state.settings.server.explain_budget
+    if len(items) * per > budget:
+        raise DataError(
+            f"{len(items)} input(s) x {unit} {per} = {len(items) * per} model evaluations; at "
+            f"most {budget} per request (server.explain_budget): send fewer or lower {unit}"
+        )
+    pool = state.pool
+    served = await pool.get(body.model or pool.default_name, body.version)
+    served.check_items(items)
+    model = await pool.explainer(served)
+
+    def run() -> list[Any]:
+        return [
+            explain_model(
+                model,
+                text,
+                pair,
+                method=body.method,
+                n_steps=body.n_steps,
+                n_samples=body.n_samples,
+                target=body.target,
+                seed=body.seed,
+                name=served.key,
+            )
+            for text, pair in items
+        ]
+
+    async with pool.explain_lock:  # one at a time: each one keeps the cores busy
+        done = await asyncio.to_thread(run)
+    return {
+        "explanations": [
+            {k: v for k, v in e.to_dict().items() if k in _EXPLANATION_FIELDS} for e in done
+        ],
+        "method": done[0].method,
+        "n_steps": None if shap else body.n_steps,
+        "n_samples": body.n_samples if shap else None,
+        "model_name": served.name,
+        "model_version": served.version,
+        "latency_ms": 1000.0 * (time.perf_counter() - t0),
+    }
+
+
+_EXPLANATION_FIELDS = (
+    "text", "text_pair", "tokens", "attributions", "prediction", "baseline_prediction",
+    "target", "delta",
+)  # fmt: skip
 
 
 @router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=Write)

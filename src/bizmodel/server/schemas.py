@@ -24,19 +24,16 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-class PredictRequest(_Body):
+class _Texts(_Body):
     """One input (``text``, optional ``text_pair``) or a list (``texts``, ``text_pairs``)."""
 
     text: Text | None = None
     text_pair: Text | None = None
     texts: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
     text_pairs: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
-    user_id: UserId | None = None  # routes the user in running model-version experiments
-    model: Annotated[str, Field(pattern=NAME)] | None = None  # default: the served model
-    ts: datetime | None = None  # when the request was made (replays, backfills); default: now
 
     @model_validator(mode="after")
-    def _one_form(self) -> PredictRequest:
+    def _one_form(self) -> _Texts:
         if (self.text is None) == (self.texts is None):
             raise ValueError("give exactly one of 'text' or 'texts'")
         if self.text_pair is not None and self.text is None:
@@ -54,6 +51,56 @@ class PredictRequest(_Body):
             return list(zip(self.texts, self.text_pairs, strict=True))
         assert self.text is not None
         return [(self.text, self.text_pair)]
+
+
+class PredictRequest(_Texts):
+    """One input (``text``, optional ``text_pair``) or a list (``texts``, ``text_pairs``)."""
+
+    user_id: UserId | None = None  # routes the user in running model-version experiments
+    model: Annotated[str, Field(pattern=NAME)] | None = None  # default: the served model
+    ts: datetime | None = None  # when the request was made (replays, backfills); default: now
+
+
+ExplainText = Annotated[str, Field(min_length=1, max_length=2_000)]
+
+
+class ExplainRequest(_Texts):
+    """Token attributions for one input or up to 8 (explanations cost many model calls)."""
+
+    text: ExplainText | None = None
+    text_pair: ExplainText | None = None
+    texts: Annotated[list[ExplainText], Field(min_length=1, max_length=8)] | None = None
+    text_pairs: Annotated[list[ExplainText], Field(min_length=1, max_length=8)] | None = None
+    method: Annotated[str, Field(pattern=r"^(ig|integrated-gradients|shap)$")] = (
+        "integrated-gradients"
+    )
+    n_steps: Annotated[int, Field(ge=2, le=200)] = 50  # integrated gradients: quadrature steps
+    n_samples: Annotated[int, Field(ge=2, le=2_000)] = 500  # SHAP: coalitions evaluated
+    target: Annotated[str, Field(min_length=1, max_length=200)] | None = None  # class explained
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0  # SHAP's coalition sampling
+    model: Annotated[str, Field(pattern=NAME)] | None = None  # default: the served model
+    version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None  # default: production
+
+
+class TokenAttributions(BaseModel):
+    text: str
+    text_pair: str | None
+    tokens: list[str]  # word pieces, with [CLS]/[SEP]
+    attributions: list[float]  # one per token, in the explained output's units
+    prediction: float  # explained output: the value (regression) or P(target) (classification)
+    baseline_prediction: float  # ... with every token replaced by [PAD]
+    target: str | None  # explained class (classification)
+    delta: float  # sum(attributions) - (prediction - baseline_prediction)
+
+
+class ExplainResponse(BaseModel):
+    explanations: list[TokenAttributions]
+    method: str  # integrated-gradients | shap
+    n_steps: int | None
+    n_samples: int | None
+    model_name: str
+    model_version: int
+    latency_ms: float
 
 
 class Prediction(BaseModel):

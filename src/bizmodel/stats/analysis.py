@@ -15,12 +15,13 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from bizmodel.errors import ConfigError, DataError
-from bizmodel.stats.bayesian import GaussianPrior, bayesian_test
+from bizmodel.stats.bayesian import BayesianResult, GaussianPrior, bayesian_test
 from bizmodel.stats.corrections import adjust_p_values
 from bizmodel.stats.effects import effect_moments
 from bizmodel.stats.frequentist import (
     DEFAULT_N_STAR,
     Alternative,
+    FrequentistResult,
     check_alpha,
     check_alternative,
     fixed_horizon_test,
@@ -159,37 +160,32 @@ def analyze(
             "mean_control": cm.mean,
             "mean_treatment": tm.mean,
         }
+        r: BayesianResult | FrequentistResult
+        engine_fields: dict[str, Any]
         if engine == "bayesian":
-            b = bayesian_test(eff, prior, alpha, lower_is_better)
-            comparisons.append(
-                Comparison(
-                    estimate=b.estimate,
-                    se=b.se,
-                    ci_low=b.ci_low,
-                    ci_high=b.ci_high,
-                    chance_to_win=b.chance_to_win,
-                    risk_control=b.risk_control,
-                    risk_treatment=b.risk_treatment,
-                    **common,
-                )
-            )
+            r = b = bayesian_test(eff, prior, alpha, lower_is_better)
+            engine_fields = {
+                "chance_to_win": b.chance_to_win,
+                "risk_control": b.risk_control,
+                "risk_treatment": b.risk_treatment,
+            }
         else:
-            f = (
+            r = f = (
                 sequential_test(eff, alpha, alternative, n_star)
                 if sequential
                 else fixed_horizon_test(eff, alpha, alternative)
             )
-            comparisons.append(
-                Comparison(
-                    estimate=f.estimate,
-                    se=f.se,
-                    ci_low=f.ci_low,
-                    ci_high=f.ci_high,
-                    p_value=f.p_value,
-                    dof=f.dof,
-                    **common,
-                )
+            engine_fields = {"p_value": f.p_value, "dof": f.dof}
+        comparisons.append(
+            Comparison(
+                estimate=r.estimate,
+                se=r.se,
+                ci_low=r.ci_low,
+                ci_high=r.ci_high,
+                **engine_fields,
+                **common,
             )
+        )
     if engine == "frequentist":
         adj = adjust_p_values([c.p_value for c in comparisons], correction)
         comparisons = [_replace_p(c, p) for c, p in zip(comparisons, adj, strict=True)]

@@ -93,6 +93,12 @@ def _z_alpha(alpha: float, alternative: str, arms: int) -> float:
     return float(stats.norm.ppf(1 - a / 2 if alternative == "two-sided" else 1 - a))
 
 
+def _z_power(power: float) -> float:
+    if not 0 < power < 1:
+        raise ConfigError(f"power must lie in (0, 1), got {power}")
+    return float(stats.norm.ppf(power))
+
+
 def _delta(mde: float, relative: bool, mean: float) -> float:
     if mde == 0:
         raise ConfigError("the effect must be non-zero")
@@ -148,10 +154,8 @@ def sample_size(
     arms: int = 2,
 ) -> PowerResult:
     """Units per arm to detect ``mde`` with the given power (rounded up)."""
-    if not 0 < power < 1:
-        raise ConfigError(f"power must lie in (0, 1), got {power}")
+    zb = _z_power(power)
     za = _z_alpha(alpha, alternative, arms)
-    zb = float(stats.norm.ppf(power))
     d = _delta(mde, relative, baseline_mean)
     vc, vt = _variances(baseline_mean, baseline_sd, proportion, d)
     n = math.ceil((za + zb) ** 2 * (vc + vt / ratio) / d**2 - 1e-9)
@@ -185,8 +189,7 @@ def minimum_detectable_effect(
     arms: int = 2,
 ) -> PowerResult:
     """Smallest positive effect detectable with ``n_per_arm`` control units at ``power``."""
-    if not 0 < power < 1:
-        raise ConfigError(f"power must lie in (0, 1), got {power}")
+    zb = _z_power(power)
     if n_per_arm < 2:
         raise ConfigError(f"n_per_arm must be ≥ 2, got {n_per_arm}")
     za = _z_alpha(alpha, alternative, arms)
@@ -202,9 +205,7 @@ def minimum_detectable_effect(
 
     if not proportion:
         vc, _ = _variances(baseline_mean, baseline_sd, False, 1.0)
-        d = (za + float(stats.norm.ppf(power))) * math.sqrt(
-            vc / n_per_arm + vc / (ratio * n_per_arm)
-        )
+        d = (za + zb) * math.sqrt(vc / n_per_arm + vc / (ratio * n_per_arm))
         if two:  # include the far tail exactly
             d = optimize.brentq(gap, d * 0.5, d * 1.5, xtol=1e-14)
     else:

@@ -75,8 +75,30 @@ def _check_n(n: int, what: str) -> None:
         raise DataError(f"{what}: n must be ≥ 0, got {n}")
 
 
+class _NoPrePeriod:
+    """What the statistics without a pre period share: nothing for CUPED's θ to adjust."""
+
+    n: int
+
+    @property
+    def mean(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def variance(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def binary(self) -> bool:
+        return False
+
+    def moments(self, theta: float = 0.0) -> ArmMoments:
+        """Per-unit moments (``theta`` is ignored: nothing to adjust)."""
+        return ArmMoments(self.n, self.mean, self.variance, self.mean, self.variance, self.variance)
+
+
 @dataclass(frozen=True)
-class MeanStatistic:
+class MeanStatistic(_NoPrePeriod):
     """A mean metric: number of units ``n``, ``sum`` and ``sum_squares`` of the metric."""
 
     n: int
@@ -98,17 +120,9 @@ class MeanStatistic:
             return 0.0
         return max((self.sum_squares - self.sum**2 / self.n) / (self.n - 1), 0.0)
 
-    @property
-    def binary(self) -> bool:
-        return False
-
-    def moments(self, theta: float = 0.0) -> ArmMoments:
-        """Per-unit moments (``theta`` is ignored: nothing to adjust)."""
-        return ArmMoments(self.n, self.mean, self.variance, self.mean, self.variance, self.variance)
-
 
 @dataclass(frozen=True)
-class ProportionStatistic:
+class ProportionStatistic(_NoPrePeriod):
     """A binary metric: ``n`` units of which ``successes`` converted."""
 
     n: int
@@ -144,13 +158,9 @@ class ProportionStatistic:
     def binary(self) -> bool:
         return True
 
-    def moments(self, theta: float = 0.0) -> ArmMoments:
-        """Per-unit moments (``theta`` is ignored)."""
-        return ArmMoments(self.n, self.mean, self.variance, self.mean, self.variance, self.variance)
-
 
 @dataclass(frozen=True)
-class RatioStatistic:
+class RatioStatistic(_NoPrePeriod):
     """A ratio metric ``ΣM / ΣD`` (e.g. revenue per session) with its delta-method variance.
 
     ``sum_num``/``sum_squares_num`` and ``sum_den``/``sum_squares_den`` are the sums of the
@@ -184,14 +194,6 @@ class RatioStatistic:
         mu_m, mu_d = m.mean, d.mean
         v = m.variance / mu_d**2 - 2 * mu_m * cov / mu_d**3 + mu_m**2 * d.variance / mu_d**4
         return max(v, 0.0)
-
-    @property
-    def binary(self) -> bool:
-        return False
-
-    def moments(self, theta: float = 0.0) -> ArmMoments:
-        """Per-unit moments (``theta`` is ignored)."""
-        return ArmMoments(self.n, self.mean, self.variance, self.mean, self.variance, self.variance)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,346 @@
+"""Figure sections: KPI trends, experiment lifts, a fitted growth curve and a Pareto front.
+
+Each builder takes the plain data of another capability's ``to_dict()`` output and returns a
+:class:`~bizmodel.report.section.Section` holding Plotly figure JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bizmodel.errors import DataError
+from bizmodel.report.section import (
+    _BLUE,
+    _GREEN,
+    _GREY,
+    _ORANGE,
+    _RED,
+    Section,
+    _figure,
+    _layout,
+    _need,
+    _num,
+    _nums,
+)
+
+__all__ = [
+    "experiment_lifts_section",
+    "growth_curve_section",
+    "kpi_trends_section",
+    "pareto_section",
+]
+
+
+def kpi_trends_section(
+    kpis: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    *,
+    names: Sequence[str] | None = None,
+    title: str = "KPI trends",
+    columns: int = 3,
+) -> Section:
+    """Small multiples of KPI values over time.
+
+    Parameters
+    ----------
+    kpis : dict or list
+        ``KpiReport.to_dict()`` (``{"kpis": [...]}``) or its list: each item has ``name``,
+        ``unit``, ``direction`` and ``points`` = ``[{"start": ISO time, "value": float|None}]``.
+    names : list of str, optional
+        Which KPIs, in order; all by default.
+
+    Examples
+    --------
+    >>> s = kpi_trends_section([{"name": "revenue_usd", "points": [
+    ...     {"start": "2026-01-01", "value": 10.0}, {"start": "2026-01-02", "value": None}]}])
+    >>> s.figures[0]["data"][0]["y"], s.table[0]["latest"]
+    ([10.0, None], 10.0)
+    """
+    from plotly.subplots import make_subplots
+
+    items = list(kpis["kpis"] if isinstance(kpis, Mapping) else kpis)
+    for i, k in enumerate(items):
+        _need(k, ("name", "points"), f"kpis[{i}]")
+    if names is not None:
+        by_name = {k["name"]: k for k in items}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise DataError(f"kpi_trends_section: unknown KPI(s) {unknown}; have {sorted(by_name)}")
+        items = [by_name[n] for n in names]
+    if not items:
+        raise DataError("kpi_trends_section: no KPIs given")
+    rows = math.ceil(len(items) / columns)
+    titles = [
+        f"{k['name']} ({'↑' if k.get('direction', 'up') == 'up' else '↓'} good)" for k in items
+    ]
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, vertical_spacing=0.5 / rows)
+    table = []
+    for i, k in enumerate(items):
+        x = [p["start"] for p in k["points"]]
+        y = _nums((p.get("value") for p in k["points"]), f"KPI {k['name']}")
+        fig.add_scatter(
+            x=x,
+            y=y,
+            mode="lines+markers",
+            name=k["name"],
+            showlegend=False,
+            line={"color": _BLUE},
+            # an open marker: the window is not over yet (its value will still change)
+            marker={
+                "size": 5,
+                "symbol": [
+                    "circle" if p.get("complete", True) else "circle-open" for p in k["points"]
+                ],
+            },
+            row=i // columns + 1,
+            col=i % columns + 1,
+        )
+        last = next((v for v in reversed(y) if v is not None), None)
+        table.append(
+            {
+                "kpi": k["name"],
+                "latest": last,
+                "unit": k.get("unit", ""),
+                "window": k.get("window", ""),
+                "formula": k.get("formula", ""),
+            }
+        )
+    fig.update_layout(_layout(height=230 * rows + 40, margin={"l": 50, "r": 20, "t": 40, "b": 30}))
+    fig.update_annotations(font_size=12)
+    desc = "KPI values per time window; an open marker is a window still in progress."
+    return Section("kpis", title, desc, (_figure(fig),), tuple(table))
+
+
+def experiment_lifts_section(
+    lifts: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "Experiment lifts",
+    x_label: str = "relative lift vs. control",
+) -> Section:
+    """Forest plot: one row per comparison, point estimate with its interval.
+
+    Parameters
+    ----------
+    lifts : list of dict
+        Each ``{"name": str, "lift": float, "ci_low": float, "ci_high": float}``, optional
+        ``"p_value"``, ``"metric"``, ``"confidence"`` (e.g. 0.95). Lifts are relative (0.1 = +10%).
+    """
+    if not lifts:
+        raise DataError("experiment_lifts_section: no lifts given")
+    for i, item in enumerate(lifts):
+        _need(item, ("name", "lift", "ci_low", "ci_high"), f"lifts[{i}]")
+    import plotly.graph_objects as go
+
+    names = [str(item["name"]) for item in lifts]
+    lift = _nums((i["lift"] for i in lifts), "lift")
+    lo = _nums((i["ci_low"] for i in lifts), "ci_low")
+    hi = _nums((i["ci_high"] for i in lifts), "ci_high")
+    colours = [
+        _GREEN if (a or 0) > 0 else _RED if (b or 0) < 0 else _GREY
+        for a, b in zip(lo, hi, strict=True)
+    ]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=lift,
+        y=names,
+        mode="markers",
+        name="lift",
+        marker={"size": 10, "color": colours},
+        error_x={
+            "type": "data",
+            "symmetric": False,
+            "array": [
+                (h - m) if h is not None and m is not None else None
+                for h, m in zip(hi, lift, strict=True)
+            ],
+            "arrayminus": [
+                (m - low) if low is not None and m is not None else None
+                for low, m in zip(lo, lift, strict=True)
+            ],
+        },
+    )
+    fig.add_scatter(
+        x=[0, 0],
+        y=[names[0], names[-1]],
+        mode="lines",
+        name="no effect",
+        line={"color": _GREY, "dash": "dash"},
+    )
+    fig.update_layout(
+        _layout(
+            height=max(220, 60 * len(names) + 120),
+            xaxis={"title": x_label, "tickformat": "+.0%", "zeroline": False},
+            yaxis={"autorange": "reversed"},
+        )
+    )
+    table = tuple(
+        {"comparison": n, "lift": m, "ci_low": a, "ci_high": b, "p_value": _num(i.get("p_value"))}
+        for n, m, a, b, i in zip(names, lift, lo, hi, lifts, strict=True)
+    )
+    desc = (
+        "Relative lift of each variant vs. control with its confidence interval "
+        "(green: interval above 0, red: below)."
+    )
+    return Section("experiments", title, desc, (_figure(fig),), table)
+
+
+def growth_curve_section(
+    *,
+    x: Sequence[float],
+    y: Sequence[float],
+    curve_x: Sequence[float],
+    mean: Sequence[float],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    x_label: str = "ad_spend_usd",
+    y_label: str = "new users per day",
+    group: Sequence[str] | None = None,
+    title: str = "Growth curve",
+    coefficients: Sequence[Mapping[str, Any]] = (),
+) -> Section:
+    """Fitted growth curve with its confidence band and the observed points.
+
+    Parameters
+    ----------
+    x, y : observed lever values and outcomes (e.g. daily ad spend and new users per arm-day).
+    curve_x, mean, lower, upper : the fitted curve on a grid and its band.
+    group : optional label per observed point (e.g. the arm), used for colour.
+    coefficients : optional rows ``{"name", "estimate", "ci_low", "ci_high", "truth"?}`` shown
+        as a table.
+
+    Examples
+    --------
+    >>> s = growth_curve_section(x=[1, 2], y=[3, 5], curve_x=[1, 2], mean=[3, 5],
+    ...                          lower=[2, 4], upper=[4, 6])
+    >>> [t["name"] for t in s.figures[0]["data"]]
+    ['95% band', 'fitted', 'observed']
+    """
+    lengths = {len(curve_x), len(mean), len(lower), len(upper)}
+    if len(lengths) != 1 or len(x) != len(y):
+        raise DataError(
+            "growth_curve_section: x/y and curve_x/mean/lower/upper must have equal lengths; "
+            f"got x {len(x)}, y {len(y)}, curve {sorted(lengths)}"
+        )
+    import plotly.graph_objects as go
+
+    cx = _nums(curve_x, "curve_x")
+    fig = go.Figure()
+    fig.add_scatter(
+        x=cx + cx[::-1],
+        y=_nums(upper, "upper") + _nums(lower, "lower")[::-1],
+        fill="toself",
+        fillcolor="rgba(31,119,180,0.18)",
+        line={"width": 0},
+        name="95% band",
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        x=cx, y=_nums(mean, "mean"), mode="lines", name="fitted", line={"color": _BLUE, "width": 3}
+    )
+    groups = [str(g) for g in group] if group is not None else ["observed"] * len(x)
+    xs, ys = _nums(x, "x"), _nums(y, "y")
+    for g in dict.fromkeys(groups):
+        idx = [i for i, gi in enumerate(groups) if gi == g]
+        fig.add_scatter(
+            x=[xs[i] for i in idx],
+            y=[ys[i] for i in idx],
+            mode="markers",
+            name=g,
+            marker={"size": 6, "opacity": 0.7},
+        )
+    fig.update_layout(_layout(xaxis={"title": x_label}, yaxis={"title": y_label}))
+    desc = "Fitted response with its confidence band, over the observed data."
+    return Section("growth", title, desc, (_figure(fig),), tuple(dict(c) for c in coefficients))
+
+
+def pareto_section(
+    *,
+    front: Sequence[Mapping[str, Any]],
+    chosen: Mapping[str, Any],
+    x: str,
+    y: str,
+    others: Sequence[Mapping[str, Any]] = (),
+    label: str | None = None,
+    title: str = "Pareto front and recommendation",
+) -> Section:
+    """Trade-off between two objectives: the Pareto front, other candidates and the chosen point.
+
+    Parameters
+    ----------
+    front : list of dict
+        Non-dominated points; each has keys ``x`` and ``y`` (objective names) and any levers.
+    chosen : dict
+        The recommended point (same keys).
+    x, y : str
+        Objective names to plot.
+    others : list of dict
+        Dominated candidates, drawn faintly.
+    label : str, optional
+        Key whose value labels each front point (e.g. ``"model_version"``).
+
+    Examples
+    --------
+    >>> front = [{"users": 100.0, "margin": 50.0}, {"users": 80.0, "margin": 90.0}]
+    >>> s = pareto_section(front=front, chosen=front[1], x="users", y="margin")
+    >>> s.figures[0]["data"][0]["x"]
+    [80.0, 100.0]
+    """
+    if not front:
+        raise DataError("pareto_section: the front is empty")
+    for i, p in enumerate([*front, chosen, *others]):
+        _need(p, (x, y), f"pareto point {i}")
+    import plotly.graph_objects as go
+
+    pts = sorted(front, key=lambda p: float(p[x]))
+
+    def hover(p: Mapping[str, Any]) -> str:
+        return "<br>".join(
+            f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in p.items()
+        )
+
+    fig = go.Figure()
+    if others:
+        fig.add_scatter(
+            x=_nums((p[x] for p in others), x),
+            y=_nums((p[y] for p in others), y),
+            mode="markers",
+            name="dominated",
+            marker={"color": "#c7c7c7", "size": 6},
+            hovertext=[hover(p) for p in others],
+            hoverinfo="text",
+        )
+    fig.add_scatter(
+        x=_nums((p[x] for p in pts), x),
+        y=_nums((p[y] for p in pts), y),
+        mode="lines+markers" + ("+text" if label else ""),
+        name="Pareto front",
+        text=[str(p.get(label, "")) for p in pts] if label else None,
+        textposition="top center",
+        line={"color": _BLUE},
+        hovertext=[hover(p) for p in pts],
+        hoverinfo="text",
+    )
+    fig.add_scatter(
+        x=[_num(chosen[x])],
+        y=[_num(chosen[y])],
+        mode="markers",
+        name="recommended",
+        marker={
+            "symbol": "star",
+            "size": 18,
+            "color": _ORANGE,
+            "line": {"color": "black", "width": 1},
+        },
+        hovertext=[hover(chosen)],
+        hoverinfo="text",
+    )
+    fig.update_layout(_layout(xaxis={"title": x}, yaxis={"title": y}))
+    table = ({"": "recommended", **dict(chosen)},)
+    return Section(
+        "pareto",
+        title,
+        f"Trade-off between {x} and {y}; the star is the recommendation.",
+        (_figure(fig),),
+        table,
+    )
