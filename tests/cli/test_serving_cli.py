@@ -99,7 +99,18 @@ def test_register_sample_reads_the_models_columns(tmp_path: Path) -> None:
     pd.DataFrame({"company": ["Acme", "Hooli"], "title": ["Acme up", "Hooli down"]}).to_csv(
         sample, index=False
     )
-    assert _held_out(model, sample) == (["Acme", "Hooli"], ["Acme up", "Hooli down"])
+    assert _held_out(model, sample) == (["Acme", "Hooli"], ["Acme up", "Hooli down"], None)
+    info["columns"]["target"] = "score"
+    (model / "bizmodel.json").write_text(json.dumps(info))
+    pd.DataFrame({"company": ["Acme", "Hooli"], "title": ["a", "b"], "score": [0.5, -1]}).to_csv(
+        sample, index=False
+    )
+    assert _held_out(model, sample)[2] == [0.5, -1.0]
+    pd.DataFrame({"company": ["Acme"], "title": ["a"], "score": ["high"]}).to_csv(
+        sample, index=False
+    )
+    with pytest.raises(DataError, match=r"row 1, column 'score': expected a number.*'high'"):
+        _held_out(model, sample)
     pd.DataFrame({"company": ["Acme"], "headline": ["x"]}).to_csv(sample, index=False)
     with pytest.raises(DataError, match="unknown column 'title'"):
         _held_out(model, sample)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import pearsonr
 
+from bizmodel.errors import DataError
 from bizmodel.inference import (
     FP32_ATOL,
     INT8_MIN_CORR,
@@ -208,3 +210,31 @@ def test_registration_stores_the_int8_check(serving_model, tmp_path) -> None:  #
     assert check["mean_abs_diff"] >= 0 and isinstance(check["within_tolerance"], bool)
     assert "int8 vs fp32: mean |diff|" in mv.summary()
     assert (mv.path / "onnx" / "model.int8.onnx").is_file()
+
+
+def test_int8_check_with_labels_gates_on_the_task_metric() -> None:
+    a = np.linspace(-1.0, 1.0, 11)
+    y = a + np.array([0.05, -0.05] * 5 + [0.0])
+    far = _Fixed(list(a + 0.2 * np.sin(7 * a)))  # far in outputs, worse correlation
+    near_shift = _Fixed(list(a + 0.3))  # far in outputs (0.3 / std), same Pearson
+    shifted = int8_check(_Fixed(list(a)), near_shift, ["t"] * 11, targets=list(y))
+    assert shifted["criterion"] == "task metric" and shifted["within_tolerance"]
+    assert shifted["relative_diff"] > INT8_TOLERANCE  # the output gate alone would refuse
+    worse = int8_check(_Fixed(list(a)), far, ["t"] * 11, targets=list(y))
+    assert worse["metric_delta"] == pytest.approx(
+        pearsonr(y, a)[0] - pearsonr(y, a + 0.2 * np.sin(7 * a))[0]
+    )
+    assert worse["metric_delta"] > 0.005 and not worse["within_tolerance"]
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    flipped = probs.copy()
+    flipped[2] = [0.4, 0.6]
+    c = int8_check(
+        _Fixed(probs),
+        _Fixed(flipped),
+        ["t"] * 4,
+        targets=["neg", "pos", "neg", "pos"],
+        labels=["neg", "pos"],
+    )
+    assert (c["fp32_metric"], c["int8_metric"]) == (1.0, pytest.approx(0.7333, abs=1e-4))
+    with pytest.raises(DataError, match=r"labels \['meh'\] are not the model's classes"):
+        int8_check(_Fixed(probs), _Fixed(probs), ["t"] * 4, targets=["meh"] * 4, labels=["a", "b"])

@@ -56,17 +56,40 @@ def _registry(registry: Path | None) -> Any:
     return Registry(registry or Settings.load().resolved_registry_dir())
 
 
-def _held_out(model_dir: Path, sample: Path) -> tuple[list[str], list[str] | None]:
-    """(texts, pairs) of at most 512 rows of ``sample`` in the model's text columns."""
+def _held_out(
+    model_dir: Path, sample: Path
+) -> tuple[list[str], list[str] | None, list[Any] | None]:
+    """(texts, pairs, targets) of at most 512 rows of ``sample`` in the model's columns;
+    targets are None when the file has no target column (the int8 check then compares
+    outputs only)."""
+    from bizmodel.errors import DataError
     from bizmodel.finetune.artifacts import read_info
-    from bizmodel.finetune.data import check_columns, column_texts, read_table
+    from bizmodel.finetune.data import check_columns, column_texts, label_strings, read_table
 
-    cols = read_info(model_dir).get("columns") or {}
-    text, pair = cols.get("text"), cols.get("text_pair")
+    info = read_info(model_dir)
+    cols = info.get("columns") or {}
+    text, pair, target = cols.get("text"), cols.get("text_pair"), cols.get("target")
     df = read_table(sample).head(512)
     check_columns(df, [text, pair], str(sample))
     texts = column_texts(df, str(text), str(sample))
-    return texts, column_texts(df, str(pair), str(sample)) if pair else None
+    pairs = column_texts(df, str(pair), str(sample)) if pair else None
+    targets: list[Any] | None = None
+    if target and target in df.columns:
+        if info.get("task") == "classification":
+            targets = list(label_strings(df[target], str(target), str(sample)))
+        else:
+            import pandas as pd
+
+            values = pd.to_numeric(df[target], errors="coerce")
+            if values.isna().any():
+                row = int(values.isna().to_numpy().argmax())
+                raise DataError(
+                    f"row {row + 1}, column {target!r}: expected a number for the int8 "
+                    f"check, got {df[target].iloc[row]!r}",
+                    file=str(sample),
+                )
+            targets = values.astype(float).tolist()
+    return texts, pairs, targets
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +119,8 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 help="Held-out rows (CSV/Parquet/JSONL with the model's text columns) for the "
-                "int8 check; default: synthetic headlines."
+                "int8 check; with the target column too, int8 must keep the task metric "
+                "(Pearson / macro-F1) within 0.005 of fp32. Default: synthetic headlines."
             ),
         ] = None,
         as_json: JsonOpt = False,
@@ -105,8 +129,16 @@ def register(app: typer.Typer) -> None:
         from bizmodel.inference.cost import measure_model_dir
 
         def measure_fn(path: Path) -> dict[str, Any]:
-            held = _held_out(path, sample) if sample is not None else None
-            return measure_model_dir(path, runtime=runtime, int8=int8_check, sample=held)
+            if sample is None:
+                return measure_model_dir(path, runtime=runtime, int8=int8_check)
+            texts, pairs, targets = _held_out(path, sample)
+            return measure_model_dir(
+                path,
+                runtime=runtime,
+                int8=int8_check,
+                sample=(texts, pairs),
+                sample_targets=targets,
+            )
 
         mv = _registry(registry).register(model_dir, name, measure=measure_fn if measure else None)
         emit(mv, as_json)

@@ -86,6 +86,7 @@ def measure_model_dir(
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
     int8: bool = False,
     sample: tuple[Sequence[str], Sequence[str] | None] | None = None,
+    sample_targets: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Load the model dir at ``path`` and measure its inference cost on ``n`` sample texts.
 
@@ -93,6 +94,7 @@ def measure_model_dir(
     :func:`bizmodel.inference.runtime.int8_check` of int8 against fp32 on ``sample`` (held-out
     ``(texts, pairs)``; default: the ``n`` synthetic texts) under the key ``"int8"``: the
     serving runtime ``auto`` reads it to decide whether int8 is accurate enough to serve.
+    With ``sample_targets`` (the held-out rows' labels) the check is on the task metric.
     """
     from pathlib import Path
 
@@ -111,7 +113,14 @@ def measure_model_dir(
         held_texts, held_pairs = sample if sample is not None else (texts, pairs)
         fp32_rt = OnnxRuntime(model, export_onnx(model, onnx_dir))
         int8_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=True))
-        check = int8_check(fp32_rt, int8_rt, held_texts, held_pairs)
+        check = int8_check(
+            fp32_rt,
+            int8_rt,
+            held_texts,
+            held_pairs,
+            targets=sample_targets if sample is not None else None,
+            labels=getattr(model, "labels", None),
+        )
         check["sample"] = "held-out file" if sample is not None else "synthetic headlines"
         cost["int8"] = check
     return cost

@@ -39,6 +39,9 @@ INT8_MIN_CORR = 0.98  # dynamic int8 vs PyTorch: Pearson r of outputs (a sanity 
 # sample (and, for classifiers, the top label agrees on >= INT8_MIN_LABEL_AGREEMENT of rows).
 INT8_TOLERANCE = 0.05
 INT8_MIN_LABEL_AGREEMENT = 0.98
+# With labelled held-out rows the gate is the task metric instead (the issue's criterion):
+# int8 may lose at most INT8_METRIC_TOLERANCE of Pearson (regression) or macro-F1 (classes).
+INT8_METRIC_TOLERANCE = 0.005
 # Model types whose graphs ONNX Runtime's "bert" transformer optimizer fuses.
 _BERT_LIKE = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert")
 DEFAULT_MAX_LENGTH = 256
@@ -365,9 +368,17 @@ def int8_check(
     pairs: Sequence[str] | None = None,
     *,
     tolerance: float = INT8_TOLERANCE,
+    targets: Sequence[Any] | None = None,
+    labels: Sequence[str] | None = None,
+    metric_tolerance: float = INT8_METRIC_TOLERANCE,
 ) -> dict[str, Any]:
     """How far int8 outputs are from fp32 outputs on held-out inputs, and whether that is
     within ``tolerance``.
+
+    With ``targets`` (the held-out rows' labels: numbers, or class names from ``labels``) the
+    verdict is the task metric instead: int8 passes when it loses at most
+    ``metric_tolerance`` of Pearson (regression) or macro-F1 (classification) against fp32;
+    the output distance is still reported.
 
     With ``a`` the fp32 and ``b`` the int8 outputs (values, or class probabilities), the
     relative distance is ``d = mean|a - b| / std(a)``; int8 passes when ``d <= tolerance``
@@ -382,13 +393,22 @@ def int8_check(
     texts, pairs : sequences of str
         Held-out inputs (not the training rows).
     tolerance : float
-        Largest accepted ``d``.
+        Largest accepted ``d`` (the verdict without targets).
+    targets : sequence, optional
+        True values (regression) or class names (classification) of the held-out rows.
+    labels : sequence of str, optional
+        The classifier's class names, in output order (needed with class-name targets).
+    metric_tolerance : float
+        Largest accepted loss of the task metric (the verdict with targets).
 
     Returns
     -------
     dict
         ``n``, ``mean_abs_diff``, ``max_abs_diff``, ``fp32_std``, ``relative_diff``,
-        ``tolerance``, ``label_agreement`` (classifiers, else None) and ``within_tolerance``.
+        ``tolerance``, ``label_agreement`` (classifiers, else None), ``criterion``
+        (``"output difference"`` or ``"task metric"``), with targets also ``metric``,
+        ``fp32_metric``, ``int8_metric``, ``metric_delta`` and ``metric_tolerance``; and
+        ``within_tolerance``.
 
     Examples
     --------
@@ -400,6 +420,10 @@ def int8_check(
     >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4)
     >>> round(c["relative_diff"], 4), c["within_tolerance"]
     (0.0447, True)
+    >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4,
+    ...                targets=[0.1, 0.9, 2.2, 2.8])
+    >>> c["criterion"], c["metric"], round(c["metric_delta"], 4), c["within_tolerance"]
+    ('task metric', 'pearson', 0.0017, True)
     """
     a = np.asarray(fp32.predict(texts, pairs), dtype=np.float64)
     b = np.asarray(int8.predict(texts, pairs), dtype=np.float64)
@@ -413,7 +437,12 @@ def int8_check(
     if a.ndim == 2:
         agreement = float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))
         ok = ok and agreement >= INT8_MIN_LABEL_AGREEMENT
+    gate: dict[str, Any] = {"criterion": "output difference"}
+    if targets is not None:
+        gate = _metric_gate(a, b, targets, labels, metric_tolerance)
+        ok = gate["metric_delta"] <= metric_tolerance
     return {
+        **gate,
         "n": len(texts),
         "mean_abs_diff": mean_diff,
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,
@@ -422,6 +451,46 @@ def int8_check(
         "tolerance": tolerance,
         "label_agreement": agreement,
         "within_tolerance": bool(ok),
+    }
+
+
+def _metric_gate(
+    a: np.ndarray,
+    b: np.ndarray,
+    targets: Sequence[Any],
+    labels: Sequence[str] | None,
+    tolerance: float,
+) -> dict[str, Any]:
+    """Task metric of fp32 outputs ``a`` and int8 outputs ``b`` against ``targets``."""
+    from bizmodel.finetune.metrics import classification_metrics, regression_metrics
+
+    if len(targets) != len(a):
+        raise DataError(f"int8 check: {len(targets)} targets for {len(a)} held-out rows")
+    if a.ndim == 2:
+        if labels is None:
+            raise DataError("int8 check: a classifier's targets need its class labels")
+        index = {name: i for i, name in enumerate(labels)}
+        unknown = sorted({str(t) for t in targets} - set(index))
+        if unknown:
+            raise DataError(
+                f"int8 check: held-out labels {unknown[:5]} are not the model's classes "
+                f"{list(labels)}"
+            )
+        codes = np.array([index[str(t)] for t in targets])
+        metric = "macro_f1"
+        fa = classification_metrics(codes, a.argmax(axis=1), list(labels))[metric]
+        fb = classification_metrics(codes, b.argmax(axis=1), list(labels))[metric]
+    else:
+        y = np.asarray(targets, dtype=np.float64)
+        metric = "pearson"
+        fa, fb = regression_metrics(y, a)[metric], regression_metrics(y, b)[metric]
+    return {
+        "criterion": "task metric",
+        "metric": metric,
+        "fp32_metric": float(fa),
+        "int8_metric": float(fb),
+        "metric_delta": float(fa - fb),
+        "metric_tolerance": tolerance,
     }
 
 
