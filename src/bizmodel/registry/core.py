@@ -90,11 +90,21 @@ class ModelVersion:
         if isinstance(q, dict):
             verdict = "within" if q.get("within_tolerance") else "outside"
             rel = q.get("relative_diff")
-            lines.append(
-                f"  int8 vs fp32: mean |diff| {q['mean_abs_diff']:.4g} = "
+            spread = (
+                f"mean |diff| {q['mean_abs_diff']:.4g} = "
                 + (f"{rel:.3f}" if rel is not None else "undefined")
-                + f" x fp32 std ({verdict} tolerance {q['tolerance']}, n={q['n']})"
+                + " x fp32 std"
             )
+            if q.get("criterion") == "task metric":
+                lines.append(
+                    f"  int8 vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
+                    f"{q['fp32_metric']:.4f} (loss {q['metric_delta']:.4f}, {verdict} "
+                    f"tolerance {q['metric_tolerance']}, n={q['n']}); {spread}"
+                )
+            else:
+                lines.append(
+                    f"  int8 vs fp32: {spread} ({verdict} tolerance {q['tolerance']}, n={q['n']})"
+                )
         if self.checks:
             lines.append(
                 "  checks: "
