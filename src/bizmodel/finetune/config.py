@@ -47,7 +47,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1  # linear warm-up over this fraction of steps, then linear decay
     weight_decay: float = 0.01  # AdamW, not applied to biases and LayerNorm
     max_grad_norm: float = 1.0  # gradient clipping (L2 norm over all trainable weights)
-    patience: int = 2  # early stopping: epochs without dev improvement before stopping
+    patience: int = 3  # early stopping: epochs without dev improvement (2 cut LoRA runs short)
     metric: str | None = None  # dev metric to select on; None = pearson / macro_f1
     freeze_embeddings: bool = True  # full: keep the word-embedding matrix (half of MiniLM) fixed
     lora_r: int = 16
