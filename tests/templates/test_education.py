@@ -384,5 +384,5 @@ def test_run_rejects_bad_options_before_training(project: Path) -> None:
         run_project(project, options={"test_share": 2}, show_progress=False)
     with pytest.raises(ConfigError, match=r"band must be \[low, high\]"):
         run_project(project, options={"band": [0.9, 0.2]}, show_progress=False)
-    with pytest.raises(ConfigError, match=r"option 'epochs' must be an integer >= 1"):
+    with pytest.raises(ConfigError, match=r"option epochs must be an integer >= 1"):
         run_project(project, options={"epochs": 0}, show_progress=False)

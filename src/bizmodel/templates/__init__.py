@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -160,6 +161,30 @@ def parse_option(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def say(progress: Progress | None, msg: str) -> None:
+    """Report one step of a run to ``progress`` (the CLI's console), if there is one."""
+    if progress is not None:
+        progress(msg)
+
+
+def int_option(options: Mapping[str, Any], key: str, low: int = 1) -> int:
+    """``options[key]`` as an integer ``>= low``; anything else (bools too) → ConfigError.
+
+    Examples
+    --------
+    >>> int_option({"epochs": 2}, "epochs")
+    2
+    >>> int_option({"epochs": 0}, "epochs")
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.ConfigError: option epochs must be an integer >= 1, got 0
+    """
+    v = options[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < low:
+        raise ConfigError(f"option {key} must be an integer >= {low}, got {v!r}")
+    return v
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -265,7 +290,7 @@ def run_project(
     t0 = time.perf_counter()
     result = template.run(settings, merged, show_progress=show_progress, progress=progress)
     if not result.seconds:
-        result = TemplateRunResult(**{**result.__dict__, "seconds": time.perf_counter() - t0})
+        result = dataclasses.replace(result, seconds=time.perf_counter() - t0)
     return result
 
 
@@ -275,8 +300,10 @@ __all__ = [
     "Template",
     "TemplateRunResult",
     "get_template",
+    "int_option",
     "new_project",
     "parse_option",
     "project_toml",
     "run_project",
+    "say",
 ]

@@ -30,15 +30,10 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.templates import Progress, TemplateRunResult
+from bizmodel.templates import Progress, TemplateRunResult, int_option, say
 
 MODEL_NAME = "advisor-sentiment"
 PROFILE_NAMES = ("conservative", "balanced", "aggressive")
-
-
-def _say(progress: Progress | None, msg: str) -> None:
-    if progress is not None:
-        progress(msg)
 
 
 def store_counts(events: pd.DataFrame, arm_days: pd.DataFrame) -> pd.DataFrame:
@@ -76,8 +71,7 @@ def _check(options: Mapping[str, Any]) -> None:
             f"option profile={options['profile']!r}; valid: {', '.join(PROFILE_NAMES)}"
         )
     for key in ("train_rows", "epochs", "window", "rebalance", "news_weeks", "days"):
-        if not isinstance(options[key], int) or options[key] < 1:
-            raise ConfigError(f"option {key} must be a positive integer; got {options[key]!r}")
+        int_option(options, key)
 
 
 def run_advisor(
@@ -126,7 +120,7 @@ def run_advisor(
     caps = dict(zip(tickers["ticker"].astype(str), tickers["market_cap"], strict=True))
 
     # 1. fine-tune
-    _say(progress, f"[1/8] fine-tuning MiniLM on {options['train_rows']} generated headlines")
+    say(progress, f"[1/8] fine-tuning MiniLM on {options['train_rows']} generated headlines")
     model_dir = train_headline_model(
         out / "train",
         rows=int(options["train_rows"]),
@@ -137,7 +131,7 @@ def run_advisor(
     steps.append(f"fine-tuned {model_dir}")
 
     # 2. register + promote
-    _say(progress, "[2/8] registering the model and measuring its inference cost")
+    say(progress, "[2/8] registering the model and measuring its inference cost")
     registry = Registry(settings.resolved_registry_dir())
     mv = registry.register(model_dir, MODEL_NAME, measure=measure_model_dir)
     mv = registry.promote(MODEL_NAME, mv.version, "production")
@@ -148,7 +142,7 @@ def run_advisor(
     steps.append(f"registered {MODEL_NAME} v{mv.version} (production)")
 
     # 3. batch-score the sample headlines; walk-forward backtest
-    _say(progress, f"[3/8] scoring {len(headlines)} sample headlines; walk-forward backtest")
+    say(progress, f"[3/8] scoring {len(headlines)} sample headlines; walk-forward backtest")
     model = load_model(model_dir)
     scores = np.clip(
         model.predict(headlines["headline"].astype(str).tolist(), batch_size=64), -1, 1
@@ -181,10 +175,10 @@ def run_advisor(
     sim = simulate_subscribers(SubscriberConfig(days=days, seed=int(options["seed"]), start=start))
     end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
     advice_ts = end - pd.Timedelta(hours=12)  # on the simulated timeline: the test's last day
-    _say(progress, f"[4/8] {sim.summary()}")
+    say(progress, f"[4/8] {sim.summary()}")
 
     # 5. serve: advice per profile, subscriber events
-    _say(progress, "[5/8] serving: POST /v1/advice per profile, POST /v1/events")
+    say(progress, "[5/8] serving: POST /v1/advice per profile, POST /v1/events")
     key = settings.api_keys[0] if settings.api_keys else "run-" + secrets.token_hex(8)
     serve_settings = settings.model_copy(update={"api_keys": (*settings.api_keys, key)})
     answers: dict[str, Any] = {}
@@ -200,7 +194,7 @@ def run_advisor(
     steps.append(f"served {len(answers)} advice answers; posted {len(sim.events)} events")
 
     # 6. growth and conversion fits from the store
-    _say(progress, "[6/8] fitting sign-up growth and conversion from the stored events")
+    say(progress, "[6/8] fitting sign-up growth and conversion from the stored events")
     store = EventStore.open(settings.resolved_database_url())
     try:
         events, predictions, _ = store_frames(store)
@@ -226,7 +220,7 @@ def run_advisor(
     steps.append(f"growth fit: {sum(coverage.values())}/{len(coverage)} truths inside 95% CIs")
 
     # 7. optimise the levers
-    _say(progress, "[7/8] optimising price, free tier and model size; Pareto front")
+    say(progress, "[7/8] optimising price, free tier and model size; Pareto front")
     spec = business_spec(
         "growth_fit.json",
         {n: float(conversion.params[n]) for n in conversion.param_names},
@@ -241,7 +235,7 @@ def run_advisor(
     steps.append(f"optimised levers ({rec.status})")
 
     # 8. report
-    _say(progress, "[8/8] writing the report")
+    say(progress, "[8/8] writing the report")
     from bizmodel.templates.advisor.report import advisor_sections
 
     custom = advisor_sections(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.templates import Progress, TemplateRunResult
+from bizmodel.templates import Progress, TemplateRunResult, int_option, say
 from bizmodel.templates.education import report as edu_report
 from bizmodel.templates.education.api import ITEMS_FILE, PARAMS_FILE
 from bizmodel.templates.education.bkt import auc_logloss
@@ -44,18 +44,6 @@ RUN_KEY = "education-run-key"  # used only when the project configures no API ke
 HISTORY_FILE = Path("data") / "learner_history.csv"
 SPEC_FILE = "business_spec.json"
 ARMS = ["random", "zpd", "easiest"]  # control first
-
-
-def _say(progress: Progress | None, msg: str) -> None:
-    if progress is not None:
-        progress(msg)
-
-
-def _int(options: Mapping[str, Any], key: str, low: int) -> int:
-    v = options[key]
-    if not isinstance(v, int) or isinstance(v, bool) or v < low:
-        raise ConfigError(f"option {key!r} must be an integer >= {low}, got {v!r}")
-    return v
 
 
 def run_education(
@@ -87,8 +75,8 @@ def run_education(
     lows |= {"epochs": 1, "max_length": 16, "ab_learners": 10, "ab_steps": 1, "days": 2}
     lows |= {"api_calls": 0}
     for key, low in lows.items():  # every option checked before any work
-        _int(options, key, low)
-    seed = _int(options, "seed", 0)
+        int_option(options, key, low)
+    seed = int_option(options, "seed", 0)
     band = check_band(options["band"])
     skills = list(SKILL_TRUTH)
     steps: list[str] = []
@@ -97,7 +85,7 @@ def run_education(
     history = read_history(pdir / HISTORY_FILE, skills)
     learners = history["learner_id"].drop_duplicates().to_numpy()
     rng = np.random.default_rng(seed)
-    learners = rng.permutation(learners)[: _int(options, "learners", 4)]
+    learners = rng.permutation(learners)[: int_option(options, "learners", 4)]
     share = options["test_share"]
     if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share < 1:
         raise ConfigError(f"option 'test_share' must be a number in (0, 1), got {share!r}")
@@ -105,8 +93,8 @@ def run_education(
     test_ids, train_ids = set(learners[:n_test]), set(learners[n_test:])
     train = history[history["learner_id"].isin(train_ids)]
     test = history[history["learner_id"].isin(test_ids)]
-    _say(progress, f"[1/7] fitting BKT per skill on {len(train_ids)} learners ({len(train)} rows)")
-    fits = fit_skills(train, skills, restarts=_int(options, "bkt_restarts", 1), seed=seed)
+    say(progress, f"[1/7] fitting BKT per skill on {len(train_ids)} learners ({len(train)} rows)")
+    fits = fit_skills(train, skills, restarts=int_option(options, "bkt_restarts", 1), seed=seed)
     params = {s: f.params for s, f in fits.items()}
     (out / "bkt_params.json").write_text(
         json.dumps(
@@ -122,7 +110,9 @@ def run_education(
 
     # 2. fine-tune MiniLM on rendered histories (train learners) → next answer right/wrong
     texts = pd.Series(render_texts(history), index=history.index)
-    train_rows = train.sample(n=min(_int(options, "train_rows", 10), len(train)), random_state=seed)
+    train_rows = train.sample(
+        n=min(int_option(options, "train_rows", 10), len(train)), random_state=seed
+    )
     frame = pd.DataFrame(
         {
             "text": texts.loc[train_rows.index],
@@ -132,7 +122,7 @@ def run_education(
             ),
         }
     )
-    _say(progress, f"[2/7] fine-tuning MiniLM on {len(frame)} rendered histories")
+    say(progress, f"[2/7] fine-tuning MiniLM on {len(frame)} rendered histories")
     from bizmodel.finetune import train as finetune_train
 
     trained = finetune_train(
@@ -141,8 +131,8 @@ def run_education(
         target="label",
         split_column="split",
         output=out / "model",
-        epochs=_int(options, "epochs", 1),
-        max_length=_int(options, "max_length", 16),
+        epochs=int_option(options, "epochs", 1),
+        max_length=int_option(options, "max_length", 16),
         seed=seed,
         show_progress=show_progress,
         patience=1,
@@ -150,7 +140,7 @@ def run_education(
     steps.append(f"fine-tuned MiniLM on {len(frame)} rows ({trained.summary().splitlines()[0]})")
 
     # 3. register with measured inference cost, promote
-    _say(progress, "[3/7] registering the model and measuring its inference cost")
+    say(progress, "[3/7] registering the model and measuring its inference cost")
     keys = settings.api_keys or (RUN_KEY,)
     served = Settings.load(pdir, api_keys=keys)
     registry = Registry(served.resolved_registry_dir())
@@ -160,14 +150,16 @@ def run_education(
 
     # 4. serve: held-out next answers through /v1/predict, learners through /v1/recommend,
     #    subscriber events through /v1/events
-    eval_rows = test.sample(n=min(_int(options, "eval_rows", 10), len(test)), random_state=seed)
-    days = _int(options, "days", 2)
+    eval_rows = test.sample(
+        n=min(int_option(options, "eval_rows", 10), len(test)), random_state=seed
+    )
+    days = int_option(options, "days", 2)
     start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
     run_tag = f"run{int(time.time())}-"  # this run's subscribers, in a store shared by runs
     arm_levels, sub_events = simulate_subscribers(
         days, truth=GrowthTruth(), seed=seed, start=start, id_prefix=run_tag
     )
-    _say(progress, f"[4/7] serving {len(eval_rows)} predictions and {len(sub_events)} events")
+    say(progress, f"[4/7] serving {len(eval_rows)} predictions and {len(sub_events)} events")
     from bizmodel.templates.education.serving import drive_server
 
     served_out = drive_server(
@@ -176,7 +168,7 @@ def run_education(
         eval_rows=eval_rows,
         test=test,
         events=sub_events,
-        api_calls=_int(options, "api_calls", 0),
+        api_calls=int_option(options, "api_calls", 0),
         band=band,
     )
     p_model = np.asarray(served_out["p_right"])
@@ -189,12 +181,12 @@ def run_education(
     )
 
     # 5. A/B of recommendation policies on simulated learners (truth: SKILL_TRUTH)
-    _say(progress, "[5/7] A/B of recommendation policies on simulated learners")
+    say(progress, "[5/7] A/B of recommendation policies on simulated learners")
     policy_run = run_policies(
         {"random": random_policy, "zpd": zpd_policy(band), "easiest": easiest_policy},
         params,
-        learners_per_arm=_int(options, "ab_learners", 10),
-        steps=_int(options, "ab_steps", 1),
+        learners_per_arm=int_option(options, "ab_learners", 10),
+        steps=int_option(options, "ab_steps", 1),
         truth=CurriculumTruth(),
         seed=seed + 1,
     )
@@ -212,7 +204,7 @@ def run_education(
     gains = policy_run.learners.groupby("arm")["gain"].mean().to_dict()
 
     # 6. growth from stored sign-ups, optimisation of price and content budget
-    _say(progress, "[6/7] fitting growth, optimising price and content budget")
+    say(progress, "[6/7] fitting growth, optimising price and content budget")
     store = EventStore.open(served.resolved_database_url())
     try:
         events, predictions, feedback = store_frames(store)
@@ -237,7 +229,7 @@ def run_education(
     steps.append(f"growth fit on {len(arm_days)} arm-days; optimiser: {rec.status}")
 
     # 7. report
-    _say(progress, "[7/7] writing the report")
+    say(progress, "[7/7] writing the report")
     sections = edu_report.sections(
         fits=fits,
         comparison=comparison,

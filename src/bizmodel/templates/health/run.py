@@ -24,7 +24,7 @@ import json
 import secrets
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.templates import TemplateRunResult
+from bizmodel.templates import Progress, TemplateRunResult, int_option, say
 from bizmodel.templates.health.advice import DISCLAIMER, band_index, check_bands
 from bizmodel.templates.health.data import generate_members
 from bizmodel.templates.health.drive import drive_members
@@ -45,13 +45,7 @@ from bizmodel.templates.health.market import (
     simulate_enrolment,
 )
 
-Progress = Callable[[str], None]
 SPEC_FILE = "business_spec.toml"
-
-
-def _say(progress: Progress | None, msg: str) -> None:
-    if progress is not None:
-        progress(msg)
 
 
 def business_spec(pdir: Path, constants: Mapping[str, float]) -> dict[str, Any]:
@@ -82,9 +76,7 @@ def check_options(options: Mapping[str, Any]) -> None:
 
     low = {"members": 200, "epochs": 1, "max_length": 8, "days": 1, "seed": 0}
     for name, least in low.items():
-        v = options[name]
-        if not isinstance(v, int) or isinstance(v, bool) or v < least:
-            raise ConfigError(f"option {name} must be an integer >= {least}, got {v!r}")
+        int_option(options, name, least)
     if options["calibration"] not in CALIBRATION_METHODS:
         raise ConfigError(
             f"option calibration must be one of {', '.join(CALIBRATION_METHODS)}, "
@@ -125,7 +117,7 @@ def run_health(
 
     def step(msg: str) -> None:
         steps.append(msg)
-        _say(progress, msg)
+        say(progress, msg)
 
     # 1. data: validate, strip PII, split
     clean = load_clean_members(pdir, int(options["members"]), seed)
