@@ -72,6 +72,42 @@ def test_onnx_parity_fp32_and_int8(model, tmp_path) -> None:  # type: ignore[no-
     assert (tmp_path / "model.onnx").stat().st_mtime_ns == before
 
 
+def test_padding_in_numpy_equals_the_tokenizers(model) -> None:  # type: ignore[no-untyped-def]
+    rt = TorchRuntime(model)
+    texts, pairs = HEADLINES[:7], (HEADLINE_PAIRS[:7] if model.text_pair_column else None)
+    enc = rt._tokenize(texts, pairs)
+    idx = np.array([6, 0, 3])
+    got = rt._pad(enc, idx)
+    want = model.tokenizer(
+        [texts[i] for i in idx],
+        [pairs[i] for i in idx] if pairs else None,
+        padding=True,
+        truncation=True,
+        max_length=rt.max_length,
+        return_tensors="np",
+    )
+    assert list(got) == rt.input_names
+    for k in rt.input_names:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+@pytest.mark.slow
+def test_onnx_batches_in_parallel_equal_one_thread_in_sequence(model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    texts, pairs = HEADLINES, (HEADLINE_PAIRS if model.text_pair_column else None)
+    path = export_onnx(model, tmp_path)
+    sequential = OnnxRuntime(model, path, threads=1)  # one worker: batches one after another
+    parallel = OnnxRuntime(model, path, threads=2)
+    assert parallel.workers == 2 and sequential.workers == 1
+    want = sequential.predict(texts, pairs, batch_size=5)  # 10 batches
+    got = parallel.predict(texts, pairs, batch_size=5)
+    np.testing.assert_allclose(got, want, atol=1e-5)  # same batches, one-thread sessions
+    assert parallel._single is not None  # the batch-parallel path ran
+    np.testing.assert_allclose(got, TorchRuntime(model).predict(texts, pairs), atol=FP32_ATOL)
+    one_batch = OnnxRuntime(model, path, threads=2)
+    one_batch.predict(texts[:5], pairs[:5] if pairs else None)
+    assert one_batch._single is None  # a single batch keeps the multi-thread session
+
+
 @pytest.mark.slow
 def test_choose_runtime_measures_and_picks_one(model, tmp_path) -> None:  # type: ignore[no-untyped-def]
     rt = choose_runtime(model, tmp_path, kind="auto", sample_texts=TEXTS * 2)
