@@ -1,8 +1,10 @@
 """`bizmodel train / evaluate / predict / demo`: thin shells over bizmodel.finetune."""
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -67,6 +69,35 @@ def test_predict_adds_a_prediction_column(
     df = read(out)
     assert list(df.columns) == ["company", "headline", "sentiment", "split", "prediction"]
     assert len(df) == 48 and df["prediction"].notna().all()
+
+
+@pytest.mark.slow
+def test_predict_on_onnx_runtimes(
+    tiny_model_dir: str, news_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)  # the ONNX cache is written into the model dir
+    want = tmp_path / "torch.csv"
+    assert run(["predict", str(model), str(news_csv), "--output", str(want)]) == 0
+    ref = pd.read_csv(want)["prediction"].to_numpy()
+    for runtime, atol in (("onnx", 1e-4), ("onnx-int8", None)):
+        out = tmp_path / f"{runtime}.csv"
+        code = run(["predict", str(model), str(news_csv), "--output", str(out),
+                    "--runtime", runtime])  # fmt: skip
+        assert code == 0
+        got = pd.read_csv(out)["prediction"].to_numpy()
+        if atol is not None:
+            np.testing.assert_allclose(got, ref, atol=atol)
+        else:  # lossy: close in correlation, not equal
+            assert np.corrcoef(got, ref)[0, 1] > 0.98
+    assert sorted(p.name for p in (model / "onnx").iterdir()) == ["model.int8.onnx", "model.onnx"]
+    capsys.readouterr()
+    code = run(["predict", str(model), str(news_csv), "--output", str(tmp_path / "x.csv"),
+                "--runtime", "tensorrt"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err == "Error: runtime must be one of torch, onnx, onnx-int8, auto, got 'tensorrt'\n"
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_errors_are_one_line(

@@ -136,6 +136,13 @@ def predict(
     backend: BackendOpt = "local",
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
+    runtime: Annotated[
+        str,
+        typer.Option(
+            help="torch (default), onnx (fp32, same outputs, faster), onnx-int8 (fastest, "
+            "lossy) or auto (as serve chooses); ONNX graphs are cached in MODEL_DIR/onnx."
+        ),
+    ] = "torch",
 ) -> None:
     """Add a `prediction` column (and `prob_<label>` for classification) to DATA.
 
@@ -146,12 +153,16 @@ def predict(
 
     _check_backend(backend)
     if backend == "ray":
+        if runtime != "torch":
+            from bizmodel.errors import ConfigError
+
+            raise ConfigError(f"--runtime {runtime} needs --backend local; Ray runs torch")
         from bizmodel.scale.predict import predict_file_ray
 
         path = predict_file_ray(model_dir, data, output, address=address, workers=workers)
         typer.echo(f"wrote {path}")
         return
-    path = predict_file(model_dir, data, output)
+    path = predict_file(model_dir, data, output, runtime=runtime)
     typer.echo(f"wrote {path}")
 
 

@@ -205,13 +205,22 @@ def evaluate(
     return evaluate_model(path, data, split_column=split_column, split=split)
 
 
-def predict_file(path: str | Path, data: Any, output: str | Path) -> Path:
-    """Write ``data`` plus ``prediction`` (and ``prob_<label>``) columns to ``output``."""
+def predict_file(
+    path: str | Path, data: Any, output: str | Path, *, runtime: str = "torch"
+) -> Path:
+    """Write ``data`` plus ``prediction`` (and ``prob_<label>``) columns to ``output``.
+
+    ``runtime``: ``torch`` (the model itself, default), ``onnx`` (ONNX Runtime fp32, outputs
+    within 1e-4 of torch), ``onnx-int8`` (dynamic int8: 4.3x a ``transformers`` pipeline on
+    SemEval headline pairs, weighted cosine +0.0003 there; ``docs/benchmarks.md``) or
+    ``auto`` (the fastest runtime that passes its accuracy gate, as ``serve`` chooses). ONNX
+    graphs are exported once into ``<path>/onnx`` and reused.
+    """
     from bizmodel.finetune.artifacts import read_info
     from bizmodel.finetune.predict import predict_to_file
 
     read_info(path)
-    return predict_to_file(path, data, output)
+    return predict_to_file(path, data, output, runtime=runtime)
 
 
 def __getattr__(name: str) -> Any:
