@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bizmodel.cli import run
@@ -70,6 +71,9 @@ def test_cli_reads_the_project_back(
     out = json.loads(capsys.readouterr().out)
     names = {k["name"] for k in out["kpis"]["kpis"]}
     assert {"active_users", "revenue_usd", "gross_margin"} <= names
+    # The KPI period ends where the simulated run ended, not after today's served predictions.
+    cutoff = json.loads((flywheel.output / "analysis.json").read_text())["monitor_until"]
+    assert pd.Timestamp(out["current_period"][1]) == pd.Timestamp(cutoff)
     report = tmp_path / "again.html"
     assert run(["report", "--project", str(flywheel.output), "-o", str(report)]) == 0
     assert "Pareto" in report.read_text()

@@ -211,6 +211,7 @@ def run_flywheel(
             "growth": business.growth_section(fit, arm_days, truth),
             "pareto": business.pareto_section(front, rec.to_dict(), "users", "profit_usd"),
         },
+        until=end,
     )
     (out / "recommendation.json").write_text(json.dumps(rec.to_dict(), indent=2, default=str))
     report = out / "report.html"

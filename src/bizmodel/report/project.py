@@ -20,6 +20,7 @@ from bizmodel.config import Settings
 from bizmodel.errors import DataError
 
 ANALYSIS_FILE = "analysis.json"
+CUTOFF_KEY = "monitor_until"  # in analysis.json: where the analysed period ended
 
 
 def store_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -93,6 +94,14 @@ def project_monitor(settings: Settings, **options: Any) -> Any:
         events, predictions, feedback = store_frames(store)
     finally:
         store.close()
+    if options.get("until") is None:
+        # A simulated run (flywheel, templates) ends at a midnight but serves its predictions
+        # "now": without its cut-off the monitor would count today's partial day. Once real
+        # events arrive after the cut-off, the project is live and the default applies.
+        cutoff = analysis_cutoff(settings)
+        last = pd.to_datetime(events["ts"], utc=True, format="ISO8601").max()
+        if cutoff is not None and last < cutoff:
+            options["until"] = cutoff
     return run_monitor(
         events,
         predictions if not predictions.empty else None,
@@ -110,14 +119,7 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
     if monitor is None:
         monitor = project_monitor(settings)
     data: dict[str, Any] = monitor.report_data()
-    path = settings.project_dir / ANALYSIS_FILE
-    if path.is_file():
-        try:
-            data.update(json.loads(path.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"not valid JSON: {exc.msg} at line {exc.lineno}", file=str(path)
-            ) from None
+    data.update({k: v for k, v in read_analysis(settings).items() if k != CUTOFF_KEY})
     versions = model_version_rows(settings)
     if versions:
         data["model_versions"] = versions
@@ -136,12 +138,48 @@ def model_check_sections(settings: Settings) -> list[dict[str, Any]]:
     return check_sections(mv for name in registry.names() for mv in registry.versions(name))
 
 
-def write_analysis(project_dir: Path, sections: dict[str, Any]) -> Path:
-    """Save analysis sections (experiments, growth, pareto, ...) for reports and dashboards."""
+def read_analysis(settings: Settings) -> dict[str, Any]:
+    """The project's ``analysis.json`` (``{}`` when there is none)."""
+    path = settings.project_dir / ANALYSIS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON: {exc.msg} at line {exc.lineno}", file=str(path)) from None
+    if not isinstance(data, dict):
+        raise DataError("must hold a JSON object of report sections", file=str(path))
+    return data
+
+
+def analysis_cutoff(settings: Settings) -> pd.Timestamp | None:
+    """The end of the period the last analysis covered (``until`` of :func:`write_analysis`)."""
+    value = read_analysis(settings).get(CUTOFF_KEY)
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).tz_convert("UTC")
+    except (TypeError, ValueError):
+        path = settings.project_dir / ANALYSIS_FILE
+        raise DataError(
+            f"key {CUTOFF_KEY!r}: {value!r} is not an ISO timestamp with a time zone",
+            file=str(path),
+        ) from None
+
+
+def write_analysis(project_dir: Path, sections: dict[str, Any], *, until: Any = None) -> Path:
+    """Save analysis sections (experiments, growth, pareto, ...) for reports and dashboards.
+
+    ``until`` (timestamp-like, UTC): where the analysed period ended; ``monitor`` and
+    ``report --project`` end their KPI period there until events arrive after it.
+    """
     from bizmodel.report.html import write_atomic
 
     path = Path(project_dir) / ANALYSIS_FILE
-    write_atomic(path, json.dumps(sections, default=_jsonable, allow_nan=True))
+    body = dict(sections)
+    if until is not None:
+        body[CUTOFF_KEY] = pd.Timestamp(until).isoformat()
+    write_atomic(path, json.dumps(body, default=_jsonable, allow_nan=True))
     return path
 
 

@@ -268,6 +268,7 @@ def run_advisor(
             ),
             "pareto": pareto_section(front, rec.to_dict(), "users", "profit_usd"),
         },
+        until=end,
     )
     report = pdir / "report.html"
     render_report(

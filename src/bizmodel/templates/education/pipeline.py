@@ -248,6 +248,7 @@ def run_education(
             "growth": edu_report.growth_section(fit, arm_days, truth),
             "pareto": business.pareto_section(front, rec.to_dict(), "users", "profit_usd"),
         },
+        until=end,
     )
     (pdir / "recommendation.json").write_text(json.dumps(rec.to_dict(), indent=2, default=str))
     report = pdir / "report.html"

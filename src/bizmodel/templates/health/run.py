@@ -261,6 +261,7 @@ def run_health(
             "growth": hreport.growth_input(fit, arm_days_store, truth),
             "pareto": hreport.pareto_input(front, rec.to_dict()),
         },
+        until=end,
     )
     report = pdir / "report.html"
     render_report(
