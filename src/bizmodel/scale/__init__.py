@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -69,15 +70,29 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
         return
     # Workers started by a local cluster inherit this environment (PYTHONPATH included).
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ray's INFO lines ("Started a local Ray instance", ...) are not news to a CLI user;
+    # warnings and errors still reach stderr.
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, **quiet)
     else:
         ray.init(
-            num_cpus=num_cpus or len(os.sched_getaffinity(0)),
-            include_dashboard=False,
-            log_to_driver=False,
+            num_cpus=num_cpus or len(os.sched_getaffinity(0)), include_dashboard=False, **quiet
         )
+    # Ray Data logs execution plans and progress at INFO to the console (and everything to
+    # its session log file, which stays as it is): only warnings reach the console here.
+    importlib.import_module("ray.data")  # configures its loggers on import
+    console = [
+        h
+        for h in logging.getLogger("ray.data").handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    levels = [h.level for h in console]
+    for h in console:
+        h.setLevel(logging.WARNING)
     try:
         yield ray
     finally:
+        for h, level in zip(console, levels, strict=True):
+            h.setLevel(level)
         ray.shutdown()
