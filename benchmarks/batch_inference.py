@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from bizmodel.finetune import load_model
     from bizmodel.finetune.metrics import weighted_cosine
     from bizmodel.inference import OnnxRuntime, TorchRuntime, export_onnx, max_abs_diff
-    from bizmodel.inference.runtime import int8_check
+    from bizmodel.inference.choice import int8_check
 
     torch.set_num_threads(args.threads)
     df = pd.read_csv(args.data)

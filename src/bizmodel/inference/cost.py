@@ -91,14 +91,16 @@ def measure_model_dir(
     """Load the model dir at ``path`` and measure its inference cost on ``n`` sample texts.
 
     With ``int8``, also export ONNX fp32 and int8 graphs (under ``path/onnx``) and store
-    :func:`bizmodel.inference.runtime.int8_check` of int8 against fp32 on ``sample`` (held-out
+    :func:`bizmodel.inference.choice.int8_check` of int8 against fp32 on ``sample`` (held-out
     ``(texts, pairs)``; default: the ``n`` synthetic texts) under the key ``"int8"``: the
     serving runtime ``auto`` reads it to decide whether int8 is accurate enough to serve.
     With ``sample_targets`` (the held-out rows' labels) the check is on the task metric.
     """
     from pathlib import Path
 
-    from bizmodel.inference.runtime import OnnxRuntime, choose_runtime, export_onnx, int8_check
+    from bizmodel.inference.choice import choose_runtime, int8_check
+    from bizmodel.inference.export import export_onnx
+    from bizmodel.inference.runtime import OnnxRuntime
 
     if loader is None:
         import importlib

@@ -1,0 +1,267 @@
+"""Choosing a runtime: accuracy gates (ONNX fp32 parity, the int8 check) and measured speed.
+
+``auto`` keeps the runtimes that pass their gate and takes the fastest on a sample:
+
+- ONNX fp32 must match PyTorch within :data:`FP32_ATOL`;
+- dynamic int8 must pass :func:`int8_check` against fp32: with labelled held-out rows, a loss
+  of at most :data:`INT8_METRIC_TOLERANCE` of the task metric; without labels, outputs within
+  :data:`INT8_TOLERANCE` standard deviations of fp32's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bizmodel.errors import ConfigError, DataError
+from bizmodel.inference.export import export_onnx
+from bizmodel.inference.runtime import OnnxRuntime, Runtime, ServableModel, TorchRuntime
+
+FP32_ATOL = 1e-4  # ONNX fp32 vs PyTorch, absolute, output units (values or probabilities)
+INT8_MIN_CORR = 0.98  # dynamic int8 vs PyTorch: Pearson r of outputs (a sanity bound)
+# auto serves int8 when mean |int8 - fp32| <= INT8_TOLERANCE * std(fp32 outputs) on a held-out
+# sample (and, for classifiers, the top label agrees on >= INT8_MIN_LABEL_AGREEMENT of rows).
+INT8_TOLERANCE = 0.05
+INT8_MIN_LABEL_AGREEMENT = 0.98
+# With labelled held-out rows the gate is the task metric instead (the issue's criterion):
+# int8 may lose at most INT8_METRIC_TOLERANCE of Pearson (regression) or macro-F1 (classes).
+INT8_METRIC_TOLERANCE = 0.005
+
+
+def max_abs_diff(
+    a: Runtime, b: Runtime, texts: Sequence[str], pairs: Sequence[str] | None = None
+) -> float:
+    """Largest absolute difference between two runtimes' outputs on the same inputs."""
+    return float(np.max(np.abs(a.predict(texts, pairs) - b.predict(texts, pairs))))
+
+
+def throughput(
+    runtime: Runtime,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    batch_size: int = 8,
+    repeats: int = 3,
+) -> float:
+    """Best-of-``repeats`` sequences per second of ``runtime.predict``."""
+    runtime.predict(texts[: min(len(texts), batch_size)], pairs[:batch_size] if pairs else None)
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        runtime.predict(texts, pairs, batch_size=batch_size)
+        best = max(best, len(texts) / (time.perf_counter() - t0))
+    return best
+
+
+def int8_check(
+    fp32: Any,
+    int8: Any,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    tolerance: float = INT8_TOLERANCE,
+    targets: Sequence[Any] | None = None,
+    labels: Sequence[str] | None = None,
+    metric_tolerance: float = INT8_METRIC_TOLERANCE,
+) -> dict[str, Any]:
+    """How far int8 outputs are from fp32 outputs on held-out inputs, and whether that is
+    within ``tolerance``.
+
+    With ``targets`` (the held-out rows' labels: numbers, or class names from ``labels``) the
+    verdict is the task metric instead: int8 passes when it loses at most
+    ``metric_tolerance`` of Pearson (regression) or macro-F1 (classification) against fp32;
+    the output distance is still reported.
+
+    With ``a`` the fp32 and ``b`` the int8 outputs (values, or class probabilities), the
+    relative distance is ``d = mean|a - b| / std(a)``; int8 passes when ``d <= tolerance``
+    and, for classifiers, the top label agrees on at least
+    :data:`INT8_MIN_LABEL_AGREEMENT` of the rows. Outputs with no spread (``std(a) == 0``)
+    pass only when they are identical (else ``relative_diff`` is None).
+
+    Parameters
+    ----------
+    fp32, int8 : runtime
+        Anything with ``predict(texts, pairs)`` (e.g. two :class:`OnnxRuntime`).
+    texts, pairs : sequences of str
+        Held-out inputs (not the training rows).
+    tolerance : float
+        Largest accepted ``d`` (the verdict without targets).
+    targets : sequence, optional
+        True values (regression) or class names (classification) of the held-out rows.
+    labels : sequence of str, optional
+        The classifier's class names, in output order (needed with class-name targets).
+    metric_tolerance : float
+        Largest accepted loss of the task metric (the verdict with targets).
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_abs_diff``, ``max_abs_diff``, ``fp32_std``, ``relative_diff``,
+        ``tolerance``, ``label_agreement`` (classifiers, else None), ``criterion``
+        (``"output difference"`` or ``"task metric"``), with targets also ``metric``,
+        ``fp32_metric``, ``int8_metric``, ``metric_delta`` and ``metric_tolerance``; and
+        ``within_tolerance``.
+
+    Examples
+    --------
+    >>> class Fixed:
+    ...     def __init__(self, out):
+    ...         self.out = np.asarray(out)
+    ...     def predict(self, texts, pairs=None):
+    ...         return self.out
+    >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4)
+    >>> round(c["relative_diff"], 4), c["within_tolerance"]
+    (0.0447, True)
+    >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4,
+    ...                targets=[0.1, 0.9, 2.2, 2.8])
+    >>> c["criterion"], c["metric"], round(c["metric_delta"], 4), c["within_tolerance"]
+    ('task metric', 'pearson', 0.0017, True)
+    """
+    a = np.asarray(fp32.predict(texts, pairs), dtype=np.float64)
+    b = np.asarray(int8.predict(texts, pairs), dtype=np.float64)
+    diff = np.abs(a - b)
+    mean_diff = float(diff.mean()) if diff.size else 0.0
+    std = float(a.std()) if a.size else 0.0
+    # No spread in fp32: the relative distance is undefined (None) unless nothing differs.
+    rel = mean_diff / std if std > 0 else (0.0 if mean_diff == 0 else None)
+    agreement = None
+    ok = rel is not None and rel <= tolerance
+    if a.ndim == 2:
+        agreement = float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))
+        ok = ok and agreement >= INT8_MIN_LABEL_AGREEMENT
+    gate: dict[str, Any] = {"criterion": "output difference"}
+    if targets is not None:
+        gate = _metric_gate(a, b, targets, labels, metric_tolerance)
+        ok = gate["metric_delta"] <= metric_tolerance
+    return {
+        **gate,
+        "n": len(texts),
+        "mean_abs_diff": mean_diff,
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "fp32_std": std,
+        "relative_diff": rel,
+        "tolerance": tolerance,
+        "label_agreement": agreement,
+        "within_tolerance": bool(ok),
+    }
+
+
+def _metric_gate(
+    a: np.ndarray,
+    b: np.ndarray,
+    targets: Sequence[Any],
+    labels: Sequence[str] | None,
+    tolerance: float,
+) -> dict[str, Any]:
+    """Task metric of fp32 outputs ``a`` and int8 outputs ``b`` against ``targets``."""
+    from bizmodel.finetune.metrics import classification_metrics, regression_metrics
+
+    if len(targets) != len(a):
+        raise DataError(f"int8 check: {len(targets)} targets for {len(a)} held-out rows")
+    if a.ndim == 2:
+        if labels is None:
+            raise DataError("int8 check: a classifier's targets need its class labels")
+        index = {name: i for i, name in enumerate(labels)}
+        unknown = sorted({str(t) for t in targets} - set(index))
+        if unknown:
+            raise DataError(
+                f"int8 check: held-out labels {unknown[:5]} are not the model's classes "
+                f"{list(labels)}"
+            )
+        codes = np.array([index[str(t)] for t in targets])
+        metric = "macro_f1"
+        fa = classification_metrics(codes, a.argmax(axis=1), list(labels))[metric]
+        fb = classification_metrics(codes, b.argmax(axis=1), list(labels))[metric]
+    else:
+        y = np.asarray(targets, dtype=np.float64)
+        metric = "pearson"
+        fa, fb = regression_metrics(y, a)[metric], regression_metrics(y, b)[metric]
+    return {
+        "criterion": "task metric",
+        "metric": metric,
+        "fp32_metric": float(fa),
+        "int8_metric": float(fb),
+        "metric_delta": float(fa - fb),
+        "metric_tolerance": tolerance,
+    }
+
+
+def choose_runtime(
+    model: ServableModel,
+    onnx_dir: str | Path,
+    *,
+    kind: str = "auto",
+    sample_texts: Sequence[str] | None = None,
+    sample_pairs: Sequence[str] | None = None,
+    threads: int | None = None,
+    int8: dict[str, Any] | None = None,
+) -> Runtime:
+    """Build the runtime ``kind`` (``torch``, ``onnx``, ``onnx-int8``) or choose one (``auto``).
+
+    ``auto`` keeps only runtimes that pass their accuracy gate and then takes the fastest,
+    measured on the sample: ONNX fp32 must agree with PyTorch within :data:`FP32_ATOL`;
+    ONNX int8 must pass :func:`int8_check` against ONNX fp32 — the stored result ``int8`` (as
+    measured at registration) when given, else measured now on the sample.
+
+    Parameters
+    ----------
+    model : ServableModel
+        The loaded model.
+    onnx_dir : path
+        Where ONNX exports live (reused when present).
+    kind : str
+        ``auto``, ``torch``, ``onnx`` or ``onnx-int8``.
+    sample_texts, sample_pairs : sequences of str, optional
+        Inputs for the gates and the timing (default: :func:`bizmodel.inference.cost.
+        sample_inputs`, 64 synthetic headlines).
+    threads : int, optional
+        ONNX Runtime intra-op threads.
+    int8 : dict, optional
+        A stored :func:`int8_check` result; its ``within_tolerance`` decides about int8.
+
+    Returns
+    -------
+    Runtime
+        The runtime; an ``auto`` choice records its reasons in ``runtime.choice``.
+    """
+    if kind not in ("auto", "torch", "onnx", "onnx-int8"):
+        raise ConfigError(f"runtime must be auto, torch, onnx or onnx-int8, got {kind!r}")
+    if kind == "torch":
+        return TorchRuntime(model)
+    if kind in ("onnx", "onnx-int8"):
+        path = export_onnx(model, onnx_dir, quantize=kind == "onnx-int8")
+        return OnnxRuntime(model, path, threads=threads)
+    texts, pairs = _sample(model, sample_texts, sample_pairs)
+    torch_rt = TorchRuntime(model)
+    onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
+    choice: dict[str, Any] = {"fp32_max_abs_diff": max_abs_diff(torch_rt, onnx_rt, texts, pairs)}
+    candidates: list[Runtime] = [torch_rt]
+    if choice["fp32_max_abs_diff"] <= FP32_ATOL:
+        candidates.append(onnx_rt)
+        int8_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=True), threads=threads)
+        check = int8 if int8 is not None else int8_check(onnx_rt, int8_rt, texts, pairs)
+        choice["int8"] = check
+        if check.get("within_tolerance"):
+            candidates.append(int8_rt)
+    rates = {rt.name: throughput(rt, texts, pairs) for rt in candidates}
+    best = max(candidates, key=lambda rt: rates[rt.name])
+    choice["seq_per_s"] = rates
+    best.choice = choice
+    return best
+
+
+def _sample(
+    model: ServableModel, texts: Sequence[str] | None, pairs: Sequence[str] | None
+) -> tuple[list[str], list[str] | None]:
+    from bizmodel.inference.cost import sample_inputs
+
+    wants_pairs = bool(getattr(model, "text_pair_column", None))
+    if texts is None:
+        return sample_inputs(64, pairs=wants_pairs)
+    if wants_pairs and pairs is None:
+        pairs = [""] * len(texts)
+    return list(texts), list(pairs) if pairs is not None and wants_pairs else None
