@@ -229,19 +229,19 @@ def test_pooler_head_reproduced_by_plain_transformers(tmp_path: Path) -> None:
 def test_layer_decay_scales_each_encoder_layer_and_ema_changes_the_kept_weights(
     tmp_path: Path,
 ) -> None:
-    from bizmodel.finetune.training import _param_groups
+    from bizmodel.finetune.optim import param_groups
     from bizmodel.pretrained import load_encoder
 
     enc = load_encoder("packaged")  # 6 layers
     scales = {}
-    for g in _param_groups(enc, 0.01, 0.5):
+    for g in param_groups(enc, 0.01, 0.5):
         for p in g["params"]:
             scales[id(p)] = g["lr_scale"]
     named = dict(enc.named_parameters())
     assert scales[id(named["encoder.layer.5.output.dense.weight"])] == 0.5
     assert scales[id(named["encoder.layer.0.output.dense.weight"])] == 0.5**6
     assert scales[id(named["embeddings.word_embeddings.weight"])] == 0.5**7
-    assert {g["lr_scale"] for g in _param_groups(enc, 0.01)} == {1.0}
+    assert {g["lr_scale"] for g in param_groups(enc, 0.01)} == {1.0}
     df = financial_headlines(40, seed=1)
     kw = dict(text="company", text_pair="headline", target="sentiment", **TINY)
     kw.update(epochs=2, patience=5)

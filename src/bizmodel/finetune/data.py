@@ -34,6 +34,8 @@ from bizmodel.errors import ConfigError, DataError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bizmodel.finetune.config import TrainConfig
+
 SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -322,3 +324,42 @@ def split_frame(
         pick[rng.permutation(len(train))[:n_dev]] = True
         train, dev = train[~pick], train[pick]
     return train, dev, test
+
+
+def prepare_data(
+    data: Any, dev: Any, split_column: str | None, config: TrainConfig
+) -> tuple[str, list[str] | None, Examples, Examples, Examples | None]:
+    """Read, split and check the rows of a training run: ``(task, labels, train, dev, test)``.
+
+    ``--augment`` copies are added to the training rows only, never to dev or test.
+    """
+    file = data_name(data)
+    df = read_table(data)
+    check_columns(df, [config.text, config.text_pair, config.target], file)
+    dev_df = read_table(dev) if dev is not None else None
+    train_df, dev_df, test_df = split_frame(
+        df, file=file, split_column=split_column, dev=dev_df, seed=config.seed
+    )
+    if config.augment:  # seeded perturbed copies of the training rows only, never dev/test
+        from bizmodel.responsible.augment import augment_rows
+
+        text_cols = [c for c in (config.text, config.text_pair) if c]
+        train_df = augment_rows(train_df, text_cols, config.augment, config.seed)
+    task = config.task or infer_task(train_df[config.target])
+    cols = Columns(config.text, config.target, config.text_pair)
+    labels = None
+    if task == "classification":
+        labels = sorted_labels(label_strings(train_df[config.target], config.target, file))
+        if len(labels) < 2:
+            raise DataError(
+                f"column {config.target!r} has a single class {labels[0]!r} in the training "
+                "rows; classification needs at least 2 classes (or use --task regression)",
+                file=file,
+            )
+    train_ex = make_examples(train_df, cols, task, file=file, labels=labels)
+    dev_file = data_name(dev) if dev is not None else file
+    dev_ex = make_examples(dev_df, cols, task, file=dev_file, labels=labels)
+    test_ex = None
+    if test_df is not None:
+        test_ex = make_examples(test_df, cols, task, file=file, labels=labels)
+    return task, labels, train_ex, dev_ex, test_ex

@@ -99,7 +99,7 @@ class FineTunedModel:
     ) -> np.ndarray:
         """(n,) predicted values (regression) or (n, K) class probabilities (classification)."""
         from bizmodel.finetune.batching import tokenize
-        from bizmodel.finetune.training import run_outputs
+        from bizmodel.finetune.evaluation import run_outputs
 
         texts = [str(t) for t in texts]
         if (text_pairs is None) != (self.text_pair_column is None):
@@ -146,7 +146,7 @@ def evaluate_model(
     path: str | Path, data: Any, split_column: str | None = None, split: str | None = None
 ) -> EvalResult:
     """Score the model dir ``path`` on ``data``; see :func:`bizmodel.finetune.evaluate`."""
-    from bizmodel.finetune.training import score
+    from bizmodel.finetune.evaluation import score
 
     model = FineTunedModel(path)
     file, df = _rows_for(model, data, split_column, split)

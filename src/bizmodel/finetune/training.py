@@ -6,15 +6,15 @@ clipping, step, log; at each epoch end a dev evaluation, early stopping and a ch
 Checkpoints (every ``checkpoint_every_steps`` and at every epoch end) hold the trainable
 weights, optimiser, scheduler and RNG state, and the best weights so far; batch order is a
 function of ``(seed, epoch)``, so ``resume=True`` continues to the same final weights as an
-uninterrupted run.
+uninterrupted run. The pieces live next door: reading and splitting the rows in
+:mod:`~bizmodel.finetune.data`, threads and bf16 in :mod:`~bizmodel.finetune.device`, parameter
+groups, schedule and EMA in :mod:`~bizmodel.finetune.optim`, outputs and metrics in
+:mod:`~bizmodel.finetune.evaluation`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import re
 import shutil
 import sys
 import time
@@ -25,26 +25,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from bizmodel.errors import DataError, TrainingError
+from bizmodel.errors import TrainingError
 from bizmodel.finetune import artifacts
-from bizmodel.finetune.batching import Encoded, bucket_batches, collate, sorted_batches, tokenize
+from bizmodel.finetune.batching import bucket_batches, collate, tokenize
 from bizmodel.finetune.config import TrainConfig
 from bizmodel.finetune.data import (
-    Columns,
-    Examples,
-    check_columns,
-    data_name,
     fingerprint,
-    infer_task,
-    label_strings,
-    make_examples,
-    read_table,
-    sorted_labels,
-    split_frame,
+    prepare_data,
 )
+from bizmodel.finetune.device import autocast, bf16_supported, configure_threads
+from bizmodel.finetune.evaluation import run_outputs, score
 from bizmodel.finetune.methods import MethodOptions, after_step, apply_method, get_method
-from bizmodel.finetune.metrics import HIGHER_IS_BETTER, classification_metrics, regression_metrics
+from bizmodel.finetune.metrics import HIGHER_IS_BETTER
 from bizmodel.finetune.model import TextModel
+from bizmodel.finetune.optim import Ema, lr_lambda, param_groups, trainable_state
 from bizmodel.finetune.parallel import DataParallel
 from bizmodel.finetune.results import TrainResult
 from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
@@ -53,152 +47,12 @@ StepCallback = Callable[[int, float], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
-def default_threads() -> int:
-    """CPUs this process may use, minus those other processes keep busy (1-minute load).
-
-    On a shared machine, more OpenMP threads than idle cores stall at every barrier: with two
-    cores and others busy, 2 threads trained ~6x slower than 1 here. So the default takes
-    ``n_cpus - floor(load)`` threads (at least 1); pass ``num_threads`` to override.
-    """
-    n = len(os.sched_getaffinity(0))
-    try:
-        busy = int(os.getloadavg()[0])
-    except OSError:  # pragma: no cover - no load average on this platform
-        busy = 0
-    return max(1, min(n, n - busy))
-
-
-def configure_threads(num_threads: int | None) -> int:
-    """Use ``num_threads`` intra-op threads (default: :func:`default_threads`)."""
-    n = num_threads or default_threads()
-    torch.set_num_threads(n)
-    with contextlib.suppress(RuntimeError):  # only settable before the first parallel op
-        torch.set_num_interop_threads(1)
-    return n
-
-
-def bf16_supported() -> bool:
-    """Whether this CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def autocast(enabled: bool) -> Any:
-    return torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=enabled)
-
-
 def seed_everything(seed: int) -> None:
     import random
 
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def run_outputs(model: TextModel, enc: Encoded, pad_id: int, batch_size: int) -> np.ndarray:
-    """Model outputs for every row in order: (N,) target units or (N, K) logits, fp32."""
-    was_training = model.training
-    model.eval()
-    chunks: list[tuple[np.ndarray, np.ndarray]] = []
-    with torch.inference_mode():
-        for idx in sorted_batches(enc.lengths, batch_size):
-            b = collate(enc, idx, pad_id)
-            out = model(b["input_ids"], b["attention_mask"], b["token_type_ids"])
-            chunks.append((idx, out.float().numpy()))
-    model.train(was_training)
-    first = chunks[0][1]
-    result = np.empty((len(enc.lengths), *first.shape[1:]), dtype=np.float32)
-    for idx, out in chunks:
-        result[idx] = out
-    return result
-
-
-def score(task: str, outputs: np.ndarray, targets: np.ndarray, labels: list[str] | None) -> dict:
-    """Metrics of raw outputs (values or logits) against targets."""
-    if task == "regression":
-        return regression_metrics(targets, outputs)
-    assert labels is not None
-    return classification_metrics(targets, outputs.argmax(-1), labels)
-
-
-def _layer_index(name: str, n_layers: int) -> int:
-    """Depth of a parameter: 0 = embeddings, i + 1 = encoder layer i, n_layers + 1 = above."""
-    m = re.search(r"\.layer\.(\d+)\.", name)
-    if m:
-        return int(m.group(1)) + 1
-    return 0 if "embeddings" in name else n_layers + 1
-
-
-def _param_groups(
-    model: torch.nn.Module, weight_decay: float, layer_decay: float = 1.0
-) -> list[dict[str, Any]]:
-    """AdamW groups: no decay on biases/LayerNorm; with ``layer_decay`` < 1 each encoder
-    layer's lr is scaled by ``layer_decay ** (layers above it)`` (head and pooler: 1)."""
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    depths = [int(m.group(1)) for n in names if (m := re.search(r"\.layer\.(\d+)\.", n))]
-    n_layers = max(depths) + 1 if depths else 0
-    groups: dict[tuple[bool, int], list[torch.nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            no_decay = p.ndim < 2 or "LayerNorm" in name
-            depth = _layer_index(name, n_layers) if layer_decay < 1 else n_layers + 1
-            groups.setdefault((no_decay, depth), []).append(p)
-    return [
-        {
-            "params": params,
-            "weight_decay": 0.0 if no_decay else weight_decay,
-            "lr_scale": layer_decay ** (n_layers + 1 - depth),
-        }
-        for (no_decay, depth), params in sorted(groups.items(), key=lambda kv: kv[0])
-    ]
-
-
-class _Ema:
-    """Exponential moving average of the trainable weights (evaluated and kept when on)."""
-
-    def __init__(self, params: list[torch.nn.Parameter], decay: float) -> None:
-        self.params, self.decay = params, decay
-        self.shadow = [p.detach().clone() for p in params]
-        self.backup: list[torch.Tensor] | None = None
-
-    def update(self, step: int) -> None:
-        # warm-up of the decay (as in TF's ExponentialMovingAverage with num_updates)
-        d = min(self.decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - d)
-
-    def swap_in(self) -> None:
-        self.backup = [p.detach().clone() for p in self.params]
-        with torch.no_grad():
-            for p, s in zip(self.params, self.shadow, strict=True):
-                p.copy_(s)
-
-    def swap_out(self) -> None:
-        assert self.backup is not None
-        with torch.no_grad():
-            for p, b in zip(self.params, self.backup, strict=True):
-                p.copy_(b)
-        self.backup = None
-
-
-def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Copies of the trainable parameters and all buffers: what a checkpoint must restore."""
-    state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    state.update({n: b.detach().clone() for n, b in model.named_buffers()})
-    return state
-
-
-def _lr_lambda(warmup: int, total: int, scale: float = 1.0) -> Callable[[int], float]:
-    def f(step: int) -> float:
-        if step < warmup:
-            return scale * (step + 1) / warmup
-        return scale * max(0.0, (total - step) / max(1, total - warmup))
-
-    return f
 
 
 class _Progress:
@@ -232,41 +86,6 @@ class _Progress:
             self.bar.close()
 
 
-def _prepare_data(
-    data: Any, dev: Any, split_column: str | None, config: TrainConfig
-) -> tuple[str, list[str] | None, Examples, Examples, Examples | None]:
-    file = data_name(data)
-    df = read_table(data)
-    check_columns(df, [config.text, config.text_pair, config.target], file)
-    dev_df = read_table(dev) if dev is not None else None
-    train_df, dev_df, test_df = split_frame(
-        df, file=file, split_column=split_column, dev=dev_df, seed=config.seed
-    )
-    if config.augment:  # seeded perturbed copies of the training rows only, never dev/test
-        from bizmodel.responsible.augment import augment_rows
-
-        text_cols = [c for c in (config.text, config.text_pair) if c]
-        train_df = augment_rows(train_df, text_cols, config.augment, config.seed)
-    task = config.task or infer_task(train_df[config.target])
-    cols = Columns(config.text, config.target, config.text_pair)
-    labels = None
-    if task == "classification":
-        labels = sorted_labels(label_strings(train_df[config.target], config.target, file))
-        if len(labels) < 2:
-            raise DataError(
-                f"column {config.target!r} has a single class {labels[0]!r} in the training "
-                "rows; classification needs at least 2 classes (or use --task regression)",
-                file=file,
-            )
-    train_ex = make_examples(train_df, cols, task, file=file, labels=labels)
-    dev_file = data_name(dev) if dev is not None else file
-    dev_ex = make_examples(dev_df, cols, task, file=dev_file, labels=labels)
-    test_ex = None
-    if test_df is not None:
-        test_ex = make_examples(test_df, cols, task, file=file, labels=labels)
-    return task, labels, train_ex, dev_ex, test_ex
-
-
 def train_model(
     data: Any,
     config: TrainConfig,
@@ -294,7 +113,7 @@ def train_model(
     threads = configure_threads(config.num_threads)
 
     # ---- data
-    task, labels, train_ex, dev_ex, test_ex = _prepare_data(data, dev, split_column, config)
+    task, labels, train_ex, dev_ex, test_ex = prepare_data(data, dev, split_column, config)
     data_fp = fingerprint(data)
     # Select on a scale-free metric: on small dev sets MSE of standardised targets prefers
     # under-trained epochs whose predictions hug the mean (LoRA on SemEval headlines: MSE
@@ -349,16 +168,16 @@ def train_model(
     # ---- optimiser, schedule
     # The fused CPU kernel does AdamW in one pass over the weights: the foreach version
     # spent a quarter of each step on element-wise optimizer ops here.
-    groups = _param_groups(model, config.weight_decay, config.layer_decay)
+    groups = param_groups(model, config.weight_decay, config.layer_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
     warmup = int(config.warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, [_lr_lambda(warmup, total_steps, g["lr_scale"]) for g in groups]
+        optimizer, [lr_lambda(warmup, total_steps, g["lr_scale"]) for g in groups]
     )
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise TrainingError(f"method {method.name!r} left no trainable parameters")
-    ema = _Ema(trainable, config.ema_decay) if config.ema_decay > 0 else None
+    ema = Ema(trainable, config.ema_decay) if config.ema_decay > 0 else None
 
     # ---- state (fresh, or from a checkpoint)
     # What a checkpoint must match to be resumed (speed-only knobs may differ).

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from bizmodel.finetune import training
+from bizmodel.finetune import device
 
 
 @pytest.mark.parametrize(("load", "expected"), [(0.0, 4), (0.9, 4), (1.5, 3), (7.0, 1)])
@@ -11,4 +11,4 @@ def test_default_threads_leave_busy_cores_alone(
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
-    assert training.default_threads() == expected
+    assert device.default_threads() == expected
