@@ -53,7 +53,7 @@ def shared_data() -> str:
 # ---- fine-tuning: tiny models trained once per session (seconds), reused by other tests ----
 
 
-def _train_tiny(tmp_path_factory: pytest.TempPathFactory, method: str) -> str:
+def _train_tiny(tmp_path_factory: pytest.TempPathFactory, method: str, **options: object) -> str:
     from bizmodel.datasets import financial_headlines
     from bizmodel.finetune import train
 
@@ -71,6 +71,7 @@ def _train_tiny(tmp_path_factory: pytest.TempPathFactory, method: str) -> str:
         max_length=32,
         show_progress=False,
         num_threads=1,  # 2 shared cores: one thread avoids oversubscription stalls
+        **options,  # type: ignore[arg-type]
     )
     return str(out)
 
@@ -83,6 +84,17 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     max_length 32. Columns: text "company", text_pair "headline", target "sentiment".
     """
     return _train_tiny(tmp_path_factory, "full")
+
+
+@pytest.fixture(scope="session")
+def tiny_mean_pooled_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Like ``tiny_model_dir`` but with LoRA's head (mean pooling, z-scored targets).
+
+    The default full-fine-tune head (pooler, raw targets) after one epoch on 36 rows still
+    predicts nearly a constant (output std 0.014), too little to compare int8 against; and a
+    [CLS]-pooled output carries one token's rounding where a mean averages it over tokens.
+    """
+    return _train_tiny(tmp_path_factory, "full", pooling="mean", target_scaling="standard")
 
 
 @pytest.fixture(scope="session")

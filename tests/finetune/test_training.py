@@ -27,7 +27,8 @@ def test_model_dir_layout_and_contract(tiny_model_dir: str) -> None:
     assert info["format"] == "bizmodel-model" and info["format_version"] == 1
     assert info["task"] == "regression" and info["method"] == "full"
     assert info["columns"] == {"text": "company", "text_pair": "headline", "target": "sentiment"}
-    assert info["pooling"] == "mean" and info["max_length"] == 32
+    assert info["pooling"] == "pooler" and info["max_length"] == 32  # full: BERT's head
+    assert info["target_scaling"]["kind"] == "none"
     assert info["data_fingerprint"].startswith("sha256:")
     assert {"mean", "std"} <= set(info["target_scaling"])
     metrics = json.loads((d / "metrics.json").read_text())
@@ -94,9 +95,12 @@ def test_plain_transformers_reproduces_predictions(tiny_model_dir: str) -> None:
         return_tensors="pt",
     )
     with torch.no_grad():
-        h = enc(**x).last_hidden_state
-    mask = x["attention_mask"].unsqueeze(-1).float()
-    pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        out = enc(**x)
+    if info["pooling"] == "pooler":
+        pooled = out.pooler_output
+    else:
+        mask = x["attention_mask"].unsqueeze(-1).float()
+        pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     y = pooled @ head["weight"].T + head["bias"]
     y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]
     # ---
@@ -111,6 +115,7 @@ def test_lora_adapter_reloads_in_plain_peft(tiny_lora_model_dir: str) -> None:
     d = Path(tiny_lora_model_dir)
     info = json.loads((d / "bizmodel.json").read_text())
     assert info["method"] == "lora" and (d / "adapter" / "adapter_config.json").is_file()
+    assert info["pooling"] == "mean"  # adapters keep MiniLM's mean pooling
     rows = _test_rows()
     texts, pairs = rows["company"].tolist(), rows["headline"].tolist()
     base = AutoModel.from_pretrained(info["base_model_path"])

@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import pearsonr
 
 from bizmodel.errors import DataError
+from bizmodel.finetune import load_model
 from bizmodel.inference import (
     FP32_ATOL,
     INT8_MIN_CORR,
@@ -55,21 +56,30 @@ def test_torch_runtime_matches_model_predict(model) -> None:  # type: ignore[no-
 
 
 @pytest.mark.slow
-def test_onnx_parity_fp32_and_int8(model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_parity_fp32_and_int8(model, tiny_mean_pooled_model_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     torch_rt = TorchRuntime(model)
-    fp32 = OnnxRuntime(model, export_onnx(model, tmp_path))
+    out = tmp_path / "onnx"
+    fp32 = OnnxRuntime(model, export_onnx(model, out))
     assert max_abs_diff(torch_rt, fp32, TEXTS, _pairs(model)) <= FP32_ATOL
-    int8 = OnnxRuntime(model, export_onnx(model, tmp_path, quantize=True))
+    int8 = OnnxRuntime(model, export_onnx(model, out, quantize=True))
     assert int8.name == "onnx-int8"
     texts, pairs = HEADLINES, (HEADLINE_PAIRS if model.text_pair_column else None)
-    r = np.corrcoef(torch_rt.predict(texts, pairs), int8.predict(texts, pairs))[0, 1]
+    # int8 rounding against outputs that spread (see the fixture: the default's barely do)
+    spread_model = load_model(tiny_mean_pooled_model_dir)
+    spread = tmp_path / "spread"
+    r = np.corrcoef(
+        TorchRuntime(spread_model).predict(texts, pairs),
+        OnnxRuntime(spread_model, export_onnx(spread_model, spread, quantize=True)).predict(
+            texts, pairs
+        ),
+    )[0, 1]
     assert r >= INT8_MIN_CORR
     names = ["model.int8.onnx", "model.onnx"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == names
+    assert sorted(p.name for p in out.iterdir()) == names
     # A second export reuses the files (no partial rewrite).
-    before = (tmp_path / "model.onnx").stat().st_mtime_ns
-    export_onnx(model, tmp_path)
-    assert (tmp_path / "model.onnx").stat().st_mtime_ns == before
+    before = (out / "model.onnx").stat().st_mtime_ns
+    export_onnx(model, out)
+    assert (out / "model.onnx").stat().st_mtime_ns == before
 
 
 def test_padding_in_numpy_equals_the_tokenizers(model) -> None:  # type: ignore[no-untyped-def]

@@ -5,6 +5,8 @@ Examples
 >>> c = TrainConfig(text="title", target="score")
 >>> c.resolved_lr()  # the method's default
 5e-05
+>>> c.resolved_pooling(), TrainConfig(text="t", target="y", method="lora").resolved_pooling()
+('pooler', 'mean')
 >>> TrainConfig(text="t", target="y", epochs=0).validate()
 Traceback (most recent call last):
 ...
@@ -40,9 +42,13 @@ class TrainConfig:
     batch_size: int = 16
     max_length: int = 128  # tokens per row (pair) after truncation; no padding to it
     seed: int = 0  # seeds init, dropout, shuffling and the dev split
-    pooling: str = "mean"  # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's
-    # pre-trained dense+tanh over [CLS], what AutoModelForSequenceClassification uses)
-    target_scaling: str = "standard"  # regression: train on z-scores ("standard") or raw
+    # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's pre-trained dense+tanh
+    # over [CLS], what AutoModelForSequenceClassification uses); None = the method's default
+    # (full: pooler; LoRA, AdaLoRA, frozen: mean)
+    pooling: str | None = None
+    # regression: train on z-scores ("standard") or raw targets ("none"); None = the method's
+    # default (full: none; the others: standard)
+    target_scaling: str | None = None
     dropout: float = 0.1  # on the pooled vector
     warmup_ratio: float = 0.1  # linear warm-up over this fraction of steps, then linear decay
     weight_decay: float = 0.01  # AdamW, not applied to biases and LayerNorm
@@ -65,6 +71,14 @@ class TrainConfig:
     def resolved_lr(self) -> float:
         """The learning rate used: ``lr`` or the method's default."""
         return float(self.lr) if self.lr is not None else get_method(self.method).default_lr
+
+    def resolved_pooling(self) -> str:
+        """The pooling used: ``pooling`` or the method's default."""
+        return self.pooling or get_method(self.method).default_pooling
+
+    def resolved_target_scaling(self) -> str:
+        """The regression target scaling used: ``target_scaling`` or the method's default."""
+        return self.target_scaling or get_method(self.method).default_target_scaling
 
     def validate(self) -> TrainConfig:
         """Check every field; raise ConfigError naming the field, the value and what is valid."""
@@ -97,8 +111,12 @@ class TrainConfig:
         pos_int("checkpoint_every_steps", 0)
         pos_int("augment", 0)
         need(self.lr is None or float(self.lr) > 0, "lr", "a positive number")
-        need(self.pooling in POOLINGS, "pooling", " or ".join(POOLINGS))
-        need(self.target_scaling in SCALINGS, "target_scaling", " or ".join(SCALINGS))
+        need(self.pooling is None or self.pooling in POOLINGS, "pooling", " or ".join(POOLINGS))
+        need(
+            self.target_scaling is None or self.target_scaling in SCALINGS,
+            "target_scaling",
+            " or ".join(SCALINGS),
+        )
         need(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS))
         need(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
         need(0 <= self.dropout < 1, "dropout", "in [0, 1)")

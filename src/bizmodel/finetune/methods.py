@@ -18,6 +18,8 @@ Examples
 ['adalora', 'frozen', 'full', 'ia3', 'lora']
 >>> METHODS["lora"].default_lr
 0.0005
+>>> METHODS["full"].default_pooling, METHODS["lora"].default_pooling
+('pooler', 'mean')
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class Method:
     name: str
     default_lr: float  # learning rate when the user gives none
     train_encoder: bool = True  # False: encoder frozen (and run in eval mode), head only
+    # The head when the user gives none: "mean" pooling over standardised targets suits
+    # adapters and frozen encoders (MiniLM's embeddings are mean-pooled); full fine-tuning
+    # trains the [CLS] pooler, and on raw targets it scored higher (docs/benchmarks.md).
+    default_pooling: str = "mean"
+    default_target_scaling: str = "standard"
     peft_config: Callable[[MethodOptions], Any] | None = field(default=None, repr=False)
 
     @property
@@ -109,7 +116,12 @@ def _ia3(o: MethodOptions) -> Any:
     )
 
 
-register_method(Method("full", default_lr=5e-5))
+# Full fine-tuning: BERT's classifier head (dense + tanh over [CLS], raw targets). Against
+# mean pooling over z-scores, 3 seeds each on SemEval-2017: dev +0.005 / +0.013 and test
+# +0.010 / +0.018 (headlines / microblogs); docs/benchmarks.md, "Full fine-tuning head".
+register_method(
+    Method("full", default_lr=5e-5, default_pooling="pooler", default_target_scaling="none")
+)
 register_method(Method("frozen", default_lr=1e-3, train_encoder=False))
 register_method(Method("lora", default_lr=5e-4, peft_config=_lora))
 register_method(Method("adalora", default_lr=1e-3, peft_config=_adalora))

@@ -2,9 +2,11 @@
 
 Why a custom head instead of ``AutoModelForSequenceClassification``: the packaged
 all-MiniLM-L6-v2 was trained for *mean-pooled* sentence embeddings (its ``[CLS]`` pooler was
-not part of that training), so mean pooling is the default and the clear choice for LoRA and
-frozen encoders; ``pooling="pooler"`` gives the BERT-classifier head (dense + tanh over
-``[CLS]``) for comparison (numbers in docs/benchmarks.md).
+not part of that training), so mean pooling is the clear choice for LoRA and frozen encoders,
+whose pooler would not train. Full fine-tuning trains the pooler, and there BERT's classifier
+head (``pooling="pooler"``: dense + tanh over ``[CLS]``, on raw targets) scored higher than
+mean pooling over z-scores on SemEval-2017 (3 seeds; docs/benchmarks.md), so each method has
+its own default (:class:`~bizmodel.finetune.methods.Method`).
 
 The format stays standard: the encoder is a plain ``save_pretrained`` folder, the head
 is ``head.safetensors`` (``weight`` (K, H), ``bias`` (K,)), and ``bizmodel.json`` records
@@ -15,17 +17,18 @@ in ten lines::
     head = safetensors.torch.load_file(d / "model" / "head.safetensors")
     x = tok(texts, pairs, padding=True, truncation=True, max_length=info["max_length"],
             return_tensors="pt")
-    h = enc(**x).last_hidden_state                                    # (B, T, H)
-    m = x["attention_mask"].unsqueeze(-1).float()
-    pooled = (h * m).sum(1) / m.sum(1).clamp(min=1e-9)                # (B, H)
+    out = enc(**x)
+    if info["pooling"] == "pooler":                                    # full fine-tunes
+        pooled = out.pooler_output                                     # (B, H)
+    else:                                                              # "mean": LoRA, frozen
+        m = x["attention_mask"].unsqueeze(-1).float()
+        pooled = (out.last_hidden_state * m).sum(1) / m.sum(1).clamp(min=1e-9)
     y = pooled @ head["weight"].T + head["bias"]                       # (B, K)
     y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]  # regression
 
-With ``pooling="cls"`` the pooled vector is ``h[:, 0]``; with ``pooling="pooler"`` it is
-``enc(**x).pooler_output``.
-
-Regression targets are standardised for training (z-scores) and the module un-scales its
-output, so :meth:`TextModel.forward` returns values in the original target units.
+With ``pooling="cls"`` the pooled vector is ``out.last_hidden_state[:, 0]``. Regression
+targets may be standardised for training (z-scores); the module un-scales its output, so
+:meth:`TextModel.forward` returns values in the original target units.
 """
 
 from __future__ import annotations

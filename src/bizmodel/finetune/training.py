@@ -122,8 +122,9 @@ def train_model(
     higher = metric in HIGHER_IS_BETTER
     mean = float(train_ex.targets.mean()) if task == "regression" else 0.0
     std = float(train_ex.targets.std()) if task == "regression" else 1.0
-    if config.target_scaling == "none" or not std > 0:
-        mean, std = (0.0, 1.0) if config.target_scaling == "none" else (mean, 1.0)
+    scaling = config.resolved_target_scaling()
+    if scaling == "none" or not std > 0:
+        mean, std = (0.0, 1.0) if scaling == "none" else (mean, 1.0)
 
     # ---- model
     seed_everything(config.seed)
@@ -151,7 +152,7 @@ def train_model(
         encoder,
         n_out,
         task=task,
-        pooling=config.pooling,
+        pooling=config.resolved_pooling(),
         dropout=config.dropout,
         target_mean=mean,
         target_std=std,
@@ -367,8 +368,8 @@ def train_model(
         "base_model": config.model,
         "base_model_path": base_path,
         "max_length": config.max_length,
-        "pooling": config.pooling,
-        "target_scaling": {"kind": config.target_scaling, "mean": mean, "std": std},
+        "pooling": config.resolved_pooling(),
+        "target_scaling": {"kind": scaling, "mean": mean, "std": std},
         "data_fingerprint": data_fp,
     }
     metrics = {
