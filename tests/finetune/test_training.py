@@ -255,3 +255,14 @@ def test_layer_decay_scales_each_encoder_layer_and_ema_changes_the_kept_weights(
     assert plain.dev_metrics["mse"] != ema.dev_metrics["mse"]
     with pytest.raises(ConfigError, match=r"ema_decay must be in \[0, 1\)"):
         train(df, output=tmp_path / "bad", ema_decay=1.0, **kw)
+
+
+def test_a_tiny_dev_split_is_noted(tmp_path: Path) -> None:
+    df = financial_headlines(330, seed=3)
+    dev = df.iloc[:12]
+    result = train(df.iloc[12:], text="headline", target="sentiment", dev=dev,
+                   output=tmp_path / "m", method="frozen", **TINY)  # fmt: skip
+    assert result.n_dev == 12 and result.n_train == 318
+    assert len(result.notes) == 1 and "dev split has only 12 rows (318 train)" in result.notes[0]
+    assert result.to_dict()["notes"] == list(result.notes)
+    assert "note: the dev split has only 12 rows" in result.summary()

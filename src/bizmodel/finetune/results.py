@@ -54,6 +54,7 @@ class TrainResult:
     samples_per_second: float  # training samples per second of optimisation steps
     cpu_seconds: float  # process CPU time of the run, all threads (the cost measure)
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: loss, dev metric
+    notes: tuple[str, ...] = ()  # things worth knowing about the run (e.g. a tiny dev split)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +72,7 @@ class TrainResult:
             "samples_per_second": self.samples_per_second,
             "cpu_seconds": self.cpu_seconds,
             "history": self.history,
+            "notes": list(self.notes),
         }
 
     def summary(self) -> str:
@@ -85,6 +87,7 @@ class TrainResult:
         ]
         if self.test_metrics:
             parts += ["test:", format_metrics(self.test_metrics)]
+        parts += [f"note: {n}" for n in self.notes]
         return "\n".join(parts)
 
 

@@ -47,6 +47,31 @@ StepCallback = Callable[[int, float], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 
+MIN_DEV_ROWS = 30  # below this, early stopping and the best epoch follow noise
+
+
+def dev_notes(n_train: int, n_dev: int) -> tuple[str, ...]:
+    """A note when the dev rows are too few to choose the best epoch on.
+
+    SemEval-2017's 14 ``trial`` rows are an example: with ``--split-column`` they are the
+    dev split (``trial`` is an alias of ``dev``), next to 1,142 training rows.
+
+    Examples
+    --------
+    >>> dev_notes(1142, 14)[0][:40]
+    'the dev split has only 14 rows (1142 tra'
+    >>> dev_notes(40, 4)  # small data: nothing larger to hold out
+    ()
+    """
+    if n_dev >= MIN_DEV_ROWS or n_train < 10 * MIN_DEV_ROWS:
+        return ()
+    return (
+        f"the dev split has only {n_dev} rows ({n_train} train): early stopping and the best "
+        f"epoch follow noise below {MIN_DEV_ROWS}; give a larger dev split, or no dev rows "
+        "for a seeded 10% of train",
+    )
+
+
 def seed_everything(seed: int) -> None:
     import random
 
@@ -408,4 +433,5 @@ def train_model(
         samples_per_second=sps,
         cpu_seconds=time.process_time() - cpu0,
         history=list(state["history"]),
+        notes=dev_notes(len(train_ex), len(dev_ex)),
     )
