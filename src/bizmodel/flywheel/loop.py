@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,8 +25,8 @@ from typing import Any
 import pandas as pd
 
 from bizmodel.config import Settings
+from bizmodel.progress import Progress, say
 
-Progress = Callable[[str], None]
 MODEL_NAME = "advisor"
 DEMO_KEY = "demo-key"
 
@@ -94,11 +93,6 @@ class FlywheelResult:
         return "\n".join(lines)
 
 
-def _say(progress: Progress | None, msg: str) -> None:
-    if progress is not None:
-        progress(msg)
-
-
 def run_flywheel(
     output: str | Path,
     *,
@@ -128,10 +122,9 @@ def run_flywheel(
         Concurrent HTTP clients sending the users' requests.
     """
     from bizmodel.flywheel import business
-    from bizmodel.inference.cost import measure_model_dir
+    from bizmodel.inference.cost import usd_per_prediction
     from bizmodel.monitor.snapshot import run_monitor
     from bizmodel.optimize import optimize, pareto
-    from bizmodel.registry import Registry
     from bizmodel.report.cli_support import render_report
     from bizmodel.report.project import project_report_data, write_analysis
     from bizmodel.simulate.market import GrowthTruth, MarketConfig, simulate_market
@@ -142,31 +135,26 @@ def run_flywheel(
 
     # 1. fine-tune (or take the given model)
     if model_dir is None:
-        _say(progress, f"[1/7] fine-tuning MiniLM on {train_rows} generated headlines")
+        say(progress, f"[1/7] fine-tuning MiniLM on {train_rows} generated headlines")
         model_dir = train_headline_model(
             out / "train", rows=train_rows, epochs=epochs, show_progress=show_progress
         )
     model_dir = Path(model_dir)
 
     # 2. register with measured inference cost, promote to production
-    _say(progress, "[2/7] registering the model and measuring its inference cost")
+    say(progress, "[2/7] registering the model and measuring its inference cost")
     settings = Settings.load(out, env={}, api_keys=(DEMO_KEY,))
-    registry = Registry(settings.resolved_registry_dir())
-    mv = registry.register(model_dir, MODEL_NAME, measure=measure_model_dir)
-    mv = registry.promote(MODEL_NAME, mv.version, "production")
-    cost = mv.inference_cost or {}
-    usd_per_request = (
-        cost["cpu_s_per_1k_best"] / 1000 * settings.server.cpu_usd_per_hour / 3600 if cost else None
-    )
+    mv = register_production(settings, model_dir, MODEL_NAME)
+    usd_per_request = usd_per_prediction(mv.inference_cost, settings.server.cpu_usd_per_hour)
 
     # 3. simulate the market: the A/B test ends today
     start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
     config = MarketConfig(days=days, seed=seed, start=start, truth=GrowthTruth(intercept=1.5))
     market = simulate_market(config)
-    _say(progress, f"[3/7] {market.summary()}")
+    say(progress, f"[3/7] {market.summary()}")
 
     # 4. the users call the served model; events and feedback go through the API
-    _say(progress, f"[4/7] serving: {len(market.predictions)} requests from {clients} clients")
+    say(progress, f"[4/7] serving: {len(market.predictions)} requests from {clients} clients")
     served_ts = _drive_server(settings, market, clients, show_progress)
 
     # 5. read everything back from the store
@@ -178,12 +166,12 @@ def run_flywheel(
         events, predictions, feedback = store_frames(store)
     finally:
         store.close()
-    _say(progress, f"[5/7] monitoring {len(events)} events, {len(predictions)} predictions")
+    say(progress, f"[5/7] monitoring {len(events)} events, {len(predictions)} predictions")
     end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
     monitor = run_monitor(events, predictions, feedback, until=end)
 
     # 6. growth fit from stored sign-ups, experiments per user, optimisation
-    _say(progress, "[6/7] fitting the growth model, analysing the experiment, optimising")
+    say(progress, "[6/7] fitting the growth model, analysing the experiment, optimising")
     arm_days = arm_days_from_store(events, market.arm_days)
     fit = business.fit_market_growth(arm_days)
     fit_path = out / "growth_fit.json"
@@ -203,7 +191,7 @@ def run_flywheel(
     front = pareto(spec_obj, ["profit_usd", "users"], points=9)
 
     # 7. the report (and the analyses, for `bizmodel report/dashboard --project`)
-    _say(progress, "[7/7] writing the report")
+    say(progress, "[7/7] writing the report")
     write_analysis(
         out,
         {
@@ -249,6 +237,17 @@ def run_flywheel(
             "recommendation": str(out / "recommendation.json"),
         },
     )
+
+
+def register_production(settings: Settings, model_dir: str | Path, name: str) -> Any:
+    """Register ``model_dir`` as a new version of ``name`` in the settings' registry, with its
+    measured inference cost, and promote it to production; return the ``ModelVersion``."""
+    from bizmodel.inference.cost import measure_model_dir
+    from bizmodel.registry import Registry
+
+    registry = Registry(settings.resolved_registry_dir())
+    mv = registry.register(model_dir, name, measure=measure_model_dir)
+    return registry.promote(name, mv.version, "production")
 
 
 def train_headline_model(

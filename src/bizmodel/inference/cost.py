@@ -126,3 +126,21 @@ def measure_model_dir(
         check["sample"] = "held-out file" if sample is not None else "synthetic headlines"
         cost["int8"] = check
     return cost
+
+
+def usd_per_prediction(inference_cost: Any, cpu_usd_per_hour: float) -> float | None:
+    """USD per prediction at the best batch size: the measured CPU-seconds per 1,000
+    predictions (``cpu_s_per_1k_best`` of a registered version's ``inference_cost``) / 1000 ×
+    the CPU price per second; None when nothing was measured.
+
+    Examples
+    --------
+    >>> usd_per_prediction({"cpu_s_per_1k_best": 3.6}, cpu_usd_per_hour=0.05)
+    5e-08
+    >>> usd_per_prediction(None, cpu_usd_per_hour=0.05) is None
+    True
+    """
+    per_1k = (inference_cost or {}).get("cpu_s_per_1k_best")
+    if per_1k is None:
+        return None
+    return float(per_1k) / 1000 * cpu_usd_per_hour / 3600

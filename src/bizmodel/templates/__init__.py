@@ -23,15 +23,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bizmodel.config import CONFIG_FILE, Settings
 from bizmodel.errors import ConfigError, ConflictError
-
-Progress = Callable[[str], None]
+from bizmodel.progress import Progress, say
 
 #: Template name → module holding its ``TEMPLATE`` object (imported only when used).
 TEMPLATES: dict[str, str] = {
@@ -159,12 +158,6 @@ def parse_option(text: str) -> tuple[str, Any]:
     except json.JSONDecodeError:
         value = raw
     return key.strip(), value
-
-
-def say(progress: Progress | None, msg: str) -> None:
-    """Report one step of a run to ``progress`` (the CLI's console), if there is one."""
-    if progress is not None:
-        progress(msg)
 
 
 def int_option(options: Mapping[str, Any], key: str, low: int = 1) -> int:
@@ -297,6 +290,7 @@ def run_project(
 __all__ = [
     "TEMPLATES",
     "NewProjectResult",
+    "Progress",
     "Template",
     "TemplateRunResult",
     "get_template",

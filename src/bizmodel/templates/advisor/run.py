@@ -85,13 +85,12 @@ def run_advisor(
     import httpx
 
     from bizmodel.finetune import load_model
-    from bizmodel.flywheel.loop import train_headline_model
+    from bizmodel.flywheel.loop import register_production, train_headline_model
     from bizmodel.flywheel.serving import post_events, post_json, running_server
     from bizmodel.growth import fit_growth
-    from bizmodel.inference.cost import measure_model_dir
+    from bizmodel.inference.cost import usd_per_prediction
     from bizmodel.optimize import optimize, pareto
     from bizmodel.optimize.spec import Spec
-    from bizmodel.registry import Registry
     from bizmodel.report.cli_support import render_report
     from bizmodel.report.project import (
         project_monitor,
@@ -132,13 +131,8 @@ def run_advisor(
 
     # 2. register + promote
     say(progress, "[2/8] registering the model and measuring its inference cost")
-    registry = Registry(settings.resolved_registry_dir())
-    mv = registry.register(model_dir, MODEL_NAME, measure=measure_model_dir)
-    mv = registry.promote(MODEL_NAME, mv.version, "production")
-    cost = mv.inference_cost or {}
-    usd_per_request = (
-        cost["cpu_s_per_1k_best"] / 1000 * settings.server.cpu_usd_per_hour / 3600 if cost else None
-    )
+    mv = register_production(settings, model_dir, MODEL_NAME)
+    usd_per_request = usd_per_prediction(mv.inference_cost, settings.server.cpu_usd_per_hour)
     steps.append(f"registered {MODEL_NAME} v{mv.version} (production)")
 
     # 3. batch-score the sample headlines; walk-forward backtest

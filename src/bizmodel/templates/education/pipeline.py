@@ -55,13 +55,11 @@ def run_education(
 ) -> TemplateRunResult:
     """Run the education project in ``settings.project_dir`` end to end (see the README)."""
     from bizmodel.flywheel import business
-    from bizmodel.flywheel.loop import arm_days_from_store
+    from bizmodel.flywheel.loop import arm_days_from_store, register_production
     from bizmodel.growth import fit_growth
-    from bizmodel.inference.cost import measure_model_dir
     from bizmodel.monitor.snapshot import run_monitor
     from bizmodel.optimize import optimize, pareto
     from bizmodel.optimize.spec import Spec
-    from bizmodel.registry import Registry
     from bizmodel.report.cli_support import render_report
     from bizmodel.report.project import project_report_data, store_frames, write_analysis
     from bizmodel.stats.units import analyze_units
@@ -143,9 +141,7 @@ def run_education(
     say(progress, "[3/7] registering the model and measuring its inference cost")
     keys = settings.api_keys or (RUN_KEY,)
     served = Settings.load(pdir, api_keys=keys)
-    registry = Registry(served.resolved_registry_dir())
-    mv = registry.register(out / "model", MODEL_NAME, measure=measure_model_dir)
-    mv = registry.promote(MODEL_NAME, mv.version, "production")
+    mv = register_production(served, out / "model", MODEL_NAME)
     steps.append(f"registered {MODEL_NAME} v{mv.version} (production)")
 
     # 4. serve: held-out next answers through /v1/predict, learners through /v1/recommend,

@@ -94,13 +94,12 @@ def run_health(
     """Run the health project in ``settings.project_dir`` end to end (see module docstring)."""
     from bizmodel.finetune import load_model, train
     from bizmodel.flywheel.business import truth_coverage
-    from bizmodel.flywheel.loop import arm_days_from_store
+    from bizmodel.flywheel.loop import arm_days_from_store, register_production
     from bizmodel.growth import fit_growth
-    from bizmodel.inference.cost import measure_model_dir
+    from bizmodel.inference.cost import usd_per_prediction
     from bizmodel.monitor.snapshot import run_monitor
     from bizmodel.optimize import optimize, pareto
     from bizmodel.optimize.spec import Spec
-    from bizmodel.registry import Registry
     from bizmodel.report.cli_support import render_report
     from bizmodel.report.project import project_report_data, store_frames, write_analysis
     from bizmodel.store import EventStore
@@ -148,13 +147,9 @@ def run_health(
     )
 
     # 3. register with measured cost, promote
-    registry = Registry(settings.resolved_registry_dir())
-    mv = registry.register(work / "notes_model", NOTES_MODEL, measure=measure_model_dir)
-    mv = registry.promote(NOTES_MODEL, mv.version, "production")
-    cost = mv.inference_cost or {}
-    usd_per_member = (
-        cost.get("cpu_s_per_1k_best", 0.0) / 1000 * settings.server.cpu_usd_per_hour / 3600
-    )
+    mv = register_production(settings, work / "notes_model", NOTES_MODEL)
+    cpu_usd = settings.server.cpu_usd_per_hour
+    usd_per_member = usd_per_prediction(mv.inference_cost, cpu_usd) or 0.0
     step(
         f"[3/8] registered {NOTES_MODEL} v{mv.version} (production), "
         f"{usd_per_member * 1000:.4f} USD per 1k members scored"

@@ -71,12 +71,13 @@ class RiskService:
         ref = spec.get("notes_model")
         if ref:
             from bizmodel.finetune import load_model
+            from bizmodel.inference.cost import usd_per_prediction
             from bizmodel.registry import Registry
 
             mv = Registry(settings.resolved_registry_dir()).get(ref["name"], ref["version"])
             notes = load_model(mv.path)
-            cost = (mv.inference_cost or {}).get("cpu_s_per_1k_best", 0.0)
-            usd = cost / 1000 * settings.server.cpu_usd_per_hour / 3600
+            cpu_usd = settings.server.cpu_usd_per_hour
+            usd = usd_per_prediction(mv.inference_cost, cpu_usd) or 0.0
             return cls(spec, notes, usd_per_member=usd)
         return cls(spec, notes)
 
