@@ -168,6 +168,16 @@ class OnnxRuntime(Runtime):
         spinning: bool = False,
     ):
         super().__init__(model)
+        self.path = Path(onnx_path)
+        self._spinning = spinning
+        self.session = self._new_session(threads)
+        self.name = "onnx-int8" if "int8" in self.path.name else "onnx"
+        self.workers = int(threads or os.cpu_count() or 1)
+        self._single: Any = None  # one-thread session for batch-parallel runs, made on demand
+        self._lock = threading.Lock()
+
+    def _new_session(self, threads: int | None) -> Any:
+        """A CPU session on ``self.path`` with ``threads`` intra-op threads (None: ORT's)."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -178,16 +188,11 @@ class OnnxRuntime(Runtime):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # No busy-waiting between parallel sections by default: on shared or busy cores
         # spinning threads steal the CPU the other threads (HTTP, logging) need.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-        self.path = Path(onnx_path)
-        self.session = ort.InferenceSession(
+        spin = "1" if self._spinning else "0"
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        return ort.InferenceSession(
             str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
-        self.name = "onnx-int8" if "int8" in self.path.name else "onnx"
-        self.workers = int(threads or os.cpu_count() or 1)
-        self._spinning = spinning
-        self._single: Any = None  # one-thread session for batch-parallel runs, made on demand
-        self._lock = threading.Lock()
 
     def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.session.run(None, batch)[0], dtype=np.float32)
@@ -195,19 +200,7 @@ class OnnxRuntime(Runtime):
     def _single_thread_session(self) -> Any:
         with self._lock:
             if self._single is None:
-                import onnxruntime as ort
-
-                opts = ort.SessionOptions()
-                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                opts.intra_op_num_threads = 1
-                opts.inter_op_num_threads = 1
-                opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-                opts.add_session_config_entry(
-                    "session.intra_op.allow_spinning", "1" if self._spinning else "0"
-                )
-                self._single = ort.InferenceSession(
-                    str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
-                )
+                self._single = self._new_session(1)
             return self._single
 
     def _map_batches(self, run: Any, chunks: list[np.ndarray]) -> list[np.ndarray]:
