@@ -3,10 +3,12 @@
 Each spec's objective (single term or explicitly scaled, so every method maximises the same
 function) is optimised by
 
-* bizmodel with each local solver (``method=``): "auto" (the default: trust-region Newton with
-  exact Hessians on bounds-only specs, SLSQP otherwise), "slsqp" (exact gradients), "newton"
-  (same as auto here), "trust-constr" (scipy's, exact Hessians of objective and constraints),
-  multi-start with the default settings;
+* bizmodel at its defaults ("auto": closed-form stationary points first where a bounds-only
+  subproblem admits them — :mod:`bizmodel.optimize.closed_form` — then trust-region Newton
+  with exact Hessians on bounds-only specs, SLSQP otherwise), the same without the closed
+  form ("numeric"), and with the other local solvers, numeric only: "slsqp" (exact gradients),
+  "trust-constr" (scipy's, exact Hessians of objective and constraints); multi-start with
+  the default settings;
 * scipy Nelder–Mead (bounds; constraints by an exact L1 penalty), from the same start points;
 * scipy differential evolution (bounds; constraints as NonlinearConstraint), several seeds.
 
@@ -199,13 +201,22 @@ def strict(trace: Trace, rows: int, spec: Spec) -> Trace:
     return out
 
 
-METHODS = ("auto", "slsqp", "trust-constr")
+#: bizmodel variants: the default ("auto": closed-form stationary points first where the
+#: subproblem admits them, then trust-region Newton / SLSQP), the same without the closed form
+#: ("numeric", the default before), and the other local solvers, numeric only
+VARIANTS: dict[str, dict[str, Any]] = {
+    "auto": {},
+    "numeric": {"closed_form": False},
+    "slsqp": {"method": "slsqp", "closed_form": False},
+    "trust-constr": {"method": "trust-constr", "closed_form": False},
+}
+METHODS = tuple(VARIANTS)
 
 
 def uses_hessian(spec: Spec, method: str) -> bool:
     """Whether ``method`` evaluates Hessians on this spec (see Problem._choose)."""
     bounds_only = not spec.constraints and not spec.discrete
-    return method == "trust-constr" or (method in ("auto", "newton") and bounds_only)
+    return method == "trust-constr" or (method in ("auto", "numeric", "newton") and bounds_only)
 
 
 def f_equiv(spec: Spec, method: str) -> int:
@@ -214,14 +225,14 @@ def f_equiv(spec: Spec, method: str) -> int:
     return 1 + n + (n * (n + 1) // 2 if uses_hessian(spec, method) else 0)
 
 
-def run_bizmodel(spec: Spec, seed: int, method: str = "auto") -> tuple[Trace, float, int]:
+def run_bizmodel(spec: Spec, seed: int, variant: str = "auto") -> tuple[Trace, float, int]:
     model = BusinessModel(spec)
     counter = Counter()
     scales = objective_scales(spec, model, SearchOptions(), counter)
     coefs = {n: w / scales[n] for n, w in signed_weights(spec).items()}
     counter = Counter(record=True)
     t = time.perf_counter()
-    options = SearchOptions(seed=seed, method=method)
+    options = SearchOptions(seed=seed, **VARIANTS[variant])
     found = Search(model, coefs, constraint_rows(spec), options, counter).run()
     assert found.feasible
     elapsed = time.perf_counter() - t
@@ -282,8 +293,9 @@ def main() -> None:
         f"runs={args.runs}  python {sys.version.split()[0]}"
     )
     print(
-        f"{'spec':<24}{'n':>3} {'crit':>5} {'auto':>6} {'f-equiv':>8} {'slsqp':>7} "
-        f"{'tr-constr':>10} {'NM':>11} {'DE':>11} {'NM/auto':>8} {'DE/auto':>8} {'NM/f-eq':>8}"
+        f"{'spec':<24}{'n':>3} {'crit':>5} {'auto':>6} {'f-equiv':>8} {'numeric':>8} "
+        f"{'slsqp':>7} {'tr-constr':>10} {'NM':>11} {'DE':>11} {'NM/auto':>8} {'DE/auto':>8} "
+        f"{'NM/f-eq':>8} {'NM/num':>7}"
     )
     for name, raw in SPECS.items():
         spec = Spec.from_dict(raw, source=name)
@@ -308,9 +320,11 @@ def main() -> None:
             de_med, de_fail = median_reach(fn, [r[0] for r in de], *ref)
             print(
                 f"{name:<24}{n:>3} {crit:>5} {cell(*med['auto']):>6} {b_med * cost:>8.0f} "
+                f"{cell(*med['numeric']):>8} "
                 f"{cell(*med['slsqp']):>7} {cell(*med['trust-constr']):>10} "
                 f"{cell(nm_med, nm_fail):>11} {cell(de_med, de_fail):>11} "
-                f"{nm_med / b_med:>8.1f} {de_med / b_med:>8.1f} {nm_med / (b_med * cost):>8.2f}"
+                f"{nm_med / b_med:>8.1f} {de_med / b_med:>8.1f} {nm_med / (b_med * cost):>8.2f} "
+                f"{nm_med / med['numeric'][0]:>7.1f}"
             )
         for m in METHODS:
             total = statistics.median(b[2] for b in biz[m])

@@ -124,6 +124,7 @@ class Problem:
         quantile: float | None = None,
         tol: float = 1e-6,
         method: str = "auto",
+        anchor: np.ndarray | None = None,
     ) -> None:
         if method not in LOCAL_METHODS:
             raise ConfigError(f"method: got {method!r}; valid: {', '.join(LOCAL_METHODS)}")
@@ -146,7 +147,9 @@ class Problem:
         self.method = self._choose(method, rows)
         self._cache: dict[bytes, Point] = {}
         self.nonfinite: list[np.ndarray] = []  # points (u) where the model was not finite
-        center = self.run(self.center())
+        # the scales come from the first point evaluated: the box center, or ``anchor`` (a
+        # start known to be good, e.g. a closed-form stationary point)
+        center = self.run(self.center() if anchor is None else self.clean(anchor))
         self.fscale = abs(center.F) if math.isfinite(center.F) and center.F != 0 else 1.0
         cs = np.maximum(1.0, np.maximum(np.abs(center.a), np.abs(center.b)))
         self.cscale = np.where(np.isfinite(cs), cs, 1.0)

@@ -76,7 +76,9 @@ class OptimizationResult:
     ``shadow_prices[c]`` (>= 0) is the objective gained per unit that a binding constraint
     ``c`` is loosened (its right-hand side raised for ``<=``, lowered for ``>=``); bounds
     appear as ``levers.NAME.max`` / ``levers.NAME.min``. ``slack[c]`` >= 0 when ``c`` holds.
-    ``kkt_residual`` near 0 confirms the first-order optimality conditions.
+    ``kkt_residual`` near 0 confirms the first-order optimality conditions. ``closed_form``
+    is True when the optimum is a stationary point solved symbolically
+    (:mod:`bizmodel.optimize.closed_form`) that the numeric search confirmed.
     """
 
     status: str
@@ -95,6 +97,7 @@ class OptimizationResult:
     kkt_residual: float = 0.0
     robustness: RobustnessReport | None = None
     sensitivity: SensitivityReport | None = None
+    closed_form: bool = False
 
     @property
     def is_optimal(self) -> bool:
@@ -117,6 +120,7 @@ class OptimizationResult:
             "evaluations": self.evaluations,
             "infeasible_constraint": self.infeasible_constraint,
             "kkt_residual": self.kkt_residual,
+            "closed_form": self.closed_form,
             "robustness": self.robustness.to_dict() if self.robustness else None,
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
         }
@@ -124,7 +128,8 @@ class OptimizationResult:
     def summary(self) -> str:
         """A short human-readable report."""
         lines = [f"status: {self.status}" + (f" — {self.message}" if self.message else "")]
-        lines.append(f"objective: {self.objective:.6g}  (evaluations: {self.evaluations})")
+        how = "; a stationary point in closed form" if self.closed_form else ""
+        lines.append(f"objective: {self.objective:.6g}  (evaluations: {self.evaluations}{how})")
         for name, v in self.objective_terms.items():
             lines.append(
                 f"  {name:<24} {_fmt(v):>14}   weight {self.weights[name]:+g}, "

@@ -2,11 +2,14 @@
 
 Each discrete assignment is a continuous subproblem (:class:`~bizmodel.optimize.problem.Problem`)
 solved from several starts (trust-region Newton with exact Hessians when it has bounds only,
-SLSQP otherwise); the best feasible one wins. With more than
-``enumerate_limit`` assignments, branch-and-bound fixes one discrete lever per level and bounds
-each node by the *relaxation* in which the unfixed levers' choice constants are weighted
-averages of their choices (weights on the simplex). The bounds come from local solves, so the
-pruning is as good as those solves: exact for concave relaxations, a heuristic otherwise.
+SLSQP otherwise); the best feasible one wins. A bounds-only subproblem whose first-order
+conditions are polynomial once positive factors are removed (revenue ``p·exp(a·p + b)``)
+starts from its stationary points solved in closed form (:mod:`bizmodel.optimize.closed_form`).
+With more than ``enumerate_limit`` assignments, branch-and-bound fixes one discrete lever per
+level and bounds each node by the *relaxation* in which the unfixed levers' choice constants
+are weighted averages of their choices (weights on the simplex). The bounds come from local
+solves, so the pruning is as good as those solves: exact for concave relaxations, a heuristic
+otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bizmodel.errors import ExpressionError
+from bizmodel.optimize.closed_form import stationary_points
 from bizmodel.optimize.dual import value_of
 from bizmodel.optimize.expr import BinOp, Node
 from bizmodel.optimize.model import BusinessModel, Layout
@@ -35,6 +39,7 @@ class SearchOptions:
     tol: float = 1e-6  # feasibility: violation <= tol * max(1, |lhs|, |rhs|)
     enumerate_limit: int = 64  # more discrete assignments than this: branch-and-bound
     method: str = "auto"  # local solver, one of problem.LOCAL_METHODS
+    closed_form: bool = True  # bounds-only subproblems: try ∇F = 0 symbolically first
 
 
 @dataclass
@@ -44,6 +49,7 @@ class Found:
     problem: Problem
     point: Point
     feasible: bool
+    closed_form: bool = False  # the point is a closed-form stationary point the solver kept
 
 
 def constraint_rows(spec: Spec) -> list[Row]:
@@ -79,8 +85,11 @@ class Search:
         self.theta = theta
         self.quantile = quantile
         self.tried: list[Found] = []  # every fixed-assignment outcome, for diagnosis
+        # False once a layout was outside closed_form's class: the others share its structure
+        self.closed_form = options.closed_form and not self.rows and quantile is None
+        self.closed_form_points = 0  # closed-form stationary points used as starts
 
-    def problem(self, layout: Layout) -> Problem:
+    def problem(self, layout: Layout, anchor: np.ndarray | None = None) -> Problem:
         return Problem(
             self.model,
             layout,
@@ -91,7 +100,20 @@ class Search:
             self.quantile,
             self.options.tol,
             self.options.method,
+            anchor,
         )
+
+    def stationary_starts(self, layout: Layout) -> list[np.ndarray]:
+        """Closed-form interior stationary points of a bounds-only layout, in the unit box."""
+        if not self.closed_form or layout.relaxed:
+            return []
+        points = stationary_points(self.model, layout, self.coefs, self.theta)
+        if points is None:
+            self.closed_form = False
+            return []
+        span = np.where(layout.upper > layout.lower, layout.upper - layout.lower, 1.0)
+        self.closed_form_points += len(points)
+        return [(x - layout.lower) / span for x in points]
 
     def combos(self) -> list[dict[str, str]]:
         spec = self.model.spec
@@ -108,10 +130,13 @@ class Search:
         self, layout: Layout, warm: np.ndarray | None = None, n_starts: int | None = None
     ) -> Found:
         """Multi-start SLSQP on one layout, then a phase-1 search if no start is feasible."""
-        prob = self.problem(layout)
+        exact = self.stationary_starts(layout)
+        prob = self.problem(layout, exact[0] if exact else None)
         k = self.options.n_starts if n_starts is None else n_starts
-        starts = ([warm] if warm is not None else []) + (
-            prob.starts(k, self.options.seed) if k > 0 else []
+        starts = (
+            exact
+            + ([warm] if warm is not None else [])
+            + (prob.starts(k, self.options.seed) if k > 0 else [])
         )
         best: Point | None = None
         least: Point | None = None
@@ -144,6 +169,13 @@ class Search:
             elif least is None or p1.max_violation(self.rows) < least.max_violation(self.rows):
                 least = p1
         if best is not None:
+            # a closed-form point as good as the best found (to rounding) is returned instead:
+            # it is exact, where a numeric end point is only within the solver's tolerance
+            for u in exact:
+                q = prob.run(prob.clean(u))  # cached: it was a start
+                tie = best.F - 1e-12 * abs(best.F)
+                if prob.feasible(q) and tie <= q.F:
+                    return Found(prob, q, True, True)
             return Found(prob, best, True)
         assert least is not None
         return Found(prob, least, False)

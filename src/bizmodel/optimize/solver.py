@@ -145,6 +145,7 @@ def optimize(
     samples: int = 200,
     sensitivity: bool = False,
     method: str = "auto",
+    closed_form: bool = True,
 ) -> OptimizationResult:
     """Find the levers that maximise the spec's objective under its bounds and constraints.
 
@@ -175,6 +176,11 @@ def optimize(
         ``"trust-constr"``: scipy's, with exact Hessians of objective and constraints;
         ``"auto"`` (default): ``"newton"`` where it applies, else SLSQP — the combination
         that needed the fewest evaluations in ``benchmarks/optimizer_evals.py``.
+    closed_form : bool
+        On subproblems with bounds only, first solve the first-order conditions symbolically
+        where they are polynomial once positive factors are removed
+        (:mod:`bizmodel.optimize.closed_form`) and start from those points; the multi-start
+        runs either way. ``False``: numeric only.
 
     Returns
     -------
@@ -195,7 +201,7 @@ def optimize(
     spec = as_spec(spec)
     from bizmodel.optimize.analysis import draw_coefficients, robustness, sensitivity_report
 
-    options = SearchOptions(n_starts, seed, tol, enumerate_limit, method)
+    options = SearchOptions(n_starts, seed, tol, enumerate_limit, method, closed_form)
     model = BusinessModel(spec)
     counter = Counter()
     scales = objective_scales(spec, model, options, counter)
@@ -230,7 +236,17 @@ def optimize(
     if sensitivity:
         sens = sensitivity_report(search, found, signed, scales)
     return build_result(
-        spec, found, signed, scales, rows, counter, "optimal", "", robustness=rob, sensitivity=sens
+        spec,
+        found,
+        signed,
+        scales,
+        rows,
+        counter,
+        "optimal",
+        "",
+        robustness=rob,
+        sensitivity=sens,
+        closed_form=found.closed_form,
     )
 
 
