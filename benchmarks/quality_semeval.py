@@ -7,6 +7,8 @@ the library defaults, then records dev/test metrics, epochs and cost:
   ``train`` (dev = bizmodel's seeded 10% of it; the 14 ``trial`` rows are dropped so they do
   not become a 14-row dev set), official weighted cosine on ``test``.
 - ``microblogs``: subtask 1, text = cashtag, text_pair = spans_text, same protocol.
+- ``headlines+microblogs``: multi-task — both subtasks' train rows (cashtag and span text in
+  the company and title columns), tested on the headlines test set.
 - ``stsb``: STS Benchmark, sentence1/sentence2, train/dev/test as released (read with CSV
   quoting off, see ../shared/data/stsb/SOURCE.md), Pearson on test. Zero-shot all-MiniLM-L6-v2
   (cosine of mean-pooled embeddings) is 0.827 (MTEB); ``--zero-shot`` recomputes it here.
@@ -56,6 +58,12 @@ def load(dataset: str) -> tuple[pd.DataFrame, dict]:
         )
         df = df[df["split"].isin(["train", "test"])]
         return df, {"text": "cashtag", "text_pair": "spans_text", "target": "score"}
+    if dataset == "headlines+microblogs":  # multi-task: both train sets, headlines test
+        hl, _ = load("headlines")
+        mb, _ = load("microblogs")
+        mb = mb[mb["split"] == "train"].rename(columns={"cashtag": "company", "spans_text": "title"})
+        both = pd.concat([hl, mb[["company", "title", "score", "split"]]], ignore_index=True)
+        return both, {"text": "company", "text_pair": "title", "target": "score"}
     if dataset == "stsb":
         parts = []
         for split, name in (
@@ -77,7 +85,7 @@ def load(dataset: str) -> tuple[pd.DataFrame, dict]:
         df = pd.concat(parts, ignore_index=True)
         df["score"] = df["score"].astype(float)
         return df, {"text": "sentence1", "text_pair": "sentence2", "target": "score"}
-    raise ValueError(f"unknown dataset {dataset!r}; valid: headlines, microblogs, stsb")
+    raise ValueError(f"unknown dataset {dataset!r}; valid: headlines, microblogs, headlines+microblogs, stsb")
 
 
 def zero_shot_stsb() -> dict:

@@ -184,3 +184,37 @@ def test_closed_form_and_numeric_search_agree(
     if 0.5 < p_star < 600.0:
         assert res.closed_form
         assert res.levers["price_usd"] == pytest.approx(p_star, rel=1e-10)
+
+
+def test_a_quadratic_objective_is_solved_as_a_linear_system() -> None:
+    # ∇(−(x − 3)² − 2(y + 1)² + xy/2) = 0:  [[−2, ½], [½, −4]] (x, y) = (−6, 4)
+    raw = {
+        "levers": {"x": {"min": -10.0, "max": 10.0}, "y": {"min": -10.0, "max": 10.0}},
+        "quantities": {"f": "-(x - 3)^2 - 2 * (y + 1)^2 + 0.5 * x * y"},
+        "objective": {"maximize": {"f": 1.0}},
+    }
+    expected = np.linalg.solve([[-2.0, 0.5], [0.5, -4.0]], [-6.0, 4.0])
+    pts = _points(raw)
+    assert pts is not None and len(pts) == 1
+    np.testing.assert_allclose(pts[0], expected, rtol=1e-12)
+    res = optimize(raw)
+    assert res.closed_form
+    np.testing.assert_allclose([res.levers["x"], res.levers["y"]], expected, rtol=1e-12)
+
+
+@pytest.mark.timeout(60)
+def test_a_general_polynomial_system_is_not_attempted() -> None:
+    # exp(linear) · cubic in 3 levers: no equation of the gradient has a single unknown, and
+    # SymPy's general solver takes minutes on it (140 s measured) — so it is left to the search
+    raw = {
+        "levers": {v: {"min": 0.1, "max": 10.0} for v in "xyz"},
+        "growth": {"intercept": 1.0, "coefficients": {"x": -0.37, "y": -0.47, "z": -0.57}},
+        "quantities": {
+            "users": "growth",
+            "f": "users * (x^2 * y + 0.3 * y^2 * z + 0.7 * z^2 * x + 1.1 * x * y * z + 2.3)",
+        },
+        "objective": {"maximize": {"f": 1.0}},
+    }
+    assert _points(raw) is None
+    res = optimize(raw)
+    assert res.is_optimal and not res.closed_form

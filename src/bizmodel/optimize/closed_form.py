@@ -12,15 +12,18 @@ first-order conditions ``∇F = 0`` are solved symbolically (SymPy) before any n
    ``b^e`` with ``e > 0`` is zero exactly where ``b`` is;
 3. when what is left of every equation is a product of polynomials in the levers (total
    degree at most :data:`MAX_DEGREE`), each choice of one factor per equation is a polynomial
-   system, solved exactly (univariate: all roots; more levers: SymPy's ``solve``);
+   system; a *triangular* one (an equation in one lever, then, with that lever's value
+   substituted, another in one lever, ...) is solved by the roots of each univariate
+   polynomial in turn, and a linear one (a quadratic objective) directly;
 4. real solutions strictly inside the box are returned.
 
 Anything else — ``min``/``max``/``abs``, the unit-economics helpers, a sum of an exponential
-and a polynomial such as ``users·(p − c) − spend``, more than :data:`MAX_LEVERS` levers — is
-not attempted, and the caller's numeric search runs as before. The points returned are
-candidates only: the search evaluates them first (an exact optimum costs one evaluation) and
-still runs its multi-start, so a stationary point that is a saddle or a local maximum never
-stands in for the global one.
+and a polynomial such as ``users·(p − c) − spend``, a nonlinear polynomial system that is not
+triangular (general solvers can take minutes), more than :data:`MAX_LEVERS` levers, over
+:data:`MAX_SECONDS` — is not attempted, and the caller's numeric search runs as before. The
+points returned are candidates only: the search evaluates them first (an exact optimum costs
+one evaluation) and still runs its multi-start, so a stationary point that is a saddle or a
+local maximum never stands in for the global one.
 
 Examples
 --------
@@ -41,6 +44,7 @@ Examples
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +57,9 @@ from bizmodel.optimize.spec import GROWTH
 MAX_LEVERS = 3  # continuous levers of a subproblem tried in closed form
 MAX_DEGREE = 4  # total degree of each polynomial factor
 MAX_SYSTEMS = 27  # choices of one factor per equation
+MAX_BRANCHES = 200  # partial solutions explored per system
+MAX_OPS = 400  # size of the objective expression (SymPy operations)
+MAX_SECONDS = 1.0  # wall-clock budget of one subproblem's attempt, checked between steps
 
 
 class NotClosedForm(Exception):
@@ -104,6 +111,8 @@ def _solve(
     F = sum((sp.Float(c) * env[q] for q, c in coefs.items() if c != 0), sp.Integer(0))
     if not F.free_symbols:
         raise NotClosedForm("the objective does not depend on the levers")
+    if sp.count_ops(F) > MAX_OPS:
+        raise NotClosedForm("expression too large")
     alternatives = [_zero_factors(sp.diff(F, s), syms) for s in syms]
     if any(not alt for alt in alternatives):
         return []  # an equation without zeros: no interior stationary point
@@ -111,11 +120,22 @@ def _solve(
     if len(combos) > MAX_SYSTEMS:
         raise NotClosedForm
     points: list[np.ndarray] = []
+    solved = 0
+    deadline = time.monotonic() + MAX_SECONDS
     for system in combos:
-        for x in _solve_system(list(system), syms):
+        if time.monotonic() > deadline:
+            raise NotClosedForm("over budget")
+        try:  # a system outside the class (e.g. a line of stationary points) is skipped:
+            found = _solve_system(list(system), syms)  # the points are only starts
+        except NotClosedForm:
+            continue
+        solved += 1
+        for x in found:
             inside = np.all(x > layout.lower) and np.all(x < layout.upper)
             if inside and not any(np.allclose(x, q, rtol=1e-12, atol=0) for q in points):
                 points.append(x)
+    if not solved:
+        raise NotClosedForm("no system in the class")
     return points
 
 
@@ -218,21 +238,83 @@ def _zero_factors(expr: Any, syms: list[Any]) -> list[Any]:
     return out
 
 
+class _Budget:
+    """Branches and seconds left for one system."""
+
+    def __init__(self) -> None:
+        self.branches = MAX_BRANCHES
+        self.deadline = time.monotonic() + MAX_SECONDS
+
+    def spend(self) -> None:
+        self.branches -= 1
+        if self.branches < 0 or time.monotonic() > self.deadline:
+            raise NotClosedForm("over budget")
+
+
 def _solve_system(system: list[Any], syms: list[Any]) -> list[np.ndarray]:
+    """Real solutions of a *triangular* polynomial system, by successive univariate roots.
+
+    An equation in one unknown is solved (all its roots), each real root substituted into the
+    others, and so on; a system in which no equation has a single unknown left (a general
+    multivariate system, or fewer independent equations than levers) is not attempted:
+    general polynomial-system solvers (Gröbner bases over floats) can take minutes.
+    """
+    budget = _Budget()
+    out = []
+    for sol in _eliminate(system, syms, {}, budget):
+        out.append(np.array([sol[s] for s in syms]))
+    return out
+
+
+def _eliminate(
+    eqs: list[Any], syms: list[Any], known: dict[Any, float], budget: _Budget
+) -> list[dict[Any, float]]:
     import sympy as sp
 
-    used = set().union(*(p.free_symbols for p in system))
-    if used != set(syms):
-        return []  # fewer independent equations than levers: a continuum, not points
-    if len(syms) == 1:
-        roots = sp.Poly(system[0], syms[0]).nroots(n=17)
-        return [np.array([float(r)]) for r in roots if abs(sp.im(r)) < 1e-12]
-    solutions = sp.solve(system, syms, dict=True)
+    budget.spend()
+    rest = []
+    for e in eqs:
+        v = e.subs(known) if known else e
+        if not v.free_symbols:
+            scale = sum(abs(float(t.subs(known))) for t in sp.Add.make_args(e))
+            if abs(float(v)) <= 1e-9 * scale:
+                continue  # satisfied by the values found so far
+            return []  # contradiction: no solution on this branch
+        rest.append(sp.expand(v))
+    if len(known) == len(syms):
+        return [known]
+    single = [e for e in rest if len(e.free_symbols) == 1]
+    if not single:
+        return [_linear(rest, [s for s in syms if s not in known], known)]
+    e = min(single, key=lambda q: sp.Poly(q).degree())
+    (x,) = e.free_symbols
+    try:
+        roots = sp.Poly(e, x).nroots(n=17, maxsteps=200)
+    except sp.polys.polyerrors.PolynomialError as err:  # pragma: no cover - defensive
+        raise NotClosedForm(str(err)) from err
+    except sp.core.evalf.NoConvergence as err:  # pragma: no cover - defensive
+        raise NotClosedForm(str(err)) from err
+    others = [q for q in rest if q is not e]
     out = []
-    for sol in solutions:
-        if set(sol) != set(syms):
-            continue
-        vals = [complex(sp.N(sol[s], 17)) for s in syms]
-        if all(abs(v.imag) <= 1e-12 * max(1.0, abs(v.real)) for v in vals):
-            out.append(np.array([v.real for v in vals]))
+    for r in roots:
+        re, im = (float(c) for c in r.as_real_imag())
+        if abs(im) <= 1e-12 * max(1.0, abs(re)):
+            out += _eliminate(others, syms, {**known, x: re}, budget)
     return out
+
+
+def _linear(eqs: list[Any], free: list[Any], known: dict[Any, float]) -> dict[Any, float]:
+    """The unique solution of a linear system in ``free`` (else: not attempted)."""
+    import sympy as sp
+
+    if any(sp.Poly(e, *free).total_degree() > 1 for e in eqs):
+        raise NotClosedForm("not triangular, and not linear")
+    A_, b_ = sp.linear_eq_to_matrix(eqs, free)
+    A = np.array(A_.tolist(), dtype=float)
+    b = np.array(b_.tolist(), dtype=float).ravel()
+    if np.linalg.matrix_rank(A) < len(free):
+        raise NotClosedForm("fewer independent equations than levers: a continuum")
+    x, *_ = np.linalg.lstsq(A, b, rcond=None)
+    if not np.allclose(A @ x, b, rtol=1e-9, atol=1e-12 * max(1.0, float(np.abs(b).max()))):
+        raise NotClosedForm("inconsistent linear system")
+    return {**known, **{s: float(v) for s, v in zip(free, x, strict=True)}}
