@@ -111,6 +111,13 @@ def test_errors_are_one_line(
                 "--output", str(tmp_path / "m")])  # fmt: skip
     assert code == 1
     assert "unknown column 'title'" in capsys.readouterr().err
+    code = run(["train", str(news_csv), "--text", "company", "--text-pair", "headline",
+                "--target", "sentiment", "--method", "lora", "--soup", "3",
+                "--output", str(tmp_path / "m")])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: soup: method 'lora' trains an adapter") and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
 
 
 def test_demo_writes_sample_data_and_a_model(

@@ -29,7 +29,7 @@ def test_crash_while_writing_leaves_no_dir(
     def boom(path: Path, data: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(artifacts, "_write_json", boom)
+    monkeypatch.setattr(artifacts, "write_json", boom)
     out = tmp_path / "new"
     with pytest.raises(OSError, match="disk full"):
         artifacts.write_model_dir(

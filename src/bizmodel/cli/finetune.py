@@ -68,6 +68,13 @@ def train(
     augment: Annotated[
         int, typer.Option(help="Add N perturbed copies of each training row (typos, casing...).")
     ] = 0,
+    soup: Annotated[
+        int,
+        typer.Option(
+            help="Average the weights of N fine-tunes that differ only in batch order and "
+            "dropout (a model soup: one model, N times the training time)."
+        ),
+    ] = 1,
     backend: BackendOpt = "local",
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
@@ -88,6 +95,8 @@ def train(
 
         if resume:
             raise ConfigError("--resume is not supported with --backend ray")
+        if soup > 1:
+            raise ConfigError("--soup is not supported with --backend ray; valid: --soup 1")
         config = make_config(
             text=text, target=target, text_pair=text_pair, task=task, method=method,
             model=model, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
@@ -105,7 +114,7 @@ def train(
         data, text=text, target=target, output=output, text_pair=text_pair, task=task,
         method=method, dev=dev, split_column=split_column, model=model, epochs=epochs, lr=lr,
         batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
-        show_progress=progress, num_threads=threads, augment=augment,
+        show_progress=progress, num_threads=threads, augment=augment, soup=soup,
     )  # fmt: skip
     emit(result, as_json)
 

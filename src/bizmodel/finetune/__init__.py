@@ -95,6 +95,10 @@ def train(
         Defaults from :class:`TrainConfig` (``lr`` from the method).
     seed : int
         Seeds initialisation, dropout, batch order and the dev split.
+    soup : int, optional (in ``options``)
+        ``K > 1``: fine-tune ``K`` members from the same initial weights with other batch
+        orders and dropout, and write the average of their weights (a *model soup*, one model
+        of the usual size; :mod:`bizmodel.finetune.soup`). ``K`` times the training time.
     resume : bool
         Continue from the last checkpoint of an interrupted run with the same options.
     show_progress : bool
@@ -118,6 +122,21 @@ def train(
     )  # fmt: skip
     from bizmodel.finetune.training import train_model
 
+    if config.soup > 1:
+        from bizmodel.finetune.soup import train_soup
+
+        return train_soup(
+            data,
+            config,
+            output,
+            train_member=train_model,
+            dev=dev,
+            split_column=split_column,
+            resume=resume,
+            show_progress=show_progress,
+            on_step=on_step,
+            on_epoch=on_epoch,
+        )
     return train_model(
         data,
         config,

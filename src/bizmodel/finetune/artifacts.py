@@ -147,7 +147,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON (numpy scalars made plain; NaN refused)."""
     path.write_text(json.dumps(_plain(data), indent=2, allow_nan=False) + "\n")
 
 
@@ -193,16 +194,17 @@ def write_model_dir(
             "has_adapter": bool(method.is_peft),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        _write_json(tmp / INFO_FILE, full_info)
-        _write_json(tmp / "config.json", config)
-        _write_json(tmp / "metrics.json", metrics)
-        _swap_in(tmp, output)
+        write_json(tmp / INFO_FILE, full_info)
+        write_json(tmp / "config.json", config)
+        write_json(tmp / "metrics.json", metrics)
+        swap_in(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _swap_in(tmp: Path, output: Path) -> None:
+def swap_in(tmp: Path, output: Path) -> None:
+    """Put the finished folder ``tmp`` at ``output`` (replacing a model dir there) by renames."""
     if output.exists():
         if output.is_dir() and not any(output.iterdir()):
             output.rmdir()

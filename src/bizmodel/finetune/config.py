@@ -42,6 +42,8 @@ class TrainConfig:
     batch_size: int = 16
     max_length: int = 128  # tokens per row (pair) after truncation; no padding to it
     seed: int = 0  # seeds init, dropout, shuffling and the dev split
+    data_seed: int | None = None  # seeds shuffling and dropout only; None = seed
+    soup: int = 1  # > 1: that many fine-tunes (other data_seed), weights averaged (soup.py)
     # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's pre-trained dense+tanh
     # over [CLS], what AutoModelForSequenceClassification uses); None = the method's default
     # (full: pooler; LoRA, AdaLoRA, frozen: mean)
@@ -110,6 +112,7 @@ class TrainConfig:
         pos_int("patience")
         pos_int("checkpoint_every_steps", 0)
         pos_int("augment", 0)
+        pos_int("soup")
         need(self.lr is None or float(self.lr) > 0, "lr", "a positive number")
         need(self.pooling is None or self.pooling in POOLINGS, "pooling", " or ".join(POOLINGS))
         need(

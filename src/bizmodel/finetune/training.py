@@ -182,6 +182,8 @@ def train_model(
         target_mean=mean,
         target_std=std,
     )
+    if config.data_seed is not None:
+        torch.manual_seed(config.data_seed)  # same init as `seed`, other dropout masks
     model.train()
     if not method.train_encoder:
         model.encoder.eval()  # frozen: no dropout in the encoder either
@@ -264,7 +266,7 @@ def train_model(
             batches = bucket_batches(
                 train_enc.lengths,
                 config.batch_size,
-                seed=config.seed,
+                seed=config.seed if config.data_seed is None else config.data_seed,
                 epoch=epoch,
                 pool=config.bucket_pool,
             )
