@@ -61,7 +61,8 @@ def load(dataset: str) -> tuple[pd.DataFrame, dict]:
     if dataset == "headlines+microblogs":  # multi-task: both train sets, headlines test
         hl, _ = load("headlines")
         mb, _ = load("microblogs")
-        mb = mb[mb["split"] == "train"].rename(columns={"cashtag": "company", "spans_text": "title"})
+        mb = mb[mb["split"] == "train"]
+        mb = mb.rename(columns={"cashtag": "company", "spans_text": "title"})
         both = pd.concat([hl, mb[["company", "title", "score", "split"]]], ignore_index=True)
         return both, {"text": "company", "text_pair": "title", "target": "score"}
     if dataset == "stsb":
@@ -85,7 +86,9 @@ def load(dataset: str) -> tuple[pd.DataFrame, dict]:
         df = pd.concat(parts, ignore_index=True)
         df["score"] = df["score"].astype(float)
         return df, {"text": "sentence1", "text_pair": "sentence2", "target": "score"}
-    raise ValueError(f"unknown dataset {dataset!r}; valid: headlines, microblogs, headlines+microblogs, stsb")
+    raise ValueError(
+        f"unknown dataset {dataset!r}; valid: headlines, microblogs, headlines+microblogs, stsb"
+    )
 
 
 def zero_shot_stsb() -> dict:

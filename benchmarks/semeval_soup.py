@@ -93,6 +93,9 @@ def run_seed(dataset: str, seed: int, members: int, options: dict) -> dict:
             with torch.no_grad():
                 soup.module.load_state_dict({k: v.to(states[0][k].dtype) for k, v in avg.items()})
 
+        for k in range(2, members):  # soups of the first k members, for the size curve
+            load_avg(list(range(k)))
+            out[f"uniform_soup_{k}_test"] = round(weighted_cosine(y_test, preds(soup, test_df)), 4)
         load_avg(list(range(members)))
         out["uniform_soup_test"] = round(weighted_cosine(y_test, preds(soup, test_df)), 4)
         out["uniform_soup_dev"] = round(
