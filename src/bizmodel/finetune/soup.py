@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -104,7 +105,7 @@ def train_soup(
         done = _finished(path, member)
         if show_progress:
             state = "done, reused" if done else "training"
-            print(f"soup member {k + 1}/{config.soup}: {state}", flush=True)
+            print(f"soup member {k + 1}/{config.soup}: {state}", file=sys.stderr, flush=True)
         if done is not None:
             reused_cpu += done.cpu_seconds
         else:
