@@ -87,7 +87,6 @@ class Search:
         self.tried: list[Found] = []  # every fixed-assignment outcome, for diagnosis
         # False once a layout was outside closed_form's class: the others share its structure
         self.closed_form = options.closed_form and not self.rows and quantile is None
-        self.closed_form_points = 0  # closed-form stationary points used as starts
 
     def problem(self, layout: Layout, anchor: np.ndarray | None = None) -> Problem:
         return Problem(
@@ -112,7 +111,6 @@ class Search:
             self.closed_form = False
             return []
         span = np.where(layout.upper > layout.lower, layout.upper - layout.lower, 1.0)
-        self.closed_form_points += len(points)
         return [(x - layout.lower) / span for x in points]
 
     def combos(self) -> list[dict[str, str]]:
