@@ -74,7 +74,7 @@ def test_soup_is_the_average_of_its_members_and_resumes_after_a_crash(tmp_path: 
     assert pred.shape == (1,) and torch.isfinite(torch.as_tensor(pred)).all()
 
 
-def test_member_zero_is_reused_only_with_the_same_config(tmp_path: Path) -> None:
+def test_member_zero_is_reused_only_with_the_same_config_and_data(tmp_path: Path) -> None:
     df = financial_headlines(40, seed=1)
     out = tmp_path / "soup"
     calls: list[int] = []
@@ -91,6 +91,14 @@ def test_member_zero_is_reused_only_with_the_same_config(tmp_path: Path) -> None
     with pytest.raises(_Crash):
         train(df, output=out, soup=2, lr=1e-5, resume=True, on_step=crash, **COLS, **TINY)
     assert len(calls) == 6  # member 0 trained again, then member 1 crashed again
+    calls.clear()
+    # other rows: the same (changed-lr) member 0 does not count either
+    with pytest.raises(_Crash):
+        train(
+            financial_headlines(40, seed=2), output=out, soup=2, lr=1e-5, resume=True,
+            on_step=crash, **COLS, **TINY,
+        )  # fmt: skip
+    assert len(calls) == 6
 
 
 def test_soup_refuses_peft_methods_and_bad_sizes(tmp_path: Path) -> None:

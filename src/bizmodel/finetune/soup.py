@@ -83,6 +83,7 @@ def train_soup(
     ``train_member`` is :func:`bizmodel.finetune.training.train_model` (passed in to keep the
     import graph one-way); ``callbacks`` (``on_step``, ``on_epoch``) go to every member.
     """
+    from bizmodel.finetune.data import fingerprint
     from bizmodel.finetune.methods import get_method
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -100,9 +101,10 @@ def train_soup(
     results: list[TrainResult] = []
     paths: list[Path] = []
     reused_cpu = 0.0  # CPU seconds of members trained by an earlier, interrupted process
+    data_fp = fingerprint(data) if members_dir.exists() else ""
     for k, member in enumerate(member_configs(config)):
         path = members_dir / f"member-{k}"
-        done = _finished(path, member)
+        done = _finished(path, member, data_fp)
         if show_progress:
             state = "done, reused" if done else "training"
             print(f"soup member {k + 1}/{config.soup}: {state}", file=sys.stderr, flush=True)
@@ -127,15 +129,15 @@ def train_soup(
     return result
 
 
-def _finished(path: Path, member: TrainConfig) -> TrainResult | None:
-    """The result of a member written by an earlier, interrupted soup with the same config."""
+def _finished(path: Path, member: TrainConfig, data_fp: str) -> TrainResult | None:
+    """The result of a member written by an earlier, interrupted soup: same config and data."""
     try:
         info = artifacts.read_info(path)
         cfg = json.loads((path / "config.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
     except (OSError, ValueError, KeyError, ModelNotFoundError):
         return None
-    if cfg != json.loads(json.dumps(member.to_dict())):
+    if cfg != json.loads(json.dumps(member.to_dict())) or info["data_fingerprint"] != data_fp:
         return None
     return _result(path, info, metrics)
 
