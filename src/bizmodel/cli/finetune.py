@@ -72,7 +72,8 @@ def train(
         int,
         typer.Option(
             help="Average the weights of N fine-tunes that differ only in batch order and "
-            "dropout (a model soup: one model, N times the training time)."
+            "dropout (a model soup: one model, N times the training time; full fine-tuning's "
+            "default lr is then 2e-4)."
         ),
     ] = 1,
     backend: BackendOpt = "local",

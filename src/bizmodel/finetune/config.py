@@ -71,8 +71,13 @@ class TrainConfig:
     layer_decay: float = 1.0  # < 1: layer-wise lr decay, lr x decay^(layers above) per layer
 
     def resolved_lr(self) -> float:
-        """The learning rate used: ``lr`` or the method's default."""
-        return float(self.lr) if self.lr is not None else get_method(self.method).default_lr
+        """The learning rate used: ``lr``, or the method's default (its soup default in soups)."""
+        if self.lr is not None:
+            return float(self.lr)
+        method = get_method(self.method)
+        if self.soup > 1 and method.soup_lr is not None:
+            return method.soup_lr
+        return method.default_lr
 
     def resolved_pooling(self) -> str:
         """The pooling used: ``pooling`` or the method's default."""
