@@ -73,7 +73,7 @@ def train(
         typer.Option(
             help="Average the weights of N fine-tunes that differ only in batch order and "
             "dropout (a model soup: one model, N times the training time; full fine-tuning's "
-            "default lr is then 2e-4)."
+            "default lr is then 1e-4)."
         ),
     ] = 1,
     backend: BackendOpt = "local",
