@@ -20,6 +20,7 @@ array([0.61], dtype=float32)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,22 +123,12 @@ def train(
     )  # fmt: skip
     from bizmodel.finetune.training import train_model
 
+    run: Callable[..., TrainResult] = train_model
     if config.soup > 1:
         from bizmodel.finetune.soup import train_soup
 
-        return train_soup(
-            data,
-            config,
-            output,
-            train_member=train_model,
-            dev=dev,
-            split_column=split_column,
-            resume=resume,
-            show_progress=show_progress,
-            on_step=on_step,
-            on_epoch=on_epoch,
-        )
-    return train_model(
+        run = functools.partial(train_soup, train_member=train_model)
+    return run(
         data,
         config,
         output,
