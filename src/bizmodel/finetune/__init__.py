@@ -20,7 +20,6 @@ array([0.61], dtype=float32)
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,13 +120,10 @@ def train(
         epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
         **options,
     )  # fmt: skip
+    from bizmodel.finetune.soup import train_soup
     from bizmodel.finetune.training import train_model
 
-    run: Callable[..., TrainResult] = train_model
-    if config.soup > 1:
-        from bizmodel.finetune.soup import train_soup
-
-        run = functools.partial(train_soup, train_member=train_model)
+    run = train_soup if config.soup > 1 else train_model
     return run(
         data,
         config,

@@ -34,7 +34,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +76,20 @@ def train_soup(
     config: TrainConfig,
     output: str | Path,
     *,
-    train_member: Callable[..., TrainResult],
     dev: Any = None,
     split_column: str | None = None,
     resume: bool = False,
     show_progress: bool = True,
     **callbacks: Any,
 ) -> TrainResult:
-    """Train ``config.soup`` members with ``train_member`` and write their average to ``output``.
+    """Train ``config.soup`` members and write the average of their weights to ``output``.
 
-    ``train_member`` is :func:`bizmodel.finetune.training.train_model` (passed in to keep the
-    import graph one-way); ``callbacks`` (``on_step``, ``on_epoch``) go to every member.
+    Each member is a :func:`~bizmodel.finetune.training.train_model` run; ``callbacks``
+    (``on_step``, ``on_epoch``) go to every member.
     """
     from bizmodel.finetune.data import fingerprint
     from bizmodel.finetune.methods import get_method
+    from bizmodel.finetune.training import train_model
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config.validate()
@@ -117,7 +116,7 @@ def train_soup(
         if done is not None:
             reused_cpu += done.cpu_seconds
         else:
-            done = train_member(
+            done = train_model(
                 data,
                 member,
                 path,

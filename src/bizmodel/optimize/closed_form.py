@@ -255,9 +255,10 @@ def _solve_system(system: list[Any], syms: list[Any]) -> list[np.ndarray]:
     """Real solutions of a *triangular* polynomial system, by successive univariate roots.
 
     An equation in one unknown is solved (all its roots), each real root substituted into the
-    others, and so on; a system in which no equation has a single unknown left (a general
-    multivariate system, or fewer independent equations than levers) is not attempted:
-    general polynomial-system solvers (Gröbner bases over floats) can take minutes.
+    others, and so on; where no equation has a single unknown left, the rest must be a linear
+    system with a unique solution (:func:`_linear`). Other multivariate systems, and fewer
+    independent equations than levers, are not attempted: general polynomial-system solvers
+    (Gröbner bases over floats) can take minutes.
     """
     budget = _Budget()
     out = []
