@@ -71,6 +71,18 @@ def test_missing_metric_values_dropped_per_arm_or_error() -> None:
         analyze_units(df, variant="arm", metric="y", missing="error")
 
 
+def test_all_empty_metric_is_an_error_not_an_index_error() -> None:
+    df = pd.DataFrame({"arm": ["a", "b"], "m": [np.nan, np.nan]})
+    msg = (
+        r"no rows left to analyse out of 2 \(dropped 2 rows with missing 'm': "
+        r"\{'a': 1, 'b': 1\}\); an A/B test needs numbers in column 'm' for at least 2 arms"
+    )
+    with pytest.raises(DataError, match=msg):
+        analyze_units(df, variant="arm", metric="m")
+    with pytest.raises(DataError, match=r"out of 0 \(the table has no rows\)"):
+        analyze_units(df.iloc[:0], variant="arm", metric="m")
+
+
 def test_non_numeric_metric_names_row_and_value() -> None:
     df = _frame().astype({"y": object})
     df.loc[7, "y"] = "n/a?"

@@ -306,6 +306,12 @@ def analyze_units(
     counts = np.bincount(vcodes[keep], minlength=K)
     present = [i for i in range(K) if counts[i] > 0]
     found = [names[i] for i in present]
+    if not found:
+        why = "; ".join(warnings) if warnings else "the table has no rows"
+        raise DataError(
+            f"no rows left to analyse out of {n_rows} ({why}); an A/B test needs numbers in "
+            f"column {metric!r} for at least 2 arms of column {variant!r}"
+        )
     remap = np.full(K, -1, dtype=np.int64)
     remap[present] = np.arange(len(present))
     codes = remap[vcodes[keep]]
