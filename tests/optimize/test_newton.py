@@ -155,6 +155,30 @@ def test_every_local_method_finds_the_closed_form_optimum(method: str) -> None:
     assert capped.levers["p"] == 15.0
 
 
+@settings(max_examples=15, deadline=None)
+@given(
+    st.sampled_from(["auto", "slsqp", "newton", "trust-constr"]),
+    st.floats(5.0, 23.0),
+    st.floats(25.0, 60.0),
+    st.booleans(),
+)
+def test_a_lever_at_its_bound_is_exactly_the_bound(
+    method: str, lo: float, hi: float, constrained: bool
+) -> None:
+    # unconstrained optimum p* = 24 lies inside [lo, hi]; cap it from above or below so the
+    # optimum is at a bound, and check the bound comes back bit for bit (no 14.999999999999996)
+    spec = _revenue(lo=lo, hi=23.0 if hi < 40 else hi)
+    if hi >= 40:  # floor above the optimum: the lower bound binds
+        spec["levers"]["p"] = {"min": 25.0 + (hi - 40.0), "max": 80.0}
+    if constrained:  # a slack constraint forces the constrained (SLSQP) path of 'auto'
+        spec["constraints"] = ["users >= 0"]
+    bound = spec["levers"]["p"]["max"] if hi < 40 else spec["levers"]["p"]["min"]
+    res = optimize(spec, method=method)
+    assert res.status == "optimal"
+    assert res.levers["p"] == bound
+    assert res.levers["q"] == 0.0
+
+
 @pytest.mark.parametrize(
     "method",
     [
