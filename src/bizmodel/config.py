@@ -19,11 +19,12 @@ Examples
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +32,7 @@ from bizmodel.errors import ConfigError
 
 CONFIG_FILE = "bizmodel.toml"
 ENV_PREFIX = "BIZMODEL_"
+METRIC_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"  # a metric's name in [metrics]
 
 
 class _Section(BaseModel):
@@ -50,6 +52,9 @@ class ServerSettings(_Section):
     runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$")  # inference runtime
     model_name: str | None = None  # registered model to serve; None = the only/first one
     cpu_usd_per_hour: float = Field(0.04, ge=0)  # price of one CPU core-hour, for cost per call
+    # a known inference cost (CPU-seconds per 1,000 predictions, e.g. from production billing)
+    # that `register` stores instead of measuring one; None = measure it
+    inference_cost_cpu_s_per_1k: float | None = Field(None, gt=0)
     num_threads: int | None = Field(None, ge=1)  # inference threads; None = all cores but one
     replicas: int = Field(1, ge=1, le=64)
     explain_per_minute: int = Field(30, ge=1)  # POST /v1/explain calls per API key and minute
@@ -71,6 +76,20 @@ class ProjectSettings(_Section):
     options: dict[str, Any] = Field(default_factory=dict)  # template options, checked by it
 
 
+class MetricSettings(_Section):
+    """One declared metric: a number per exposed user, from that user's events after their
+    first exposure to the experiment (``[metrics]`` in ``bizmodel.toml``).
+
+    ``any``: 1 when the user has at least one event of type ``event``, else 0 (a proportion);
+    ``count``: the number of such events; ``sum``: the sum of their ``value`` (missing = 0).
+    """
+
+    type: Literal["any", "count", "sum"]  # how a user's events become one number
+    event: str = Field(min_length=1, max_length=64)  # event type (the "type" of POST /v1/events)
+    within_days: float | None = Field(None, gt=0)  # only events this many days after exposure
+    description: str | None = None  # shown with the results
+
+
 class Settings(_Section):
     """Everything bizmodel can be configured with."""
 
@@ -81,6 +100,9 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     train: TrainSettings = TrainSettings()
     project: ProjectSettings = ProjectSettings()
+    metrics: dict[Annotated[str, Field(pattern=METRIC_NAME)], MetricSettings] = Field(
+        default_factory=dict
+    )  # declared metrics by name, for `ab-test --experiment`
 
     @classmethod
     def load(
@@ -164,3 +186,59 @@ def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             data[key] = tuple(k.strip() for k in value.split(",") if k.strip())
         elif key in Settings.model_fields:
             data[key] = value
+
+
+PROJECT_TEMPLATE = """\
+# bizmodel project {title!r}: settings for every `bizmodel ... --project DIR` command.
+# Every key is optional. Environment variables win over this file: BIZMODEL_DATABASE_URL,
+# BIZMODEL_API_KEYS (comma-separated), BIZMODEL_SERVER_PORT, ... (BIZMODEL_<SECTION>_<KEY>).
+
+# database_url = "postgresql+psycopg://user@localhost:5432/bizmodel"  # default: ./bizmodel.db
+# api_keys = ["a-long-random-key"]  # keys accepted by write and admin endpoints
+
+[project]
+title = {title_toml}  # shown in reports and the dashboard
+
+[server]
+# host = "127.0.0.1"  # bind address; loopback unless deliberately exposed
+# port = 8000
+
+# Metrics per exposed user, for `bizmodel ab-test --project DIR --experiment NAME`; a user's
+# events count from their first exposure (GET /v1/assign) on, and within_days of it if given.
+#   type = "any"    1 if the user has an event of that type, else 0 (a conversion rate)
+#   type = "count"  the number of such events
+#   type = "sum"    the sum of their value (a missing value counts as 0)
+[metrics]
+conversion = {{ type = "any", event = "purchase", within_days = 14 }}
+revenue_usd = {{ type = "sum", event = "purchase" }}
+"""
+
+
+def init_project(directory: str | Path, *, title: str | None = None) -> Path:
+    """Write a plain project (a commented ``bizmodel.toml``) into ``directory``; return its path.
+
+    The folder is created when missing; the database and registry appear on first use.
+
+    Raises
+    ------
+    ConfigError
+        When ``directory`` already holds a ``bizmodel.toml``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = init_project(Path(tempfile.mkdtemp()) / "shop")
+    >>> Settings.load(path.parent).metrics["conversion"].within_days
+    14.0
+    """
+    folder = Path(directory)
+    path = folder / CONFIG_FILE
+    if path.exists():
+        raise ConfigError(f"{path} already exists; bizmodel init never overwrites a project")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = title or folder.resolve().name or "bizmodel project"
+    text = PROJECT_TEMPLATE.format(title=name, title_toml=json.dumps(name, ensure_ascii=False))
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -56,7 +56,7 @@ def test_ab_test_json_engines(ab_csv: Path, capsys: pytest.CaptureFixture[str]) 
 def test_ab_test_errors_are_one_line(ab_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["ab-test", str(ab_csv), "--variant", "arm", "--metric", "nope"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Error: column 'nope' not found; columns are ['user', 'arm'")
+    assert err.startswith(f"Error: {ab_csv}: column 'nope' not found; columns are ['user', 'arm'")
     assert err.count("\n") == 1
     args = ["ab-test", str(ab_csv), "--variant", "arm", "--metric", "revenue"]
     assert run([*args, "--engine", "magic"]) == 1
@@ -65,6 +65,26 @@ def test_ab_test_errors_are_one_line(ab_csv: Path, capsys: pytest.CaptureFixture
     assert "needs both --prior-mean and --prior-sd" in capsys.readouterr().err
     assert run([*args, "--split", "1,x"]) == 1
     assert "--split must be comma-separated numbers, got '1,x'" in capsys.readouterr().err
+
+
+def test_ab_test_all_empty_metric_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    x = tmp_path / "x.csv"
+    x.write_text("arm,m\na,\nb,\n")
+    assert run(["ab-test", str(x), "--variant", "arm", "--metric", "m"]) == 1
+    assert capsys.readouterr().err == (
+        f"Error: {x}: no rows left to analyse out of 2 (dropped 2 rows with missing 'm': "
+        "{'a': 1, 'b': 1}); an A/B test needs numbers in column 'm' for at least 2 arms of "
+        "column 'arm'\n"
+    )
+
+
+def test_ab_test_needs_a_file_or_an_experiment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["ab-test", "--metric", "m"]) == 1
+    assert capsys.readouterr().err.startswith("Error: ab-test: give a DATA file")
+    assert run(["ab-test", "x.csv", "--metric", "m"]) == 1
+    assert "needs --variant and --metric" in capsys.readouterr().err
 
 
 def test_readers_name_file_and_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

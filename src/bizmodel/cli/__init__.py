@@ -38,6 +38,7 @@ def _register_commands() -> None:
         finetune,
         flywheel,
         monitoring,
+        project,
         responsible,
         scale,
         serving,
@@ -45,6 +46,7 @@ def _register_commands() -> None:
     )
 
     modules = (
+        project,
         finetune,
         experiments,
         business,

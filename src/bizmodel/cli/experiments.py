@@ -11,7 +11,8 @@ from typing import Any
 
 import typer
 
-from bizmodel.errors import ConfigError
+from bizmodel.cli.project import ProjectOpt
+from bizmodel.errors import ConfigError, DataError
 
 
 def _split(value: str | None) -> list[str]:
@@ -28,9 +29,22 @@ def _floats(value: str | None, what: str) -> list[float] | None:
 
 
 def ab_test(
-    data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSONL file, one row per unit."),
-    variant: str = typer.Option(..., "--variant", help="Column with the arm of each unit."),
-    metric: str = typer.Option(..., "--metric", help="Column with the outcome."),
+    data: Path | None = typer.Argument(
+        None, help="CSV, TSV, Parquet or JSONL file, one row per unit (or give --experiment)."
+    ),
+    variant: str | None = typer.Option(
+        None, "--variant", help="With DATA: column with the arm of each unit."
+    ),
+    metric: str | None = typer.Option(
+        None,
+        "--metric",
+        help="With DATA: column with the outcome. With --experiment: declared metrics, "
+        "comma-separated (default: all in [metrics]).",
+    ),
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="Analyse this experiment from the project's store."
+    ),
+    project: ProjectOpt = None,
     control: str | None = typer.Option(None, "--control", help="Control arm (label)."),
     covariate: str | None = typer.Option(
         None, "--covariate", help="Pre-period covariate for CUPED."
@@ -69,17 +83,27 @@ def ab_test(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """A/B analysis of one metric: every arm against control."""
-    from bizmodel.cli.output import emit
+    """A/B analysis: every arm against control, from a file of units or from the store.
+
+    With DATA: one row per unit, --variant and --metric name its columns. With --experiment:
+    exposures (GET /v1/assign) and events of the project's store, the metrics declared in
+    bizmodel.toml, the experiment's first variant as control and its weights as the planned
+    split; one result per metric (a JSON list with --json when there are several).
+    """
+    from bizmodel.cli.output import emit, to_json
     from bizmodel.stats import GaussianPrior, analyze_units
     from bizmodel.tables import read_table
 
+    if (data is None) == (experiment is None):
+        raise ConfigError(
+            "ab-test: give a DATA file (with --variant and --metric) or --experiment NAME "
+            "(analysed from the project's store), not both"
+        )
     prior = None
     if (prior_mean is None) != (prior_sd is None):
         raise ConfigError("a proper prior needs both --prior-mean and --prior-sd")
     if prior_mean is not None and prior_sd is not None:
         prior = GaussianPrior(prior_mean, prior_sd**2, proper=True)
-    df = read_table(data)
     opts: dict[str, Any] = {
         "engine": engine,
         "sequential": sequential,
@@ -92,17 +116,47 @@ def ab_test(
         "lower_is_better": lower_is_better,
         "planned_split": _floats(split, "--split"),
     }
-    result = analyze_units(
-        df,
-        variant=variant,
-        metric=metric,
-        control=control,
-        covariate=covariate,
-        denominator=denominator,
-        user=user,
-        arms=_split(arms) or None,
-        **opts,
-    )
+    if experiment is not None:
+        from bizmodel.config import Settings
+        from bizmodel.flywheel.experiments import analyze_project_experiment
+
+        file_only = {"--variant": variant, "--covariate": covariate, "--denominator": denominator}
+        file_only |= {"--user": user, "--arms": arms}
+        given = [k for k, v in file_only.items() if v is not None]
+        if given:
+            raise ConfigError(f"{given[0]} is for a DATA file, not for --experiment")
+        if opts["planned_split"] is None:
+            del opts["planned_split"]  # the experiment's own weights
+        results = analyze_project_experiment(
+            Settings.load(project), experiment, _split(metric), control=control, **opts
+        )
+        if len(results) == 1:
+            emit(results[0], as_json)
+        elif as_json:
+            typer.echo(to_json([r.to_dict() for r in results]))
+        else:
+            typer.echo("\n\n".join(r.summary() for r in results))
+        return
+    if variant is None or metric is None:
+        raise ConfigError("ab-test DATA needs --variant and --metric (the columns to analyse)")
+    assert data is not None
+    df = read_table(data)
+    try:
+        result = analyze_units(
+            df,
+            variant=variant,
+            metric=metric,
+            control=control,
+            covariate=covariate,
+            denominator=denominator,
+            user=user,
+            arms=_split(arms) or None,
+            **opts,
+        )
+    except DataError as exc:
+        if exc.file is not None:
+            raise
+        raise DataError(exc.message, file=str(data)) from None
     emit(result, as_json)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from bizmodel.cli.output import emit
+from bizmodel.cli.project import ProjectOpt
 
 
 def demo(
@@ -59,7 +60,7 @@ def retrain(
         str, typer.Argument(help="Registered model; its production version is the champion.")
     ],
     holdout: Annotated[Path, typer.Argument(help="Held-out labelled rows (CSV/JSONL/Parquet).")],
-    project: Annotated[Path, typer.Option(help="Project folder (bizmodel.toml).")] = Path("."),
+    project: ProjectOpt = None,
     challenger: Annotated[
         Path | None, typer.Option(help="A trained challenger dir (skips trigger and training).")
     ] = None,

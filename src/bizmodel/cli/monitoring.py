@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from bizmodel.cli.project import ProjectOpt
 from bizmodel.errors import ConfigError
 
 
@@ -43,7 +44,7 @@ def report(
 
 
 def monitor(
-    project: Path = typer.Option(Path("."), "--project", help="Project folder (bizmodel.toml)."),
+    project: ProjectOpt = None,
     since: str | None = typer.Option(None, "--since", help="First day of KPIs (ISO date)."),
     window: str | None = typer.Option(None, "--window", help="KPI window, e.g. 1D or 7D."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -58,7 +59,7 @@ def monitor(
 
 
 def dashboard(
-    project: Path = typer.Option(Path("."), "--project", help="Project folder (bizmodel.toml)."),
+    project: ProjectOpt = None,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
     port: int = typer.Option(8050, "--port", min=1, max=65535, help="Port to listen on."),
     refresh_s: float = typer.Option(10.0, "--refresh", min=1.0, help="Seconds between updates."),

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from bizmodel.cli.output import emit
+from bizmodel.cli.project import ProjectOpt
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 RegistryOpt = Annotated[
@@ -49,11 +50,11 @@ class ExportResult:
         return f"{self.rows} events written to {self.path}"
 
 
-def _registry(registry: Path | None) -> Any:
+def _registry(registry: Path | None, project: Path | None = None) -> Any:
     from bizmodel.config import Settings
     from bizmodel.registry import Registry
 
-    return Registry(registry or Settings.load().resolved_registry_dir())
+    return Registry(registry or Settings.load(project).resolved_registry_dir())
 
 
 def _held_out(
@@ -104,6 +105,7 @@ def register(app: typer.Typer) -> None:
         model_dir: Annotated[Path, typer.Argument(help="Model folder from bizmodel finetune.")],
         name: Annotated[str, typer.Option("--name", help="Registered model name.")],
         registry: RegistryOpt = None,
+        project: ProjectOpt = None,
         measure: Annotated[
             bool, typer.Option(help="Measure inference cost (ms, CPU-s per 1k predictions).")
         ] = True,
@@ -126,9 +128,14 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         """Register MODEL_DIR as the next version of NAME (copied atomically)."""
-        from bizmodel.inference.cost import measure_model_dir
+        from bizmodel.config import Settings
+        from bizmodel.inference.cost import fixed_inference_cost, measure_model_dir
+
+        given = Settings.load(project).server.inference_cost_cpu_s_per_1k
 
         def measure_fn(path: Path) -> dict[str, Any]:
+            if given is not None:
+                return fixed_inference_cost(given, source="[server] inference_cost_cpu_s_per_1k")
             if sample is None:
                 return measure_model_dir(path, runtime=runtime, int8=int8_check)
             texts, pairs, targets = _held_out(path, sample)
@@ -140,13 +147,17 @@ def register(app: typer.Typer) -> None:
                 sample_targets=targets,
             )
 
-        mv = _registry(registry).register(model_dir, name, measure=measure_fn if measure else None)
+        mv = _registry(registry, project).register(
+            model_dir, name, measure=measure_fn if measure else None
+        )
         emit(mv, as_json)
 
     @models.command("list")
-    def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    def list_cmd(
+        registry: RegistryOpt = None, project: ProjectOpt = None, as_json: JsonOpt = False
+    ) -> None:
         """List registered models with their newest version and stages."""
-        emit(ModelList(_registry(registry).list_models()), as_json)
+        emit(ModelList(_registry(registry, project).list_models()), as_json)
 
     @models.command("show")
     def show_cmd(
@@ -155,10 +166,11 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Version number, stage or 'latest'.")
         ] = None,
         registry: RegistryOpt = None,
+        project: ProjectOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Show one version (default: production, else the newest): metrics and costs."""
-        emit(_registry(registry).get(name, version), as_json)
+        emit(_registry(registry, project).get(name, version), as_json)
 
     @app.command("promote")
     def promote_cmd(
@@ -166,14 +178,16 @@ def register(app: typer.Typer) -> None:
         version: int,
         stage: Annotated[str, typer.Option(help="production or staging.")] = "production",
         registry: RegistryOpt = None,
+        project: ProjectOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Point STAGE of NAME at VERSION (an atomic alias switch)."""
-        emit(_registry(registry).promote(name, version, stage), as_json)
+        emit(_registry(registry, project).promote(name, version, stage), as_json)
 
     @app.command("serve")
     def serve_cmd(
         registry: RegistryOpt = None,
+        project: ProjectOpt = None,
         host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
         port: Annotated[int | None, typer.Option(help="Port.")] = None,
         model: Annotated[str | None, typer.Option(help="Model name to serve.")] = None,
@@ -191,24 +205,25 @@ def register(app: typer.Typer) -> None:
         from bizmodel.config import Settings
         from bizmodel.server.run import serve
 
-        settings = Settings.load(registry_dir=registry)
+        settings = Settings.load(project, registry_dir=registry)
         server_opts = {"model_name": model, "runtime": runtime}
         changes = {k: v for k, v in server_opts.items() if v is not None}
         if changes:
             merged = {**settings.server.model_dump(), **changes}
-            settings = Settings.load(registry_dir=registry, server=merged)
+            settings = Settings.load(project, registry_dir=registry, server=merged)
         serve(settings, host=host, port=port, replicas=replicas)
 
     @events.command("export")
     def export_cmd(
         out: Annotated[Path, typer.Argument(help="OUT.csv or OUT.parquet")],
+        project: ProjectOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Write every stored business event to a CSV or Parquet file."""
         from bizmodel.config import Settings
         from bizmodel.store import EventStore
 
-        store = EventStore.open(Settings.load().resolved_database_url())
+        store = EventStore.open(Settings.load(project).resolved_database_url())
         try:
             emit(ExportResult(str(out), store.export_events(out)), as_json)
         finally:

@@ -1,0 +1,194 @@
+"""A/B results of an experiment straight from the project's store: ``ab-test --experiment``.
+
+The experiment's definition (``POST /v1/experiments``) gives the arms, the control (its first
+variant) and the planned split for the SRM check; the exposures (``GET /v1/assign``, and
+``/v1/predict`` under a model experiment) and the events give one value per user and metric,
+aggregated in SQL (:func:`bizmodel.store.metrics.experiment_statistics`); the statistics go
+through the same :func:`bizmodel.stats.analyze` as ``ab-test FILE``, so the result is the same
+:class:`~bizmodel.stats.ABTestResult` that the file-based command prints. What was left out
+(users in several arms, exposures under unknown variants, metric events before exposure,
+missing values) is in each result's ``warnings`` and ``data_quality``.
+
+Metrics are declared in ``bizmodel.toml``::
+
+    [metrics]
+    conversion = { type = "any", event = "purchase", within_days = 14 }
+    revenue_usd = { type = "sum", event = "purchase" }
+
+Examples
+--------
+>>> from bizmodel.store import EventStore
+>>> from bizmodel.store.metrics import MetricQuery
+>>> store = EventStore.open("sqlite://")
+>>> _ = store.create_experiment("e", [{"name": "a"}, {"name": "b"}])
+>>> for i in range(40):
+...     store.record_assignment("e", f"u{i}", "ab"[i % 2])
+>>> _ = store.add_events([{"user_id": f"u{i}", "type": "buy"} for i in range(0, 40, 3)])
+>>> [r] = experiment_results_from_store(store, "e", {"bought": MetricQuery("any", "buy")})
+>>> r.metric, [a.n for a in r.arms], r.srm.flagged
+('bought', [20, 20], False)
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bizmodel.errors import ConfigError, DataError
+from bizmodel.stats import ABTestResult, MeanStatistic, ProportionStatistic, analyze
+from bizmodel.store.metrics import (
+    ArmQueryResult,
+    MetricQuery,
+    event_types,
+    experiment_statistics,
+)
+
+if TYPE_CHECKING:
+    from bizmodel.config import Settings
+    from bizmodel.store import EventStore
+
+__all__ = ["analyze_project_experiment", "experiment_results_from_store"]
+
+
+def analyze_project_experiment(
+    settings: Settings,
+    experiment: str,
+    metrics: Sequence[str] | None = None,
+    **options: Any,
+) -> list[ABTestResult]:
+    """Results of ``experiment`` for the project's declared ``metrics`` (all by default).
+
+    ``options`` go to :func:`experiment_results_from_store` (control, engine, alpha, ...).
+    """
+    from bizmodel.store import EventStore
+
+    declared = settings.metrics
+    where = f"{settings.project_dir / 'bizmodel.toml'}"
+    if not declared:
+        raise ConfigError(
+            "no metrics declared: add a [metrics] section, e.g. conversion = { type = "
+            '"any", event = "purchase", within_days = 14 } (bizmodel init writes one)',
+            file=where,
+        )
+    names = list(metrics) if metrics else list(declared)
+    unknown = [n for n in names if n not in declared]
+    if unknown:
+        raise ConfigError(
+            f"metric {unknown[0]!r} is not declared in [metrics]; declared: {sorted(declared)}",
+            file=where,
+        )
+    queries = {
+        n: MetricQuery(declared[n].type, declared[n].event, declared[n].within_days) for n in names
+    }
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        return experiment_results_from_store(store, experiment, queries, **options)
+    finally:
+        store.close()
+
+
+def experiment_results_from_store(
+    store: EventStore,
+    experiment: str,
+    metrics: Mapping[str, MetricQuery],
+    *,
+    control: str | None = None,
+    **options: Any,
+) -> list[ABTestResult]:
+    """One :class:`~bizmodel.stats.ABTestResult` per metric, every arm against control.
+
+    Parameters
+    ----------
+    store : EventStore
+    experiment : str
+        A defined experiment; its variants are the arms, in their order, and their weights the
+        planned split (``planned_split`` in ``options`` overrides it).
+    metrics : mapping of name to MetricQuery
+    control : str, optional
+        Control arm; default the experiment's first variant.
+    **options
+        Passed to :func:`bizmodel.stats.analyze` (engine, alpha, relative, correction, ...).
+
+    Raises
+    ------
+    NotFoundError
+        When no experiment has that name.
+    DataError
+        When a metric's event type never occurs in the store, or nobody was exposed.
+    """
+    exp = store.get_experiment(experiment)
+    variants = [str(v["name"]) for v in exp["variants"]]
+    weights = {str(v["name"]): float(v["weight"]) for v in exp["variants"]}
+    ctrl = variants[0] if control is None else control
+    if ctrl not in variants:
+        raise ConfigError(
+            f"control {ctrl!r} is not a variant of experiment {experiment!r}; variants: {variants}"
+        )
+    order = [ctrl, *(v for v in variants if v != ctrl)]
+    options.setdefault("planned_split", [weights[v] for v in order])
+    known = event_types(store)
+    for name, m in metrics.items():
+        if m.event not in known:
+            raise DataError(
+                f"metric {name!r}: no events of type {m.event!r} in the store; "
+                f"types stored: {known or 'none yet'}"
+            )
+    results = []
+    for name, m in metrics.items():
+        q = experiment_statistics(store, experiment, m, variants=variants)
+        if not q.statistics and not q.unknown_variants and not q.users_in_several_arms:
+            raise DataError(
+                f"experiment {experiment!r} has no exposures yet: no GET /v1/assign (or "
+                "/v1/predict under it) recorded a user"
+            )
+        empty = ProportionStatistic(0, 0.0) if m.type == "any" else MeanStatistic(0, 0.0, 0.0)
+        stats = {v: q.statistics.get(v, empty) for v in order}
+        warnings, quality = _notes(q, m, variants)
+        results.append(
+            analyze(
+                stats,
+                control=ctrl,
+                metric=name,
+                warnings=warnings,
+                data_quality=quality,
+                **options,
+            )
+        )
+    return results
+
+
+def _notes(
+    q: ArmQueryResult, m: MetricQuery, variants: Sequence[str]
+) -> tuple[list[str], dict[str, int]]:
+    """Warnings and data-quality counts of one metric's query."""
+    used = sum(s.n for s in q.statistics.values())
+    n_unknown = sum(q.unknown_variants.values())
+    quality = {
+        "users_exposed": used + n_unknown + q.users_in_several_arms,
+        "users_in_several_arms": q.users_in_several_arms,
+        "users_unknown_variant": n_unknown,
+        "users_used": used,
+        "events_before_exposure": q.events_before_exposure,
+        "events_after_window": q.events_after_window,
+        "events_without_value": q.events_without_value,
+    }
+    warnings = []
+    if q.users_in_several_arms:
+        warnings.append(
+            f"dropped {q.users_in_several_arms} users exposed to more than one arm, "
+            f"e.g. {list(q.several_arms_examples)}"
+        )
+    if n_unknown:
+        warnings.append(
+            f"dropped {n_unknown} users exposed under variants not in the experiment "
+            f"{list(variants)}: {q.unknown_variants}"
+        )
+    if q.events_before_exposure:
+        warnings.append(
+            f"{q.events_before_exposure} {m.event!r} events of exposed users happened before "
+            "their first exposure and are not counted"
+        )
+    if q.events_without_value:
+        warnings.append(f"{q.events_without_value} {m.event!r} events have no value; counted as 0")
+    return warnings, quality

@@ -1,0 +1,230 @@
+"""``ab-test --project --experiment``: results from the store equal ``ab-test FILE`` on the
+equivalent flat per-user table (the oracle is computed here with pandas, independently)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bizmodel.cli import run
+from bizmodel.errors import DataError
+from bizmodel.store import EventStore
+from bizmodel.store.schema import assignments
+
+ARMS = ["control", "mens", "womens"]
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+METRICS = """
+[metrics]
+conversion = { type = "any", event = "purchase", within_days = 14 }
+revenue_usd = { type = "sum", event = "purchase" }
+visits = { type = "count", event = "visit", within_days = 7 }
+"""
+
+
+def _log(n_users: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A hillstrom-like log: exposures (user, arm, ts) and events (user, type, value, ts)."""
+    rng = np.random.default_rng(seed)
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{i}" for i in range(n_users)],
+            "arm": np.array(ARMS)[rng.integers(0, 3, n_users)],
+            "ts": [T0 + timedelta(hours=float(h)) for h in rng.uniform(0, 14 * 24, n_users)],
+        }
+    )
+    p_buy = users["arm"].map({"control": 0.05, "mens": 0.09, "womens": 0.07}).to_numpy()
+    rows = []
+    for (uid, t), buys, n_visits in zip(
+        users[["user_id", "ts"]].itertuples(index=False),
+        rng.random(n_users) < p_buy,
+        rng.poisson(1.5, n_users),
+        strict=True,
+    ):
+        for _ in range(int(n_visits)):  # some after the 7-day window
+            rows.append((uid, "visit", None, t + timedelta(hours=float(rng.uniform(0, 240)))))
+        if rng.random() < 0.1:  # before exposure: never counted
+            rows.append((uid, "visit", None, t - timedelta(days=1)))
+        if buys:  # a purchase within 20 days (conversion counts 14), sometimes without a value
+            value = None if rng.random() < 0.05 else float(np.round(rng.lognormal(4, 1), 2))
+            rows.append((uid, "purchase", value, t + timedelta(hours=float(rng.uniform(1, 480)))))
+            if rng.random() < 0.2:
+                rows.append((uid, "purchase", 10.0, t + timedelta(days=2)))
+    events = pd.DataFrame(rows, columns=["user_id", "type", "value", "ts"])
+    return users, events
+
+
+def _flat(users: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """The oracle: one row per user and metric, computed with pandas from the same log."""
+    ev = events.merge(users[["user_id", "ts"]], on="user_id", suffixes=("", "_exposed"))
+    age = ev["ts"] - ev["ts_exposed"]
+    after = age >= pd.Timedelta(0)
+    buy = ev[(ev["type"] == "purchase") & after]
+    conv = buy[age[buy.index] <= pd.Timedelta(days=14)].groupby("user_id").size() > 0
+    visits = ev[(ev["type"] == "visit") & after & (age <= pd.Timedelta(days=7))]
+    flat = users[["user_id", "arm"]].set_index("user_id")
+    flat["conversion"] = conv.reindex(flat.index, fill_value=False).astype(float)
+    flat["revenue_usd"] = buy.groupby("user_id")["value"].sum().reindex(flat.index, fill_value=0.0)
+    flat["visits"] = visits.groupby("user_id").size().reindex(flat.index, fill_value=0)
+    return flat.reset_index()
+
+
+def _fill(db_url: str, users: pd.DataFrame, events: pd.DataFrame) -> None:
+    store = EventStore.open(db_url)
+    store.create_experiment("email", [{"name": a} for a in ARMS])
+    with store.engine.begin() as conn:  # historical exposures, with their own times
+        conn.execute(
+            assignments.insert(),
+            [
+                {"experiment": "email", "user_id": u, "variant": a, "ts": t}
+                for u, a, t in users[["user_id", "arm", "ts"]].itertuples(index=False)
+            ],
+        )
+    store.add_events(
+        {**e, "client_event_id": f"e{i}"} for i, e in enumerate(events.to_dict("records"))
+    )
+    store.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path, db_url: str) -> Path:
+    path = tmp_path / "shop"
+    path.mkdir()
+    (path / "bizmodel.toml").write_text(f'database_url = "{db_url}"\n{METRICS}')
+    return path
+
+
+def _numbers(d: dict) -> dict:  # type: ignore[type-arg]
+    """The numbers of a result dict (warnings and data-quality counts differ by source)."""
+    return {k: v for k, v in d.items() if k not in ("warnings", "data_quality")}
+
+
+def _assert_close(a: object, b: object, path: str = "") -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
+def test_store_results_equal_the_flat_file(
+    project: Path, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users, events = _log()
+    _fill(db_url, users, events)
+    flat = _flat(users, events)
+    flat_csv = tmp_path / "flat.csv"
+    flat.to_csv(flat_csv, index=False)
+    args = ["--project", str(project), "--experiment", "email", "--json"]
+    assert run(["ab-test", *args]) == 0
+    from_store = json.loads(capsys.readouterr().out)
+    assert [r["metric"] for r in from_store] == ["conversion", "revenue_usd", "visits"]
+    for res in from_store:
+        m = res["metric"]
+        file_args = ["--variant", "arm", "--metric", m, "--user", "user_id", "--json"]
+        assert run(["ab-test", str(flat_csv), *file_args, "--arms", ",".join(ARMS)]) == 0
+        from_file = json.loads(capsys.readouterr().out)
+        _assert_close(_numbers(res), _numbers(from_file), m)
+        assert res["data_quality"]["users_used"] == len(users)
+    conv, revenue, visits = from_store
+    assert conv["metric_type"] == "proportion" and revenue["metric_type"] == "mean"
+    m = events.merge(users, on="user_id", suffixes=("", "_exposed"))
+    n_before = int(((m["type"] == "visit") & (m["ts"] < m["ts_exposed"])).sum())
+    assert visits["data_quality"]["events_before_exposure"] == n_before > 0
+    assert any("have no value; counted as 0" in w for w in revenue["warnings"])
+    # one metric: exactly the file command's output shape
+    assert run(["ab-test", *args[:-1], "--metric", "conversion"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("A/B test of 'conversion' (proportion), engine frequentist")
+    assert "SRM check" in out
+
+
+def test_users_in_several_arms_are_dropped_and_counted(project: Path, db_url: str) -> None:
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+
+    users, events = _log(600, seed=1)
+    _fill(db_url, users, events)
+    store = EventStore.open(db_url)
+    # a model experiment's predictions are exposures too: two users served another arm
+    store.log_predictions(
+        [
+            {
+                "model_name": "m",
+                "model_version": 1,
+                "inputs": {"text": "x"},
+                "output": 0.0,
+                "latency_ms": 1.0,
+                "user_id": u,
+                "experiment": "email",
+                "variant": "womens" if arm != "womens" else "mens",
+                "ts": T0,
+            }
+            for u, arm in users[["user_id", "arm"]].head(2).itertuples(index=False)
+        ]
+    )
+    store.close()
+    [r] = analyze_project_experiment(Settings.load(project), "email", ["conversion"])
+    assert r.data_quality["users_in_several_arms"] == 2
+    assert r.data_quality["users_used"] == len(users) - 2
+    assert "dropped 2 users exposed to more than one arm, e.g. ['u0', 'u1']" in r.warnings
+    flat = _flat(users, events).iloc[2:]
+    from bizmodel.stats import analyze_units
+
+    ref = analyze_units(flat, variant="arm", metric="conversion", arms=ARMS)
+    _assert_close(_numbers(r.to_dict()), _numbers(ref.to_dict()))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--metric", "nope"], "metric 'nope' is not declared in [metrics]; declared: ["),
+        (["--experiment", "x"], "no experiment named 'x'"),
+        (["--user", "u"], "--user is for a DATA file, not for --experiment"),
+        (["--control", "zz"], "control 'zz' is not a variant of experiment 'email'"),
+    ],
+)
+def test_errors_are_one_line(
+    project: Path, db_url: str, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users, events = _log(60)
+    _fill(db_url, users, events)
+    base = ["ab-test", "--project", str(project), "--experiment", "email"]
+    assert run([*base, *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("Error: ") and err.count("\n") == 1
+
+
+def test_unknown_event_type_and_no_exposures(project: Path, db_url: str) -> None:
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+
+    store = EventStore.open(db_url)
+    store.create_experiment("email", [{"name": a} for a in ARMS])
+    store.add_events([{"user_id": "u", "type": "visit"}])
+    store.close()
+    settings = Settings.load(project)
+    with pytest.raises(
+        DataError,
+        match=r"metric 'conversion': no events of type 'purchase' in the store; "
+        r"types stored: \['visit'\]",
+    ):
+        analyze_project_experiment(settings, "email")
+    with pytest.raises(DataError, match="experiment 'email' has no exposures yet"):
+        analyze_project_experiment(settings, "email", ["visits"])
+
+
+def test_no_metrics_declared(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bizmodel.toml").write_text("")
+    assert run(["ab-test", "--project", str(tmp_path), "--experiment", "e"]) == 1
+    assert "no metrics declared: add a [metrics] section" in capsys.readouterr().err
