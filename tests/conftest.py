@@ -10,6 +10,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every `register` in the suite (templates, demo, CLI) stores this given inference cost instead
+# of timing the model: a business answer (margin, the plan) must not depend on how busy the
+# machine is. The measurement itself is tested with injected clocks (tests/inference).
+os.environ.setdefault("BIZMODEL_SERVER_INFERENCE_COST_CPU_S_PER_1K", "2.0")
 
 REQUIRE_SERVICES = os.environ.get("BIZMODEL_REQUIRE_SERVICES") == "1"
 SHARED_DATA = os.environ.get(

@@ -241,12 +241,23 @@ def run_flywheel(
 
 def register_production(settings: Settings, model_dir: str | Path, name: str) -> Any:
     """Register ``model_dir`` as a new version of ``name`` in the settings' registry, with its
-    measured inference cost, and promote it to production; return the ``ModelVersion``."""
-    from bizmodel.inference.cost import measure_model_dir
+    measured inference cost (or the one given as ``[server] inference_cost_cpu_s_per_1k``), and
+    promote it to production; return the ``ModelVersion``."""
+    from bizmodel.inference.cost import fixed_inference_cost, measure_model_dir
     from bizmodel.registry import Registry
 
+    given = settings.server.inference_cost_cpu_s_per_1k
     registry = Registry(settings.resolved_registry_dir())
-    mv = registry.register(model_dir, name, measure=measure_model_dir)
+    if given is not None:
+        mv = registry.register(
+            model_dir,
+            name,
+            measure=lambda _: fixed_inference_cost(
+                given, source="[server] inference_cost_cpu_s_per_1k"
+            ),
+        )
+    else:
+        mv = registry.register(model_dir, name, measure=measure_model_dir)
     return registry.promote(name, mv.version, "production")
 
 

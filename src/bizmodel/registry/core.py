@@ -80,12 +80,7 @@ class ModelVersion:
             lines.append(f"  training cost: {self.train_cpu_seconds:.1f} CPU-s")
         c = self.inference_cost
         if c:
-            lines.append(
-                f"  inference per 1k: {c['ms_per_1k_batch1']:.0f} ms / "
-                f"{c['cpu_s_per_1k_batch1']:.2f} CPU-s at batch 1; "
-                f"{c['ms_per_1k_best']:.0f} ms / {c['cpu_s_per_1k_best']:.2f} CPU-s "
-                f"at batch {c['best_batch_size']}"
-            )
+            lines.append(_cost_line(c))
         q = (c or {}).get("int8")
         if isinstance(q, dict):
             verdict = "within" if q.get("within_tolerance") else "outside"
@@ -393,3 +388,25 @@ class Registry:
     def list_models(self) -> list[ModelVersion]:
         """The newest version of every registered model."""
         return [self.get(name, "latest") for name in self.names()]
+
+
+def _cost_line(c: dict[str, Any]) -> str:
+    """One line for a version's inference cost: given, or measured (median and hardware)."""
+    if c.get("statistic") == "given":
+        return (
+            f"  inference per 1k: {c['cpu_s_per_1k_best']:.2f} CPU-s "
+            f"(given in {c.get('source', 'settings')}, not measured)"
+        )
+    line = (
+        f"  inference per 1k: {c['ms_per_1k_batch1']:.0f} ms / "
+        f"{c['cpu_s_per_1k_batch1']:.2f} CPU-s at batch 1; "
+        f"{c['ms_per_1k_best']:.0f} ms / {c['cpu_s_per_1k_best']:.2f} CPU-s "
+        f"at batch {c['best_batch_size']}"
+    )
+    sp = c.get("cpu_s_per_1k_best_spread")
+    if sp:
+        line += f" (median of {c.get('repeats')}, range {sp['min']:.2f}-{sp['max']:.2f})"
+    hw = c.get("hardware")
+    if hw:
+        line += f"; {hw.get('cpu')}, {hw.get('threads') or 'all'} thread(s)"
+    return line
