@@ -2,7 +2,9 @@
 
 Each message says what was wrong, what was received and what would be valid, naming the
 file, row, column or key where there is one. The CLI prints ``Error: <message>`` on one line
-and exits 1; the HTTP app answers a 4xx JSON body ``{"error": <kind>, "detail": <message>}``.
+and exits 1; the HTTP app answers a JSON body ``{"error": <kind>, "detail": <public>}`` where
+``public`` is what a remote client may read: never a server path, SQL or library message (a
+raise site whose message holds one passes ``public=``; a 5xx answers a fixed text per kind).
 
 Examples
 --------
@@ -26,14 +28,18 @@ class BizmodelError(Exception):
         What was wrong and what would be valid.
     file : str, optional
         The file the error is about; prefixed to the message.
+    public : str, optional
+        What an HTTP client is told instead of the message, when the message names server
+        internals (a path, a database error). Default: the message without the file.
     """
 
     #: HTTP status the server answers for this kind of error.
     http_status: int = 400
 
-    def __init__(self, message: str, *, file: str | None = None) -> None:
+    def __init__(self, message: str, *, file: str | None = None, public: str | None = None) -> None:
         self.message = message
         self.file = file
+        self.public = public
         super().__init__(f"{file}: {message}" if file else message)
 
     @property
@@ -133,6 +139,8 @@ class ServingError(BizmodelError):
 
 
 class RateLimitError(BizmodelError):
-    """Too many requests of an expensive kind (e.g. explanations) from one API key."""
+    """Too many requests from one API key (all calls, or an expensive kind like explanations)."""
 
     http_status = 429
+    #: Seconds until a retry can succeed; the HTTP answer sends it as ``Retry-After``.
+    retry_after_s: int | None = None

@@ -48,6 +48,12 @@ def model_client(tmp_path: Path, db_url: str, serving_model):  # type: ignore[no
 
 
 @pytest.fixture
+def settings_for():  # type: ignore[no-untyped-def]
+    """``make_settings`` for tests that build their own app."""
+    return make_settings
+
+
+@pytest.fixture
 def headers() -> dict[str, str]:
     return dict(HEADERS)
 

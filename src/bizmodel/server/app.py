@@ -1,10 +1,9 @@
 """The FastAPI application: ``create_app(settings)``.
 
 Routes are thin (see :mod:`bizmodel.server.routes`); state lives on ``app.state``: the event
-store, the registry, the model pool and the metrics. Errors: one handler turns every
-:class:`~bizmodel.errors.BizmodelError` into its ``http_status`` with ``{"error", "detail"}``;
-validation errors (including malformed JSON) become 422 with the same shape and a message
-naming the field; bodies over ``server.max_body_bytes`` get 413.
+store, the registry, the model pool and the metrics. Errors: :mod:`bizmodel.server.errors`
+turns every error into ``{"error", "detail"}`` with nothing of the server's internals in it;
+bodies over ``server.max_body_bytes`` get 413.
 """
 
 from __future__ import annotations
@@ -41,19 +40,6 @@ class ExperimentCache:
         return self._by_model.get(name)
 
 
-def _validation_message(errors: list[Any]) -> str:
-    parts = []
-    for err in errors[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = err.get("msg", "invalid")
-        if err.get("type") == "json_invalid":
-            ctx = err.get("ctx", {}).get("error", "")
-            msg = f"malformed JSON ({ctx})" if ctx else "malformed JSON"
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "; ".join(parts) + more
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -71,12 +57,11 @@ def create_app(
     model_loader : callable, optional
         ``loader(model_dir) -> FineTunedModel``; default ``bizmodel.finetune.load_model``.
     """
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from fastapi import FastAPI
 
     from bizmodel.registry import Registry
+    from bizmodel.server.errors import install as install_error_handlers
+    from bizmodel.server.errors import log, public_detail
     from bizmodel.server.metrics import Metrics
     from bizmodel.server.middleware import LimitAndMeasure
     from bizmodel.server.model_pool import ModelPool
@@ -101,7 +86,8 @@ def create_app(
             try:
                 await pool.get(pool.default_name)
             except BizmodelError as exc:  # serve events anyway; /ready says why not ready
-                app.state.load_error = str(exc)
+                log.warning("the default model is not loaded: %s", exc)
+                app.state.load_error = public_detail(exc)
         try:
             yield
         finally:  # close what this lifespan opened (app.state may point elsewhere by now)
@@ -119,21 +105,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.explain_limiter = RateLimiter(settings.server.explain_per_minute)
 
-    def error(status: int, kind: str, detail: str) -> JSONResponse:
-        return JSONResponse({"error": kind, "detail": detail}, status_code=status)
-
-    @app.exception_handler(BizmodelError)
-    async def _bizmodel_error(_: Request, exc: BizmodelError) -> JSONResponse:
-        return error(exc.http_status, exc.kind, str(exc))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(422, "validation_error", _validation_message(list(exc.errors())))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
-        return error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail))
+    install_error_handlers(app)
 
     app.include_router(router)
     if settings.project.template:  # a template project adds its own endpoints (/v1/advice, ...)

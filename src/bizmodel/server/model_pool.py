@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bizmodel.errors import BizmodelError, DataError, ModelNotFoundError, ServingError
+from bizmodel.errors import DataError, ModelNotFoundError, ServingError
 
 
 @dataclass
@@ -43,6 +43,11 @@ class ServedModel:
             )
         if not self.pair_column and any(has_pair):
             raise DataError(f"model {self.key} reads single texts: drop 'text_pair(s)'")
+
+
+def _not_found(exc: ModelNotFoundError, public: str) -> ModelNotFoundError:
+    # The registry's message names its folder and every registered model: not for clients.
+    return ModelNotFoundError(str(exc), public=public)
 
 
 def _default_loader(path: Any) -> Any:
@@ -100,7 +105,10 @@ class ModelPool:
                 "no model is being served: register one with `bizmodel register DIR --name NAME`"
             )
         if version is None:
-            version = self._resolve(name)
+            try:
+                version = self._resolve(name)
+            except ModelNotFoundError as exc:
+                raise _not_found(exc, f"no model named {name!r}") from None
         served = self.models.get((name, version))
         if served is not None:
             return served
@@ -109,10 +117,13 @@ class ModelPool:
             if served is None:
                 try:
                     served = await asyncio.to_thread(self._load, name, version)
-                except BizmodelError:
-                    raise
+                except ModelNotFoundError as exc:
+                    raise _not_found(exc, f"no model {name!r} with version {version}") from None
                 except Exception as exc:  # a broken model dir must not become a 500
-                    raise ServingError(f"cannot load model {name}:{version}: {exc}") from exc
+                    raise ServingError(
+                        f"cannot load model {name}:{version}: {exc}",
+                        public=f"model {name}:{version} cannot be loaded; the server log says why",
+                    ) from exc
                 await served.batcher.start()
                 self.models[(name, version)] = served
         return served
@@ -125,10 +136,11 @@ class ModelPool:
             path = self.registry.get(served.name, served.version).path
             try:
                 model = await asyncio.to_thread(self.loader, path)
-            except BizmodelError:
-                raise
             except Exception as exc:  # a broken model dir must not become a 500
-                raise ServingError(f"cannot load model {served.key}: {exc}") from exc
+                raise ServingError(
+                    f"cannot load model {served.key}: {exc}",
+                    public=f"model {served.key} cannot be loaded; the server log says why",
+                ) from exc
             self._explainers[key] = model
         return model
 

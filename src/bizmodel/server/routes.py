@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
 
 from bizmodel.errors import ConflictError, DataError, ModelNotFoundError
+from bizmodel.server.errors import log
 from bizmodel.server.schemas import (
     NAME,
     Assignment,
@@ -234,8 +235,12 @@ def create_experiment(body: ExperimentCreate, request: Request) -> dict[str, Any
                 raise DataError(f"variant {v.name!r}: a model experiment needs model_version")
             try:
                 state.registry.resolve(body.model_name, v.model_version)
-            except ModelNotFoundError as exc:
-                raise ModelNotFoundError(f"variant {v.name!r}: {exc}") from None
+            except ModelNotFoundError as exc:  # its message names the registry's folder
+                raise ModelNotFoundError(
+                    f"variant {v.name!r}: {exc}",
+                    public=f"variant {v.name!r}: no model named {body.model_name!r} "
+                    f"with version {v.model_version}",
+                ) from None
     exp = state.store.create_experiment(
         body.name,
         [v.model_dump(exclude_none=True) for v in body.variants],
@@ -287,8 +292,9 @@ def ready(request: Request, response: Response) -> dict[str, Any]:
     db = "ok"
     try:
         state.store.count("experiments")
-    except Exception as exc:  # any failure means not ready; the reason is reported
-        db = f"error: {exc}"
+    except Exception:  # any failure means not ready; the reason goes to the server log only
+        log.warning("/ready: the event store does not answer", exc_info=True)
+        db = "error: the event store does not answer"
     pool = state.pool
     loaded = [s for s in pool.models.values() if s.name == pool.default_name]
     model = loaded[0].key if loaded else None

@@ -150,10 +150,18 @@ class EventStore:
                     return fn(conn)
             with self._write_lock, self.engine.begin() as conn:
                 return fn(conn)
+        # Messages keep the database's words for the log and the CLI; `public` (what an HTTP
+        # client reads) has no SQL in it.
         except IntegrityError as exc:
-            raise ConflictError(f"the store refused the write: {exc.orig}") from None
+            raise ConflictError(
+                f"the store refused the write: {exc.orig}",
+                public="the write conflicts with a stored record",
+            ) from None
         except SQLDataError as exc:  # e.g. PostgreSQL refuses NUL characters in text
-            raise DataError(f"the store refused a value: {exc.orig}") from None
+            raise DataError(
+                f"the store refused a value: {exc.orig}",
+                public="the store refused a value (e.g. a NUL character in a text)",
+            ) from None
         except SQLAlchemyError as exc:  # unreachable, locked, pool exhausted: retryable (503)
             raise StoreError(f"the event store is not available: {exc}") from None
 
