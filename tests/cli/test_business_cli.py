@@ -67,15 +67,21 @@ def test_bad_set_and_unknown_objective(capsys: pytest.CaptureFixture[str]) -> No
     assert "pareto: unknown objective 'fun'; valid: " in capsys.readouterr().err
 
 
-def test_infeasible_exits_1_and_names_the_constraint(
+def test_infeasible_exits_3_and_names_the_constraint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "tight.toml"
     spec.write_text(Path(SAAS).read_text().replace("margin >= 0.4", "margin >= 0.99995"))
-    assert run(["optimize", str(spec), "--json"]) == 1
+    assert run(["optimize", str(spec), "--json"]) == 3
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "infeasible"
     assert out["infeasible_constraint"] == "margin >= 0.99995"
+    args = ["pareto", str(spec), "--objectives", "profit_usd,users", "--points", "3", "--json"]
+    assert run(args) == 3
+    front = json.loads(capsys.readouterr().out)
+    assert front["status"] == "infeasible" and front["points"] == []
+    assert front["infeasible_constraint"] == "margin >= 0.99995"
+    assert "cannot be met" in front["message"] and front["closest"]["levers"]
 
 
 def test_optimize_robust(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -525,3 +525,33 @@ def test_new_and_run_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     for text in stored:
         leaked = [s for s in pii if s in text]
         assert not leaked, leaked[:5]
+
+
+def test_run_with_an_unattainable_constraint_reports_infeasible(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a margin no price can reach: the run still completes, and the report says which
+    # constraint binds, by how much, and shows the closest plan
+    from bizmodel.cli import run as cli_run
+
+    pdir = tmp_path / "clinic"
+    assert cli_run(["new", "health", str(pdir)]) == 0
+    spec = pdir / "business_spec.toml"
+    spec.write_text(spec.read_text().replace('"margin >= 0.3"', '"margin >= 1.5"'))
+    capsys.readouterr()
+    args = ["run", str(pdir), "--no-progress", "--json"]
+    args += ["-o", "members=200", "-o", "days=3", "-o", "epochs=1", "-o", "max_length=32"]
+    assert cli_run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    rec = json.loads((pdir / "recommendation.json").read_text())
+    assert rec["status"] == "infeasible"
+    assert rec["infeasible_constraint"] == "margin >= 1.5"
+    assert rec["slack"]["margin >= 1.5"] < 0  # missed by this much
+    assert "cannot be met within the lever bounds: closest is margin = " in rec["message"]
+    assert set(rec["levers"]) == {"price_usd", "outreach_usd"}  # the closest plan
+    assert result["metrics"]["recommendation"]["levers"] == rec["levers"]
+    pareto = json.loads((pdir / "analysis.json").read_text())["pareto"]
+    assert pareto["status"] == "infeasible" and pareto["front"] == []
+    report = (pdir / "report.html").read_text()
+    assert "No plan meets every constraint" in report
+    assert "margin &gt;= 1.5" in report or "margin >= 1.5" in report

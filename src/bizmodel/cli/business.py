@@ -9,6 +9,10 @@ import typer
 from bizmodel.cli.output import emit
 from bizmodel.errors import ConfigError
 
+# optimize / pareto: the answer is "no plan meets every constraint" (printed, exit 3); exit 1
+# stays for errors (a malformed spec), so scripts can tell the two apart
+EXIT_INFEASIBLE = 3
+
 
 def _robust(value: str | None) -> str | float | None:
     if value is None or value == "expected":
@@ -52,7 +56,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find the lever values that maximise the spec's objective under its constraints.
 
-        Exit code 1 when the spec is infeasible (the result names the constraint).
+        The result is printed either way; the exit code is 3 (``EXIT_INFEASIBLE``) when the
+        constraints cannot all be met (the result names the binding constraint, the shortfall
+        and the closest plan), 1 only for a malformed spec.
         """
         from bizmodel.optimize import optimize
 
@@ -66,7 +72,7 @@ def register(app: typer.Typer) -> None:
         )
         emit(result, as_json)
         if not result.is_optimal:
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_INFEASIBLE)
 
     @app.command("pareto")
     def pareto_cmd(
@@ -77,11 +83,18 @@ def register(app: typer.Typer) -> None:
         points: int = typer.Option(11, help="Grid points per objective."),
         as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
     ) -> None:
-        """Trace the Pareto front between objectives (weight sweep + ε-constraint)."""
+        """Trace the Pareto front between objectives (weight sweep + ε-constraint).
+
+        The front is printed either way; the exit code is 3 (``EXIT_INFEASIBLE``) when the
+        constraints cannot all be met, 1 only for a malformed spec.
+        """
         from bizmodel.optimize import pareto
 
         names = [o for o in objectives.split(",") if o.strip()]
-        emit(pareto(spec, names, points=points), as_json)
+        front = pareto(spec, names, points=points)
+        emit(front, as_json)
+        if not front.is_optimal:
+            raise typer.Exit(EXIT_INFEASIBLE)
 
     @app.command("evaluate-plan")
     def evaluate_plan_cmd(

@@ -196,8 +196,20 @@ def growth_section(
 
 
 def pareto_section(front: Any, chosen: Mapping[str, Any], x: str, y: str) -> dict[str, Any]:
-    """Report input for the Pareto front between quantities ``x`` and ``y``."""
+    """Report input for the Pareto front between quantities ``x`` and ``y``.
+
+    An infeasible front (``front.status``) or recommendation (``chosen["status"]``) gives a
+    section that says so, with the recommendation's closest plan as the chosen point.
+    """
     points = [{x: p.values[x], y: p.values[y], **p.levers} for p in front.points]
     pick = {x: chosen["quantities"][x], y: chosen["quantities"][y], **chosen["levers"]}
     points = [p for p in points if all(math.isfinite(float(p[k])) for k in (x, y))]
-    return {"front": points, "chosen": pick, "x": x, "y": y, "label": "model"}
+    out = {"front": points, "chosen": pick, "x": x, "y": y, "label": "model"}
+    for status, message in (
+        (chosen.get("status", "optimal"), chosen.get("message", "")),
+        (getattr(front, "status", "optimal"), getattr(front, "message", "")),
+    ):
+        if status != "optimal":
+            out.update(status=status, message=message)
+            break
+    return out

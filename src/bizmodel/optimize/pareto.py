@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bizmodel.errors import InfeasibleError, SpecError
+from bizmodel.errors import SpecError
 from bizmodel.optimize.dual import value_of
 from bizmodel.optimize.model import BusinessModel
 from bizmodel.optimize.problem import Counter, Row
@@ -63,6 +63,10 @@ def pareto(
 ) -> ParetoResult:
     """Non-dominated plans between ``objectives`` (quantity names; ``-name`` to minimise).
 
+    When the constraints cannot all be met, the result's ``status`` is ``"infeasible"`` with
+    the binding constraint, the shortfall and the closest plan (no exception: only a malformed
+    spec raises).
+
     Examples
     --------
     >>> from bizmodel.optimize import example_spec_path
@@ -86,8 +90,22 @@ def pareto(
         search = Search(model, {name: sign}, rows, options, counter)
         f = search.run()
         if not f.feasible:
-            _cname, message = diagnose_infeasible(search, f)
-            raise InfeasibleError(f"pareto: {message}", file=spec.source)
+            cname, message = diagnose_infeasible(search, f)
+            closest = ParetoPoint(
+                values={n: float(np.mean(value_of(f.point.env[n]))) for n in names},
+                levers=lever_values(f),
+                method="closest",
+            )
+            return ParetoResult(
+                tuple(names),
+                tuple("max" if s > 0 else "min" for s in signs),
+                (),
+                counter.n,
+                status="infeasible",
+                message=message,
+                infeasible_constraint=cname or None,
+                closest=closest,
+            )
         check_finite(spec, f)
         anchors.append(f)
         found.append((f, "anchor"))

@@ -225,19 +225,37 @@ class ParetoPoint:
 
 @dataclass(frozen=True)
 class ParetoResult:
-    """Non-dominated plans between several objectives (all maximised after sign)."""
+    """Non-dominated plans between several objectives (all maximised after sign).
+
+    ``status`` is ``"optimal"``, or ``"infeasible"`` when the constraints cannot all be met:
+    then ``points`` is empty, ``infeasible_constraint`` names the constraint that binds,
+    ``message`` says by how much it is missed, and ``closest`` is the plan that came nearest
+    (its objective values and levers) — an answer to report, not an error.
+    """
 
     objectives: tuple[str, ...]
     senses: tuple[str, ...]  # "max" or "min"
     points: tuple[ParetoPoint, ...]
     evaluations: int
+    status: str = "optimal"
+    message: str = ""
+    infeasible_constraint: str | None = None
+    closest: ParetoPoint | None = None
+
+    @property
+    def is_optimal(self) -> bool:
+        return self.status == "optimal"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "status": self.status,
             "objectives": list(self.objectives),
             "senses": list(self.senses),
             "points": [p.to_dict() for p in self.points],
             "evaluations": self.evaluations,
+            "message": self.message,
+            "infeasible_constraint": self.infeasible_constraint,
+            "closest": self.closest.to_dict() if self.closest else None,
         }
 
     def summary(self) -> str:
@@ -245,6 +263,14 @@ class ParetoResult:
             f"{('max ' if s == 'max' else 'min ') + o:>20}"
             for o, s in zip(self.objectives, self.senses, strict=False)
         )
+        if not self.is_optimal:
+            lines = [f"Pareto front: {self.status} — {self.message}"]
+            if self.closest is not None:
+                levers = ", ".join(f"{k}={_fmt(v)}" for k, v in self.closest.levers.items())
+                lines += [head + "   (closest plan)"]
+                row = "  ".join(f"{self.closest.values[o]:>20.6g}" for o in self.objectives)
+                lines.append(f"{row}   {levers}")
+            return "\n".join(lines)
         lines = [f"Pareto front: {len(self.points)} points ({self.evaluations} evaluations)", head]
         for p in self.points:
             row = "  ".join(f"{p.values[o]:>20.6g}" for o in self.objectives)

@@ -263,8 +263,14 @@ def pareto_section(
     others: Sequence[Mapping[str, Any]] = (),
     label: str | None = None,
     title: str = "Pareto front and recommendation",
+    status: str = "optimal",
+    message: str = "",
 ) -> Section:
     """Trade-off between two objectives: the Pareto front, other candidates and the chosen point.
+
+    With ``status="infeasible"`` (the constraints cannot all be met) the front may be empty:
+    the section then says which constraint binds and by how much (``message``) and shows
+    ``chosen`` as the closest plan.
 
     Parameters
     ----------
@@ -286,7 +292,8 @@ def pareto_section(
     >>> s.figures[0]["data"][0]["x"]
     [80.0, 100.0]
     """
-    if not front:
+    infeasible = status != "optimal"
+    if not front and not infeasible:
         raise DataError("pareto_section: the front is empty")
     for i, p in enumerate([*front, chosen, *others]):
         _need(p, (x, y), f"pareto point {i}")
@@ -310,22 +317,23 @@ def pareto_section(
             hovertext=[hover(p) for p in others],
             hoverinfo="text",
         )
-    fig.add_scatter(
-        x=_nums((p[x] for p in pts), x),
-        y=_nums((p[y] for p in pts), y),
-        mode="lines+markers" + ("+text" if label else ""),
-        name="Pareto front",
-        text=[str(p.get(label, "")) for p in pts] if label else None,
-        textposition="top center",
-        line={"color": _BLUE},
-        hovertext=[hover(p) for p in pts],
-        hoverinfo="text",
-    )
+    if pts:
+        fig.add_scatter(
+            x=_nums((p[x] for p in pts), x),
+            y=_nums((p[y] for p in pts), y),
+            mode="lines+markers" + ("+text" if label else ""),
+            name="Pareto front",
+            text=[str(p.get(label, "")) for p in pts] if label else None,
+            textposition="top center",
+            line={"color": _BLUE},
+            hovertext=[hover(p) for p in pts],
+            hoverinfo="text",
+        )
     fig.add_scatter(
         x=[_num(chosen[x])],
         y=[_num(chosen[y])],
         mode="markers",
-        name="recommended",
+        name="closest plan (infeasible)" if infeasible else "recommended",
         marker={
             "symbol": "star",
             "size": 18,
@@ -336,11 +344,19 @@ def pareto_section(
         hoverinfo="text",
     )
     fig.update_layout(_layout(xaxis={"title": x}, yaxis={"title": y}))
-    table = ({"": "recommended", **dict(chosen)},)
+    if infeasible:
+        table = ({"": "closest plan", **dict(chosen)},)
+        text = (
+            f"No plan meets every constraint ({status}): {message}. The star is the plan "
+            "that came closest; loosen the binding constraint or widen the lever bounds."
+        )
+    else:
+        table = ({"": "recommended", **dict(chosen)},)
+        text = f"Trade-off between {x} and {y}; the star is the recommendation."
     return Section(
         "pareto",
         title,
-        f"Trade-off between {x} and {y}; the star is the recommendation.",
+        text,
         (_figure(fig),),
         table,
     )
