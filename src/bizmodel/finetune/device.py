@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import math
 from typing import Any
 
 import torch
 
 
-def default_threads() -> int:
-    """CPUs this process may use, minus those other processes keep busy (1-minute load).
+def default_threads(busy: float | None = None) -> int:
+    """CPUs this process may use, minus those other processes keep busy right now.
 
     On a shared machine, more OpenMP threads than idle cores stall at every barrier: with two
-    cores and others busy, 2 threads trained ~6x slower than 1 here. So the default takes
-    ``n_cpus - floor(load)`` threads (at least 1); pass ``num_threads`` to override.
+    cores and others busy, 2 threads trained ~6x slower than 1 here. So the default takes the
+    cores that are free now — ``floor(n_cpus - busy + 0.25)``, at least 1, where ``busy`` is
+    :func:`bizmodel.hardware.busy_cpus` sampled over a quarter of a second (a core 80 % free
+    counts as free). The 1-minute load average used before still counted a run that had ended
+    a minute ago, so a run started right after another trained on 1 of 2 idle cores.
+    Pass ``num_threads`` to :func:`configure_threads` to override.
+
+    Examples
+    --------
+    >>> import os
+    >>> n = len(os.sched_getaffinity(0))
+    >>> default_threads(busy=0.1) == n, default_threads(busy=n + 3.0)
+    (True, 1)
     """
-    n = len(os.sched_getaffinity(0))
-    try:
-        busy = int(os.getloadavg()[0])
-    except OSError:  # pragma: no cover - no load average on this platform
-        busy = 0
-    return max(1, min(n, n - busy))
+    from bizmodel.hardware import busy_cpus, logical_cpus
+
+    n = logical_cpus()
+    if busy is None:
+        busy = busy_cpus()
+    if busy is None:  # pragma: no cover - no /proc/stat: leave the sharing to the OS
+        return n
+    return max(1, min(n, math.floor(n - busy + 0.25)))
 
 
 def configure_threads(num_threads: int | None) -> int:
