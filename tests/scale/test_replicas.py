@@ -43,7 +43,7 @@ def test_two_replicas_serve_one_port_and_write_one_store(db_url: str, tmp_path: 
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
