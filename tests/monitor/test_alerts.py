@@ -32,7 +32,10 @@ def kpis():
             rows.append((len(rows), f"u{u}", "visit", None, f"{day} 12:00"))
         rows.append((len(rows), "u0", "purchase", revenue, f"{day} 13:00"))
     events = pd.DataFrame(rows, columns=["event_id", "user_id", "type", "value", "ts"])
-    return compute_kpis(events, kpis=["active_users", "revenue_usd", "churn_rate"])
+    # the data is known complete up to the end of the last day
+    return compute_kpis(
+        events, kpis=["active_users", "revenue_usd", "churn_rate"], end="2026-03-04"
+    )
 
 
 def test_threshold_rule_latest_and_all_windows(kpis) -> None:

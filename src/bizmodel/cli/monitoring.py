@@ -45,7 +45,15 @@ def report(
 
 def monitor(
     project: ProjectOpt = None,
-    since: str | None = typer.Option(None, "--since", help="First day of KPIs (ISO date)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Start of the first KPI window (ISO date or time, UTC if no zone)."
+    ),
+    until: str | None = typer.Option(
+        None,
+        "--until",
+        help="End of the period (exclusive); windows ending by then count as complete. "
+        "Default: the latest event, so the window in progress is partial and never alerts.",
+    ),
     window: str | None = typer.Option(None, "--window", help="KPI window, e.g. 1D or 7D."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -54,7 +62,7 @@ def monitor(
     from bizmodel.config import Settings
     from bizmodel.report.project import project_monitor
 
-    result = project_monitor(Settings.load(project), since=since, window=window)
+    result = project_monitor(Settings.load(project), since=since, until=until, window=window)
     emit(result, as_json)
 
 

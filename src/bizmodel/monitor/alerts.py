@@ -19,7 +19,8 @@ Examples
 >>> ev = pd.DataFrame({"event_id": [1, 2, 3], "user_id": [1, 2, 1], "type": ["visit"] * 3,
 ...                    "value": [None] * 3, "ts": ["2026-01-01", "2026-01-01", "2026-01-02"]})
 >>> rule = RelativeChangeRule("users falling", "active_users", threshold=0.2, direction="drop")
->>> [a.message for a in evaluate_rules([rule], kpis=compute_kpis(ev))]
+>>> kpis = compute_kpis(ev, end="2026-01-03")  # data known complete up to the end of Jan 2
+>>> [a.message for a in evaluate_rules([rule], kpis=kpis)]
 ['users falling: active_users changed by -50.0% (1 vs. 2) in window 1D starting 2026-01-02']
 """
 
@@ -162,7 +163,15 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
-def _kpi_points(kpis: KpiReport, name: str, rule: str) -> tuple[str, list[tuple[str, float]]]:
+@dataclass(frozen=True)
+class _Point:
+    start: str  # ISO date (or time when not at midnight)
+    value: float
+    complete: bool
+    follows_previous: bool  # the previous point is the window just before (no break)
+
+
+def _kpi_points(kpis: KpiReport, name: str, rule: str) -> tuple[str, list[_Point]]:
     rows = kpis.table[kpis.table["kpi"] == name]
     if rows.empty:
         raise ConfigError(
@@ -170,17 +179,27 @@ def _kpi_points(kpis: KpiReport, name: str, rule: str) -> tuple[str, list[tuple[
             f"it has {sorted(set(kpis.table['kpi']))}"
         )
     window = str(rows["window"].iloc[0])
-    starts = [s.date().isoformat() if s == s.normalize() else s.isoformat() for s in rows["start"]]
-    return window, list(zip(starts, rows["value"].astype(float), strict=True))
+    starts, ends = list(rows["start"]), list(rows["end"])
+    points = [
+        _Point(
+            s.date().isoformat() if s == s.normalize() else s.isoformat(),
+            float(v),
+            bool(c),
+            k > 0 and ends[k - 1] == s,
+        )
+        for k, (s, v, c) in enumerate(zip(starts, rows["value"], rows["complete"], strict=True))
+    ]
+    return window, points
 
 
 def _kpi_alerts(rule: Rule, kpis: KpiReport, all_windows: bool) -> list[Alert]:
     assert not isinstance(rule, DriftRule)
     window, points = _kpi_points(kpis, rule.kpi, rule.name)
-    first = 0 if all_windows else len(points) - 1
+    # a partial window (today so far, a log that stops mid-day) never alerts
+    complete = [k for k, p in enumerate(points) if p.complete]
     out = []
-    for k in range(max(first, 0), len(points)):
-        start, v = points[k]
+    for k in complete if all_windows else complete[-1:]:
+        start, v = points[k].start, points[k].value
         where = f"in window {window} starting {start}"
         if isinstance(rule, ThresholdRule):
             if math.isnan(v) or not _OPS[rule.op](v, rule.threshold):
@@ -200,9 +219,9 @@ def _kpi_alerts(rule: Rule, kpis: KpiReport, all_windows: bool) -> list[Alert]:
                 )
             )
             continue
-        if k == 0:
+        if not points[k].follows_previous:
             continue
-        prev = points[k - 1][1]
+        prev = points[k - 1].value
         if math.isnan(v) or math.isnan(prev) or prev == 0:
             continue
         change = (v - prev) / abs(prev)
@@ -257,9 +276,11 @@ def evaluate_rules(
 ) -> list[Alert]:
     """Evaluate ``rules`` on a KPI report and/or a drift report.
 
-    KPI rules look at the latest window only, unless ``all_windows`` (then every window, e.g.
-    to mark alerts on a trend chart). A rule whose input is not given is skipped; a rule
-    naming a KPI or feature the report lacks raises :class:`~bizmodel.errors.ConfigError`.
+    KPI rules look at the latest complete window only, unless ``all_windows`` (then every
+    complete window, e.g. to mark alerts on a trend chart); partial windows never alert, and a
+    rate of change needs the window just before (none after a break in the data). A rule
+    whose input is not given is skipped; a rule naming a KPI or feature the report lacks
+    raises :class:`~bizmodel.errors.ConfigError`.
 
     Examples
     --------

@@ -251,11 +251,15 @@ class KpiReport:
         raise DataError(f"KpiReport has no KPI {name!r}; has {[d.name for d in self.definitions]}")
 
     def summary(self) -> str:
-        """The latest value of each KPI, one per line."""
+        """The value of each KPI in its latest complete window, one per line."""
         lines = [f"{'kpi':<20}{'window':>7}{'latest':>16}  unit"]
         for d in self.definitions:
-            v = self.latest(d.name)
+            v = self.latest(d.name, complete_only=True)
             lines.append(f"{d.name:<20}{d.window:>7}{v:>16.6g}  {d.unit}")
+        partial = self.table[~self.table["complete"].astype(bool)]
+        if len(partial):
+            first = partial["start"].min()
+            lines.append(f"(windows from {first.isoformat()} on are partial: shown, never alerted)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -304,6 +308,7 @@ def compute_kpis(
     start: Any = None,
     end: Any = None,
     rating_scale: str = "auto",
+    max_gap: str | None = "7D",
 ) -> KpiReport:
     """Compute KPIs per time window from the event, prediction and feedback frames.
 
@@ -317,7 +322,10 @@ def compute_kpis(
     window : str, optional
         Override every KPI's own window (e.g. ``"7D"``).
     start, end : timestamp-like, optional
-        Range of windows; see :func:`window_aggregates`.
+        Range of windows; see :func:`window_aggregates`, which also says when a window is
+        complete (the last one is partial unless ``end`` is given and reached).
+    max_gap : str or None
+        Empty stretches longer than this are left out (see :func:`window_aggregates`).
 
     Examples
     --------
@@ -342,11 +350,14 @@ def compute_kpis(
                 start=start,
                 end=end,
                 rating_scale=rating_scale,
+                max_gap=max_gap,
             )
             cache[w] = (agg, [{str(k): v for k, v in r.items()} for r in agg.to_dict("records")])
         agg, records = cache[w]
         for i, (s, rec) in enumerate(zip(agg.index, records, strict=True)):
-            value = d.compute(rec, records[i - 1] if i else None)
+            # a rate of change needs the window just before, not one across a break
+            prev = records[i - 1] if i and records[i - 1]["window_end"] == s else None
+            value = d.compute(rec, prev)
             rows.append(
                 {
                     "kpi": d.name,

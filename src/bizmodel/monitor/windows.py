@@ -88,7 +88,17 @@ def utc_timestamp(value: Any) -> pd.Timestamp:
     >>> utc_timestamp("2026-01-02")
     Timestamp('2026-01-02 00:00:00+0000', tz='UTC')
     """
-    t = pd.Timestamp(value)
+    try:  # strings as ISO 8601 only: "March 3rd" must not become year 1
+        t = pd.Timestamp(
+            pd.to_datetime(value, format="ISO8601") if isinstance(value, str) else value
+        )
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{value!r} is not a timestamp; give an ISO date or time such as 2026-03-01 or "
+            "2026-03-01T12:00:00+01:00"
+        ) from None
+    if t is pd.NaT:
+        raise ConfigError(f"{value!r} is not a timestamp; give an ISO date or time")
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
@@ -145,6 +155,24 @@ def _windows(origin: pd.Timestamp, end: pd.Timestamp, delta: pd.Timedelta) -> pd
     return pd.date_range(origin, periods=n, freq=delta)
 
 
+def _kept_windows(occupied: np.ndarray, max_empty: int | None) -> np.ndarray:
+    """Which windows to keep: every window with data, and the empty ones in runs of at most
+    ``max_empty`` windows (a quiet day is data; months without any are a break in the log)."""
+    if max_empty is None:
+        return np.ones(len(occupied), dtype=bool)
+    keep = occupied.copy()
+    run_start = None
+    for k in range(len(occupied) + 1):
+        empty = k < len(occupied) and not occupied[k]
+        if empty and run_start is None:
+            run_start = k
+        elif not empty and run_start is not None:
+            if k - run_start <= max_empty:
+                keep[run_start:k] = True
+            run_start = None
+    return keep
+
+
 def _assign(ts: pd.Series, origin: pd.Timestamp, delta: pd.Timedelta, n: int) -> np.ndarray:
     """Window index of each timestamp; -1 outside ``[origin, origin + n·delta)``."""
     ns = pd.DatetimeIndex(ts).as_unit("ns").asi8
@@ -198,13 +226,22 @@ def window_aggregates(
     start: Any = None,
     end: Any = None,
     rating_scale: str = "auto",
+    max_gap: str | None = "7D",
 ) -> pd.DataFrame:
     """One row of aggregates per window ``[start + k·window, start + (k+1)·window)``.
 
     ``start`` defaults to midnight (UTC) of the earliest timestamp; ``end`` to midnight after
     the latest. Rows outside ``[start, end)`` are ignored. The index is the window start; the
-    columns are those listed in the module docstring, plus ``window_end`` and ``complete``
-    (whether the whole window lies before ``end``).
+    columns are those listed in the module docstring, plus ``window_end`` and ``complete``.
+
+    A window is *complete* when it ends at or before the time the data is known up to:
+    ``end`` when given, else the latest timestamp in the data. So the last window of a live
+    store (today, so far) and of a log that stops mid-window is partial; alerts skip it.
+
+    Empty windows in a stretch longer than ``max_gap`` are left out, so a historical import
+    followed by live events gives the windows of the data, not every empty day between (the
+    window after such a break has no previous window). Shorter stretches stay, as zeros: a
+    day without any event is news. ``max_gap=None`` keeps every window.
 
     Examples
     --------
@@ -221,6 +258,12 @@ def window_aggregates(
         ) from None
     if delta <= pd.Timedelta(0):
         raise ConfigError(f"window must be positive, got {window!r}")
+    max_empty = None
+    if max_gap is not None:
+        try:
+            max_empty = int(pd.Timedelta(max_gap) // delta)
+        except ValueError:
+            raise ConfigError(f"max_gap {max_gap!r} is not a duration such as '7D'") from None
     ev = _check_frame(events, "events", EVENTS_COLUMNS)
     pr = (
         _check_frame(predictions, "predictions", PREDICTIONS_COLUMNS, ("output",))
@@ -239,15 +282,39 @@ def window_aggregates(
         raise DataError("events, predictions and feedback are all empty; give start and end")
     origin = utc_timestamp(start) if start is not None else all_ts.min().floor("D")
     stop = utc_timestamp(end) if end is not None else all_ts.max().floor("D") + pd.Timedelta("1D")
-    starts = _windows(origin, stop, delta)
+    if stop <= origin:
+        raise ConfigError(
+            f"the period is empty: it starts at {origin.isoformat()} and ends at "
+            f"{stop.isoformat()}; give a start before the end"
+        )
+    known_until = utc_timestamp(end) if end is not None else all_ts.max()
+    full = _windows(origin, stop, delta)
+    # window index of every row over the full range, then only the kept windows, renumbered
+    raw = [
+        _assign(f["ts"], origin, delta, len(full)) if f is not None else None for f in (ev, pr, fb)
+    ]
+    occupied = np.zeros(len(full), dtype=bool)
+    for w in raw:
+        if w is not None:
+            occupied[w[w >= 0]] = True
+    keep = _kept_windows(occupied, max_empty)
+    renumber = np.append(np.where(keep, np.cumsum(keep) - 1, -1), -1)  # [-1] maps -1 to -1
+    ev_w, pr_w_all, fb_w_all = (renumber[w] if w is not None else None for w in raw)
+    starts = full[keep]
     n = len(starts)
+    if n == 0:
+        raise DataError(
+            f"no events, predictions or feedback from {origin.isoformat()} to "
+            f"{stop.isoformat()}; the data runs from {all_ts.min().isoformat()} to "
+            f"{all_ts.max().isoformat()}"
+        )
     out = pd.DataFrame(index=starts)
     out.index.name = "window_start"
     out["window_end"] = starts + delta
-    out["complete"] = out["window_end"] <= stop
+    out["complete"] = out["window_end"] <= known_until
     zeros = np.zeros(n)
 
-    ev_w = _assign(ev["ts"], origin, delta, n)
+    assert ev_w is not None
     # one factorization of user ids across events and predictions, for distinct counts
     pr_users = pr["user_id"] if pr is not None else pd.Series([], dtype=object)
     user_codes, _ = pd.factorize(pd.concat([ev["user_id"], pr_users], ignore_index=True))
@@ -271,7 +338,8 @@ def window_aggregates(
     active_w, active_codes = np.where(churn, -1, ev_w), ev_users
 
     if pr is not None:
-        pr_w = _assign(pr["ts"], origin, delta, n)
+        pr_w = pr_w_all
+        assert pr_w is not None
         active_w = np.concatenate([active_w, pr_w])
         active_codes = np.concatenate([active_codes, pr_user_codes])
         lat = pd.to_numeric(pr["latency_ms"], errors="coerce").to_numpy(dtype=float)
@@ -287,7 +355,8 @@ def window_aggregates(
     out["ratings"] = out["satisfaction_sum"] = zeros
     out["labels"] = out["abs_error_sum"] = out["correct"] = zeros
     if fb is not None:
-        fb_w = _assign(fb["ts"], origin, delta, n)
+        fb_w = fb_w_all
+        assert fb_w is not None
         if "rating" in fb.columns:
             rated = fb["rating"].notna().to_numpy()
             sat = normalise_ratings(fb["rating"][rated], rating_scale).to_numpy(dtype=float)

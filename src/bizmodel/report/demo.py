@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from bizmodel.monitor.alerts import DEFAULT_RULES, evaluate_rules
 from bizmodel.monitor.drift import DriftReport, prediction_drift, text_drift
 from bizmodel.monitor.kpi import compute_kpis
@@ -119,7 +121,8 @@ def demo_report_data(days: int = 28, seed: int = 0) -> dict[str, Any]:
     cfg = MarketConfig(days=days, seed=seed, long_text_from_day=max(1, days - 7))
     data = simulate_market(cfg)
     table = data.arm_days
-    kpis = compute_kpis(data.events, data.predictions, data.feedback)
+    end = pd.Timestamp(cfg.start, tz="UTC") + pd.Timedelta(days=days)  # the simulation's end
+    kpis = compute_kpis(data.events, data.predictions, data.feedback, end=end)
     drift = _drift(data, days)
     alerts = evaluate_rules(DEFAULT_RULES, kpis=kpis, drift=drift, all_windows=True)
     return {
