@@ -59,6 +59,8 @@ class ServerSettings(_Section):
     replicas: int = Field(1, ge=1, le=64)
     explain_per_minute: int = Field(30, ge=1)  # POST /v1/explain calls per API key and minute
     explain_budget: int = Field(4000, ge=2)  # /v1/explain: inputs x (n_steps | n_samples) at most
+    rate_per_minute: int = Field(0, ge=0)  # calls per API key and minute (0 = none); a key's wins
+    key_cache_s: float = Field(1.0, ge=0, le=60)  # a stored key's row is re-read after this long
 
 
 class TrainSettings(_Section):
@@ -66,6 +68,17 @@ class TrainSettings(_Section):
 
     base_model: str = "packaged"  # "packaged" = the bundled all-MiniLM-L6-v2, or any id / path
     num_threads: int | None = Field(None, ge=1)  # torch intra-op threads; None = all cores
+
+
+class TrackingSettings(_Section):
+    """Where training runs and registered versions are mirrored (``[tracking]``)."""
+
+    # MLflow tracking URI (a folder, sqlite:///mlflow.db, http://...); None = the environment's
+    # MLFLOW_TRACKING_URI, else no MLflow
+    mlflow_uri: str | None = None
+    mlflow_experiment: str = "bizmodel"  # MLflow experiment of training runs
+    # TensorBoard event files of every `bizmodel train` (one sub-folder a run); None = off
+    logdir: Path | None = None
 
 
 class ProjectSettings(_Section):
@@ -96,9 +109,10 @@ class Settings(_Section):
     project_dir: Path = Path(".")  # folder holding bizmodel.toml, the database and the registry
     database_url: str | None = None  # SQLAlchemy URL; None = SQLite file bizmodel.db in project_dir
     registry_dir: Path | None = None  # model registry; None = project_dir/registry
-    api_keys: tuple[str, ...] = ()  # keys accepted for write/admin endpoints
+    api_keys: tuple[str, ...] = ()  # bootstrap API keys, every role (see `bizmodel keys`)
     server: ServerSettings = ServerSettings()
     train: TrainSettings = TrainSettings()
+    tracking: TrackingSettings = TrackingSettings()
     project: ProjectSettings = ProjectSettings()
     metrics: dict[Annotated[str, Field(pattern=METRIC_NAME)], MetricSettings] = Field(
         default_factory=dict
@@ -150,6 +164,11 @@ class Settings(_Section):
                 data.pop(key, None)  # business-model spec keys may share the file
         data["project_dir"] = pdir
         _merge_env(data, env)
+        if env.get("MLFLOW_TRACKING_URI") and not data.get("tracking", {}).get("mlflow_uri"):
+            data["tracking"] = {
+                **data.get("tracking", {}),
+                "mlflow_uri": env["MLFLOW_TRACKING_URI"],
+            }
         data.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(data)
@@ -172,7 +191,11 @@ class Settings(_Section):
 
 
 def _merge_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    sections: dict[str, type[_Section]] = {"server": ServerSettings, "train": TrainSettings}
+    sections: dict[str, type[_Section]] = {
+        "server": ServerSettings,
+        "train": TrainSettings,
+        "tracking": TrackingSettings,
+    }
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "PROJECT_DIR":
             continue
