@@ -120,3 +120,24 @@ def load_tokenizer(name: str) -> Any:
         return AutoTokenizer.from_pretrained(path)
     except OSError as exc:
         raise _offline_error(name, exc) from exc
+
+
+def load_classifier(name: str, n_outputs: int) -> Any:
+    """``AutoModelForSequenceClassification`` for ``name`` with a new ``n_outputs`` head.
+
+    The architecture's own head (DistilBERT's pre-classifier, DeBERTa's context pooler,
+    GPT-2's score over the last token, ...) initialised from scratch; the rest pre-trained.
+    """
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    path = resolve_model_path(name)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized: classifier": that is the point
+    try:
+        with quiet_loading():
+            return AutoModelForSequenceClassification.from_pretrained(path, num_labels=n_outputs)
+    except OSError as exc:
+        raise _offline_error(name, exc) from exc
+    finally:
+        hf_logging.set_verbosity(level)

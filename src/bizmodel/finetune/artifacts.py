@@ -6,7 +6,16 @@ Layout of a model dir ``DIR``::
                         max_length, pooling, target scaling, created_at, data fingerprint
     DIR/config.json     the run configuration (TrainConfig)
     DIR/metrics.json    dev/test metrics, train_seconds, samples_per_second, train_cpu_seconds
-    DIR/model/          save_pretrained of the (merged) encoder + tokenizer + head.safetensors
+    DIR/model/          a plain transformers folder + tokenizer, one of two formats
+                        (``model_format`` in bizmodel.json):
+                        "sequence-classification": the architecture's own
+                        ``*ForSequenceClassification`` (full fine-tunes with the pooler or
+                        the architecture's head; PEFT methods with the pooler, merged), the
+                        target scaling folded into its last layer, labels in ``id2label``:
+                        ``pipeline("text-classification", model=DIR/model)`` serves it;
+                        "encoder+head": the (merged) encoder (mean, cls and last pooling,
+                        which no standard class has; before 2026-12 every model dir).
+                        head.safetensors (the linear head in training units) is beside both
     DIR/adapter/        PEFT methods only: the adapter (plain peft) + tokenizer + head.safetensors
 
 The whole dir is written to a temporary sibling and moved into place with ``os.replace``;
@@ -165,32 +174,63 @@ def write_model_dir(
     """Write the model dir atomically (see the module docstring for the layout).
 
     For PEFT methods the adapter is saved first, then the encoder is merged *in place*
-    (``merge_and_unload``) and saved as the full model, so ``model`` must not be trained
-    further afterwards.
+    (``merge_and_unload``) and saved as the full model; where the head is the architecture's
+    standard one the model is saved as its ``*ForSequenceClassification`` with the target
+    scaling folded in (:func:`~bizmodel.finetune.architectures.sequence_classification`).
+    ``model`` must not be trained further afterwards.
     """
     from safetensors.torch import save_file
 
+    from bizmodel.finetune.architectures import sequence_classification
     from bizmodel.pretrained import quiet_loading
 
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
     try:
-        head = model.head_state()
+        extra: dict[str, Any] = {}
         with quiet_loading():
             if method.is_peft:
                 adapter = tmp / "adapter"
                 model.encoder.save_pretrained(adapter)
                 tokenizer.save_pretrained(adapter)
-                save_file(head, adapter / HEAD_FILE)
+                save_file(model.head_state(), adapter / HEAD_FILE)
                 model.encoder = model.encoder.merge_and_unload()
-            model.encoder.save_pretrained(tmp / "model")
-            tokenizer.save_pretrained(tmp / "model")
-        save_file(head, tmp / "model" / HEAD_FILE)
+            task = info.get("task", model.task)
+            target = (info.get("columns") or {}).get("target") or "value"
+            names = list(info.get("labels") or [target])
+            standard = sequence_classification(model, task=task, label_names=names)
+            (standard or model.encoder).save_pretrained(tmp / "model")
+            # Truncate where bizmodel does: a plain pipeline(..., truncation=True) then sees
+            # the same tokens (model_max_length is what its tokenizer truncates to).
+            saved_max = tokenizer.model_max_length
+            tokenizer.model_max_length = int(info.get("max_length") or saved_max)
+            try:
+                tokenizer.save_pretrained(tmp / "model")
+            finally:
+                tokenizer.model_max_length = saved_max
+        if model.head is not None:
+            # Also beside a standard model: the head in training units, so the encoder + head
+            # recipe (bizmodel.finetune.model) works on every model dir.
+            save_file(model.head_state(), tmp / "model" / HEAD_FILE)
+            extra["head_file"] = HEAD_FILE
+        extra["model_format"] = (
+            "sequence-classification"
+            if standard is not None or model.head is None
+            else "encoder+head"
+        )
+        # Folded scaling: the saved outputs are in target units; the scaling that was
+        # trained with stays on record (mean, std) with folded=True.
+        scaling = dict(info.get("target_scaling") or {})
+        scaling["folded"] = task == "regression" and standard is not None
+        extra["plain_transformers"] = extra["model_format"] == "sequence-classification" and (
+            task != "regression" or scaling["folded"]
+        )
         full_info = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             **info,
-            "head_file": HEAD_FILE,
+            "target_scaling": scaling,
+            **extra,
             "has_adapter": bool(method.is_peft),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }

@@ -9,8 +9,11 @@ function returning its config, e.g. IA³ or LoHa::
                                                                  target_modules=o.targets)))
 
 The head (pooling + linear layer) always trains, outside the PEFT wrapper, and is saved next
-to the adapter. AdaLoRA needs the total number of steps in its config and a rank update
-after each optimiser step (:func:`after_step`).
+to the adapter. Adapters go on the model's own linear layers, asked of the model
+(:func:`~bizmodel.finetune.architectures.adapter_targets`: every linear layer of its
+transformer blocks), or on the module names given, each of which must match
+(:func:`~bizmodel.finetune.architectures.check_targets`). AdaLoRA needs the total number of
+steps in its config and a rank update after each optimiser step (:func:`after_step`).
 
 Examples
 --------
@@ -30,10 +33,6 @@ from typing import Any
 
 from bizmodel.errors import ConfigError
 
-#: Linear layers of a BERT-style encoder that adapters go on (pooler excluded: mean pooling
-#: does not use it). ``output.dense`` matches both the attention and the FFN output.
-BERT_TARGETS = ("query", "key", "value", "intermediate.dense", "output.dense")
-
 
 @dataclass(frozen=True)
 class MethodOptions:
@@ -42,7 +41,9 @@ class MethodOptions:
     r: int = 16  # adapter rank (LoRA) / initial rank (AdaLoRA)
     alpha: int = 32  # LoRA scaling numerator: update = (alpha / r) · B A
     dropout: float = 0.1  # dropout on the adapter input
-    targets: tuple[str, ...] = BERT_TARGETS  # module name suffixes that get adapters
+    # module name suffixes that get adapters; None = every linear layer of the model's
+    # transformer blocks (on BERT: query, key, value, intermediate.dense, output.dense)
+    targets: tuple[str, ...] | None = None
     total_steps: int = 1000  # optimiser steps of the run (AdaLoRA's schedule needs it)
 
 
@@ -63,6 +64,8 @@ class Method:
     # still averaging well (docs/benchmarks.md, "model soups"). None: default_lr.
     soup_lr: float | None = None
     peft_config: Callable[[MethodOptions], Any] | None = field(default=None, repr=False)
+    # PEFT: when no targets are given, find them in the model (False: the config chooses)
+    finds_targets: bool = True
 
     @property
     def is_peft(self) -> bool:
@@ -90,7 +93,10 @@ def _lora(o: MethodOptions) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
-        r=o.r, lora_alpha=o.alpha, lora_dropout=o.dropout, target_modules=list(o.targets)
+        r=o.r,
+        lora_alpha=o.alpha,
+        lora_dropout=o.dropout,
+        target_modules=list(o.targets) if o.targets is not None else None,
     )
 
 
@@ -108,16 +114,19 @@ def _adalora(o: MethodOptions) -> Any:
         total_step=t,
         lora_alpha=o.alpha,
         lora_dropout=o.dropout,
-        target_modules=list(o.targets),
+        target_modules=list(o.targets) if o.targets is not None else None,
     )
 
 
 def _ia3(o: MethodOptions) -> Any:
     from peft import IA3Config
 
-    return IA3Config(
-        target_modules=["key", "value", "output.dense"], feedforward_modules=["output.dense"]
-    )
+    # peft's per-architecture choice (BERT: key, value, output.dense) when no targets given;
+    # with targets, the feed-forward ones are those that are not attention projections.
+    if o.targets is None:
+        return IA3Config()
+    ff = [t for t in o.targets if not any(a in t for a in ("attn", "attention"))]
+    return IA3Config(target_modules=list(o.targets), feedforward_modules=ff)
 
 
 # Full fine-tuning: BERT's classifier head (dense + tanh over [CLS], raw targets). Against
@@ -137,16 +146,37 @@ register_method(
 register_method(Method("frozen", default_lr=1e-3, train_encoder=False))
 register_method(Method("lora", default_lr=5e-4, peft_config=_lora))
 register_method(Method("adalora", default_lr=1e-3, peft_config=_adalora))
-register_method(Method("ia3", default_lr=3e-3, peft_config=_ia3))
+register_method(Method("ia3", default_lr=3e-3, peft_config=_ia3, finds_targets=False))
 
 
 def apply_method(encoder: Any, method: Method, options: MethodOptions) -> Any:
-    """Prepare ``encoder`` for ``method``: wrap it with PEFT, freeze it, or leave it as is."""
+    """Prepare ``encoder`` for ``method``: wrap it with PEFT, freeze it, or leave it as is.
+
+    PEFT methods get their target modules from ``options.targets`` (each must match a linear
+    layer) or, when None, from the model (:func:`~bizmodel.finetune.architectures.
+    adapter_targets`); no match → ConfigError, never a partial or empty adapter.
+    """
     if method.is_peft:
+        import dataclasses
+
         from peft import get_peft_model
 
+        from bizmodel.finetune.architectures import adapter_targets, check_targets
+
         assert method.peft_config is not None
-        return get_peft_model(encoder, method.peft_config(options))
+        if options.targets is not None:
+            check_targets(encoder, options.targets)
+        elif method.finds_targets:
+            options = dataclasses.replace(options, targets=adapter_targets(encoder))
+        try:
+            return get_peft_model(encoder, method.peft_config(options))
+        except ValueError as exc:  # e.g. peft has no default targets for this model type
+            kind = getattr(encoder.config, "model_type", "?")
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"method {method.name!r} cannot adapt this {kind} model: {first}; valid: "
+                "give lora_targets (module names of its linear layers)"
+            ) from exc
     if not method.train_encoder:
         for p in encoder.parameters():
             p.requires_grad_(False)

@@ -26,9 +26,21 @@ in ten lines::
     y = pooled @ head["weight"].T + head["bias"]                       # (B, K)
     y = y[:, 0] * info["target_scaling"]["std"] + info["target_scaling"]["mean"]  # regression
 
-With ``pooling="cls"`` the pooled vector is ``out.last_hidden_state[:, 0]``. Regression
-targets may be standardised for training (z-scores); the module un-scales its output, so
+With ``pooling="cls"`` the pooled vector is ``out.last_hidden_state[:, 0]``; with
+``pooling="last"`` (decoders: GPT-2, Llama, Qwen2) the last non-pad token's, rows padded on
+the right. With ``pooling="head"`` the encoder *is* the architecture's own
+``AutoModelForSequenceClassification`` (DistilBERT's pre-classifier, DeBERTa's context
+pooler, ELECTRA's dense + GELU, GPT-2's score over the last token, ...) and its logits are
+the output: a full fine-tune of a model without a pooler uses it
+(:func:`~bizmodel.finetune.architectures.resolve_pooling`). Regression targets may be
+standardised for training (z-scores); the module un-scales its output, so
 :meth:`TextModel.forward` returns values in the original target units.
+
+Full fine-tunes whose head is the architecture's standard one (``pooler`` on BERT-, RoBERTa-
+and MPNet-style models, ``head`` everywhere) are saved as that ``*ForSequenceClassification``
+model, target scaling folded into its last layer (:func:`sequence_classification`), so plain
+``transformers`` serves them; the ten lines above apply to the others (``model_format``
+``"encoder+head"`` in ``bizmodel.json``).
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bizmodel.finetune.architectures import uses_token_types
 from bizmodel.finetune.config import POOLINGS
 
 
@@ -48,14 +61,17 @@ class TextModel(nn.Module):
     Parameters
     ----------
     encoder : nn.Module
-        A Hugging Face encoder (``AutoModel``), possibly wrapped by peft.
+        A Hugging Face encoder (``AutoModel``), possibly wrapped by peft; with
+        ``pooling="head"`` an ``AutoModelForSequenceClassification`` with ``n_outputs`` labels.
     n_outputs : int
         1 for regression, the number of classes for classification.
     task : str
         ``"regression"`` or ``"classification"``.
     pooling : str
         ``"mean"`` (masked mean of the last hidden states), ``"cls"`` (the first token) or
-        ``"pooler"`` (the encoder's own ``pooler_output``: dense + tanh over ``[CLS]``).
+        ``"pooler"`` (the encoder's own ``pooler_output``: dense + tanh over ``[CLS]``),
+        ``"last"`` (the last non-pad token; right padding) or ``"head"`` (the encoder's own
+        classification head gives the outputs).
     dropout : float
         Dropout on the pooled vector during training.
     target_mean, target_std : float
@@ -81,7 +97,13 @@ class TextModel(nn.Module):
         self.pooling = pooling
         hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009 - HF modules
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, n_outputs)
+        self.head: nn.Linear | None = None if pooling == "head" else nn.Linear(hidden, n_outputs)
+        # token_type_ids only for models that embed them (BERT, ELECTRA); what the ONNX
+        # export and the runtimes feed (bizmodel.inference.runtime reads input_names)
+        self.token_types = uses_token_types(encoder)
+        self.input_names = ("input_ids", "attention_mask") + (
+            ("token_type_ids",) if self.token_types else ()
+        )
         self.target_mean: torch.Tensor
         self.target_std: torch.Tensor
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
@@ -92,6 +114,9 @@ class TextModel(nn.Module):
         hidden = hidden.float()
         if self.pooling == "cls":
             return hidden[:, 0]
+        if self.pooling == "last":  # right padding: the last real token is at length - 1
+            last = (attention_mask.sum(1) - 1).clamp(min=0)  # (B,)
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         m = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
@@ -103,9 +128,12 @@ class TextModel(nn.Module):
     ) -> torch.Tensor:
         """Head output before un-scaling: (B,) z-scores or (B, K) logits."""
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
+        if token_type_ids is not None and self.token_types:
             kwargs["token_type_ids"] = token_type_ids
         enc = self.encoder(**kwargs)
+        if self.head is None:  # "head": the architecture's own classification head
+            out = enc.logits.float()  # (B, K)
+            return out[:, 0] if self.task == "regression" else out
         if self.pooling == "pooler":
             pooled = enc.pooler_output.float()  # (B, H): tanh(W h_cls + b), pre-trained
         else:
@@ -143,7 +171,9 @@ class TextModel(nn.Module):
         return out, loss
 
     def head_state(self) -> dict[str, torch.Tensor]:
-        """The head's weights as saved in ``head.safetensors``."""
+        """The head's weights as saved in ``head.safetensors`` (not with ``pooling="head"``)."""
+        if self.head is None:
+            raise ValueError("pooling 'head': the head is part of the encoder's weights")
         return {
             "weight": self.head.weight.detach().contiguous().clone(),
             "bias": self.head.bias.detach().contiguous().clone(),

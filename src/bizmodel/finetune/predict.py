@@ -56,7 +56,7 @@ class FineTunedModel:
     def __init__(self, path: str | Path) -> None:
         import torch
         from safetensors.torch import load_file
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
         from bizmodel.finetune.model import TextModel
         from bizmodel.pretrained import quiet_loading
@@ -72,22 +72,39 @@ class FineTunedModel:
         self.max_length = int(self.info["max_length"])
         model_dir = self.path / "model"
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        with quiet_loading():
-            encoder = AutoModel.from_pretrained(model_dir)
-        head = load_file(model_dir / self.info.get("head_file", HEAD_FILE))
         scaling = self.info["target_scaling"]
-        module = TextModel(
-            encoder,
-            int(head["bias"].shape[0]),
-            task=self.task,
-            pooling=self.info["pooling"],
-            dropout=0.0,
-            target_mean=scaling["mean"],
-            target_std=scaling["std"],
-        )
-        with torch.no_grad():
-            module.head.weight.copy_(head["weight"])
-            module.head.bias.copy_(head["bias"])
+        # Folded scaling: the saved model's outputs are already in target units.
+        mean, std = (0.0, 1.0) if scaling.get("folded") else (scaling["mean"], scaling["std"])
+        if self.info.get("model_format") == "sequence-classification":
+            # The architecture's own *ForSequenceClassification: what plain transformers runs.
+            with quiet_loading():
+                classifier = AutoModelForSequenceClassification.from_pretrained(model_dir)
+            module = TextModel(
+                classifier,
+                int(classifier.config.num_labels),
+                task=self.task,
+                pooling="head",
+                dropout=0.0,
+                target_mean=mean,
+                target_std=std,
+            )
+        else:  # "encoder+head", and every model dir written before model_format existed
+            with quiet_loading():
+                encoder = AutoModel.from_pretrained(model_dir)
+            head = load_file(model_dir / self.info.get("head_file", HEAD_FILE))
+            module = TextModel(
+                encoder,
+                int(head["bias"].shape[0]),
+                task=self.task,
+                pooling=self.info["pooling"],
+                dropout=0.0,
+                target_mean=mean,
+                target_std=std,
+            )
+            assert module.head is not None
+            with torch.no_grad():
+                module.head.weight.copy_(head["weight"])
+                module.head.bias.copy_(head["bias"])
         self.module = module.eval()
         self._pad_id = int(self.tokenizer.pad_token_id or 0)
 

@@ -27,6 +27,7 @@ import torch
 
 from bizmodel.errors import TrainingError
 from bizmodel.finetune import artifacts
+from bizmodel.finetune.architectures import load_for_training
 from bizmodel.finetune.batching import bucket_batches, collate, tokenize
 from bizmodel.finetune.config import TrainConfig
 from bizmodel.finetune.data import (
@@ -41,7 +42,7 @@ from bizmodel.finetune.model import TextModel
 from bizmodel.finetune.optim import Ema, lr_lambda, param_groups, trainable_state
 from bizmodel.finetune.parallel import DataParallel
 from bizmodel.finetune.results import TrainResult
-from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
+from bizmodel.pretrained import load_tokenizer, resolve_model_path
 
 StepCallback = Callable[[int, float], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -155,7 +156,13 @@ def train_model(
     seed_everything(config.seed)
     base_path = resolve_model_path(config.model)
     tokenizer = load_tokenizer(config.model)
-    encoder = load_encoder(config.model)
+    encoder, pooling = load_for_training(
+        config.model,
+        tokenizer,
+        pooling=config.resolved_pooling(),
+        full=method.train_encoder and not method.is_peft,
+        n_outputs=1 if task == "regression" else len(labels or []),
+    )
     steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
     if parallel is not None:
         steps_per_epoch = parallel.steps(steps_per_epoch)
@@ -165,6 +172,7 @@ def train_model(
         alpha=config.lora_alpha,
         dropout=config.lora_dropout,
         total_steps=total_steps,
+        targets=tuple(config.lora_targets) if config.lora_targets else None,
     )
     encoder = apply_method(encoder, method, options)
     if config.freeze_embeddings and method.train_encoder and not method.is_peft:
@@ -177,7 +185,7 @@ def train_model(
         encoder,
         n_out,
         task=task,
-        pooling=config.resolved_pooling(),
+        pooling=pooling,
         dropout=config.dropout,
         target_mean=mean,
         target_std=std,
@@ -395,7 +403,7 @@ def train_model(
         "base_model": config.model,
         "base_model_path": base_path,
         "max_length": config.max_length,
-        "pooling": config.resolved_pooling(),
+        "pooling": model.pooling,  # the pooling used (a model without a pooler falls back)
         "target_scaling": {"kind": scaling, "mean": mean, "std": std},
         "data_fingerprint": data_fp,
     }

@@ -43,6 +43,9 @@ def _max_length(model: ServableModel) -> int:
 
 
 def _input_names(module: Any) -> list[str]:
+    declared = getattr(module, "input_names", None)  # TextModel: token types only if embedded
+    if declared is not None:
+        return list(declared)
     params = inspect.signature(module.forward).parameters
     names = ["input_ids", "attention_mask"]
     return [*names, "token_type_ids"] if "token_type_ids" in params else names

@@ -1,0 +1,336 @@
+"""Any Hugging Face architecture: tiny random models of each family, trained and served.
+
+Each base model is built offline from its config (hidden size 32, 2 layers, 2 heads) with the
+packaged MiniLM's WordPiece tokenizer saved beside it, fine-tuned for one epoch on 24 rows,
+reloaded by bizmodel, by plain ``transformers`` in a separate interpreter that never imports
+bizmodel (full fine-tunes: ``pipeline("text-classification")``), and by plain ``peft`` (LoRA).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from bizmodel.datasets import financial_headlines
+from bizmodel.errors import ConfigError
+from bizmodel.finetune import load_model, train
+
+SMALL = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+TINY = {"epochs": 1, "batch_size": 8, "max_length": 32, "show_progress": False, "num_threads": 1}
+COLS = {"text": "company", "text_pair": "headline", "target": "sentiment"}
+
+
+def _configs(vocab: int, pad: int, cls: int, sep: int) -> dict[str, Callable[[], Any]]:
+    import transformers as tf
+
+    enc = {**SMALL, "intermediate_size": 37, "vocab_size": vocab}
+    dec = {**enc, "num_key_value_heads": 1, "max_position_embeddings": 64, "pad_token_id": pad}
+    roberta = {**enc, "max_position_embeddings": 66, "pad_token_id": pad, "type_vocab_size": 1}
+    configs: dict[str, Callable[[], Any]] = {
+        "bert": lambda: tf.BertConfig(**enc, max_position_embeddings=64),
+        "roberta": lambda: tf.RobertaConfig(**roberta),
+        "xlm-roberta": lambda: tf.XLMRobertaConfig(**roberta),
+        "distilbert": lambda: tf.DistilBertConfig(
+            vocab_size=vocab, dim=32, n_layers=2, n_heads=2, hidden_dim=37, pad_token_id=pad
+        ),
+        "mpnet": lambda: tf.MPNetConfig(**enc, max_position_embeddings=66, pad_token_id=pad),
+        "deberta-v2": lambda: tf.DebertaV2Config(
+            **enc,
+            max_position_embeddings=64,
+            relative_attention=True,
+            pos_att_type=["p2c", "c2p"],
+            position_biased_input=False,
+            position_buckets=16,
+            pad_token_id=pad,
+        ),
+        "electra": lambda: tf.ElectraConfig(**enc, embedding_size=16, max_position_embeddings=64),
+        "gpt2": lambda: tf.GPT2Config(
+            vocab_size=vocab,
+            n_embd=32,
+            n_layer=2,
+            n_head=2,
+            n_inner=37,
+            n_positions=64,
+            pad_token_id=pad,
+        ),
+        "llama": lambda: tf.LlamaConfig(**dec),
+        "qwen2": lambda: tf.Qwen2Config(**dec),
+    }
+    if hasattr(tf, "ModernBertConfig"):
+        configs["modernbert"] = lambda: tf.ModernBertConfig(
+            **enc,
+            max_position_embeddings=64,
+            pad_token_id=pad,
+            cls_token_id=cls,
+            sep_token_id=sep,
+            bos_token_id=cls,
+            eos_token_id=sep,
+        )
+    return configs
+
+
+ARCHS = [
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "distilbert",
+    "mpnet",
+    "deberta-v2",
+    "electra",
+    "modernbert",
+    "gpt2",
+    "llama",
+    "qwen2",
+]
+CLASSIFIERS = ["bert", "roberta", "distilbert", "gpt2"]  # one of each way a head is saved
+
+
+class Zoo:
+    """Tiny base models and fine-tunes, each built once per module on first use."""
+
+    def __init__(self, root: Path) -> None:
+        from transformers import AutoTokenizer
+
+        from bizmodel.pretrained import resolve_model_path
+
+        self.root = root
+        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("packaged"))
+        t = self.tokenizer
+        self.configs = _configs(len(t), t.pad_token_id, t.cls_token_id, t.sep_token_id)
+        self.data = financial_headlines(24, seed=0)
+        self.runs: dict[tuple[str, str, str], Path] = {}
+
+    def base(self, arch: str) -> Path:
+        from transformers import AutoModel
+
+        if arch not in self.configs:
+            pytest.skip(f"this transformers has no {arch}")
+        path = self.root / "base" / arch
+        if not path.exists():
+            torch.manual_seed(0)
+            AutoModel.from_config(self.configs[arch]()).save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+        return path
+
+    def trained(self, arch: str, method: str, task: str = "regression") -> Path:
+        key = (arch, method, task)
+        if key not in self.runs:
+            out = self.root / f"{arch}-{method}-{task}"
+            df, target = self.data, "sentiment"
+            if task == "classification":
+                df = df.assign(label=np.where(df["sentiment"] > 0, "up", "down"))
+                target = "label"
+            train(
+                df,
+                **{**COLS, "target": target},
+                output=out,
+                model=str(self.base(arch)),
+                method=method,
+                split_column="split",
+                **TINY,
+            )
+            self.runs[key] = out
+        return self.runs[key]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
+    return Zoo(tmp_path_factory.mktemp("zoo"))
+
+
+def _rows(zoo: Zoo) -> tuple[list[str], list[str]]:
+    rows = zoo.data[zoo.data["split"] != "train"]
+    return rows["company"].tolist(), rows["headline"].tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_each_architecture_trains_saves_and_reloads(zoo: Zoo, arch: str, method: str) -> None:
+    d = zoo.trained(arch, method)
+    info = json.loads((d / "bizmodel.json").read_text())
+    texts, pairs = _rows(zoo)
+    pred = load_model(d).predict(texts, pairs)
+    assert pred.shape == (len(texts),) and np.isfinite(pred).all()
+    assert np.ptp(pred) > 0  # not a constant: the texts reach the output
+    if method == "full":
+        # BERT-, RoBERTa- and MPNet-style models keep their pooler; the others get their
+        # architecture's own head; both are saved as the standard class, plain-servable
+        has_pooler = arch in ("bert", "roberta", "xlm-roberta", "mpnet")
+        assert info["pooling"] == ("pooler" if has_pooler else "head")
+        assert info["model_format"] == "sequence-classification"
+        assert info["plain_transformers"] is True
+    else:
+        assert info["pooling"] == "mean" and info["model_format"] == "encoder+head"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ARCHS)
+def test_lora_adapts_every_block_linear_layer_and_reloads_in_plain_peft(
+    zoo: Zoo, arch: str
+) -> None:
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModel, AutoTokenizer
+
+    d = zoo.trained(arch, "lora")
+    info = json.loads((d / "bizmodel.json").read_text())
+    texts, pairs = _rows(zoo)
+    base = AutoModel.from_pretrained(zoo.base(arch)).eval()
+    linear = {
+        n
+        for n, m in base.named_modules()
+        if isinstance(m, torch.nn.Linear) or type(m).__name__ == "Conv1D"
+    }
+    peft_model = PeftModel.from_pretrained(base, d / "adapter").eval()
+    adapted = {
+        n.split("base_model.model.", 1)[-1]
+        for n, m in peft_model.named_modules()
+        if hasattr(m, "lora_A")
+    }
+    in_blocks = {n for n in linear if any(part.isdigit() for part in n.split("."))}
+    assert adapted == in_blocks  # attention and feed-forward, e.g. MPNet's attn.q/k/v/o
+    tok = AutoTokenizer.from_pretrained(d / "adapter")
+    x = tok(
+        texts,
+        pairs,
+        padding=True,
+        truncation=True,
+        max_length=info["max_length"],
+        return_tensors="pt",
+    )
+    # the saved tokenizer gives token_type_ids only to models that embed them
+    assert ("token_type_ids" in x) == (arch in ("bert", "electra"))
+    head = load_file(d / "adapter" / "head.safetensors")
+    scaling = info["target_scaling"]
+    ours = load_model(d).predict(texts, pairs)
+    for model in (peft_model, AutoModel.from_pretrained(d / "model").eval()):  # adapter, merged
+        with torch.no_grad():
+            h = model(**x).last_hidden_state  # (B, T, H)
+        mask = x["attention_mask"].unsqueeze(-1).float()
+        y = ((h * mask).sum(1) / mask.sum(1)) @ head["weight"].T + head["bias"]
+        y = y[:, 0] * scaling["std"] + scaling["mean"]
+        np.testing.assert_allclose(y.numpy(), ours, atol=1e-5)
+
+
+# Run by a separate interpreter: plain transformers only, no bizmodel import.
+PLAIN = """
+import json, sys
+from transformers import AutoModelForSequenceClassification, pipeline
+out = []
+for case in json.load(open(sys.argv[1])):
+    model = AutoModelForSequenceClassification.from_pretrained(case["dir"])
+    regression = case["task"] == "regression"
+    pipe = pipeline("text-classification", model=case["dir"], top_k=None,
+                    function_to_apply="none" if regression else "softmax")
+    rows = [{"text": t, "text_pair": p} for t, p in zip(case["texts"], case["pairs"])]
+    # batches of unequal lengths: padding must be right; truncation where bizmodel truncates
+    got = pipe(rows, batch_size=4, truncation=True)
+    if regression:
+        values = [r[0]["score"] for r in got]
+    else:
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        values = [[{d["label"]: d["score"] for d in r}[n] for n in names] for r in got]
+    out.append({"values": values, "class": type(model).__name__,
+                "problem_type": model.config.problem_type,
+                "labels": [model.config.id2label[i] for i in range(model.config.num_labels)]})
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_plain_transformers_pipeline_serves_full_fine_tunes(zoo: Zoo, tmp_path: Path) -> None:
+    cases, ours = [], []
+    texts, pairs = _rows(zoo)
+    runs = [(a, "regression") for a in ARCHS if a in zoo.configs]
+    runs += [(a, "classification") for a in CLASSIFIERS]
+    for arch, task in runs:
+        d = zoo.trained(arch, "full", task)
+        model = load_model(d)
+        ours.append((model.predict(texts, pairs), model.labels))
+        cases.append({"dir": str(d / "model"), "task": task, "texts": texts, "pairs": pairs})
+    spec = tmp_path / "cases.json"
+    spec.write_text(json.dumps(cases))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", PLAIN, str(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    plain = json.loads(done.stdout.strip().splitlines()[-1])
+    for (arch, task), (pred, labels), got in zip(runs, ours, plain, strict=True):
+        assert got["class"].endswith("ForSequenceClassification"), arch
+        if task == "regression":
+            assert got["problem_type"] == "regression" and got["labels"] == ["sentiment"]
+        else:
+            assert got["labels"] == labels == ["down", "up"]
+        np.testing.assert_allclose(np.array(got["values"]), pred, atol=1e-5, err_msg=arch)
+
+
+def test_standard_scaling_is_folded_into_the_saved_classifier(zoo: Zoo) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = zoo.root / "bert-standard"
+    train(
+        zoo.data,
+        **COLS,
+        output=out,
+        model=str(zoo.base("bert")),
+        target_scaling="standard",
+        split_column="split",
+        **TINY,
+    )
+    info = json.loads((out / "bizmodel.json").read_text())
+    assert info["target_scaling"]["kind"] == "standard" and info["target_scaling"]["folded"]
+    assert info["target_scaling"]["std"] != 1.0
+    texts, pairs = _rows(zoo)
+    tok = AutoTokenizer.from_pretrained(out / "model")
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model").eval()
+    with torch.no_grad():
+        y = model(**tok(texts, pairs, padding=True, return_tensors="pt")).logits[:, 0]
+    np.testing.assert_allclose(y.numpy(), load_model(out).predict(texts, pairs), atol=1e-5)
+
+
+def test_a_peft_method_with_no_matching_module_is_a_one_line_error(zoo: Zoo) -> None:
+    kw = {**COLS, "model": str(zoo.base("mpnet")), "split_column": "split", **TINY}
+    # BERT's names on MPNet: "query" matches nothing there (its attention is attn.q/k/v/o)
+    one_line = (
+        r"^adapter target module\(s\) query match no linear layer of this mpnet model; "
+        r"valid names end in e\.g\. .*attention\.attn\.q[^\n]*$"
+    )
+    with pytest.raises(ConfigError, match=one_line):
+        targets = ("query", "output.dense")
+        train(zoo.data, output=zoo.root / "x", method="lora", lora_targets=targets, **kw)
+    with pytest.raises(ConfigError, match=r"^lora_targets must be a non-empty list"):
+        train(zoo.data, output=zoo.root / "x", method="lora", lora_targets=(), **kw)
+    with pytest.raises(ConfigError, match=r"^pooling 'head' .* needs method 'full'"):
+        train(zoo.data, output=zoo.root / "x", method="lora", pooling="head", **kw)
+
+
+def test_decoders_get_a_pad_token_and_right_padding(zoo: Zoo) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    from bizmodel.finetune.architectures import is_decoder, prepare_tokenizer, uses_token_types
+
+    tok = AutoTokenizer.from_pretrained(zoo.base("gpt2"))
+    tok.pad_token, tok.padding_side = None, "left"
+    tok.eos_token = "[SEP]"
+    model = AutoModel.from_pretrained(zoo.base("gpt2"))
+    model.config.pad_token_id = None
+    prepare_tokenizer(tok, model)
+    assert is_decoder(model.config) and not uses_token_types(model)
+    assert tok.pad_token == "[SEP]" and model.config.pad_token_id == tok.sep_token_id
+    assert tok.padding_side == "right" and "token_type_ids" not in tok.model_input_names
+    assert not is_decoder(AutoModel.from_pretrained(zoo.base("bert")).config)
