@@ -22,9 +22,10 @@ from bizmodel.errors import ConfigError
 from bizmodel.finetune.data import TASKS
 from bizmodel.finetune.methods import get_method
 
-POOLINGS = ("mean", "cls", "pooler", "last", "head")
+POOLINGS = ("mean", "cls", "pooler")
 PRECISIONS = ("auto", "fp32", "bf16")
 SCALINGS = ("standard", "none")
+SCHEDULES = ("cv", "holdout", "fixed")
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,18 @@ class TrainConfig:
     task: str | None = None  # "regression" | "classification"; None = inferred from target
     method: str = "full"  # full | lora | adalora | frozen | any registered PEFT method
     model: str = "packaged"  # base encoder: "packaged", a local folder or a hub id
-    epochs: int = 6  # most epochs; early stopping may end sooner
+    # most epochs: with dev rows early stopping may end sooner; without, schedule "cv"
+    # chooses 1..epochs by cross-validation
+    epochs: int = 6
     lr: float | None = None  # peak learning rate; None = the method's default
     batch_size: int = 16
     max_length: int = 128  # tokens per row (pair) after truncation; no padding to it
     seed: int = 0  # seeds init, dropout, shuffling and the dev split
     data_seed: int | None = None  # seeds shuffling and dropout only; None = seed
     soup: int = 1  # > 1: that many fine-tunes (other data_seed), weights averaged (soup.py)
-    # "mean" (what MiniLM was trained with), "cls", "pooler" (BERT's pre-trained dense+tanh
-    # over [CLS], what AutoModelForSequenceClassification uses), "last" (last non-pad token,
-    # for decoders) or "head" (the architecture's own classification head; full only);
-    # None = the method's default (full: pooler; LoRA, AdaLoRA, frozen: mean). "pooler" on a
-    # model without one (DistilBERT, DeBERTa, ELECTRA, decoders) becomes "head" for full,
-    # else cls/last; bizmodel.json records the pooling used
+    # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's pre-trained dense+tanh
+    # over [CLS], what AutoModelForSequenceClassification uses); None = the method's default
+    # (full: pooler; LoRA, AdaLoRA, frozen: mean)
     pooling: str | None = None
     # regression: train on z-scores ("standard") or raw targets ("none"); None = the method's
     # default (full: none; the others: standard)
@@ -59,14 +59,18 @@ class TrainConfig:
     weight_decay: float = 0.01  # AdamW, not applied to biases and LayerNorm
     max_grad_norm: float = 1.0  # gradient clipping (L2 norm over all trainable weights)
     patience: int = 3  # early stopping: epochs without dev improvement (2 cut LoRA runs short)
+    # Without dev rows (no dev file, no dev rows in the split column): "cv" = k-fold
+    # cross-validation on the training rows chooses the epoch count, then one model is trained
+    # on ALL rows for it (schedule.py); "holdout" = a seeded 10% becomes the dev split with
+    # early stopping (those rows are not trained on; the default before 0.x); "fixed" = all
+    # rows, exactly `epochs` epochs, nothing chosen (a plain Trainer script's behaviour)
+    schedule: str = "cv"
+    cv_folds: int | None = None  # "cv": folds; None = by rows (5 to 2k, 3 to 20k, else 1)
     metric: str | None = None  # dev metric to select on; None = pearson / macro_f1
     freeze_embeddings: bool = True  # full: keep the word-embedding matrix (half of MiniLM) fixed
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.1
-    # module name suffixes PEFT methods adapt, each must match a linear layer; None = every
-    # linear layer of the model's transformer blocks (any architecture)
-    lora_targets: tuple[str, ...] | None = None
     checkpoint_every_steps: int = 200  # plus one at every epoch end; 0 = epoch ends only
     precision: str = "auto"  # encoder matmuls: bf16 autocast where the CPU has it, else fp32
     num_threads: int | None = None  # torch threads; None = idle CPUs (CPUs - 1-min load)
@@ -132,6 +136,9 @@ class TrainConfig:
             " or ".join(SCALINGS),
         )
         need(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS))
+        need(self.schedule in SCHEDULES, "schedule", " or ".join(SCHEDULES))
+        if self.cv_folds is not None:
+            pos_int("cv_folds")
         need(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")
         need(0 <= self.dropout < 1, "dropout", "in [0, 1)")
         need(0 <= self.lora_dropout < 1, "lora_dropout", "in [0, 1)")
@@ -140,16 +147,6 @@ class TrainConfig:
         need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1) (0 = off)")
         need(0 < self.layer_decay <= 1, "layer_decay", "in (0, 1] (1 = off)")
         need(self.num_threads is None or self.num_threads >= 1, "num_threads", ">= 1")
-        need(
-            self.lora_targets is None
-            or (
-                isinstance(self.lora_targets, tuple | list)
-                and len(self.lora_targets) > 0
-                and all(isinstance(t, str) and t for t in self.lora_targets)
-            ),
-            "lora_targets",
-            "a non-empty list of module names such as ('query', 'value')",
-        )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,6 +70,15 @@ class Examples:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def subset(self, idx: np.ndarray) -> Examples:
+        """The rows at positions ``idx`` (a cross-validation fold)."""
+        return Examples(
+            [self.texts[i] for i in idx],
+            [self.pairs[i] for i in idx] if self.pairs is not None else None,
+            self.targets[idx],
+            self.rows[idx],
+        )
+
 
 def data_name(data: Any) -> str:
     """How errors refer to ``data``: the file path, or ``<DataFrame>``."""
@@ -282,11 +291,14 @@ def split_frame(
     dev: pd.DataFrame | None = None,
     seed: int = 0,
     dev_fraction: float = 0.1,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    holdout: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """Split into (train, dev, test): by ``split_column`` values, a dev frame, or a seeded 10%.
 
     With ``split_column`` the values must be ``train``, ``dev`` (alias ``validation``,
-    ``trial``) or ``test``; when no row is ``dev`` a seeded ``dev_fraction`` of train is used.
+    ``trial``) or ``test``. When no dev rows are given, a seeded ``dev_fraction`` of train
+    becomes the dev split if ``holdout``; otherwise dev is None and every training row is kept
+    for training (the epoch count is then chosen by cross-validation, or fixed).
     Row numbers (the index) are kept so later errors still name the file's rows.
     """
     if split_column is not None and dev is not None:
@@ -311,7 +323,7 @@ def split_frame(
             raise DataError(f"column {split_column!r} has no 'train' rows", file=file)
     else:
         train = df
-    if dev is None:
+    if dev is None and holdout:
         if len(train) < 2:
             raise DataError(
                 f"{len(train)} training row(s) cannot be split into train and dev; "
@@ -328,9 +340,10 @@ def split_frame(
 
 def prepare_data(
     data: Any, dev: Any, split_column: str | None, config: TrainConfig
-) -> tuple[str, list[str] | None, Examples, Examples, Examples | None]:
+) -> tuple[str, list[str] | None, Examples, Examples | None, Examples | None]:
     """Read, split and check the rows of a training run: ``(task, labels, train, dev, test)``.
 
+    ``dev`` is None when no dev rows were given and ``config.schedule`` is not ``holdout``.
     ``--augment`` copies are added to the training rows only, never to dev or test.
     """
     file = data_name(data)
@@ -338,7 +351,12 @@ def prepare_data(
     check_columns(df, [config.text, config.text_pair, config.target], file)
     dev_df = read_table(dev) if dev is not None else None
     train_df, dev_df, test_df = split_frame(
-        df, file=file, split_column=split_column, dev=dev_df, seed=config.seed
+        df,
+        file=file,
+        split_column=split_column,
+        dev=dev_df,
+        seed=config.seed,
+        holdout=config.schedule == "holdout",
     )
     if config.augment:  # seeded perturbed copies of the training rows only, never dev/test
         from bizmodel.responsible.augment import augment_rows
@@ -358,7 +376,9 @@ def prepare_data(
             )
     train_ex = make_examples(train_df, cols, task, file=file, labels=labels)
     dev_file = data_name(dev) if dev is not None else file
-    dev_ex = make_examples(dev_df, cols, task, file=dev_file, labels=labels)
+    dev_ex = None
+    if dev_df is not None:
+        dev_ex = make_examples(dev_df, cols, task, file=dev_file, labels=labels)
     test_ex = None
     if test_df is not None:
         test_ex = make_examples(test_df, cols, task, file=file, labels=labels)

@@ -37,13 +37,65 @@ def format_metrics(metrics: dict[str, Any], indent: str = "  ") -> str:
 
 
 @dataclass(frozen=True)
+class ScheduleSelection:
+    """How the number of epochs was chosen when no dev data was given, and what it cost."""
+
+    method: str  # e.g. "5-fold CV"; "fixed" when nothing was chosen (epochs given as is)
+    folds: int  # models trained to choose (0 for "fixed")
+    metric: str  # the held-out metric of the curve
+    epochs_curve: list[float]  # per epoch 1..E: the metric's mean over folds
+    epochs_se: list[float]  # per epoch: its standard error over folds (0 with one fold)
+    fold_curves: list[list[float]]  # per fold, per epoch
+    chosen_epochs: int  # the epochs of the final model, trained on all rows
+    cv_metrics: dict[str, float]  # every metric at the chosen epoch, mean over folds
+    seconds: float  # wall time of the fold runs
+    cpu_seconds: float  # process CPU time of the fold runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "folds": self.folds,
+            "metric": self.metric,
+            "epochs_curve": self.epochs_curve,
+            "epochs_se": self.epochs_se,
+            "fold_curves": self.fold_curves,
+            "chosen_epochs": self.chosen_epochs,
+            "cv_metrics": self.cv_metrics,
+            "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScheduleSelection:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+    def summary(self) -> str:
+        """One line: the method, the curve and the choice, and its cost.
+
+        Examples
+        --------
+        >>> s = ScheduleSelection("3-fold CV", 3, "pearson", [0.5, 0.61, 0.6], [0.02] * 3,
+        ...                       [], 2, {}, 12.0, 20.0)
+        >>> print(s.summary())
+        epochs chosen by 3-fold CV: 2 (mean pearson per epoch 0.500 0.610 0.600), 12.0 s wall, 20.0 CPU-s
+        """  # noqa: E501
+        curve = " ".join(f"{v:.3f}" for v in self.epochs_curve)
+        return (
+            f"epochs chosen by {self.method}: {self.chosen_epochs} (mean {self.metric} per "
+            f"epoch {curve}), {self.seconds:.1f} s wall, {self.cpu_seconds:.1f} CPU-s"
+        )
+
+
+@dataclass(frozen=True)
 class TrainResult:
     """What a training run produced and what it cost."""
 
     output: str  # the model dir written
     task: str  # "regression" | "classification"
     method: str  # full | lora | adalora | frozen | ...
-    dev_metrics: dict[str, Any]  # of the restored best epoch
+    # of the restored best epoch; with a cross-validated schedule (no dev rows), the folds'
+    # mean at the chosen epoch (models trained on (k-1)/k of the rows: slightly pessimistic)
+    dev_metrics: dict[str, Any]
     test_metrics: dict[str, Any] | None  # when the data had test rows
     best_epoch: int  # 1-based epoch whose weights were kept
     epochs_run: int
@@ -55,6 +107,8 @@ class TrainResult:
     cpu_seconds: float  # process CPU time of the run, all threads (the cost measure)
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: loss, dev metric
     notes: tuple[str, ...] = ()  # things worth knowing about the run (e.g. a tiny dev split)
+    # how the epoch count was chosen without dev rows (None: dev rows were given or held out)
+    schedule_selection: ScheduleSelection | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +127,9 @@ class TrainResult:
             "cpu_seconds": self.cpu_seconds,
             "history": self.history,
             "notes": list(self.notes),
+            "schedule_selection": (
+                self.schedule_selection.to_dict() if self.schedule_selection else None
+            ),
         }
 
     def summary(self) -> str:
@@ -82,9 +139,13 @@ class TrainResult:
             f"best epoch {self.best_epoch} of {self.epochs_run}",
             f"  time: {self.train_seconds:.1f} s wall, {self.cpu_seconds:.1f} CPU-s, "
             f"{self.samples_per_second:.1f} samples/s",
-            "dev:",
-            format_metrics(self.dev_metrics),
         ]
+        if self.schedule_selection is not None:
+            parts += [f"  {self.schedule_selection.summary()}"]
+        if self.dev_metrics:
+            cv = self.schedule_selection is not None and self.n_dev == 0
+            parts += ["cross-validated (chosen epoch):" if cv else "dev:"]
+            parts += [format_metrics(self.dev_metrics)]
         if self.test_metrics:
             parts += ["test:", format_metrics(self.test_metrics)]
         parts += [f"note: {n}" for n in self.notes]

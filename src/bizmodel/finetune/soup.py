@@ -89,7 +89,7 @@ def train_soup(
     """
     from bizmodel.finetune.data import fingerprint
     from bizmodel.finetune.methods import get_method
-    from bizmodel.finetune.training import train_model
+    from bizmodel.finetune.training import choose_schedule, train_model
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config.validate()
@@ -107,7 +107,19 @@ def train_soup(
     paths: list[Path] = []
     reused_cpu = 0.0  # CPU seconds of members trained by an earlier, interrupted process
     data_fp = fingerprint(data) if members_dir.exists() else ""
-    for k, member in enumerate(member_configs(config)):
+    members = member_configs(config)
+    # Without dev rows the epoch count is chosen once, for member 0's config, and every member
+    # trains on all rows for that many epochs (members differ only in order and dropout).
+    selection = choose_schedule(
+        data,
+        members[0],
+        members_dir / "schedule",
+        dev=dev,
+        split_column=split_column,
+        resume=resume,
+        show_progress=show_progress,
+    )
+    for k, member in enumerate(members):
         path = members_dir / f"member-{k}"
         done = _finished(path, member, data_fp)
         if show_progress:
@@ -124,12 +136,15 @@ def train_soup(
                 split_column=split_column,
                 resume=resume,
                 show_progress=show_progress,
+                schedule_selection=selection,
                 **callbacks,
             )
         results.append(done)
         paths.append(path)
     cpu = (cpu0, reused_cpu)
     result = _write_soup(data, config, output, paths, results, dev, split_column, wall0, cpu)
+    if selection is not None:
+        result = dataclasses.replace(result, schedule_selection=selection)
     shutil.rmtree(members_dir, ignore_errors=True)
     return result
 
@@ -224,7 +239,8 @@ def _write_soup(
             out = run_outputs(soup.module, enc, pad_id, config.eval_batch_size)
             return score(task, out, ex.targets, labels)
 
-        dev_metrics = metrics_of(dev_ex)
+        # without dev rows: the members' cross-validated estimate (nothing held out to score)
+        dev_metrics = metrics_of(dev_ex) if dev_ex is not None else dict(results[0].dev_metrics)
         test_metrics = metrics_of(test_ex) if test_ex is not None else None
         first = results[0]
         summary = {
@@ -252,11 +268,10 @@ def _write_soup(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     metric = config.metric or ("pearson" if task == "regression" else "macro_f1")
-    per_member = ", ".join(f"{r.dev_metrics[metric]:.4f}" for r in results)
-    note = (
-        f"model soup: the weights of {len(paths)} members averaged; dev {metric} of the "
-        f"members {per_member}, of the soup {dev_metrics[metric]:.4f}"
-    )
+    note = f"model soup: the weights of {len(paths)} members averaged"
+    if dev_ex is not None:
+        per_member = ", ".join(f"{r.dev_metrics[metric]:.4f}" for r in results)
+        note += f"; dev {metric} of the members {per_member}, of the soup {dev_metrics[metric]:.4f}"
     return dataclasses.replace(
         first,
         output=str(output),

@@ -6,7 +6,10 @@ clipping, step, log; at each epoch end a dev evaluation, early stopping and a ch
 Checkpoints (every ``checkpoint_every_steps`` and at every epoch end) hold the trainable
 weights, optimiser, scheduler and RNG state, and the best weights so far; batch order is a
 function of ``(seed, epoch)``, so ``resume=True`` continues to the same final weights as an
-uninterrupted run. The pieces live next door: reading and splitting the rows in
+uninterrupted run. Without dev rows the number of epochs is chosen by k-fold cross-validation
+(each fold is this same loop, scored on its held-out rows every epoch), then one model is
+trained on all rows (:mod:`~bizmodel.finetune.schedule`). The pieces live next door: reading
+and splitting the rows in
 :mod:`~bizmodel.finetune.data`, threads and bf16 in :mod:`~bizmodel.finetune.device`, parameter
 groups, schedule and EMA in :mod:`~bizmodel.finetune.optim`, outputs and metrics in
 :mod:`~bizmodel.finetune.evaluation`.
@@ -14,11 +17,14 @@ groups, schedule and EMA in :mod:`~bizmodel.finetune.optim`, outputs and metrics
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +33,9 @@ import torch
 
 from bizmodel.errors import TrainingError
 from bizmodel.finetune import artifacts
-from bizmodel.finetune.architectures import load_for_training
 from bizmodel.finetune.batching import bucket_batches, collate, tokenize
 from bizmodel.finetune.config import TrainConfig
-from bizmodel.finetune.data import (
-    fingerprint,
-    prepare_data,
-)
+from bizmodel.finetune.data import Examples, fingerprint, prepare_data
 from bizmodel.finetune.device import autocast, bf16_supported, configure_threads
 from bizmodel.finetune.evaluation import run_outputs, score
 from bizmodel.finetune.methods import MethodOptions, after_step, apply_method, get_method
@@ -41,8 +43,9 @@ from bizmodel.finetune.metrics import HIGHER_IS_BETTER
 from bizmodel.finetune.model import TextModel
 from bizmodel.finetune.optim import Ema, lr_lambda, param_groups, trainable_state
 from bizmodel.finetune.parallel import DataParallel
-from bizmodel.finetune.results import TrainResult
-from bizmodel.pretrained import load_tokenizer, resolve_model_path
+from bizmodel.finetune.results import ScheduleSelection, TrainResult
+from bizmodel.finetune.schedule import curve_stats, default_folds, fold_indices, pick_epoch
+from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
 
 StepCallback = Callable[[int, float], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -69,7 +72,7 @@ def dev_notes(n_train: int, n_dev: int) -> tuple[str, ...]:
     return (
         f"the dev split has only {n_dev} rows ({n_train} train): early stopping and the best "
         f"epoch follow noise below {MIN_DEV_ROWS}; give a larger dev split, or no dev rows "
-        "for a seeded 10% of train",
+        "(the epoch count is then cross-validated on the training rows)",
     )
 
 
@@ -84,13 +87,14 @@ def seed_everything(seed: int) -> None:
 class _Progress:
     """tqdm bar over optimiser steps with loss and samples/s; silent when disabled."""
 
-    def __init__(self, total: int, initial: int, enabled: bool) -> None:
+    def __init__(self, total: int, initial: int, enabled: bool, desc: str | None = None) -> None:
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(
                 total=total,
+                desc=desc,
                 initial=initial,
                 unit="step",
                 file=sys.stderr,
@@ -124,12 +128,15 @@ def train_model(
     on_step: StepCallback | None = None,
     on_epoch: EpochCallback | None = None,
     parallel: DataParallel | None = None,
+    schedule_selection: ScheduleSelection | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model`` on ``data`` and write the model dir ``output``.
 
     See :func:`bizmodel.finetune.train` for the parameters. ``parallel`` makes this process
     one rank of a data-parallel run (see :mod:`bizmodel.finetune.parallel`): it trains on its
     share of every epoch's batches and averages gradients and the train loss over ranks.
+    ``schedule_selection``: an epoch count already chosen on these rows (a soup chooses once
+    for all its members); without dev rows and without it, :func:`choose_schedule` runs.
     """
     wall0, cpu0 = time.perf_counter(), time.process_time()
     config.validate()
@@ -141,28 +148,308 @@ def train_model(
     # ---- data
     task, labels, train_ex, dev_ex, test_ex = prepare_data(data, dev, split_column, config)
     data_fp = fingerprint(data)
+    run_key = {
+        "data": data_fp,
+        "split_column": split_column,
+        "dev": fingerprint(dev) if dev is not None else None,
+    }
+    ckpt_dir = artifacts.checkpoint_dir(output)
+    cv_dir = cv_work_dir(output)
+    if not resume:
+        shutil.rmtree(cv_dir, ignore_errors=True)
+
+    # ---- the schedule: dev rows decide by early stopping; without them, choose the epoch
+    # count on the training rows (cross-validation) and train on all of them
+    selection = schedule_selection
+    if dev_ex is None and selection is None:
+        selection = _choose(
+            train_ex, task, labels, config, cv_dir, run_key, resume, show_progress, parallel
+        )
+    if selection is not None and on_epoch is not None:
+        for epoch, value in enumerate(selection.epochs_curve, 1):  # hyper-parameter search
+            on_epoch(epoch, {**selection.cv_metrics, selection.metric: value})
+    run_config = config
+    if dev_ex is None and selection is not None:
+        run_config = dataclasses.replace(config, epochs=selection.chosen_epochs)
+    fit = fit_examples(
+        train_ex,
+        dev_ex,
+        task,
+        labels,
+        run_config,
+        ckpt_dir=ckpt_dir,
+        run_key=run_key,
+        resume=resume,
+        show_progress=show_progress,
+        on_step=on_step,
+        on_epoch=on_epoch if dev_ex is not None else None,
+        parallel=parallel,
+        desc="all rows" if selection is not None and selection.folds else None,
+    )
+    model, state = fit.model, fit.state
+
+    # ---- score, save
+    if dev_ex is not None:
+        dev_metrics = fit.score(dev_ex, task, labels, config)
+    else:
+        dev_metrics = dict(selection.cv_metrics) if selection is not None else {}
+    test_metrics = fit.score(test_ex, task, labels, config) if test_ex is not None else None
+    sps = fit.samples_done / fit.step_seconds if fit.step_seconds > 0 else 0.0
+    cost = {
+        "train_seconds": time.perf_counter() - wall0,
+        "train_cpu_seconds": time.process_time() - cpu0,
+        "samples_per_second": sps,
+        "num_threads": threads,
+        "bf16": fit.use_bf16,
+    }
+    kind, mean, std = fit.scaling
+    info = {
+        "task": task,
+        "method": method.name,
+        "labels": labels,
+        "columns": {"text": config.text, "text_pair": config.text_pair, "target": config.target},
+        "base_model": config.model,
+        "base_model_path": resolve_model_path(config.model),
+        "max_length": config.max_length,
+        "pooling": config.resolved_pooling(),
+        "target_scaling": {"kind": kind, "mean": mean, "std": std},
+        "data_fingerprint": data_fp,
+    }
+    n_dev = len(dev_ex) if dev_ex is not None else 0
+    metrics = {
+        "dev": dev_metrics,
+        "test": test_metrics,
+        "best_epoch": state["best_epoch"],
+        "epochs_run": state["epoch"],
+        "history": state["history"],
+        "n_train": len(train_ex),
+        "n_dev": n_dev,
+        "n_test": len(test_ex) if test_ex is not None else 0,
+        "schedule_selection": selection.to_dict() if selection is not None else None,
+        **cost,
+    }
+    artifacts.write_model_dir(
+        output,
+        model=model,
+        tokenizer=fit.tokenizer,
+        method=method,
+        info=info,
+        config=config.to_dict(),
+        metrics=metrics,
+    )
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    shutil.rmtree(cv_dir, ignore_errors=True)
+    notes = dev_notes(len(train_ex), n_dev)
+    if selection is not None:
+        notes += (selection_note(selection, len(train_ex)),)
+    return TrainResult(
+        output=str(output),
+        task=task,
+        method=method.name,
+        dev_metrics=dev_metrics,
+        test_metrics=test_metrics,
+        best_epoch=state["best_epoch"],
+        epochs_run=state["epoch"],
+        n_train=len(train_ex),
+        n_dev=n_dev,
+        n_test=metrics["n_test"],
+        train_seconds=time.perf_counter() - wall0,
+        samples_per_second=sps,
+        cpu_seconds=time.process_time() - cpu0,
+        history=list(state["history"]),
+        notes=notes,
+        schedule_selection=selection,
+    )
+
+
+def selection_note(selection: ScheduleSelection, n_train: int) -> str:
+    """What the schedule means for the model: trained on every row, for how many epochs."""
+    if not selection.folds:
+        return f"no dev rows: trained on all {n_train} rows for {selection.chosen_epochs} epochs"
+    return (
+        f"no dev rows: {selection.chosen_epochs} epochs chosen by {selection.method} on the "
+        f"training rows ({selection.seconds:.0f} s), then trained on all {n_train} rows"
+    )
+
+
+def cv_work_dir(output: Path) -> Path:
+    """Where the fold runs of ``output``'s schedule keep checkpoints and finished curves."""
+    return output.parent / f".{output.name}.cv"
+
+
+def choose_schedule(
+    data: Any,
+    config: TrainConfig,
+    output: str | Path,
+    *,
+    dev: Any = None,
+    split_column: str | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> ScheduleSelection | None:
+    """How many epochs to train on ``data`` when no dev rows are given (None when they are).
+
+    ``config.schedule``: ``cv`` cross-validates (:mod:`~bizmodel.finetune.schedule`),
+    ``fixed`` takes ``config.epochs`` as is, ``holdout`` returns None (a dev split is held
+    out). Fold runs checkpoint beside ``output``, so ``resume`` skips finished folds.
+    """
+    config.validate()
+    configure_threads(config.num_threads)
+    task, labels, train_ex, dev_ex, _ = prepare_data(data, dev, split_column, config)
+    if dev_ex is not None:
+        return None
+    run_key = {"data": fingerprint(data), "split_column": split_column, "dev": None}
+    cv_dir = cv_work_dir(Path(output))
+    if not resume:
+        shutil.rmtree(cv_dir, ignore_errors=True)
+    return _choose(train_ex, task, labels, config, cv_dir, run_key, resume, show_progress, None)
+
+
+def _metric(config: TrainConfig, task: str) -> str:
     # Select on a scale-free metric: on small dev sets MSE of standardised targets prefers
     # under-trained epochs whose predictions hug the mean (LoRA on SemEval headlines: MSE
     # restored epoch 1, test 0.670; selecting on correlation kept epoch 5, test 0.746).
-    metric = config.metric or ("pearson" if task == "regression" else "macro_f1")
+    return config.metric or ("pearson" if task == "regression" else "macro_f1")
+
+
+def _choose(
+    train_ex: Examples,
+    task: str,
+    labels: list[str] | None,
+    config: TrainConfig,
+    work_dir: Path,
+    run_key: dict[str, Any],
+    resume: bool,
+    show_progress: bool,
+    parallel: DataParallel | None,
+) -> ScheduleSelection:
+    """Cross-validate the epoch count on ``train_ex`` (or take ``epochs`` as given)."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    metric = _metric(config, task)
+    if config.schedule == "fixed" or config.epochs == 1:  # nothing to choose
+        method = "fixed (epochs as given)" if config.epochs > 1 else "fixed (1 epoch)"
+        return ScheduleSelection(method, 0, metric, [], [], [], config.epochs, {}, 0.0, 0.0)
+    k = config.cv_folds or default_folds(len(train_ex))
+    folds = fold_indices(train_ex.targets, k, config.seed, stratify=task == "classification")
+    fold_evals: list[list[dict[str, float]]] = []
+    reused_cpu = 0.0
+    for f, held in enumerate(folds):
+        key = {**run_key, "config": _resume_key(config), "fold": f, "folds": k}
+        done_file = work_dir / f"fold-{f}.json"
+        done = json.loads(done_file.read_text()) if resume and done_file.is_file() else None
+        if done is not None and done["key"] == json.loads(json.dumps(key)):
+            fold_evals.append(done["evals"])
+            reused_cpu += done["cpu_seconds"]
+            continue
+        c0 = time.process_time()
+        keep = np.ones(len(train_ex), dtype=bool)
+        keep[held] = False
+        fit = fit_examples(
+            train_ex.subset(np.flatnonzero(keep)),
+            train_ex.subset(held),
+            task,
+            labels,
+            config,
+            ckpt_dir=work_dir / f"fold-{f}",
+            run_key=key,
+            resume=resume,
+            show_progress=show_progress,
+            parallel=parallel,
+            select_best=False,
+            desc=f"CV fold {f + 1}/{k}" if k > 1 else "held-out fold",
+        )
+        fold_evals.append(fit.state["evals"])
+        artifacts.write_json(
+            done_file,
+            {"key": key, "evals": fit.state["evals"], "cpu_seconds": time.process_time() - c0},
+        )
+        shutil.rmtree(work_dir / f"fold-{f}", ignore_errors=True)
+    curves = np.array([[e[metric] for e in evals] for evals in fold_evals], dtype=np.float64)
+    chosen = pick_epoch(curves, metric in HIGHER_IS_BETTER)
+    at_chosen = [evals[chosen - 1] for evals in fold_evals]
+    cv_metrics = {m: float(np.nanmean([e[m] for e in at_chosen])) for m in at_chosen[0]}
+    mean, se = curve_stats(curves)
+    selection = ScheduleSelection(
+        method=f"{k}-fold CV" if k > 1 else "one held-out fold (10%)",
+        folds=k,
+        metric=metric,
+        epochs_curve=mean,
+        epochs_se=se,
+        fold_curves=curves.tolist(),
+        chosen_epochs=chosen,
+        cv_metrics=cv_metrics,
+        seconds=time.perf_counter() - wall0,
+        cpu_seconds=time.process_time() - cpu0 + reused_cpu,
+    )
+    if show_progress:
+        print(selection.summary(), file=sys.stderr, flush=True)
+    return selection
+
+
+def _resume_key(config: TrainConfig) -> dict[str, Any]:
+    # What a checkpoint must match to be resumed (speed-only knobs may differ).
+    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps"}
+    return {k: v for k, v in config.to_dict().items() if k not in speed_only}
+
+
+@dataclass
+class Fit:
+    """A trained model and what its loop recorded (:func:`fit_examples`)."""
+
+    model: TextModel
+    tokenizer: Any
+    state: dict[str, Any]  # epoch, best_epoch, history, evals (scalar dev metrics per epoch)
+    scaling: tuple[str, float, float]  # regression target scaling: kind, mean, std
+    samples_done: int
+    step_seconds: float  # of optimisation steps only
+    use_bf16: bool
+    pad_id: int
+
+    def score(
+        self, ex: Examples, task: str, labels: list[str] | None, config: TrainConfig
+    ) -> dict[str, Any]:
+        enc = tokenize(self.tokenizer, ex.texts, ex.pairs, config.max_length)
+        outputs = run_outputs(self.model, enc, self.pad_id, config.eval_batch_size)
+        return score(task, outputs, ex.targets, labels)
+
+
+def fit_examples(
+    train_ex: Examples,
+    dev_ex: Examples | None,
+    task: str,
+    labels: list[str] | None,
+    config: TrainConfig,
+    *,
+    ckpt_dir: Path,
+    run_key: dict[str, Any],
+    resume: bool = False,
+    show_progress: bool = True,
+    on_step: StepCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+    parallel: DataParallel | None = None,
+    select_best: bool = True,
+    desc: str | None = None,
+) -> Fit:
+    """The training loop: ``config.epochs`` epochs on ``train_ex``, checkpointed in ``ckpt_dir``.
+
+    With ``dev_ex`` every epoch ends with a dev evaluation; with ``select_best`` also early
+    stopping and, at the end, the best epoch's weights restored. Without ``dev_ex`` (or with
+    ``select_best=False``, a cross-validation fold) every epoch runs and the last one is kept.
+    """
+    method = get_method(config.method)
+    metric = _metric(config, task)
     higher = metric in HIGHER_IS_BETTER
     mean = float(train_ex.targets.mean()) if task == "regression" else 0.0
     std = float(train_ex.targets.std()) if task == "regression" else 1.0
     scaling = config.resolved_target_scaling()
     if scaling == "none" or not std > 0:
         mean, std = (0.0, 1.0) if scaling == "none" else (mean, 1.0)
+    select_best = select_best and dev_ex is not None
 
     # ---- model
     seed_everything(config.seed)
-    base_path = resolve_model_path(config.model)
     tokenizer = load_tokenizer(config.model)
-    encoder, pooling = load_for_training(
-        config.model,
-        tokenizer,
-        pooling=config.resolved_pooling(),
-        full=method.train_encoder and not method.is_peft,
-        n_outputs=1 if task == "regression" else len(labels or []),
-    )
+    encoder = load_encoder(config.model)
     steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
     if parallel is not None:
         steps_per_epoch = parallel.steps(steps_per_epoch)
@@ -172,7 +459,6 @@ def train_model(
         alpha=config.lora_alpha,
         dropout=config.lora_dropout,
         total_steps=total_steps,
-        targets=tuple(config.lora_targets) if config.lora_targets else None,
     )
     encoder = apply_method(encoder, method, options)
     if config.freeze_embeddings and method.train_encoder and not method.is_peft:
@@ -185,7 +471,7 @@ def train_model(
         encoder,
         n_out,
         task=task,
-        pooling=pooling,
+        pooling=config.resolved_pooling(),
         dropout=config.dropout,
         target_mean=mean,
         target_std=std,
@@ -198,7 +484,9 @@ def train_model(
     use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported())
     pad_id = int(tokenizer.pad_token_id or 0)
     train_enc = tokenize(tokenizer, train_ex.texts, train_ex.pairs, config.max_length)
-    dev_enc = tokenize(tokenizer, dev_ex.texts, dev_ex.pairs, config.max_length)
+    dev_enc = None
+    if dev_ex is not None:
+        dev_enc = tokenize(tokenizer, dev_ex.texts, dev_ex.pairs, config.max_length)
     train_y = torch.from_numpy(train_ex.targets)
 
     # ---- optimiser, schedule
@@ -215,16 +503,8 @@ def train_model(
         raise TrainingError(f"method {method.name!r} left no trainable parameters")
     ema = Ema(trainable, config.ema_decay) if config.ema_decay > 0 else None
 
-    # ---- state (fresh, or from a checkpoint)
-    # What a checkpoint must match to be resumed (speed-only knobs may differ).
-    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps"}
-    run_key = {
-        "config": {k: v for k, v in config.to_dict().items() if k not in speed_only},
-        "data": data_fp,
-        "split_column": split_column,
-        "dev": fingerprint(dev) if dev is not None else None,
-    }
-    ckpt_dir = artifacts.checkpoint_dir(output)
+    # ---- state (fresh, or from a checkpoint that must match config and data)
+    run_key = {**run_key, "config": _resume_key(config)}
     state: dict[str, Any] = {
         "step": 0,
         "epoch": 0,
@@ -234,6 +514,7 @@ def train_model(
         "best_epoch": 0,
         "bad_epochs": 0,
         "history": [],
+        "evals": [],
         "stopped": False,
     }
     if resume:
@@ -245,7 +526,7 @@ def train_model(
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["torch_rng"])
-            state = ckpt["state"]
+            state = {"evals": [], **ckpt["state"]}
             state["best"] = artifacts.load_best(ckpt_dir)
     elif ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)
@@ -266,7 +547,7 @@ def train_model(
         )
 
     # ---- loop
-    log = _Progress(total_steps, state["step"], show_progress)
+    log = _Progress(total_steps, state["step"], show_progress, desc)
     step_seconds, samples_done = 0.0, 0
     try:
         while state["epoch"] < config.epochs and not state["stopped"]:
@@ -326,122 +607,64 @@ def train_model(
             if parallel is not None:
                 loss_sum, total_n = parallel.sum(loss_sum, loss_n)
                 loss_n = int(total_n)
-            if ema is not None:
-                ema.swap_in()
-            outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
-            if not method.train_encoder:
-                model.encoder.eval()  # run_outputs restored train mode on everything
-            dev_metrics = score(task, outputs, dev_ex.targets, labels)
-            value = dev_metrics[metric]
-            best = state["best_value"]
-            improved = math.isfinite(value) and (
-                best is None
-                or not math.isfinite(best)
-                or (value > best if higher else value < best)
-            )
-            if best is None and not improved:  # keep something to restore even if undefined
-                improved = True
-            if improved:
-                state.update(
-                    best=trainable_state(model),
-                    best_value=value,
-                    best_epoch=epoch + 1,
-                    bad_epochs=0,
+            train_loss = loss_sum / max(loss_n, 1)
+            entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
+            msg = f"epoch {epoch + 1}: train loss {train_loss:.4f}"
+            dev_metrics: dict[str, Any] = {}
+            if dev_ex is not None and dev_enc is not None:
+                if ema is not None:
+                    ema.swap_in()
+                outputs = run_outputs(model, dev_enc, pad_id, config.eval_batch_size)
+                if not method.train_encoder:
+                    model.encoder.eval()  # run_outputs restored train mode on everything
+                dev_metrics = score(task, outputs, dev_ex.targets, labels)
+                value = dev_metrics[metric]
+                state["evals"].append(
+                    {k: float(v) for k, v in dev_metrics.items() if isinstance(v, int | float)}
                 )
-                artifacts.save_best(ckpt_dir, state["best"])
-            else:
-                state["bad_epochs"] += 1
-            if ema is not None:
-                ema.swap_out()
-            state["history"].append(
-                {
-                    "epoch": epoch + 1,
-                    "train_loss": loss_sum / max(loss_n, 1),
-                    f"dev_{metric}": value,
-                    "improved": improved,
-                }
-            )
-            log.write(
-                f"epoch {epoch + 1}: train loss {loss_sum / max(loss_n, 1):.4f}, "
-                f"dev {metric} {value:.4f}" + (" (best)" if improved else "")
-            )
+                best = state["best_value"]
+                improved = math.isfinite(value) and (
+                    best is None
+                    or not math.isfinite(best)
+                    or (value > best if higher else value < best)
+                )
+                if best is None and not improved:  # keep something to restore if undefined
+                    improved = True
+                if improved:
+                    state.update(best_value=value, best_epoch=epoch + 1, bad_epochs=0)
+                    if select_best:
+                        state["best"] = trainable_state(model)
+                        artifacts.save_best(ckpt_dir, state["best"])
+                else:
+                    state["bad_epochs"] += 1
+                if ema is not None:
+                    ema.swap_out()
+                entry.update({f"dev_{metric}": value, "improved": improved})
+                msg += f", dev {metric} {value:.4f}" + (" (best)" if improved else "")
+            state["history"].append(entry)
+            log.write(msg)
             state["epoch"], state["batch"] = epoch + 1, 0
-            state["stopped"] = state["bad_epochs"] >= config.patience
+            state["stopped"] = select_best and state["bad_epochs"] >= config.patience
             save_checkpoint()
-            if on_epoch is not None:
+            if on_epoch is not None and dev_metrics:
                 on_epoch(epoch + 1, dev_metrics)
     finally:
         log.close()
 
-    # ---- restore the best epoch, score, save
-    model.load_state_dict(state["best"], strict=False)
-    dev_metrics = score(
-        task, run_outputs(model, dev_enc, pad_id, config.eval_batch_size), dev_ex.targets, labels
-    )
-    test_metrics = None
-    if test_ex is not None:
-        test_enc = tokenize(tokenizer, test_ex.texts, test_ex.pairs, config.max_length)
-        test_metrics = score(
-            task,
-            run_outputs(model, test_enc, pad_id, config.eval_batch_size),
-            test_ex.targets,
-            labels,
-        )
-    sps = samples_done / step_seconds if step_seconds > 0 else 0.0
-    cost = {
-        "train_seconds": time.perf_counter() - wall0,
-        "train_cpu_seconds": time.process_time() - cpu0,
-        "samples_per_second": sps,
-        "num_threads": threads,
-        "bf16": use_bf16,
-    }
-    info = {
-        "task": task,
-        "method": method.name,
-        "labels": labels,
-        "columns": {"text": config.text, "text_pair": config.text_pair, "target": config.target},
-        "base_model": config.model,
-        "base_model_path": base_path,
-        "max_length": config.max_length,
-        "pooling": model.pooling,  # the pooling used (a model without a pooler falls back)
-        "target_scaling": {"kind": scaling, "mean": mean, "std": std},
-        "data_fingerprint": data_fp,
-    }
-    metrics = {
-        "dev": dev_metrics,
-        "test": test_metrics,
-        "best_epoch": state["best_epoch"],
-        "epochs_run": state["epoch"],
-        "history": state["history"],
-        "n_train": len(train_ex),
-        "n_dev": len(dev_ex),
-        "n_test": len(test_ex) if test_ex is not None else 0,
-        **cost,
-    }
-    artifacts.write_model_dir(
-        output,
+    # ---- the best epoch's weights (early stopping on dev), else the last epoch's
+    if select_best:
+        model.load_state_dict(state["best"], strict=False)
+    else:
+        if ema is not None:
+            ema.swap_in()  # keep the averaged weights, as the dev-selected run does
+        state["best_epoch"] = state["epoch"]
+    return Fit(
         model=model,
         tokenizer=tokenizer,
-        method=method,
-        info=info,
-        config=config.to_dict(),
-        metrics=metrics,
-    )
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    return TrainResult(
-        output=str(output),
-        task=task,
-        method=method.name,
-        dev_metrics=dev_metrics,
-        test_metrics=test_metrics,
-        best_epoch=state["best_epoch"],
-        epochs_run=state["epoch"],
-        n_train=len(train_ex),
-        n_dev=len(dev_ex),
-        n_test=metrics["n_test"],
-        train_seconds=time.perf_counter() - wall0,
-        samples_per_second=sps,
-        cpu_seconds=time.process_time() - cpu0,
-        history=list(state["history"]),
-        notes=dev_notes(len(train_ex), len(dev_ex)),
+        state=state,
+        scaling=(scaling, mean, std),
+        samples_done=samples_done,
+        step_seconds=step_seconds,
+        use_bf16=use_bf16,
+        pad_id=pad_id,
     )
