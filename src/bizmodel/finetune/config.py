@@ -22,7 +22,7 @@ from bizmodel.errors import ConfigError
 from bizmodel.finetune.data import TASKS
 from bizmodel.finetune.methods import get_method
 
-POOLINGS = ("mean", "cls", "pooler")
+POOLINGS = ("mean", "cls", "pooler", "last", "head")
 PRECISIONS = ("auto", "fp32", "bf16")
 SCALINGS = ("standard", "none")
 SCHEDULES = ("cv", "holdout", "fixed")
@@ -47,9 +47,12 @@ class TrainConfig:
     seed: int = 0  # seeds init, dropout, shuffling and the dev split
     data_seed: int | None = None  # seeds shuffling and dropout only; None = seed
     soup: int = 1  # > 1: that many fine-tunes (other data_seed), weights averaged (soup.py)
-    # "mean" (what MiniLM was trained with), "cls", or "pooler" (BERT's pre-trained dense+tanh
-    # over [CLS], what AutoModelForSequenceClassification uses); None = the method's default
-    # (full: pooler; LoRA, AdaLoRA, frozen: mean)
+    # "mean" (what MiniLM was trained with), "cls", "pooler" (BERT's pre-trained dense+tanh
+    # over [CLS], what AutoModelForSequenceClassification uses), "last" (last non-pad token,
+    # for decoders) or "head" (the architecture's own classification head; full only);
+    # None = the method's default (full: pooler; LoRA, AdaLoRA, frozen: mean). "pooler" on a
+    # model without one (DistilBERT, DeBERTa, ELECTRA, decoders) becomes "head" for full,
+    # else cls/last; bizmodel.json records the pooling used
     pooling: str | None = None
     # regression: train on z-scores ("standard") or raw targets ("none"); None = the method's
     # default (full: none; the others: standard)
@@ -71,6 +74,9 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.1
+    # module name suffixes PEFT methods adapt, each must match a linear layer; None = every
+    # linear layer of the model's transformer blocks (any architecture)
+    lora_targets: tuple[str, ...] | None = None
     checkpoint_every_steps: int = 200  # plus one at every epoch end; 0 = epoch ends only
     precision: str = "auto"  # encoder matmuls: bf16 autocast where the CPU has it, else fp32
     num_threads: int | None = None  # torch threads; None = idle CPUs (CPUs - 1-min load)
@@ -147,6 +153,16 @@ class TrainConfig:
         need(0 <= self.ema_decay < 1, "ema_decay", "in [0, 1) (0 = off)")
         need(0 < self.layer_decay <= 1, "layer_decay", "in (0, 1] (1 = off)")
         need(self.num_threads is None or self.num_threads >= 1, "num_threads", ">= 1")
+        need(
+            self.lora_targets is None
+            or (
+                isinstance(self.lora_targets, tuple | list)
+                and len(self.lora_targets) > 0
+                and all(isinstance(t, str) and t for t in self.lora_targets)
+            ),
+            "lora_targets",
+            "a non-empty list of module names such as ('query', 'value')",
+        )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import torch
 
 from bizmodel.errors import TrainingError
 from bizmodel.finetune import artifacts
+from bizmodel.finetune.architectures import load_for_training
 from bizmodel.finetune.batching import bucket_batches, collate, tokenize
 from bizmodel.finetune.config import TrainConfig
 from bizmodel.finetune.data import Examples, fingerprint, prepare_data
@@ -45,7 +46,7 @@ from bizmodel.finetune.optim import Ema, lr_lambda, param_groups, trainable_stat
 from bizmodel.finetune.parallel import DataParallel
 from bizmodel.finetune.results import ScheduleSelection, TrainResult
 from bizmodel.finetune.schedule import curve_stats, default_folds, fold_indices, pick_epoch
-from bizmodel.pretrained import load_encoder, load_tokenizer, resolve_model_path
+from bizmodel.pretrained import load_tokenizer, resolve_model_path
 
 StepCallback = Callable[[int, float], None]
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -211,7 +212,7 @@ def train_model(
         "base_model": config.model,
         "base_model_path": resolve_model_path(config.model),
         "max_length": config.max_length,
-        "pooling": config.resolved_pooling(),
+        "pooling": model.pooling,  # the pooling used (a model without a pooler falls back)
         "target_scaling": {"kind": kind, "mean": mean, "std": std},
         "data_fingerprint": data_fp,
     }
@@ -449,7 +450,13 @@ def fit_examples(
     # ---- model
     seed_everything(config.seed)
     tokenizer = load_tokenizer(config.model)
-    encoder = load_encoder(config.model)
+    encoder, pooling = load_for_training(
+        config.model,
+        tokenizer,
+        pooling=config.resolved_pooling(),
+        full=method.train_encoder and not method.is_peft,
+        n_outputs=1 if task == "regression" else len(labels or []),
+    )
     steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
     if parallel is not None:
         steps_per_epoch = parallel.steps(steps_per_epoch)
@@ -459,6 +466,7 @@ def fit_examples(
         alpha=config.lora_alpha,
         dropout=config.lora_dropout,
         total_steps=total_steps,
+        targets=tuple(config.lora_targets) if config.lora_targets else None,
     )
     encoder = apply_method(encoder, method, options)
     if config.freeze_embeddings and method.train_encoder and not method.is_peft:
@@ -471,7 +479,7 @@ def fit_examples(
         encoder,
         n_out,
         task=task,
-        pooling=config.resolved_pooling(),
+        pooling=pooling,
         dropout=config.dropout,
         target_mean=mean,
         target_std=std,
