@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ def _log(n_users: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
         }
     )
     p_buy = users["arm"].map({"control": 0.05, "mens": 0.09, "womens": 0.07}).to_numpy()
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for (uid, t), buys, n_visits in zip(
         users[["user_id", "ts"]].itertuples(index=False),
         rng.random(n_users) < p_buy,
@@ -84,7 +85,8 @@ def _fill(db_url: str, users: pd.DataFrame, events: pd.DataFrame) -> None:
             ],
         )
     store.add_events(
-        {**e, "client_event_id": f"e{i}"} for i, e in enumerate(events.to_dict("records"))
+        {**{str(k): v for k, v in e.items()}, "client_event_id": f"e{i}"}
+        for i, e in enumerate(events.to_dict("records"))
     )
     store.close()
 
@@ -97,7 +99,7 @@ def project(tmp_path: Path, db_url: str) -> Path:
     return path
 
 
-def _numbers(d: dict) -> dict:  # type: ignore[type-arg]
+def _numbers(d: dict[str, Any]) -> dict[str, Any]:
     """The numbers of a result dict (warnings and data-quality counts differ by source)."""
     return {k: v for k, v in d.items() if k not in ("warnings", "data_quality")}
 
@@ -228,3 +230,74 @@ def test_no_metrics_declared(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (tmp_path / "bizmodel.toml").write_text("")
     assert run(["ab-test", "--project", str(tmp_path), "--experiment", "e"]) == 1
     assert "no metrics declared: add a [metrics] section" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~1,000 committed exposures, one fsync each
+def test_end_to_end_http_and_store_api_into_a_plain_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hillstrom-like log written half through the HTTP API, half through the store API,
+    into a project made by ``bizmodel init``; the store's results equal the flat file's."""
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings, init_project
+    from bizmodel.server import create_app
+    from bizmodel.store import assign_variant
+
+    key = "e2e-key-0123456789abcdef"
+    project = tmp_path / "shop"
+    init_project(project)
+    (project / "bizmodel.toml").write_text(
+        (project / "bizmodel.toml").read_text()
+        + 'visits = { type = "count", event = "visit", within_days = 7 }\n'
+    )
+    users, events = _log(1000, seed=3)
+    over_http = set(users["user_id"][::2])
+    settings = Settings.load(project, env={}, api_keys=(key,))
+    with TestClient(create_app(settings)) as client:
+        h = {"X-API-Key": key}
+        body = {"name": "email", "variants": [{"name": a} for a in ARMS]}
+        assert client.post("/v1/experiments", json=body, headers=h).status_code == 201
+        salt = client.get("/v1/experiments/email", headers=h).json()["salt"]
+        for u in sorted(over_http):
+            r = client.get("/v1/assign", params={"experiment": "email", "user_id": u}, headers=h)
+            assert r.status_code == 200
+        store = EventStore.open(settings.resolved_database_url())
+        exp = store.get_experiment("email")
+        for u in users["user_id"]:
+            if u not in over_http:
+                store.record_assignment("email", u, assign_variant(salt, u, exp["variants"]))
+        # the exposures as stored: each user's arm and first exposure time
+        exposed = pd.DataFrame(store.assignments("email"))[["user_id", "variant", "ts"]]
+        exposed = exposed.rename(columns={"variant": "arm"})
+        # each user's events keep their delay after exposure, from the real exposure time
+        delay = events["ts"] - events["user_id"].map(users.set_index("user_id")["ts"])
+        events = events.assign(ts=events["user_id"].map(exposed.set_index("user_id")["ts"]) + delay)
+        rows = [
+            {
+                "user_id": e["user_id"],
+                "type": e["type"],
+                "value": None if pd.isna(e["value"]) else e["value"],
+                "ts": e["ts"].isoformat(),
+                "client_event_id": f"e{i}",
+            }
+            for i, e in enumerate(events.to_dict("records"))
+        ]
+        http_rows = [r for r in rows if r["user_id"] in over_http]
+        for i in range(0, len(http_rows), 1000):
+            r = client.post("/v1/events", json={"events": http_rows[i : i + 1000]}, headers=h)
+            assert r.status_code == 200 and r.json()["duplicates"] == 0
+        store.add_events(r for r in rows if r["user_id"] not in over_http)
+        assert store.count("events") == len(events)
+        store.close()
+    flat_csv = tmp_path / "flat.csv"
+    _flat(exposed, events).to_csv(flat_csv, index=False)
+    assert run(["ab-test", "--project", str(project), "--experiment", "email", "--json"]) == 0
+    from_store = json.loads(capsys.readouterr().out)
+    assert [r["metric"] for r in from_store] == ["conversion", "revenue_usd", "visits"]
+    for res in from_store:
+        m = res["metric"]
+        assert [a["n"] for a in res["arms"]] == [int((exposed["arm"] == a).sum()) for a in ARMS]
+        args = ["--variant", "arm", "--metric", m, "--arms", ",".join(ARMS), "--json"]
+        assert run(["ab-test", str(flat_csv), *args]) == 0
+        _assert_close(_numbers(res), _numbers(json.loads(capsys.readouterr().out)), m)

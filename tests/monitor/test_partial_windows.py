@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from bizmodel.monitor.windows import window_aggregates
 from bizmodel.store import EventStore
 
 
-def _days(first: str, n_days: int, users: int = 10, hours: int = 24) -> list[tuple]:  # type: ignore[type-arg]
+def _days(first: str, n_days: int, users: int = 10, hours: int = 24) -> list[tuple[Any, ...]]:
     """``users`` visitors a day, spread over the first ``hours`` hours of each day."""
     rows = []
     for d in pd.date_range(first, periods=n_days, freq="D"):
@@ -28,7 +29,7 @@ def _days(first: str, n_days: int, users: int = 10, hours: int = 24) -> list[tup
     return rows
 
 
-def _frame(rows: list[tuple]) -> pd.DataFrame:  # type: ignore[type-arg]
+def _frame(rows: list[tuple[Any, ...]]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["user_id", "type", "value", "ts"])
     df.insert(0, "event_id", range(len(df)))
     return df
