@@ -122,9 +122,11 @@ class Zoo:
         return path
 
     def trained(self, arch: str, method: str, task: str = "regression") -> Path:
+        """The fine-tune; method ``"lora+pooler"`` is LoRA with the pooler as its head."""
         key = (arch, method, task)
         if key not in self.runs:
             out = self.root / f"{arch}-{method}-{task}"
+            method, _, pooling = method.partition("+")
             df, target = self.data, "sentiment"
             if task == "classification":
                 df = df.assign(label=np.where(df["sentiment"] > 0, "up", "down"))
@@ -136,6 +138,7 @@ class Zoo:
                 model=str(self.base(arch)),
                 method=method,
                 split_column="split",
+                **({"pooling": pooling} if pooling else {}),
                 **TINY,
             )
             self.runs[key] = out
@@ -248,13 +251,16 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow
-def test_plain_transformers_pipeline_serves_full_fine_tunes(zoo: Zoo, tmp_path: Path) -> None:
+def test_plain_transformers_pipeline_serves_standard_heads(zoo: Zoo, tmp_path: Path) -> None:
     cases, ours = [], []
     texts, pairs = _rows(zoo)
-    runs = [(a, "regression") for a in ARCHS if a in zoo.configs]
-    runs += [(a, "classification") for a in CLASSIFIERS]
-    for arch, task in runs:
-        d = zoo.trained(arch, "full", task)
+    runs = [(a, "full", "regression") for a in ARCHS if a in zoo.configs]
+    runs += [(a, "full", "classification") for a in CLASSIFIERS]
+    # a PEFT method with a standard head: its merged copy is served the same way
+    runs += [("roberta", "lora+pooler", "regression"), ("bert", "lora+pooler", "classification")]
+    for arch, method, task in runs:
+        d = zoo.trained(arch, method, task)
+        assert json.loads((d / "bizmodel.json").read_text())["plain_transformers"] is True
         model = load_model(d)
         ours.append((model.predict(texts, pairs), model.labels))
         cases.append({"dir": str(d / "model"), "task": task, "texts": texts, "pairs": pairs})
@@ -270,7 +276,7 @@ def test_plain_transformers_pipeline_serves_full_fine_tunes(zoo: Zoo, tmp_path: 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     plain = json.loads(done.stdout.strip().splitlines()[-1])
-    for (arch, task), (pred, labels), got in zip(runs, ours, plain, strict=True):
+    for (arch, _, task), (pred, labels), got in zip(runs, ours, plain, strict=True):
         assert got["class"].endswith("ForSequenceClassification"), arch
         if task == "regression":
             assert got["problem_type"] == "regression" and got["labels"] == ["sentiment"]
