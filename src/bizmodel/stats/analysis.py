@@ -4,7 +4,9 @@ This is the function the DataFrame entry point (:func:`bizmodel.stats.analyze_un
 warehouse queries both end in. Conventions follow GrowthBook's gbstats: one CUPED θ pooled
 over control and the arm being compared; relative lift over the unadjusted control mean;
 SRM chi-square against the planned split; p-values of several arms corrected (Holm by
-default, or Benjamini–Hochberg).
+default, or Benjamini–Hochberg). ``convention="gbstats"`` reproduces GrowthBook's numbers
+where bizmodel's formulas differ (docs/statistics.md lists each difference); in both
+conventions, sums that imply a negative variance are an error, never clipped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Literal
 from bizmodel.errors import ConfigError, DataError
 from bizmodel.stats.bayesian import BayesianResult, GaussianPrior, bayesian_test
 from bizmodel.stats.corrections import adjust_p_values
-from bizmodel.stats.effects import effect_moments
+from bizmodel.stats.effects import Convention, check_convention, effect_moments
 from bizmodel.stats.frequentist import (
     DEFAULT_N_STAR,
     Alternative,
@@ -36,6 +38,7 @@ from bizmodel.stats.statistics import (
     CupedRatioStatistic,
     ProportionStatistic,
     RatioStatistic,
+    negative_variance,
     pooled_theta,
 )
 
@@ -77,6 +80,7 @@ def analyze(
     covariate: str | None = None,
     warnings: Sequence[str] = (),
     data_quality: Mapping[str, int] | None = None,
+    convention: Convention = "bizmodel",
 ) -> ABTestResult:
     """Compare every arm in ``stats`` with ``control`` (the first arm when not given).
 
@@ -92,6 +96,16 @@ def analyze(
         Adjustment of p-values when there are several treatment arms.
     planned_split : sequence of float, optional
         Planned traffic weights in the order of ``stats`` (equal by default), for SRM.
+    convention : {"bizmodel", "gbstats"}
+        ``gbstats`` uses GrowthBook's formulas where they differ from bizmodel's (CUPED
+        relative-lift variance, sign of a negative control mean, one-sided sequential
+        p-values); see docs/statistics.md.
+
+    Raises
+    ------
+    DataError
+        When an arm's sums imply a negative variance (e.g. ``Σy² < (Σy)²/n``), naming the
+        arm and the sums; when an arm has no units; when no interval is possible.
 
     Examples
     --------
@@ -103,6 +117,7 @@ def analyze(
     """
     check_alpha(alpha)
     check_alternative(alternative)
+    check_convention(convention)
     if engine not in ("frequentist", "bayesian"):
         raise ConfigError(f"engine must be 'frequentist' or 'bayesian', got {engine!r}")
     if sequential and engine != "frequentist":
@@ -125,6 +140,11 @@ def analyze(
                 f"{metric}: arm {name!r} has 0 units; remove it from the analysis or check "
                 "the assignment logs"
             )
+        if (report := negative_variance(s)) is not None:
+            raise DataError(
+                f"{metric}: arm {name!r} has sums that imply a negative variance: {report} "
+                f"(n = {s.n}); real data cannot give that, check the query that produced them"
+            )
     extra = list(warnings)
     comparisons = []
     c_stat = stats[control]
@@ -144,7 +164,7 @@ def analyze(
                 msg = f"arm {arm_name!r} has zero variance in {metric!r} (constant {m.mean:g})"
                 if msg not in extra:
                     extra.append(msg)
-        eff = effect_moments(cm, tm, relative, metric=metric)
+        eff = effect_moments(cm, tm, relative, metric=metric, convention=convention)
         if not eff.variance > 0:
             # e.g. a treatment constant at 0: the delta-method variance of the relative lift
             # collapses to 0, and an interval of width 0 would be a silent wrong number
@@ -171,7 +191,7 @@ def analyze(
             }
         else:
             r = f = (
-                sequential_test(eff, alpha, alternative, n_star)
+                sequential_test(eff, alpha, alternative, n_star, convention)
                 if sequential
                 else fixed_horizon_test(eff, alpha, alternative)
             )
@@ -223,6 +243,7 @@ def analyze(
         prior=prior_d,
         warnings=tuple(extra),
         data_quality=dict(data_quality or {}),
+        convention=convention,
     )
 
 

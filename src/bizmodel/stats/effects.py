@@ -8,6 +8,16 @@ delta-method variance ``gᵀ Σ g`` over ``(m_T, m_C, u_C)`` with
 ``g = (1/|u|, −1/|u|, −(m_T − m_C)·sign(u)/u²)``. Without CUPED this reduces to gbstats'
 ``σ²_T/(n_T u²) + σ²_C m_T²/(n_C u⁴)``.
 
+Writing ``V_C = Var(m_C)``, ``U = Var(u_C)``, ``C = Cov(m_C, u_C)`` and ``V_T = Var(m_T)``, that
+variance is ``(V_T + V_C + 2δC + δ²U) / u²`` with ``δ`` a lift:
+
+* ``convention="bizmodel"`` (exact delta method): ``δ = (m_T − m_C)/u``, the adjusted lift;
+* ``convention="gbstats"`` (GrowthBook ``frequentist_variance_relative_cuped``): for CUPED on
+  a mean or proportion ``δ = (ū_T − u)/u``, the *unadjusted* lift, an approximation that
+  differs when the arms' pre-period means differ; for CUPED ratios ``δ = (m_T − m_C)/|u|``
+  (gbstats ``frequentist_variance_relative_cuped_ratio``). gbstats also divides the estimate
+  by the signed ``u`` rather than ``|u|``. Without CUPED and with ``u > 0`` the two agree.
+
 Degrees of freedom are Welch–Satterthwaite: ``(V_T + V_C)² / (V_T²/(n_T−1) + V_C²/(n_C−1))``.
 
 Examples
@@ -24,11 +34,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
-from bizmodel.errors import DataError
+from bizmodel.errors import ConfigError, DataError
 from bizmodel.stats.statistics import ArmMoments
 
-__all__ = ["EffectMoments", "effect_moments", "welch_dof"]
+__all__ = [
+    "CONVENTIONS",
+    "Convention",
+    "EffectMoments",
+    "check_convention",
+    "effect_moments",
+    "welch_dof",
+]
+
+Convention = Literal["bizmodel", "gbstats"]
+CONVENTIONS = ("bizmodel", "gbstats")
+
+
+def check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ConfigError(f"convention must be one of {', '.join(CONVENTIONS)}; got {convention!r}")
 
 
 @dataclass(frozen=True)
@@ -62,7 +88,12 @@ def welch_dof(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
 
 
 def effect_moments(
-    control: ArmMoments, treatment: ArmMoments, relative: bool, *, metric: str = "metric"
+    control: ArmMoments,
+    treatment: ArmMoments,
+    relative: bool,
+    *,
+    metric: str = "metric",
+    convention: Convention = "bizmodel",
 ) -> EffectMoments:
     """Effect of ``treatment`` over ``control`` (formulas in the module docstring).
 
@@ -89,9 +120,14 @@ def effect_moments(
             f"{metric}: the control mean is 0, so the relative lift (m_T − m_C)/|m_C| is "
             "undefined; use the absolute lift instead (relative=False, CLI --absolute)"
         )
+    check_convention(convention)
     vu = control.var_unadjusted / control.n
     cov_au = control.cov / control.n
-    g_t, g_c = 1.0 / abs(u), -1.0 / abs(u)
-    g_u = -diff * math.copysign(1.0, u) / u**2
-    var = g_t**2 * vb + g_c**2 * va + g_u**2 * vu + 2 * g_c * g_u * cov_au
-    return EffectMoments(diff / abs(u), max(var, 0.0), dof, True, n)
+    if convention == "gbstats":
+        estimate = diff / u
+        ratio = control.cuped == "ratio"
+        delta = diff / abs(u) if ratio else (treatment.mean_unadjusted - u) / u
+    else:
+        estimate, delta = diff / abs(u), diff / u
+    var = (vb + va + 2 * delta * cov_au + delta**2 * vu) / u**2
+    return EffectMoments(estimate, max(var, 0.0), dof, True, n)

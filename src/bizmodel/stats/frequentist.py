@@ -21,6 +21,12 @@ smallest α' whose sequence (ρ kept at the configured α, as gbstats does in it
 excludes 0, here in closed form: with ``L = Δ̂² (Nρ)² / (2 s² (Nρ² + 1))``,
 ``p = √(Nρ² + 1) e^(−L)`` two-sided and ``p = √(Nρ² + 1) / (2 (e^L − 1))`` one-sided
 (capped at 1; 1 when the estimate points the other way).
+
+With ``convention="gbstats"`` the one-sided sequential p-value is GrowthBook's instead: a
+bisection over α in ``[1e-5, 0.4999]`` (ρ fixed) that stops once the interval's finite end is
+within 1e-6 of 0, returning 1e-5 when the interval excludes 0 already at α = 1e-5 and 0.4999
+when it includes 0 even at α = 0.4999 (so 0.4999, not 1, when the estimate points the other
+way). Everything else is the same in both conventions.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from typing import Literal
 from scipy import stats
 
 from bizmodel.errors import ConfigError
-from bizmodel.stats.effects import EffectMoments
+from bizmodel.stats.effects import Convention, EffectMoments, check_convention
 
 __all__ = [
     "Alternative",
@@ -139,11 +145,39 @@ def sequential_halfwidth(
     return math.sqrt(scale * inner)
 
 
+def _gbstats_one_sided_p(est: float, se: float, n: int, rho: float, greater: bool) -> float:
+    """gbstats' one-sided sequential p-value by bisection (module docstring); NaN when the
+    bisection does not converge in 100 steps, as gbstats reports no p-value then."""
+    lo_alpha, hi_alpha, tol = 1e-5, 0.4999, 1e-6
+
+    def bound(a: float) -> float:  # the finite end of the one-sided sequence at level a
+        w = sequential_halfwidth(se, n, a, rho=rho, two_sided=False)
+        return est - w if greater else est + w
+
+    # ties (an end exactly at 0) go the way gbstats sends them
+    if (bound(lo_alpha) > 0) if greater else (bound(lo_alpha) < 0):
+        return lo_alpha
+    if (bound(hi_alpha) < 0) if greater else (bound(hi_alpha) > 0):
+        return hi_alpha
+    a = 0.5 * (lo_alpha + hi_alpha)
+    for _ in range(100):
+        b = bound(a)
+        if (b < 0) if greater else (b > 0):
+            lo_alpha = a  # still includes 0: a larger alpha is needed
+        else:
+            hi_alpha = a
+        a = 0.5 * (lo_alpha + hi_alpha)
+        if abs(b) < tol:
+            return a
+    return math.nan
+
+
 def sequential_test(
     effect: EffectMoments,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
     n_star: float = DEFAULT_N_STAR,
+    convention: Convention = "bizmodel",
 ) -> FrequentistResult:
     """Always-valid confidence sequence and p-value (module docstring).
 
@@ -156,6 +190,7 @@ def sequential_test(
     """
     check_alpha(alpha)
     check_alternative(alternative)
+    check_convention(convention)
     est, se, n = effect.estimate, effect.se, effect.n_total
     if se == 0:
         return FrequentistResult(est, se, math.nan, math.nan, math.nan, effect.dof)
@@ -170,5 +205,8 @@ def sequential_test(
     else:
         lo, hi = (est - w, math.inf) if alternative == "greater" else (-math.inf, est + w)
         right_way = est > 0 if alternative == "greater" else est < 0
-        p = root / (2 * math.expm1(big_l)) if right_way and big_l > 0 else 1.0
+        if convention == "gbstats":
+            p = _gbstats_one_sided_p(est, se, n, rho, alternative == "greater")
+        else:
+            p = root / (2 * math.expm1(big_l)) if right_way and big_l > 0 else 1.0
     return FrequentistResult(est, se, lo, hi, min(p, 1.0), effect.dof)

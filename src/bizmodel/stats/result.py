@@ -80,6 +80,7 @@ class ABTestResult:
     prior: dict[str, Any] | None = None
     warnings: tuple[str, ...] = ()
     data_quality: dict[str, int] = field(default_factory=dict)
+    convention: str = "bizmodel"  # "gbstats": GrowthBook's formulas (docs/statistics.md)
 
     def comparison(self, arm: str) -> Comparison:
         """The comparison of ``arm`` against control."""
@@ -101,6 +102,8 @@ class ABTestResult:
             f"{kind} lift, {self.alternative}, alpha {self.alpha:g}"
         )
         lines = [head]
+        if self.convention != "bizmodel":
+            lines.append(f"convention: {self.convention}")
         if self.covariate:
             lines.append(f"CUPED covariate: {self.covariate}")
         lines.append(f"{'arm':<20} {'units':>9} {'mean':>12} {'sd':>12}")

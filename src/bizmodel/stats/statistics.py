@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from bizmodel.errors import DataError
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "MeanStatistic",
     "ProportionStatistic",
     "RatioStatistic",
+    "negative_variance",
     "pooled_theta",
 ]
 
@@ -59,7 +62,9 @@ class ArmMoments:
     ``mean_unadjusted`` is the plain mean (relative lifts divide by the unadjusted control
     mean, as gbstats does), ``var_unadjusted`` its per-unit variance and ``cov`` the per-unit
     covariance between the adjusted and the unadjusted mean (equal to ``var`` when nothing is
-    adjusted).
+    adjusted). ``cuped`` says what CUPED adjusted: ``""`` nothing, ``"mean"`` a mean or
+    proportion, ``"ratio"`` a ratio (the gbstats convention treats the two differently, see
+    :mod:`bizmodel.stats.effects`).
     """
 
     n: int
@@ -68,6 +73,28 @@ class ArmMoments:
     mean_unadjusted: float
     var_unadjusted: float
     cov: float
+    cuped: str = ""
+
+
+def _raw_variance(n: int, total: float, squares: float) -> float:
+    """``(Σy² − (Σy)²/n) / (n − 1)`` without clipping: negative when the sums are impossible."""
+    if n <= 1:
+        return 0.0
+    return (squares - total**2 / n) / (n - 1)
+
+
+# A variance below −_TOLERANCE × the size of its terms is not rounding: the sums are impossible.
+_TOLERANCE = 1e-9
+
+
+def _material(value: float, scale: float) -> bool:
+    return value < -_TOLERANCE * max(abs(scale), 1e-300)
+
+
+def _sums_report(what: str, n: int, total: float, squares: float) -> str | None:
+    if n <= 1 or not _material(squares - total**2 / n, max(squares, total**2 / n)):
+        return None
+    return f"{what}Σy² = {squares:g} < (Σy)²/n = {total:g}²/{n} = {total**2 / n:g}"
 
 
 def _check_n(n: int, what: str) -> None:
@@ -116,9 +143,7 @@ class MeanStatistic(_NoPrePeriod):
     @property
     def variance(self) -> float:
         """Sample variance with ``n − 1`` in the denominator (clipped at 0)."""
-        if self.n <= 1:
-            return 0.0
-        return max((self.sum_squares - self.sum**2 / self.n) / (self.n - 1), 0.0)
+        return max(_raw_variance(self.n, self.sum, self.sum_squares), 0.0)
 
 
 @dataclass(frozen=True)
@@ -185,15 +210,20 @@ class RatioStatistic(_NoPrePeriod):
     @property
     def variance(self) -> float:
         """Per-unit delta-method variance of the ratio (formula in the module docstring)."""
+        return max(self.raw_variance, 0.0)
+
+    @property
+    def raw_variance(self) -> float:
+        """The delta-method variance from the component (co)variances as the sums give them,
+        unclipped (gbstats ``variance_of_ratios``); negative only for impossible sums."""
         n = self.n
         if n <= 1 or self.sum_den == 0:
             return 0.0
-        m = MeanStatistic(n, self.sum_num, self.sum_squares_num)
-        d = MeanStatistic(n, self.sum_den, self.sum_squares_den)
+        var_m = _raw_variance(n, self.sum_num, self.sum_squares_num)
+        var_d = _raw_variance(n, self.sum_den, self.sum_squares_den)
         cov = _covariance(n, self.sum_num, self.sum_den, self.sum_products, False)
-        mu_m, mu_d = m.mean, d.mean
-        v = m.variance / mu_d**2 - 2 * mu_m * cov / mu_d**3 + mu_m**2 * d.variance / mu_d**4
-        return max(v, 0.0)
+        mu_m, mu_d = self.sum_num / n, self.sum_den / n
+        return var_m / mu_d**2 - 2 * mu_m * cov / mu_d**3 + mu_m**2 * var_d / mu_d**4
 
 
 @dataclass(frozen=True)
@@ -247,6 +277,7 @@ class CupedMeanStatistic:
             mean_unadjusted=post.mean,
             var_unadjusted=post.variance,
             cov=post.variance - theta * cov,
+            cuped="mean",
         )
 
 
@@ -296,10 +327,7 @@ class CupedRatioStatistic:
 
     def _lambda(self) -> list[list[float]]:
         n = self.n
-        var = [
-            MeanStatistic(n, s, q).variance
-            for s, q in zip(self.sums, self.sum_squares, strict=True)
-        ]
+        var = [_raw_variance(n, s, q) for s, q in zip(self.sums, self.sum_squares, strict=True)]
         pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
         lam = [[0.0] * 4 for _ in range(4)]
         for i in range(4):
@@ -350,6 +378,7 @@ class CupedRatioStatistic:
             mean_unadjusted=post,
             var_unadjusted=max(self._quad(unadj, unadj), 0.0),
             cov=self._quad(adj, unadj),
+            cuped="ratio",
         )
 
 
@@ -406,3 +435,69 @@ def pooled_theta(a: ArmStatistic, b: ArmStatistic) -> float:
     if pre_var == 0 or post_var == 0 or not math.isfinite(pre_var):
         return 0.0
     return joint.covariance / pre_var
+
+
+def negative_variance(stat: ArmStatistic) -> str | None:
+    """Describe the sums of ``stat`` that imply a negative variance, or ``None`` when they don't.
+
+    Sums of real numbers always satisfy ``Σy² ≥ (Σy)²/n`` (and the Cauchy–Schwarz bound for
+    products), so a variance below zero by more than rounding means the sums are wrong — a
+    warehouse query that summed the wrong column, say. gbstats computes on regardless (its
+    test suite has such a ratio metric); bizmodel refuses (:func:`bizmodel.stats.analyze`
+    raises a :class:`~bizmodel.errors.DataError` naming the arm and these sums).
+
+    Examples
+    --------
+    >>> negative_variance(RatioStatistic(120, 300.0, 869.0, 500.0, 800.0, -905.0))
+    'denominator Σy² = 800 < (Σy)²/n = 500²/120 = 2083.33'
+    >>> negative_variance(MeanStatistic(4, 10.0, 30.0)) is None
+    True
+    """
+    n = stat.n
+    if n <= 1:
+        return None
+    if isinstance(stat, MeanStatistic):
+        return _sums_report("", n, stat.sum, stat.sum_squares)
+    if isinstance(stat, RatioStatistic):
+        for what, s, q in (
+            ("numerator ", stat.sum_num, stat.sum_squares_num),
+            ("denominator ", stat.sum_den, stat.sum_squares_den),
+        ):
+            if report := _sums_report(what, n, s, q):
+                return report
+        scale = stat.sum_squares_num / n + stat.sum_squares_den / n
+        if stat.sum_den and _material(stat.raw_variance, scale * (n / stat.sum_den) ** 2):
+            return (
+                f"Σ numerator·denominator = {stat.sum_products:g} makes the ratio's "
+                f"variance {stat.raw_variance:.4g} < 0"
+            )
+        return None
+    if isinstance(stat, CupedRatioStatistic):
+        names = ("numerator ", "denominator ", "pre-period numerator ", "pre-period denominator ")
+        for what, s, q in zip(names, stat.sums, stat.sum_squares, strict=True):
+            if report := _sums_report(what, n, s, q):
+                return report
+        lam = np.array(stat._lambda())
+        low = float(np.linalg.eigvalsh(lam)[0])
+        if _material(low, float(np.abs(lam).max())):
+            return (
+                f"the sums of products {[round(c, 6) for c in stat.cross]} give a covariance "
+                f"matrix with eigenvalue {low:.4g} < 0"
+            )
+        return None
+    if isinstance(stat, CupedMeanStatistic):
+        for what, part in (("", stat.post), ("pre-period ", stat.pre)):
+            report = (
+                _sums_report(what, n, part.sum, part.sum_squares)
+                if isinstance(part, MeanStatistic)
+                else None
+            )
+            if report:
+                return report
+        vy, vx, cxy = stat.post.variance, stat.pre.variance, stat.covariance
+        if _material(vy * vx - cxy**2, max(vy * vx, cxy**2)):
+            return (
+                f"Σ post·pre = {stat.sum_products:g} gives covariance {cxy:.4g} beyond "
+                f"±√(var·pre var) = ±{math.sqrt(max(vy * vx, 0.0)):.4g}"
+            )
+    return None
