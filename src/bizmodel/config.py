@@ -110,6 +110,7 @@ class Settings(_Section):
     database_url: str | None = None  # SQLAlchemy URL; None = SQLite file bizmodel.db in project_dir
     registry_dir: Path | None = None  # model registry; None = project_dir/registry
     api_keys: tuple[str, ...] = ()  # bootstrap API keys, every role (see `bizmodel keys`)
+    stats_convention: Literal["bizmodel", "gbstats"] = "bizmodel"  # ab-test: docs/statistics.md
     server: ServerSettings = ServerSettings()
     train: TrainSettings = TrainSettings()
     tracking: TrackingSettings = TrackingSettings()

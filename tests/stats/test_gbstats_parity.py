@@ -14,7 +14,9 @@ convention differs, the test says so and by how much (docs/statistics.md has the
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -338,3 +340,49 @@ def test_negative_mean_variance_is_a_data_error() -> None:
     s = {"a": MeanStatistic(2, 1396.87, 52377.9767), "b": B_3461}
     with pytest.raises(DataError, match=r"arm 'a' has sums .* Σy² = 52378 < \(Σy\)²/n"):
         analyze(s, **GB)  # type: ignore[arg-type]
+
+
+# --- the convention from the CLI and the project setting -----------------------------------
+
+
+def test_cli_flag_and_project_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pandas as pd
+
+    from bizmodel.cli import run
+    from bizmodel.stats import analyze_units
+
+    rng = np.random.default_rng(3)
+    arm = np.repeat(["control", "new"], 300)
+    pre = rng.normal(10, 2, 600) + (arm == "new") * 1.0  # unequal pre-period means
+    y = 2 * pre + rng.normal(0, 1, 600) + (arm == "new") * 2.0
+    df = pd.DataFrame({"arm": arm, "y": y, "pre": pre})
+    path = tmp_path / "ab.csv"
+    df.to_csv(path, index=False)
+    opts = {"variant": "arm", "metric": "y", "covariate": "pre", "control": "control"}
+    want = {
+        c: analyze_units(df, **opts, convention=c).comparison("new").se
+        for c in ("bizmodel", "gbstats")
+    }  # type: ignore[arg-type]
+    assert abs(want["bizmodel"] - want["gbstats"]) > 1e-6
+    monkeypatch.chdir(tmp_path)
+    base = ["ab-test", str(path), "--variant", "arm", "--metric", "y", "--covariate", "pre"]
+    base += ["--control", "control", "--json"]
+
+    def se(args: list[str]) -> tuple[str, float]:
+        assert run(args) == 0
+        d = json.loads(capsys.readouterr().out)
+        return d["convention"], d["comparisons"][0]["se"]
+
+    assert se(base) == ("bizmodel", pytest.approx(want["bizmodel"], rel=1e-9))
+    assert se([*base, "--convention", "gbstats"]) == (
+        "gbstats",
+        pytest.approx(want["gbstats"], rel=1e-9),
+    )
+    (tmp_path / "bizmodel.toml").write_text('stats_convention = "gbstats"\n')
+    assert se(base) == ("gbstats", pytest.approx(want["gbstats"], rel=1e-9))
+    assert se([*base, "--convention", "bizmodel"])[0] == "bizmodel"
+    assert run([*base, "--convention", "growthbook"]) == 1
+    err = capsys.readouterr().err
+    assert err == "Error: convention must be one of bizmodel, gbstats; got 'growthbook'\n"

@@ -81,6 +81,12 @@ def ab_test(
     lower_is_better: bool = typer.Option(
         False, "--lower-is-better", help="A decrease of the metric is a win."
     ),
+    convention: str | None = typer.Option(
+        None,
+        "--convention",
+        help="bizmodel or gbstats (GrowthBook's formulas, docs/statistics.md); default: "
+        "stats_convention in bizmodel.toml, else bizmodel.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """A/B analysis: every arm against control, from a file of units or from the store.
@@ -116,6 +122,11 @@ def ab_test(
         "lower_is_better": lower_is_better,
         "planned_split": _floats(split, "--split"),
     }
+    if convention is None:
+        from bizmodel.config import Settings
+
+        convention = Settings.load(project).stats_convention
+    opts["convention"] = convention
     if experiment is not None:
         from bizmodel.config import Settings
         from bizmodel.flywheel.experiments import analyze_project_experiment
