@@ -35,6 +35,26 @@ def test_train_prints_json_and_writes_a_model_dir(
     assert (out / "bizmodel.json").is_file()
 
 
+def test_train_without_dev_rows_reports_the_cross_validated_schedule(
+    news_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = pd.read_csv(news_csv)
+    data = tmp_path / "no-dev.csv"
+    rows[rows["split"] != "dev"].to_csv(data, index=False)
+    common = ["train", str(data), "--text", "headline", "--target", "sentiment",
+              "--split-column", "split", "--epochs", "2", "--max-length", "32",
+              "--batch-size", "8", "--threads", "1", "--no-progress",
+              "--method", "frozen"]  # fmt: skip
+    assert run([*common, "--output", str(tmp_path / "m"), "--cv-folds", "2", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    sel = res["schedule_selection"]
+    assert sel["method"] == "2-fold CV" and res["n_dev"] == 0
+    assert res["epochs_run"] == sel["chosen_epochs"] and len(sel["epochs_curve"]) == 2
+    assert run([*common, "--output", str(tmp_path / "x"), "--schedule", "later"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "Error: schedule must be cv or holdout or fixed, got 'later'"
+
+
 def test_evaluate_json_keys_are_metric_names(
     tiny_model_dir: str, news_csv: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -46,14 +46,32 @@ def train(
     method: Annotated[
         str, typer.Option(help="full | lora | adalora | frozen (or another registered method).")
     ] = "full",
-    dev: Annotated[Path | None, typer.Option(help="Dev file for early stopping.")] = None,
+    dev: Annotated[
+        Path | None,
+        typer.Option(help="Dev file for early stopping (default: none, see --schedule)."),
+    ] = None,
     split_column: Annotated[
         str | None, typer.Option(help="Column with train/dev/test split values.")
     ] = None,
     model: Annotated[
         str, typer.Option(help="Base model: 'packaged' (all-MiniLM-L6-v2), a folder or a hub id.")
     ] = "packaged",
-    epochs: Annotated[int | None, typer.Option(help="Most epochs (early stopping).")] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Most epochs (default 6): early stopping on dev rows, else --schedule."),
+    ] = None,
+    schedule: Annotated[
+        str,
+        typer.Option(
+            help="Without dev rows: cv (k-fold CV on the training rows picks the epoch count, "
+            "then one model trains on all rows), holdout (a seeded 10% dev split with early "
+            "stopping, not trained on) or fixed (all rows, --epochs epochs)."
+        ),
+    ] = "cv",
+    cv_folds: Annotated[
+        int | None,
+        typer.Option(help="Folds of --schedule cv (default: 5 to 2,000 rows, 3 to 20k, else 1)."),
+    ] = None,
     lr: Annotated[
         float | None, typer.Option(help="Peak learning rate (default: the method's).")
     ] = None,
@@ -101,7 +119,8 @@ def train(
         config = make_config(
             text=text, target=target, text_pair=text_pair, task=task, method=method,
             model=model, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
-            seed=seed, num_threads=threads, augment=augment,
+            seed=seed, num_threads=threads, augment=augment, schedule=schedule,
+            cv_folds=cv_folds,
         )  # fmt: skip
         emit(
             train_ray(
@@ -116,6 +135,7 @@ def train(
         method=method, dev=dev, split_column=split_column, model=model, epochs=epochs, lr=lr,
         batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
         show_progress=progress, num_threads=threads, augment=augment, soup=soup,
+        schedule=schedule, cv_folds=cv_folds,
     )  # fmt: skip
     emit(result, as_json)
 
