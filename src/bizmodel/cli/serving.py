@@ -102,7 +102,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("register")
     def register_cmd(
-        model_dir: Annotated[Path, typer.Argument(help="Model folder from bizmodel finetune.")],
+        model_dir: Annotated[
+            str,
+            typer.Argument(
+                help="Model folder from bizmodel train, or an MLflow URI (models:/NAME/VERSION, "
+                "models:/NAME@alias, runs:/RUN_ID/model) with [tracking] mlflow_uri set."
+            ),
+        ],
         name: Annotated[str, typer.Option("--name", help="Registered model name.")],
         registry: RegistryOpt = None,
         project: ProjectOpt = None,
@@ -127,11 +133,19 @@ def register(app: typer.Typer) -> None:
         ] = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Register MODEL_DIR as the next version of NAME (copied atomically)."""
+        """Register MODEL_DIR as the next version of NAME (copied atomically).
+
+        With an MLflow tracking URI configured, the version is mirrored into MLflow's Model
+        Registry too (cost and quality as tags, stages as aliases).
+        """
+        import tempfile
+
         from bizmodel.config import Settings
         from bizmodel.inference.cost import fixed_inference_cost, measure_model_dir
 
-        given = Settings.load(project).server.inference_cost_cpu_s_per_1k
+        settings = Settings.load(project)
+        given = settings.server.inference_cost_cpu_s_per_1k
+        tracking = settings.tracking
 
         def measure_fn(path: Path) -> dict[str, Any]:
             if given is not None:
@@ -147,9 +161,19 @@ def register(app: typer.Typer) -> None:
                 sample_targets=targets,
             )
 
-        mv = _registry(registry, project).register(
-            model_dir, name, measure=measure_fn if measure else None
-        )
+        with tempfile.TemporaryDirectory(prefix="bizmodel-mlflow-") as tmp:
+            src = Path(model_dir)
+            if str(model_dir).startswith(("models:/", "runs:/")):
+                from bizmodel.tracking.mlflow import download_model
+
+                src = download_model(model_dir, tmp, uri=tracking.mlflow_uri)
+            mv = _registry(registry, project).register(
+                src, name, measure=measure_fn if measure else None
+            )
+        if tracking.mlflow_uri:
+            from bizmodel.tracking.mlflow import mirror_registration
+
+            mirror_registration(mv, uri=tracking.mlflow_uri, experiment=tracking.mlflow_experiment)
         emit(mv, as_json)
 
     @models.command("list")
@@ -181,8 +205,19 @@ def register(app: typer.Typer) -> None:
         project: ProjectOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
-        """Point STAGE of NAME at VERSION (an atomic alias switch)."""
-        emit(_registry(registry, project).promote(name, version, stage), as_json)
+        """Point STAGE of NAME at VERSION (an atomic alias switch; mirrored as an MLflow alias
+        when a tracking URI is configured)."""
+        from bizmodel.config import Settings
+
+        mv = _registry(registry, project).promote(name, version, stage)
+        uri = Settings.load(project).tracking.mlflow_uri
+        if uri:
+            from bizmodel.tracking.mlflow import mlflow_version_of, set_alias
+
+            mirrored = mlflow_version_of(name, version, uri=uri)
+            if mirrored is not None:
+                set_alias(name, stage, mirrored, uri=uri)
+        emit(mv, as_json)
 
     @app.command("serve")
     def serve_cmd(

@@ -1,0 +1,49 @@
+"""TensorBoard event files of a real (tiny) training run, read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bizmodel.tracking.tensorboard import TensorBoardLogger, read_scalars
+
+
+def test_a_training_run_writes_loss_throughput_and_dev_curves(tmp_path: Path) -> None:
+    from bizmodel.datasets import financial_headlines
+    from bizmodel.finetune import train
+
+    logdir = tmp_path / "tb"
+    with TensorBoardLogger(logdir, batch_size=8) as tb:
+        result = train(
+            financial_headlines(48, seed=0),
+            text="headline",
+            target="sentiment",
+            split_column="split",
+            output=tmp_path / "m",
+            epochs=2,
+            batch_size=8,
+            max_length=32,
+            show_progress=False,
+            num_threads=1,
+            on_step=tb.on_step,
+            on_epoch=tb.on_epoch,
+        )
+        metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
+        tb.log_history(metrics["history"])
+    scalars = read_scalars(logdir)
+    steps = [s for s, _ in scalars["train/loss"]]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 2 * 4
+    assert all(v > 0 for _, v in scalars["train/loss"])
+    assert len(scalars["train/samples_per_second"]) == len(steps) - 1
+    assert [s for s, _ in scalars["dev/pearson"]] == [1, 2]
+    dev = {e: v for e, v in scalars["dev/pearson"]}
+    assert dev[result.best_epoch] == pytest.approx(
+        metrics["history"][result.best_epoch - 1]["dev_pearson"], rel=1e-6
+    )
+    assert [s for s, _ in scalars["train/epoch_loss"]] == [1, 2]
+
+
+def test_read_scalars_of_an_empty_folder(tmp_path: Path) -> None:
+    assert read_scalars(tmp_path) == {}
