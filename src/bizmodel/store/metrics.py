@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Float, and_, case, cast, distinct, func, literal, select, union_all
+from sqlalchemy import Float, String, and_, case, cast, distinct, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -108,6 +108,28 @@ def _days_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     return f"(EXTRACT(EPOCH FROM ({b} - {a})) / 86400.0)"
 
 
+class _NotIndexed(FunctionElement[str]):
+    """A column that SQLite must not look up by its own index (``+column``, SQLite's idiom):
+    without statistics its planner reads every event of the metric's type for each user
+    (ix_events_type) instead of each user's events (ix_events_user_id) — minutes, not
+    seconds, for 64,000 users. Other databases plan with statistics; the column stays as is.
+    """
+
+    type = String()
+    name = "not_indexed"
+    inherit_cache = True
+
+
+@compiles(_NotIndexed)
+def _not_indexed(element: Any, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(next(iter(element.clauses)), **kw))
+
+
+@compiles(_NotIndexed, "sqlite")
+def _not_indexed_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return "+" + str(compiler.process(next(iter(element.clauses)), **kw))
+
+
 def _units(experiment: str) -> Any:
     """One row per exposed user: a variant, how many distinct variants, first exposure time."""
     from bizmodel.store.schema import assignments, predictions
@@ -168,7 +190,7 @@ def experiment_statistics(
     units = _units(experiment)
     e = events
     single = units.c.n_variants == 1
-    in_type = and_(e.c.user_id == units.c.user_id, e.c.type == metric.event)
+    in_type = and_(e.c.user_id == units.c.user_id, _NotIndexed(e.c.type) == metric.event)
     after = e.c.ts >= units.c.first_ts
     days = _DaysBetween(units.c.first_ts, e.c.ts)
     counted = (
@@ -186,11 +208,12 @@ def experiment_statistics(
         "count": cast(n_ev, Float),
         "sum": func.coalesce(func.sum(value), literal(0.0)),
     }[metric.type]
+    # users in several arms are one group with no variant (counted, never analysed)
+    arm = case((single, units.c.variant), else_=None).label("variant")
     per_user = (
-        select(units.c.variant, cast(y, Float).label("y"))
+        select(arm, cast(y, Float).label("y"))
         .select_from(units.outerjoin(e, counted))
-        .where(single)
-        .group_by(units.c.user_id, units.c.variant)
+        .group_by(units.c.user_id, units.c.variant, units.c.n_variants)
         .subquery("per_user")
     )
     per_arm = select(
@@ -201,22 +224,30 @@ def experiment_statistics(
     ).group_by(per_user.c.variant)
     stats: dict[str, ArmStatistic] = {}
     unknown: dict[str, int] = {}
+    several = 0
     wanted = None if variants is None else set(variants)
     for variant, n, sy, syy in _rows(store, per_arm):
-        if wanted is not None and variant not in wanted:
+        if variant is None:
+            several = int(n)
+        elif wanted is not None and variant not in wanted:
             unknown[str(variant)] = int(n)
-            continue
-        sy, syy = float(sy or 0.0), float(syy or 0.0)
-        stats[str(variant)] = (
-            ProportionStatistic(int(n), sy)
-            if metric.type == "any"
-            else MeanStatistic(int(n), sy, syy)
+        else:
+            sy, syy = float(sy or 0.0), float(syy or 0.0)
+            stats[str(variant)] = (
+                ProportionStatistic(int(n), sy)
+                if metric.type == "any"
+                else MeanStatistic(int(n), sy, syy)
+            )
+    examples = (
+        _rows(
+            store,
+            select(units.c.user_id)
+            .where(units.c.n_variants > 1)
+            .order_by(units.c.user_id)
+            .limit(3),
         )
-
-    several = _rows(store, select(func.count()).where(units.c.n_variants > 1))[0]
-    examples = _rows(
-        store,
-        select(units.c.user_id).where(units.c.n_variants > 1).order_by(units.c.user_id).limit(3),
+        if several
+        else []
     )
     counts = select(
         func.sum(case((and_(single, ~after), 1), else_=0)),
@@ -230,7 +261,7 @@ def experiment_statistics(
     before, late, no_value = (int(v or 0) for v in _rows(store, counts)[0])
     return ArmQueryResult(
         statistics=stats,
-        users_in_several_arms=int(several[0] or 0),
+        users_in_several_arms=several,
         several_arms_examples=tuple(str(r[0]) for r in examples),
         events_before_exposure=before,
         events_after_window=late,
