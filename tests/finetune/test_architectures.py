@@ -61,9 +61,12 @@ def _configs(vocab: int, pad: int, cls: int, sep: int) -> dict[str, Callable[[],
             n_inner=37,
             n_positions=64,
             pad_token_id=pad,
+            bos_token_id=cls,
+            eos_token_id=sep,
         ),
         "llama": lambda: tf.LlamaConfig(**dec),
         "qwen2": lambda: tf.Qwen2Config(**dec),
+        "mistral": lambda: tf.MistralConfig(**dec),
     }
     if hasattr(tf, "ModernBertConfig"):
         configs["modernbert"] = lambda: tf.ModernBertConfig(
@@ -90,6 +93,7 @@ ARCHS = [
     "gpt2",
     "llama",
     "qwen2",
+    "mistral",
 ]
 CLASSIFIERS = ["bert", "roberta", "distilbert", "gpt2"]  # one of each way a head is saved
 
@@ -174,6 +178,16 @@ def test_each_architecture_trains_saves_and_reloads(zoo: Zoo, arch: str, method:
         assert info["plain_transformers"] is True
     else:
         assert info["pooling"] == "mean" and info["model_format"] == "encoder+head"
+
+
+@pytest.mark.parametrize("method", ["adalora", "frozen"])
+@pytest.mark.parametrize("arch", ["mpnet", "deberta-v2", "gpt2"])
+def test_other_methods_on_other_architectures(zoo: Zoo, arch: str, method: str) -> None:
+    d = zoo.trained(arch, method)
+    texts, pairs = _rows(zoo)
+    pred = load_model(d).predict(texts, pairs)
+    assert pred.shape == (len(texts),) and np.isfinite(pred).all()
+    assert json.loads((d / "bizmodel.json").read_text())["has_adapter"] is (method == "adalora")
 
 
 @pytest.mark.slow
