@@ -279,9 +279,17 @@ def _cannot(search: Search, row: Row, p: Point, j: int, why: str) -> str:
     c = next(c for c in search.model.spec.constraints if c.name == row.name)
     left = float(np.mean(value_of(c.node.left.evaluate(p.env))))
     right = float(np.mean(value_of(c.node.right.evaluate(p.env))))
+
+    def side(text: str, value: float) -> str:
+        try:  # a literal needs no "= value"
+            float(text)
+            return text
+        except ValueError:
+            return f"{text} = {value:.6g}"
+
     return (
-        f"constraint {row.name!r} cannot be met {why}: closest is {c.node.left.text} = "
-        f"{left:.6g} {c.node.op} {c.node.right.text} = {right:.6g}"
+        f"constraint {row.name!r} cannot be met {why}: closest is "
+        f"{side(c.node.left.text, left)} {c.node.op} {side(c.node.right.text, right)}"
     )
 
 
