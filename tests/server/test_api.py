@@ -58,19 +58,26 @@ def test_experiment_crud_and_assignment(client) -> None:  # type: ignore[no-unty
     assert r.status_code == 201 and r.json()["status"] == "running"
     assert client.post("/v1/experiments", json=exp, headers=H).status_code == 409
     assert [e["name"] for e in client.get("/v1/experiments").json()] == ["pricing"]
-    got = {
-        client.get("/v1/assign", params={"experiment": "pricing", "user_id": f"u{i}"}).json()[
-            "variant"
-        ]
-        for i in range(40)
-    }
+
+    def assign(user: str) -> dict[str, str]:
+        params = {"experiment": "pricing", "user_id": user}
+        return dict(client.get("/v1/assign", params=params, headers=H).json())
+
+    got = {assign(f"u{i}")["variant"] for i in range(40)}
     assert got == {"low", "high"}
-    a = client.get("/v1/assign", params={"experiment": "pricing", "user_id": "u7"}).json()
-    assert a == client.get("/v1/assign", params={"experiment": "pricing", "user_id": "u7"}).json()
+    a = client.get(
+        "/v1/assign", params={"experiment": "pricing", "user_id": "u7"}, headers=H
+    ).json()
+    assert (
+        a
+        == client.get(
+            "/v1/assign", params={"experiment": "pricing", "user_id": "u7"}, headers=H
+        ).json()
+    )
     assert len(client.app.state.store.assignments("pricing")) == 40  # exposures, once each
     r = client.patch("/v1/experiments/pricing", json={"status": "stopped"}, headers=H)
     assert r.json()["status"] == "stopped"
-    r = client.get("/v1/assign", params={"experiment": "pricing", "user_id": "u1"})
+    r = client.get("/v1/assign", params={"experiment": "pricing", "user_id": "u1"}, headers=H)
     assert r.status_code == 409 and "is stopped" in r.json()["detail"]
     assert client.delete("/v1/experiments/pricing", headers=H).status_code == 204
     r = client.get("/v1/experiments/pricing")
@@ -175,7 +182,9 @@ def test_model_version_experiment_routes_predict(model_client) -> None:  # type:
             json={"text": "Profit up", "text_pair": "Acme", "user_id": user},
             headers=H,
         ).json()
-        assigned = c.get("/v1/assign", params={"experiment": "v1-vs-v2", "user_id": user}).json()
+        assigned = c.get(
+            "/v1/assign", params={"experiment": "v1-vs-v2", "user_id": user}, headers=H
+        ).json()
         assert r["experiment"] == "v1-vs-v2" and r["variant"] == assigned["variant"]
         assert r["model_version"] == assigned["model_version"]
         seen[r["variant"]] = r["model_version"]

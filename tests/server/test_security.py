@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from bizmodel.errors import AuthError, PermissionDeniedError
 from bizmodel.server.security import check_api_key
 
 H = {"X-API-Key": "test-key-0123456789"}
@@ -46,11 +45,23 @@ def test_second_key_and_bearer_are_accepted(client) -> None:  # type: ignore[no-
     assert r.status_code == 200
 
 
-def test_check_api_key_without_configured_keys() -> None:
-    with pytest.raises(AuthError, match="set BIZMODEL_API_KEYS"):
-        check_api_key("anything", ())
-    with pytest.raises(PermissionDeniedError, match="not valid"):
-        check_api_key("abc", ("abd",))
+def test_check_api_key_matches_bootstrap_keys() -> None:
+    assert check_api_key("anything", ()) == 0
+    assert check_api_key("abc", ("abd",)) == 0
+    assert check_api_key("abd", ("abc", "abd")) == 2
+    assert check_api_key(None, ("abc",)) == 0
+
+
+def test_no_keys_at_all_is_401_then_403(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.server import create_app
+
+    s = Settings.load(tmp_path, env={}, database_url=f"sqlite:///{tmp_path}/b.db")
+    with TestClient(create_app(s)) as c:
+        assert c.post("/v1/events", json=EVENT).status_code == 401
+        assert c.post("/v1/events", json=EVENT, headers={"X-API-Key": "x"}).status_code == 403
 
 
 @pytest.mark.parametrize("name", ["../../etc", "..%2F..%2Fetc", ".hidden", "a b", "x" * 65])

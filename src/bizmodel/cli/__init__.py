@@ -37,6 +37,7 @@ def _register_commands() -> None:
         experiments,
         finetune,
         flywheel,
+        keys,
         monitoring,
         project,
         responsible,
@@ -56,6 +57,7 @@ def _register_commands() -> None:
         flywheel,
         templates,
         scale,
+        keys,
     )
     for module in modules:
         module.register(app)

@@ -60,14 +60,16 @@ def create_app(
     from fastapi import FastAPI
 
     from bizmodel.registry import Registry
+    from bizmodel.server.admin import router as admin_router
     from bizmodel.server.errors import install as install_error_handlers
     from bizmodel.server.errors import log, public_detail
     from bizmodel.server.metrics import Metrics
     from bizmodel.server.middleware import LimitAndMeasure
     from bizmodel.server.model_pool import ModelPool
     from bizmodel.server.routes import router
-    from bizmodel.server.security import RateLimiter
+    from bizmodel.server.security import KeyRing, RateLimiter, TokenBuckets
     from bizmodel.store import EventStore
+    from bizmodel.store.keys import KeyStore
 
     settings = settings or Settings.load()
     metrics = Metrics.create()
@@ -80,6 +82,10 @@ def create_app(
         pool = ModelPool(registry, db, settings, metrics, model_loader)
         pool.default_name = pool.pick_default_name()
         app.state.store, app.state.registry, app.state.pool = db, registry, pool
+        app.state.keys = KeyStore(db)
+        app.state.keyring = KeyRing(
+            settings.api_keys, app.state.keys, cache_s=settings.server.key_cache_s
+        )
         app.state.experiments = ExperimentCache(db)
         app.state.load_error = None
         if pool.default_name is not None:
@@ -104,10 +110,12 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.explain_limiter = RateLimiter(settings.server.explain_per_minute)
+    app.state.buckets = TokenBuckets()  # per-key rate limits (server.rate_per_minute)
 
     install_error_handlers(app)
 
     app.include_router(router)
+    app.include_router(admin_router)
     if settings.project.template:  # a template project adds its own endpoints (/v1/advice, ...)
         from bizmodel.templates import get_template
 

@@ -91,6 +91,10 @@ class ModelPool:
         self._resolved[name] = (version, now)
         return version
 
+    def forget_resolved(self, name: str) -> None:
+        """Re-read ``name``'s production version on its next request (after a promotion)."""
+        self._resolved.pop(name, None)
+
     def pick_default_name(self) -> str | None:
         wanted = self.settings.server.model_name
         if wanted:

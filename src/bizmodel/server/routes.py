@@ -29,12 +29,11 @@ from bizmodel.server.schemas import (
     PredictResponse,
     Ready,
 )
-from bizmodel.server.security import check_api_key
 from bizmodel.store.assignment import assign_variant
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 503)
+    code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 429, 503)
 }
 
 
@@ -45,37 +44,48 @@ def _provided_key(request: Request, header_key: str | None) -> str | None:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
-async def require_key(
-    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
-) -> None:
+def allow(role: str) -> Any:
+    """Dependency: the caller's key has ``role``; ``read`` is open unless
+    ``server.read_requires_key``. Counts the call against the key's rate limit."""
+
     # async: a plain function would cost every request a hop through the thread pool.
-    """Write and admin endpoints: a valid API key is required."""
-    check_api_key(_provided_key(request, key), request.app.state.settings.api_keys)
+    async def check(
+        request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
+    ) -> None:
+        state = request.app.state
+        if role == "read" and not state.settings.server.read_requires_key:
+            return
+        principal = state.keyring.authenticate(_provided_key(request, key))
+        state.buckets.take(
+            principal.id, principal.rate_per_minute or state.settings.server.rate_per_minute
+        )
+        state.keyring.authorize(principal, role)
+        request.state.principal = principal
+
+    check.__name__ = f"allow_{role}"
+    return check
 
 
-async def read_key(
-    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
-) -> None:
-    """Read endpoints: keyed only when ``server.read_requires_key`` is set."""
-    settings = request.app.state.settings
-    if settings.server.read_requires_key:
-        check_api_key(_provided_key(request, key), settings.api_keys)
+async def limit_explain(request: Request) -> None:
+    """Count one explanation call against the caller's key (after the key is checked)."""
+    request.app.state.explain_limiter.hit(request.state.principal.id)
 
 
-async def limit_explain(
-    request: Request, key: Annotated[str | None, Depends(_api_key_header)] = None
-) -> None:
-    """Count one explanation call against the caller's key (after :func:`require_key`)."""
-    request.app.state.explain_limiter.hit(_provided_key(request, key) or "")
+def audit(request: Request, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    """Record an admin action by the caller's key in the store's audit log."""
+    request.app.state.keys.audit(request.state.principal.id, action, target, detail)
 
 
-Write = [Depends(require_key)]
-Read = [Depends(read_key)]
+require_key = allow("predict")  # a template's prediction routes (/v1/advice, /v1/risk, ...)
+Write = Predict = [Depends(require_key)]
+Ingest = [Depends(allow("ingest"))]
+Read = [Depends(allow("read"))]
+Admin = [Depends(allow("admin"))]
 ExperimentName = Annotated[str, Path(pattern=NAME)]
 router = APIRouter(responses=_ERRORS)
 
 
-@router.post("/v1/predict", response_model=PredictResponse, dependencies=Write)
+@router.post("/v1/predict", response_model=PredictResponse, dependencies=Predict)
 async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
     """Predict for one text (pair) or a list; concurrent requests are batched together."""
     t0 = time.perf_counter()
@@ -110,8 +120,7 @@ async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
 @router.post(
     "/v1/explain",
     response_model=ExplainResponse,
-    dependencies=[*Write, Depends(limit_explain)],
-    responses={429: {"model": ErrorBody}},
+    dependencies=[*Predict, Depends(limit_explain)],
 )
 async def explain(body: ExplainRequest, request: Request) -> dict[str, Any]:
     """Token attributions of the served model's predictions (integrated gradients or SHAP).
@@ -175,7 +184,7 @@ _EXPLANATION_FIELDS = (
 )  # fmt: skip
 
 
-@router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=Write)
+@router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=Ingest)
 def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     """Store a user's rating or correction of a prediction (training data for retraining)."""
     fid = request.app.state.store.add_feedback(
@@ -189,7 +198,7 @@ def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     return {"id": fid, "prediction_id": body.prediction_id}
 
 
-@router.post("/v1/events", response_model=EventsResponse, dependencies=Write)
+@router.post("/v1/events", response_model=EventsResponse, dependencies=Ingest)
 def events(body: EventsRequest, request: Request) -> dict[str, Any]:
     """Store a batch of business events; an event whose client_event_id is stored is skipped.
 
@@ -203,7 +212,7 @@ def events(body: EventsRequest, request: Request) -> dict[str, Any]:
     return result.to_dict()
 
 
-@router.get("/v1/assign", response_model=Assignment, dependencies=Read)
+@router.get("/v1/assign", response_model=Assignment, dependencies=Ingest)
 def assign(
     request: Request,
     experiment: Annotated[str, Query(pattern=NAME)],
@@ -225,7 +234,7 @@ def assign(
     }
 
 
-@router.post("/v1/experiments", response_model=Experiment, status_code=201, dependencies=Write)
+@router.post("/v1/experiments", response_model=Experiment, status_code=201, dependencies=Admin)
 def create_experiment(body: ExperimentCreate, request: Request) -> dict[str, Any]:
     """Define an experiment; with ``model_name`` its variants route /v1/predict to versions."""
     state = request.app.state
@@ -249,6 +258,7 @@ def create_experiment(body: ExperimentCreate, request: Request) -> dict[str, Any
         description=body.description,
     )
     state.experiments.invalidate()
+    audit(request, "experiment.create", body.name, {"variants": len(body.variants)})
     return exp
 
 
@@ -262,20 +272,22 @@ def get_experiment(name: ExperimentName, request: Request) -> dict[str, Any]:
     return dict(request.app.state.store.get_experiment(name))
 
 
-@router.patch("/v1/experiments/{name}", response_model=Experiment, dependencies=Write)
+@router.patch("/v1/experiments/{name}", response_model=Experiment, dependencies=Admin)
 def update_experiment(
     name: ExperimentName, body: ExperimentUpdate, request: Request
 ) -> dict[str, Any]:
     """Start or stop an experiment."""
     exp = request.app.state.store.set_experiment_status(name, body.status)
     request.app.state.experiments.invalidate()
+    audit(request, "experiment.update", name, {"status": body.status})
     return dict(exp)
 
 
-@router.delete("/v1/experiments/{name}", status_code=204, dependencies=Write)
+@router.delete("/v1/experiments/{name}", status_code=204, dependencies=Admin)
 def delete_experiment(name: ExperimentName, request: Request) -> Response:
     request.app.state.store.delete_experiment(name)
     request.app.state.experiments.invalidate()
+    audit(request, "experiment.delete", name)
     return Response(status_code=204)
 
 
@@ -313,7 +325,12 @@ def ready(request: Request, response: Response) -> dict[str, Any]:
     }
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+    dependencies=Read,
+)
 def metrics(request: Request) -> Response:
     """Prometheus metrics (text exposition format)."""
     from prometheus_client import CONTENT_TYPE_LATEST

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -208,3 +208,45 @@ class Ready(BaseModel):
     runtime: str | None
     # Why `auto` chose the runtime: parity and int8 checks, measured seq/s per candidate.
     runtime_choice: dict[str, Any] | None = None
+
+
+Role = Literal["predict", "ingest", "read", "admin"]
+
+
+class KeyCreate(_Body):
+    roles: Annotated[list[Role], Field(min_length=1, max_length=4)]
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # who holds it
+    rate_per_minute: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # None: default
+
+
+class KeyInfo(BaseModel):
+    id: str
+    roles: list[str]
+    name: str | None
+    rate_per_minute: int | None
+    created_ts: datetime
+    revoked_ts: datetime | None
+
+
+class NewKeyInfo(KeyInfo):
+    key: str  # shown this once: the store keeps only its hash
+
+
+class PromoteRequest(_Body):
+    version: Annotated[int, Field(ge=1, le=1_000_000)]
+    stage: Literal["production", "staging"] = "production"
+
+
+class ModelStages(BaseModel):
+    name: str
+    version: int
+    stages: list[str]
+
+
+class AuditEntry(BaseModel):
+    id: int
+    ts: datetime
+    actor: str  # "key:<id>", "env:<n>" (BIZMODEL_API_KEYS) or "cli"
+    action: str
+    target: str | None
+    detail: dict[str, Any] | None

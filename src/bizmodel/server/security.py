@@ -1,9 +1,17 @@
-"""API keys: compared in constant time against ``Settings.api_keys``.
+"""API keys, roles and rate limits of the HTTP API.
 
-A key comes in the ``X-API-Key`` header or as ``Authorization: Bearer <key>``. No key → 401;
-a key that matches none → 403. With no keys configured, every keyed endpoint answers 401 and
-says how to configure one: writes are never open by accident. :class:`RateLimiter` bounds
-expensive calls (``POST /v1/explain``) per key: over the limit → 429.
+A key comes in the ``X-API-Key`` header or as ``Authorization: Bearer <key>``. Two kinds:
+
+* keys made by ``bizmodel keys create`` (``bzk_<id>_<secret>``): the store keeps a hash and
+  the key's roles (:mod:`bizmodel.store.keys`); looked up by id, compared in constant time,
+  cached at most ``server.key_cache_s`` seconds, so a revoke takes effect within that time
+  (at once on the worker that answered ``DELETE /v1/keys/ID``);
+* ``BIZMODEL_API_KEYS``, the bootstrap keys from the environment: every role.
+
+No key → 401; an unknown, wrong or revoked key → 403; a valid key without the endpoint's role
+→ 403. Every authenticated call takes a token from its key's bucket (:class:`TokenBuckets`):
+an empty bucket → 429 with ``Retry-After``. :class:`RateLimiter` bounds expensive calls
+(``POST /v1/explain``) per key on top of that.
 """
 
 from __future__ import annotations
@@ -13,34 +21,162 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from bizmodel.errors import AuthError, PermissionDeniedError, RateLimitError
+from bizmodel.store.keys import KEY_PATTERN, ROLES, ApiKey, check_secret
+
+WHAT = {  # what each role lets a key do, for the 403 message
+    "predict": "predict and explain",
+    "ingest": "send events, feedback and assignments",
+    "read": "read experiments and metrics",
+    "admin": "change experiments, promote models and manage keys",
+}
 
 
-def check_api_key(provided: str | None, keys: tuple[str, ...]) -> None:
-    """Raise unless ``provided`` equals one of ``keys`` (compared with hmac.compare_digest).
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a stored key (``key:<id>``) or a bootstrap key (``env:<n>``)."""
+
+    id: str
+    roles: tuple[str, ...]
+    rate_per_minute: int | None = None  # None = the server's default
+
+
+def check_api_key(provided: str | None, keys: tuple[str, ...]) -> int:
+    """Index (from 1) of the bootstrap key that ``provided`` equals; 0 when none does.
+
+    Compared with ``hmac.compare_digest`` against every key, without an early exit, so the
+    time taken does not depend on which key matched.
 
     Examples
     --------
-    >>> check_api_key("s3cret", ("s3cret",))
-    >>> check_api_key(None, ("s3cret",))
+    >>> check_api_key("s3cret", ("other", "s3cret"))
+    2
+    >>> check_api_key("guess", ("s3cret",))
+    0
+    """
+    if not provided:
+        return 0
+    given = provided.encode()
+    found = 0
+    for i, key in enumerate(keys, start=1):
+        if hmac.compare_digest(given, key.encode()):
+            found = found or i
+    return found
+
+
+class KeyRing:
+    """Turns a presented key into a :class:`Principal`, or raises 401/403.
+
+    Parameters
+    ----------
+    bootstrap : tuple of str
+        ``BIZMODEL_API_KEYS``: keys with every role.
+    keys : KeyStore, optional
+        The project's stored keys.
+    cache_s : float
+        Longest time a stored key's row (or its absence) is reused without a database read.
+    clock : callable, optional
+        Seconds as a float (default :func:`time.monotonic`); tests pass their own.
+    """
+
+    def __init__(
+        self,
+        bootstrap: tuple[str, ...],
+        keys: Any = None,
+        *,
+        cache_s: float = 1.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.keys = keys
+        self.cache_s = cache_s
+        self.clock = clock or time.monotonic
+        self._cache: dict[str, tuple[float, tuple[ApiKey, str] | None]] = {}
+
+    def invalidate(self, key_id: str | None = None) -> None:
+        """Forget cached rows: one key's, or all."""
+        if key_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_id, None)
+
+    def _lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
+        now = self.clock()
+        hit = self._cache.get(key_id)
+        if hit is not None and now - hit[0] < self.cache_s:
+            return hit[1]
+        found = self.keys.lookup(key_id)
+        if len(self._cache) > 10_000:  # unknown ids are cached too: keep the cache bounded
+            self._cache.clear()
+        if self.cache_s > 0:
+            self._cache[key_id] = (now, found)
+        return found
+
+    def authenticate(self, provided: str | None) -> Principal:
+        if not provided:
+            raise AuthError("missing API key: send it in the X-API-Key header")
+        n = check_api_key(provided, self.bootstrap)
+        if n:
+            return Principal(f"env:{n}", ROLES)
+        match = KEY_PATTERN.match(provided)
+        if match is not None and self.keys is not None:
+            info = check_secret(provided, self._lookup(match.group(1)))
+            if info is not None:
+                return Principal(f"key:{info.id}", info.roles, info.rate_per_minute)
+        raise PermissionDeniedError("the API key is not valid")
+
+    @staticmethod
+    def authorize(principal: Principal, role: str) -> None:
+        if role not in principal.roles:
+            raise PermissionDeniedError(
+                f"this API key may not {WHAT[role]}: that needs role '{role}' "
+                f"(this key has: {', '.join(principal.roles)})"
+            )
+
+
+class TokenBuckets:
+    """A token bucket per key: ``rate_per_minute`` tokens, refilled at that rate.
+
+    A key may burst up to one minute's worth of calls, then gets one call per
+    ``60 / rate_per_minute`` seconds. ``rate_per_minute`` 0 or None = no limit.
+
+    Examples
+    --------
+    >>> now = [0.0]
+    >>> buckets = TokenBuckets(clock=lambda: now[0])
+    >>> buckets.take("k", 2); buckets.take("k", 2)
+    >>> buckets.take("k", 2)
     Traceback (most recent call last):
     ...
-    bizmodel.errors.AuthError: missing API key: send it in the X-API-Key header
+    bizmodel.errors.RateLimitError: more than 2 calls per minute for this API key; retry in 30 s
+    >>> now[0] = 30.0
+    >>> buckets.take("k", 2)
     """
-    if not keys:
-        raise AuthError(
-            "this endpoint needs an API key but the server has none configured: "
-            "set BIZMODEL_API_KEYS (comma-separated) and restart"
-        )
-    if not provided:
-        raise AuthError("missing API key: send it in the X-API-Key header")
-    given = provided.encode()
-    ok = False
-    for key in keys:  # no early exit: the time taken does not depend on which key matched
-        ok |= hmac.compare_digest(given, key.encode())
-    if not ok:
-        raise PermissionDeniedError("the API key is not valid")
+
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock or time.monotonic
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
+
+    def take(self, key: str, rate_per_minute: int | None) -> None:
+        """Take one token of ``key``'s bucket; :class:`RateLimitError` (429) when empty."""
+        if not rate_per_minute:
+            return
+        now = self.clock()
+        per_s = rate_per_minute / 60.0
+        tokens, then = self._buckets.get(key, (float(rate_per_minute), now))
+        tokens = min(float(rate_per_minute), tokens + (now - then) * per_s)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            wait = math.ceil((1.0 - tokens) / per_s)
+            err = RateLimitError(
+                f"more than {rate_per_minute} calls per minute for this API key; retry in {wait} s"
+            )
+            err.retry_after_s = wait
+            raise err
+        self._buckets[key] = (tokens - 1.0, now)
 
 
 class RateLimiter:
@@ -78,9 +214,10 @@ class RateLimiter:
         while calls and now - calls[0] >= 60.0:
             calls.popleft()
         if len(calls) >= self.per_minute:
-            wait = 60.0 - (now - calls[0])
-            raise RateLimitError(
-                f"more than {self.per_minute} calls per minute for this API key; "
-                f"retry in {math.ceil(wait)} s"
+            wait = math.ceil(60.0 - (now - calls[0]))
+            err = RateLimitError(
+                f"more than {self.per_minute} calls per minute for this API key; retry in {wait} s"
             )
+            err.retry_after_s = wait
+            raise err
         calls.append(now)

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-_TABLES = ("predictions", "feedback", "events", "experiments", "assignments")
+_TABLES = (
+    "predictions", "feedback", "events", "experiments", "assignments", "api_keys", "audit_log",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)

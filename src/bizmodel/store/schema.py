@@ -6,7 +6,7 @@ is the source the migrations were written from and the one the queries use.
 Examples
 --------
 >>> sorted(metadata.tables)
-['assignments', 'events', 'experiments', 'feedback', 'predictions']
+['api_keys', 'assignments', 'audit_log', 'events', 'experiments', 'feedback', 'predictions']
 """
 
 from __future__ import annotations
@@ -92,6 +92,29 @@ assignments = Table(
     Column("variant", String(64), nullable=False),
     Column("ts", DateTime(timezone=True), nullable=False),
     UniqueConstraint("experiment", "user_id", name="uq_assignments_experiment_user"),
+)
+
+api_keys = Table(  # HTTP API keys: only a hash of each key is kept (bizmodel.store.keys)
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),  # the public part of bzk_<id>_<secret>
+    Column("key_sha256", String(64), nullable=False),  # sha256 hex of the whole key
+    Column("roles", String(64), nullable=False),  # comma-separated: predict,ingest,read,admin
+    Column("name", String(128), nullable=True),  # who holds it, e.g. "ios-app"
+    Column("rate_per_minute", Integer, nullable=True),  # None = the server's default
+    Column("created_ts", DateTime(timezone=True), nullable=False),
+    Column("revoked_ts", DateTime(timezone=True), nullable=True),
+)
+
+audit_log = Table(  # admin actions: key create/revoke, experiment writes, promotions
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("actor", String(64), nullable=False),  # "key:<id>", "env:<n>" or "cli"
+    Column("action", String(32), nullable=False),  # e.g. "key.create", "experiment.delete"
+    Column("target", String(128), nullable=True),  # what it acted on: key id, experiment, model
+    Column("detail", JSON, nullable=True),
 )
 
 Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)
