@@ -95,3 +95,25 @@ def test_empty_and_single_unit_arms_have_zero_variance() -> None:
     assert MeanStatistic(1, 2.0, 4.0).variance == 0.0
     with pytest.raises(DataError, match="n must be ≥ 0, got -1"):
         MeanStatistic(-1, 0.0, 0.0)
+
+
+def test_real_data_never_reads_as_impossible_sums() -> None:
+    # large means over small spreads cancel digits in Σy² − (Σy)²/n; a covariate equal to the
+    # metric and a denominator proportional to the numerator sit exactly on the bounds
+    from bizmodel.stats.statistics import CupedMeanStatistic, negative_variance
+
+    for offset in (0.0, 1e4, 1e6):
+        y = offset + rng.normal(0, 1, 100_000)
+        codes = np.zeros(len(y), dtype=int)
+        (m,) = arm_statistics(codes, 1, y, kind="mean")
+        (c,) = arm_statistics(codes, 1, y, kind="mean", x=y.copy())
+        (r,) = arm_statistics(codes, 1, y, kind="mean", den=3 * y)
+        assert isinstance(c, CupedMeanStatistic)
+        for s in (m, c, r):
+            assert negative_variance(s) is None, (offset, s)
+    cr = CupedRatioStatistic(3, (6.0, 6.0, 6.0, 6.0), (14.0,) * 4, (14.0,) * 6)
+    assert negative_variance(cr) is None
+    bad = CupedRatioStatistic(3, (6.0, 6.0, 6.0, 6.0), (14.0,) * 4, (20.0,) * 6)
+    assert "eigenvalue" in str(negative_variance(bad))
+    assert "covariance" in str(negative_variance(CupedMeanStatistic(3, 6.0, 14.0, 6.0, 14.0, 30.0)))
+    assert "ratio's variance" in str(negative_variance(RatioStatistic(4, 4.0, 5.0, 4.0, 5.0, 20.0)))

@@ -83,8 +83,9 @@ def _raw_variance(n: int, total: float, squares: float) -> float:
     return (squares - total**2 / n) / (n - 1)
 
 
-# A variance below −_TOLERANCE × the size of its terms is not rounding: the sums are impossible.
-_TOLERANCE = 1e-9
+# A variance below −_TOLERANCE × the size of the raw second moments it is computed from is not
+# rounding (which cancels at most ~n·1e-16 of them): the sums are impossible.
+_TOLERANCE = 1e-8
 
 
 def _material(value: float, scale: float) -> bool:
@@ -465,8 +466,15 @@ def negative_variance(stat: ArmStatistic) -> str | None:
         ):
             if report := _sums_report(what, n, s, q):
                 return report
-        scale = stat.sum_squares_num / n + stat.sum_squares_den / n
-        if stat.sum_den and _material(stat.raw_variance, scale * (n / stat.sum_den) ** 2):
+        mu_m, mu_d = stat.sum_num / n, stat.sum_den / n
+        if mu_d == 0:
+            return None
+        raw = (  # the terms of the variance before cancellation
+            stat.sum_squares_num / mu_d**2
+            + 2 * abs(mu_m * stat.sum_products) / abs(mu_d) ** 3
+            + mu_m**2 * stat.sum_squares_den / mu_d**4
+        ) / (n - 1)
+        if _material(stat.raw_variance, raw):
             return (
                 f"Σ numerator·denominator = {stat.sum_products:g} makes the ratio's "
                 f"variance {stat.raw_variance:.4g} < 0"
@@ -479,7 +487,7 @@ def negative_variance(stat: ArmStatistic) -> str | None:
                 return report
         lam = np.array(stat._lambda())
         low = float(np.linalg.eigvalsh(lam)[0])
-        if _material(low, float(np.abs(lam).max())):
+        if _material(low, max(stat.sum_squares) / (n - 1)):
             return (
                 f"the sums of products {[round(c, 6) for c in stat.cross]} give a covariance "
                 f"matrix with eigenvalue {low:.4g} < 0"
@@ -495,7 +503,8 @@ def negative_variance(stat: ArmStatistic) -> str | None:
             if report:
                 return report
         vy, vx, cxy = stat.post.variance, stat.pre.variance, stat.covariance
-        if _material(vy * vx - cxy**2, max(vy * vx, cxy**2)):
+        raw = stat.sum_squares * stat.pre_sum_squares / (n - 1) ** 2  # before cancellation
+        if _material(vy * vx - cxy**2, raw):
             return (
                 f"Σ post·pre = {stat.sum_products:g} gives covariance {cxy:.4g} beyond "
                 f"±√(var·pre var) = ±{math.sqrt(max(vy * vx, 0.0)):.4g}"
