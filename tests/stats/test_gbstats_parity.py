@@ -386,3 +386,22 @@ def test_cli_flag_and_project_setting(
     assert run([*base, "--convention", "growthbook"]) == 1
     err = capsys.readouterr().err
     assert err == "Error: convention must be one of bizmodel, gbstats; got 'growthbook'\n"
+
+
+def test_bayesian_relative_prior_rescaled_for_absolute_lift() -> None:
+    # BT test_bayesian_effect_relative_effect: a proper prior N(1, 1) stated on the relative
+    # lift, rescaled by the control mean for the absolute lift, keeps the chance to win
+    # within 2 places (assertAlmostEqual(places=2))
+    s = {"c": MeanStatistic(100, 1000.0, 200000.0), "t": MeanStatistic(100, 1100.0, 200005.0)}
+    prior = GaussianPrior(mean=1.0, variance=1.0, proper=True)
+    kw = {"engine": "bayesian", "prior": prior, **GB}
+    ab = analyze(s, relative=False, **kw).comparison("t")  # type: ignore[arg-type]
+    rel = analyze(s, **kw).comparison("t")  # type: ignore[arg-type]
+    assert round(ab.chance_to_win - rel.chance_to_win, 2) == 0
+    # bizmodel takes the prior on the scale of the lift analysed: N(1, 1) on an absolute lift
+    # of 10 (control mean 10) pulls less
+    plain = analyze(s, relative=False, engine="bayesian", prior=prior).comparison("t")
+    assert plain.estimate != pytest.approx(ab.estimate, rel=1e-6)
+    zero = {"c": MeanStatistic(3, 0.0, 2.0), "t": MeanStatistic(3, 3.0, 5.0)}
+    with pytest.raises(DataError, match="gbstats' relative prior cannot be rescaled"):
+        analyze(zero, relative=False, **kw)  # type: ignore[arg-type]

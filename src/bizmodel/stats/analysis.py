@@ -183,7 +183,12 @@ def analyze(
         r: BayesianResult | FrequentistResult
         engine_fields: dict[str, Any]
         if engine == "bayesian":
-            r = b = bayesian_test(eff, prior, alpha, lower_is_better)
+            r = b = bayesian_test(
+                eff,
+                _effect_prior(prior, relative, convention, cm.mean_unadjusted, metric),
+                alpha,
+                lower_is_better,
+            )
             engine_fields = {
                 "chance_to_win": b.chance_to_win,
                 "risk_control": b.risk_control,
@@ -245,6 +250,22 @@ def analyze(
         data_quality=dict(data_quality or {}),
         convention=convention,
     )
+
+
+def _effect_prior(
+    prior: GaussianPrior | None, relative: bool, convention: str, u: float, metric: str
+) -> GaussianPrior | None:
+    """The prior on the scale of the effect. gbstats states a proper prior on the relative
+    lift and, for an absolute lift, rescales it by the control mean: mean ``μ₀|u|``, variance
+    ``v₀u²``; bizmodel takes the prior on the scale of the lift analysed."""
+    if convention != "gbstats" or relative or prior is None or not prior.proper:
+        return prior
+    if u == 0:
+        raise DataError(
+            f"{metric}: the control mean is 0, so gbstats' relative prior cannot be rescaled "
+            "to the absolute lift; use convention='bizmodel' (prior on the absolute lift)"
+        )
+    return GaussianPrior(prior.mean * abs(u), prior.variance * u**2, proper=True)
 
 
 def _sd(stat: ArmStatistic) -> float:
