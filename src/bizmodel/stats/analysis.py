@@ -99,7 +99,7 @@ def analyze(
     convention : {"bizmodel", "gbstats"}
         ``gbstats`` uses GrowthBook's formulas where they differ from bizmodel's (CUPED
         relative-lift variance, sign of a negative control mean, one-sided sequential
-        p-values); see docs/statistics.md.
+        p-values, a proper prior rescaled for an absolute lift); see docs/statistics.md.
 
     Raises
     ------
