@@ -135,8 +135,9 @@ def experiment_results_from_store(
                 f"types stored: {known or 'none yet'}"
             )
     results = []
+    per_metric = experiment_statistics(store, experiment, metrics, variants=variants)
     for name, m in metrics.items():
-        q = experiment_statistics(store, experiment, m, variants=variants)
+        q = per_metric[name]
         if not q.statistics and not q.unknown_variants and not q.users_in_several_arms:
             raise DataError(
                 f"experiment {experiment!r} has no exposures yet: no GET /v1/assign (or "

@@ -14,10 +14,10 @@ count   number of such events                                  mean
 sum     sum of their ``value`` (a missing value counts as 0)   mean
 ======  ====================================================  =====================
 
-The per-user values are aggregated by the database (one ``GROUP BY`` user, then one per arm),
-so only a few numbers per arm leave it: ``n``, ``Σy``, ``Σy²`` — the sufficient statistics
-:func:`bizmodel.stats.analyze` takes. Users exposed to more than one arm are left out and
-counted (GrowthBook drops such "multiple exposures" too).
+The per-user values are aggregated by the database (one ``GROUP BY`` user, then one per arm,
+one query for all metrics), so only a few numbers per arm leave it: ``n``, ``Σy``, ``Σy²`` —
+the sufficient statistics :func:`bizmodel.stats.analyze` takes. Users exposed to more than one
+arm are left out and counted (GrowthBook drops such "multiple exposures" too).
 
 Examples
 --------
@@ -27,7 +27,7 @@ Examples
 >>> for u, v in [("u1", "a"), ("u2", "a"), ("u3", "b")]:
 ...     store.record_assignment("e", u, v)
 >>> _ = store.add_events([{"user_id": "u1", "type": "buy", "value": 5.0}])
->>> q = experiment_statistics(store, "e", MetricQuery("any", "buy"))
+>>> q = experiment_statistics(store, "e", {"bought": MetricQuery("any", "buy")})["bought"]
 >>> q.statistics["a"], q.users_in_several_arms
 (ProportionStatistic(n=2, successes=1.0), 0)
 >>> store.close()
@@ -35,10 +35,11 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 from sqlalchemy import Float, String, and_, case, cast, distinct, func, literal, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -84,7 +85,7 @@ class ArmQueryResult:
     several_arms_examples: tuple[str, ...]  # up to 3 such user ids
     events_before_exposure: int  # metric events of exposed users before their first exposure
     events_after_window: int  # metric events after within_days (0 without a window)
-    events_without_value: int  # sum metrics: events of the type with no value (counted as 0)
+    events_without_value: int  # sum metrics: counted events with no value (counted as 0)
     unknown_variants: dict[str, int] = field(default_factory=dict)  # exposed users per label
 
 
@@ -176,98 +177,106 @@ def _rows(store: EventStore, stmt: Any) -> list[Any]:
 def experiment_statistics(
     store: EventStore,
     experiment: str,
-    metric: MetricQuery,
+    metrics: Mapping[str, MetricQuery],
     *,
     variants: Sequence[str] | None = None,
-) -> ArmQueryResult:
-    """Per-arm statistics of ``metric`` for the users exposed to ``experiment``.
+) -> dict[str, ArmQueryResult]:
+    """Per-arm statistics of each of ``metrics`` for the users exposed to ``experiment``.
 
+    One query for all metrics: each exposed user's events of the metrics' types are read
+    once (through the user index), reduced to one row per user, then to one row per arm.
     ``variants`` are the experiment's arms; exposures under any other label are left out and
     counted in ``unknown_variants``. Default: every label found.
     """
     from bizmodel.store.schema import events
 
+    if not metrics:
+        raise ConfigError("experiment_statistics needs at least one metric")
     units = _units(experiment)
     e = events
     single = units.c.n_variants == 1
-    in_type = and_(e.c.user_id == units.c.user_id, _NotIndexed(e.c.type) == metric.event)
+    types = sorted({m.event for m in metrics.values()})
+    joined = units.outerjoin(
+        e, and_(e.c.user_id == units.c.user_id, _NotIndexed(e.c.type).in_(types))
+    )
     after = e.c.ts >= units.c.first_ts
     days = _DaysBetween(units.c.first_ts, e.c.ts)
-    counted = (
-        and_(in_type, after)
-        if metric.within_days is None
-        else and_(in_type, after, days <= metric.within_days)
-    )
-
     # PostgreSQL keeps a NaN value (SQLite stores NULL): both are a missing value here
     value = func.nullif(e.c.value, literal(float("nan"), Float))
-    # per user, then per arm: the database returns n, Σy, Σy² for each variant
-    n_ev = func.count(e.c.id)
-    y = {
-        "any": case((n_ev > 0, literal(1.0)), else_=literal(0.0)),
-        "count": cast(n_ev, Float),
-        "sum": func.coalesce(func.sum(value), literal(0.0)),
-    }[metric.type]
+
+    def n_where(cond: Any) -> Any:
+        return func.sum(case((cond, 1), else_=0))
+
+    # per user: y, and the events left out, of each metric (columns m0_y, m0_before, ...)
+    user_cols: list[Any] = []
+    for i, m in enumerate(metrics.values()):
+        of_type = e.c.type == m.event
+        counted = and_(of_type, after)
+        if m.within_days is not None:
+            counted = and_(counted, days <= m.within_days)
+        y = {
+            "any": case((n_where(counted) > 0, literal(1.0)), else_=literal(0.0)),
+            "count": cast(n_where(counted), Float),
+            "sum": func.coalesce(func.sum(case((counted, value), else_=None)), literal(0.0)),
+        }[m.type]
+        late = n_where(and_(of_type, after, days > m.within_days)) if m.within_days else 0
+        user_cols += [
+            cast(y, Float).label(f"m{i}_y"),
+            n_where(and_(of_type, ~after)).label(f"m{i}_before"),
+            cast(late, Float).label(f"m{i}_late"),
+            n_where(and_(counted, value.is_(None))).label(f"m{i}_novalue"),
+        ]
     # users in several arms are one group with no variant (counted, never analysed)
     arm = case((single, units.c.variant), else_=None).label("variant")
     per_user = (
-        select(arm, cast(y, Float).label("y"))
-        .select_from(units.outerjoin(e, counted))
+        select(arm, *user_cols)
+        .select_from(joined)
         .group_by(units.c.user_id, units.c.variant, units.c.n_variants)
         .subquery("per_user")
     )
-    per_arm = select(
-        per_user.c.variant,
-        func.count().label("n"),
-        func.sum(per_user.c.y).label("sy"),
-        func.sum(per_user.c.y * per_user.c.y).label("syy"),
-    ).group_by(per_user.c.variant)
-    stats: dict[str, ArmStatistic] = {}
+    arm_cols: list[Any] = []
+    for i in range(len(metrics)):
+        c = per_user.c
+        y = c[f"m{i}_y"]
+        arm_cols += [func.sum(y), func.sum(y * y)]
+        arm_cols += [func.sum(c[f"m{i}_{k}"]) for k in ("before", "late", "novalue")]
+    per_arm = select(per_user.c.variant, func.count(), *arm_cols).group_by(per_user.c.variant)
+
+    wanted = None if variants is None else set(variants)
+    stats: list[dict[str, ArmStatistic]] = [{} for _ in metrics]
+    left_out = np.zeros((len(metrics), 3), dtype=np.int64)  # before, late, no value
     unknown: dict[str, int] = {}
     several = 0
-    wanted = None if variants is None else set(variants)
-    for variant, n, sy, syy in _rows(store, per_arm):
+    for row in _rows(store, per_arm):
+        variant, n, sums = row[0], int(row[1]), [float(v or 0.0) for v in row[2:]]
         if variant is None:
-            several = int(n)
-        elif wanted is not None and variant not in wanted:
-            unknown[str(variant)] = int(n)
-        else:
-            sy, syy = float(sy or 0.0), float(syy or 0.0)
-            stats[str(variant)] = (
-                ProportionStatistic(int(n), sy)
-                if metric.type == "any"
-                else MeanStatistic(int(n), sy, syy)
+            several = n
+            continue
+        if wanted is not None and variant not in wanted:
+            unknown[str(variant)] = n
+            continue
+        for i, m in enumerate(metrics.values()):
+            sy, syy, *dropped = sums[5 * i : 5 * i + 5]
+            left_out[i] += np.asarray(dropped, dtype=np.int64)
+            stats[i][str(variant)] = (
+                ProportionStatistic(n, sy) if m.type == "any" else MeanStatistic(n, sy, syy)
             )
-    examples = (
-        _rows(
-            store,
-            select(units.c.user_id)
-            .where(units.c.n_variants > 1)
-            .order_by(units.c.user_id)
-            .limit(3),
+    examples: list[Any] = []
+    if several:
+        first = select(units.c.user_id).where(units.c.n_variants > 1)
+        examples = _rows(store, first.order_by(units.c.user_id).limit(3))
+    return {
+        name: ArmQueryResult(
+            statistics=stats[i],
+            users_in_several_arms=several,
+            several_arms_examples=tuple(str(r[0]) for r in examples),
+            events_before_exposure=int(left_out[i, 0]),
+            events_after_window=int(left_out[i, 1]),
+            events_without_value=int(left_out[i, 2]) if m.type == "sum" else 0,
+            unknown_variants=dict(unknown),
         )
-        if several
-        else []
-    )
-    counts = select(
-        func.sum(case((and_(single, ~after), 1), else_=0)),
-        func.sum(
-            case((and_(single, after, days > metric.within_days), 1), else_=0)
-            if metric.within_days is not None
-            else literal(0)
-        ),
-        func.sum(case((and_(single, value.is_(None)), 1), else_=0)),
-    ).select_from(units.join(e, in_type))
-    before, late, no_value = (int(v or 0) for v in _rows(store, counts)[0])
-    return ArmQueryResult(
-        statistics=stats,
-        users_in_several_arms=several,
-        several_arms_examples=tuple(str(r[0]) for r in examples),
-        events_before_exposure=before,
-        events_after_window=late,
-        events_without_value=no_value if metric.type == "sum" else 0,
-        unknown_variants=unknown,
-    )
+        for i, (name, m) in enumerate(metrics.items())
+    }
 
 
 def check_event_type(store: EventStore, metric_name: str, event: str) -> None:
