@@ -40,3 +40,42 @@ def test_unknown_key_rejected(tmp_path: Path) -> None:
     (tmp_path / "bizmodel.toml").write_text("colour = 'red'\n")
     with pytest.raises(ConfigError, match="colour"):
         Settings.load(tmp_path, env={})
+
+
+def test_declared_metrics_load(tmp_path: Path) -> None:
+    (tmp_path / "bizmodel.toml").write_text(
+        "[metrics]\n"
+        'conversion = { type = "any", event = "purchase", within_days = 14 }\n'
+        'revenue_usd = { type = "sum", event = "purchase", description = "USD" }\n'
+    )
+    m = Settings.load(tmp_path, env={}).metrics
+    assert (m["conversion"].type, m["conversion"].within_days) == ("any", 14.0)
+    assert m["revenue_usd"].within_days is None and m["revenue_usd"].description == "USD"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            'r = { type = "avg", event = "purchase" }',
+            "setting 'metrics.r.type': Input should be 'any', 'count' or 'sum' (got 'avg')",
+        ),
+        (
+            'r = { type = "any", event = "buy", within_day = 3 }',
+            "setting 'metrics.r.within_day': Extra inputs are not permitted (got 3)",
+        ),
+        (
+            'r = { type = "any", event = "buy", within_days = 0 }',
+            "setting 'metrics.r.within_days': Input should be greater than 0 (got 0)",
+        ),
+        ('r = { type = "any" }', "setting 'metrics.r.event': Field required"),
+        ('"two words" = { type = "any", event = "buy" }', "(got 'two words')"),
+    ],
+)
+def test_metric_errors_are_one_line(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bizmodel.toml"
+    path.write_text(f"[metrics]\n{line}\n")
+    with pytest.raises(ConfigError) as err:
+        Settings.load(tmp_path, env={})
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+    assert "\n" not in str(err.value)
