@@ -14,12 +14,12 @@ Model per unit: pre-period ``x ~ N(μ_arm, 1)``, outcome ``y = 10 + 2x + τ·[tr
 pooled θ absorbs part of the arm difference and both conventions are biased alike). Even at
 τ = 0 the pooled θ then partly regresses the arm difference away, so the estimate varies less
 than either formula says and both conventions over-cover as the gap grows: those rows compare
-the two formulas under stress, the randomised rows are the case experiments are in. Sums are drawn with numpy; each experiment is then
-analysed by bizmodel's own code (``pooled_theta``, ``moments``, ``effect_moments``); the
-interval is ``estimate ± t_ν(0.975)·se`` exactly as ``fixed_horizon_test`` (checked on the
-first experiments).
+the two formulas under stress, the randomised rows are the case experiments are in. Sums are
+drawn with numpy; each experiment is then analysed by bizmodel's own code (``pooled_theta``,
+``moments``, ``effect_moments``); the interval is ``estimate ± t_ν(0.975)·se`` exactly as
+``fixed_horizon_test`` (checked on the first experiments).
 
-Run: ``.venv/bin/python benchmarks/gbstats_coverage.py`` (seeded; about 10 s on one core).
+Run: ``.venv/bin/python benchmarks/gbstats_coverage.py`` (seeded; about 5 s on one core).
 """
 
 from __future__ import annotations
