@@ -28,7 +28,10 @@ def test_init_writes_a_project_that_loads(
     assert Settings.load(tmp_path / 'q"s', env={}).project.title == 'a "quoted" title'
 
 
-@pytest.mark.parametrize("command", ["serve", "monitor", "dashboard", "ab-test", "retrain"])
+@pytest.mark.parametrize(
+    "command",
+    ["serve", "monitor", "dashboard", "ab-test", "retrain", "register", "promote", "audit"],
+)
 def test_project_option_everywhere(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run([command, "--help"]) == 0
     assert "BIZMODEL_PROJECT_DIR" in capsys.readouterr().out

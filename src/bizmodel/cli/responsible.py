@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from bizmodel.cli.output import emit, to_json
+from bizmodel.cli.project import ProjectOpt
 from bizmodel.errors import ConfigError
 
 _JSON = typer.Option("--json", help="Print one JSON object instead of a text summary.")
@@ -27,7 +28,7 @@ _REGISTRY = typer.Option(help="Registry folder for NAME[:VERSION] (default: the 
 _REF = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,63})(?::([A-Za-z0-9_-]{1,64}))?")
 
 
-def _resolve_model(model: Path, registry: Path | None) -> Path:
+def _resolve_model(model: Path, registry: Path | None, project: Path | None = None) -> Path:
     """``model`` itself when it is a folder, else the registered version it names (if any)."""
     m = _REF.fullmatch(str(model))
     if model.is_dir() or m is None:
@@ -35,7 +36,7 @@ def _resolve_model(model: Path, registry: Path | None) -> Path:
     from bizmodel.config import Settings
     from bizmodel.registry import Registry
 
-    root = registry or Settings.load().resolved_registry_dir()
+    root = registry or Settings.load(project).resolved_registry_dir()
     if not Path(root).is_dir():
         return model
     reg = Registry(root)
@@ -86,13 +87,14 @@ def audit(
     min_size: Annotated[int, typer.Option(help="Smaller segments are never flagged.")] = 10,
     output: Annotated[Path | None, _OUTPUT] = None,
     registry: Annotated[Path | None, _REGISTRY] = None,
+    project: ProjectOpt = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Metrics, calibration and disparities per segment, with bootstrap intervals."""
     from bizmodel.responsible.audit import audit as audit_fn
 
     _check_output(output)
-    model_dir = _resolve_model(model_dir, registry)
+    model_dir = _resolve_model(model_dir, registry, project)
     result = audit_fn(
         model_dir, data, segment, metric=metric, max_difference=max_difference,
         max_calibration_gap=max_calibration_gap, n_boot=n_boot, seed=seed, min_size=min_size,
@@ -125,6 +127,7 @@ def explain(
         Path | None, typer.Option(help="Also write the tokens, highlighted, as an HTML page.")
     ] = None,
     registry: Annotated[Path | None, _REGISTRY] = None,
+    project: ProjectOpt = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Token attributions of one prediction (integrated gradients on the embeddings, or SHAP)."""
@@ -132,7 +135,7 @@ def explain(
 
     if html is not None and html.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"--html {str(html)!r}: the file name must end in .html or .htm")
-    model_dir = _resolve_model(model_dir, registry)
+    model_dir = _resolve_model(model_dir, registry, project)
     result = explain_fn(
         model_dir, text, text_pair, method=method, n_steps=n_steps, n_samples=n_samples,
         target=target, seed=seed,
@@ -156,6 +159,7 @@ def robustness(
     seed: Annotated[int, typer.Option(help="Seed of the perturbations.")] = 0,
     output: Annotated[Path | None, _OUTPUT] = None,
     registry: Annotated[Path | None, _REGISTRY] = None,
+    project: ProjectOpt = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """The metric on clean rows and under seeded typos, casing, entity and synonym swaps."""
@@ -164,7 +168,7 @@ def robustness(
 
     _check_output(output)
     kinds = tuple(perturbation) if perturbation else tuple(PERTURBATIONS)
-    model_dir = _resolve_model(model_dir, registry)
+    model_dir = _resolve_model(model_dir, registry, project)
     result = robustness_fn(model_dir, data, perturbations=kinds, metric=metric, seed=seed)
     _save(result, output)
     emit(result, as_json)
