@@ -103,7 +103,8 @@ def sweep_client(tmp_path, db_url, serving_model, settings_for):  # type: ignore
     with TestClient(app, raise_server_exceptions=False) as c:
         assert c.get("/ready").status_code == 200  # the model is loaded: /v1/predict runs
         c.post("/v1/experiments", json={"name": "exp", "variants": [{"name": "a"}]}, headers=GOOD)
-        yield c, str(tmp_path)
+        read_key = c.app.state.keys.create(["read"], actor="test").key  # 403 on other routes
+        yield c, str(tmp_path), read_key
 
 
 def all_routes(routes: list[Any]) -> list[Any]:
@@ -139,15 +140,15 @@ def _check(r: Any, where: str, secrets: list[str]) -> None:
 
 
 def test_every_route_with_bad_input_reveals_nothing(sweep_client) -> None:  # type: ignore[no-untyped-def]
-    client, tmp = sweep_client
-    secrets = [tmp, API_KEY]
+    client, tmp, read_key = sweep_client
+    secrets = [tmp, API_KEY, read_key]
     routes = [r for r in all_routes(client.app.routes) if getattr(r, "methods", None)]
     assert len([r for r in routes if isinstance(r, APIRoute)]) >= 12
     swept: set[tuple[str, str]] = set()
     for route in routes:
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
             for path in _paths(route.path):
-                for auth in BAD_AUTH:
+                for auth in [*BAD_AUTH, {"X-API-Key": read_key}, {"X-API-Key": read_key + "x"}]:
                     r = client.request(method, path, headers=auth, json={"text": "x"})
                     _check(r, f"{method} {path} auth={auth}", secrets)
                 for query in QUERIES:

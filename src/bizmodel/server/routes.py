@@ -55,7 +55,7 @@ def allow(role: str) -> Any:
         state = request.app.state
         if role == "read" and not state.settings.server.read_requires_key:
             return
-        principal = state.keyring.authenticate(_provided_key(request, key))
+        principal = await state.keyring.authenticate(_provided_key(request, key))
         state.buckets.take(
             principal.id, principal.rate_per_minute or state.settings.server.rate_per_minute
         )

@@ -16,6 +16,7 @@ an empty bucket → 429 with ``Retry-After``. :class:`RateLimiter` bounds expens
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import math
 import time
@@ -103,19 +104,22 @@ class KeyRing:
         else:
             self._cache.pop(key_id, None)
 
-    def _lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
+    async def _lookup(self, key_id: str) -> tuple[ApiKey, str] | None:
         now = self.clock()
         hit = self._cache.get(key_id)
         if hit is not None and now - hit[0] < self.cache_s:
             return hit[1]
-        found = self.keys.lookup(key_id)
+        # In a worker thread: a database read must not stall the event loop (and a flood of
+        # made-up key ids must not either).
+        found = await asyncio.to_thread(self.keys.lookup, key_id)
         if len(self._cache) > 10_000:  # unknown ids are cached too: keep the cache bounded
             self._cache.clear()
         if self.cache_s > 0:
             self._cache[key_id] = (now, found)
         return found
 
-    def authenticate(self, provided: str | None) -> Principal:
+    async def authenticate(self, provided: str | None) -> Principal:
+        """The caller ``provided`` identifies; AuthError (401) or PermissionDeniedError (403)."""
         if not provided:
             raise AuthError("missing API key: send it in the X-API-Key header")
         n = check_api_key(provided, self.bootstrap)
@@ -123,7 +127,7 @@ class KeyRing:
             return Principal(f"env:{n}", ROLES)
         match = KEY_PATTERN.match(provided)
         if match is not None and self.keys is not None:
-            info = check_secret(provided, self._lookup(match.group(1)))
+            info = check_secret(provided, await self._lookup(match.group(1)))
             if info is not None:
                 return Principal(f"key:{info.id}", info.roles, info.rate_per_minute)
         raise PermissionDeniedError("the API key is not valid")
