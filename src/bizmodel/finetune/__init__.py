@@ -85,16 +85,22 @@ def train(
         ``full``, ``lora``, ``adalora``, ``frozen`` (encoder frozen, head trained) or any
         method registered in :mod:`bizmodel.finetune.methods`.
     dev : str, Path or DataFrame, optional
-        Dev data for early stopping. Without it and ``split_column``, a seeded 10% of ``data``.
+        Dev data for early stopping (the best epoch is restored). Without dev rows (no ``dev``,
+        no ``dev`` rows in ``split_column``) nothing is held out: ``schedule="cv"`` (default)
+        cross-validates the epoch count on the training rows, then trains on all of them
+        (:mod:`bizmodel.finetune.schedule`; ``TrainResult.schedule_selection`` says how and
+        at what cost); ``schedule="holdout"`` holds out a seeded 10% as before;
+        ``schedule="fixed"`` trains ``epochs`` epochs on all rows.
     split_column : str, optional
         Column whose values ``train``/``dev``/``test`` split ``data``; test rows are scored
         at the end.
     model : str
         ``"packaged"`` (all-MiniLM-L6-v2), a local folder or a Hugging Face id.
     epochs, lr, batch_size, max_length : optional
-        Defaults from :class:`TrainConfig` (``lr`` from the method).
+        Defaults from :class:`TrainConfig` (``lr`` from the method). ``epochs`` is the most
+        epochs (6): early stopping or cross-validation may choose fewer.
     seed : int
-        Seeds initialisation, dropout, batch order and the dev split.
+        Seeds initialisation, dropout, batch order and the dev split or CV folds.
     soup : int, optional (in ``options``)
         ``K > 1``: fine-tune ``K`` members from the same initial weights with other batch
         orders and dropout, and write the average of their weights (a *model soup*, one model

@@ -1,9 +1,9 @@
 """Model soups: several fine-tunes from the same initial weights, averaged into one model.
 
 ``soup=K`` trains ``K`` *members* that share everything — the initial weights, the head's
-initialisation, the dev split, the hyper-parameters — except the order of the batches and the
-dropout masks (``data_seed``; member 0 is the run ``soup=1`` would make at the same learning
-rate), then
+initialisation, the dev split (without dev rows: the epoch count, cross-validated once for
+all members), the hyper-parameters — except the order of the batches and the dropout masks
+(``data_seed``; member 0 is the run ``soup=1`` would make at the same learning rate), then
 averages their weights element-wise (the *uniform soup* of Wortsman et al., 2022, "Model soups:
 averaging weights of multiple fine-tuned models improves accuracy without increasing inference
 time"). Fine-tunes of one pre-trained model from one initialisation stay in one basin of the
