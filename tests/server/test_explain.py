@@ -80,6 +80,7 @@ def test_key_required_and_rate_limited(sqlite_model_app) -> None:  # type: ignor
         r = c.post("/v1/explain", json=cheap, headers=HEADERS)
         assert r.status_code == 429 and r.json()["error"] == "rate_limit_error"
         assert "more than 2 calls per minute" in r.json()["detail"]
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
         # The limit is per key: another valid key still gets through.
         other = {"X-API-Key": "second-key"}
         assert c.post("/v1/explain", json=cheap, headers=other).status_code == 200
