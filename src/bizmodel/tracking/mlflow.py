@@ -44,6 +44,14 @@ def _client(uri: str) -> Any:
     return _mlflow().MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
+def _artifact_root(uri: str) -> str | None:
+    """Artifacts of a SQLite-backed store go beside its database file (MLflow's default is
+    ``./mlruns`` under whatever folder the command ran in); other stores decide themselves."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
 def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
@@ -96,7 +104,11 @@ def log_training_run(
     metrics = _read(model_dir / "metrics.json")
     client = _client(uri)
     exp = client.get_experiment_by_name(experiment)
-    exp_id = exp.experiment_id if exp is not None else client.create_experiment(experiment)
+    exp_id = (
+        exp.experiment_id
+        if exp is not None
+        else client.create_experiment(experiment, artifact_location=_artifact_root(uri))
+    )
     tags = {
         "bizmodel.model_dir": str(model_dir.resolve()),
         "bizmodel.task": str(info.get("task", "")),
