@@ -1,0 +1,152 @@
+"""Per-arm metric statistics in SQL against a plain-Python oracle on random logs (Hypothesis)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bizmodel.errors import ConfigError
+from bizmodel.stats import MeanStatistic, ProportionStatistic
+from bizmodel.store import EventStore
+from bizmodel.store.metrics import MetricQuery, experiment_statistics
+from bizmodel.store.schema import assignments
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+METRICS = {
+    "bought": MetricQuery("any", "buy", within_days=2.51),  # 60.24 h: never on a whole hour
+    "visits": MetricQuery("count", "visit"),
+    "spend": MetricQuery("sum", "buy", within_days=4.01),
+}
+_counter = itertools.count()
+
+exposure = st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 100))  # c: not planned
+user = st.tuples(exposure, st.none() | exposure)  # an assignment and maybe a prediction
+event = st.tuples(
+    st.integers(0, 11),
+    st.sampled_from(["buy", "visit", "other"]),
+    st.none() | st.floats(0, 500, allow_nan=False),
+    st.integers(-50, 300),
+)
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[EventStore]:
+    s = EventStore.open("sqlite://")
+    yield s
+    s.close()
+
+
+def _oracle(users: list[Any], events: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per metric: {arm: (n, Σy, Σy²)}, and the counts left out, computed in plain Python."""
+    expo = {}
+    for i, (first, second) in enumerate(users):
+        ex = [first] + ([second] if second else [])
+        expo[i] = ({v for v, _ in ex}, min(h for _, h in ex))
+    several = sum(len(v) > 1 for v, _ in expo.values())
+    out: dict[str, dict[str, Any]] = {}
+    for name, m in METRICS.items():
+        arms: dict[str, list[float]] = {}
+        before = late = novalue = 0
+        for i, (variants, t0) in expo.items():
+            if len(variants) > 1 or not variants <= {"a", "b"}:
+                if len(variants) == 1:  # unplanned arm: counted, not analysed
+                    arms.setdefault(next(iter(variants)), []).append(0.0)
+                continue
+            mine = [e for e in events if e[0] % len(users) == i and e[1] == m.event]
+            counted = []
+            for _, _, value, h in mine:
+                if h < t0:
+                    before += 1
+                elif m.within_days is not None and (h - t0) / 24 > m.within_days:
+                    late += 1
+                else:
+                    counted.append(value)
+            novalue += sum(v is None for v in counted)
+            y = {
+                "any": float(bool(counted)),
+                "count": float(len(counted)),
+                "sum": math.fsum(v or 0.0 for v in counted),
+            }[m.type]
+            arms.setdefault(next(iter(variants)), []).append(y)
+        out[name] = {
+            "arms": {
+                k: (len(v), math.fsum(v), math.fsum(y * y for y in v)) for k, v in arms.items()
+            },
+            "before": before,
+            "late": late,
+            "novalue": novalue if m.type == "sum" else 0,
+            "several": several,
+        }
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(user, min_size=1, max_size=12), st.lists(event, max_size=40))
+def test_sql_statistics_equal_the_python_oracle(
+    store: EventStore, users: list[Any], events: list[Any]
+) -> None:
+    k = next(_counter)
+    exp, uid = f"x{k}", (lambda i: f"p{k}-u{i}")
+    store.create_experiment(exp, [{"name": "a"}, {"name": "b"}])
+    with store.engine.begin() as conn:
+        conn.execute(
+            assignments.insert(),
+            [
+                {"experiment": exp, "user_id": uid(i), "variant": v, "ts": T0 + timedelta(hours=h)}
+                for i, ((v, h), _) in enumerate(users)
+            ],
+        )
+    preds = [
+        {
+            "model_name": "m",
+            "model_version": 1,
+            "inputs": {},
+            "output": 0,
+            "latency_ms": 1.0,
+            "user_id": uid(i),
+            "experiment": exp,
+            "variant": second[0],
+            "ts": T0 + timedelta(hours=second[1]),
+        }
+        for i, (_, second) in enumerate(users)
+        if second
+    ]
+    store.log_predictions(preds)
+    rows = [
+        {
+            "user_id": uid(u % len(users)),
+            "type": t,
+            "value": v,
+            "ts": T0 + timedelta(hours=h),
+        }
+        for u, t, v, h in events
+    ]
+    store.add_events(rows)
+    got = experiment_statistics(store, exp, METRICS, variants=["a", "b"])
+    want = _oracle(users, events)
+    for name, m in METRICS.items():
+        q, w = got[name], want[name]
+        planned = {a: s for a, s in w["arms"].items() if a in ("a", "b")}
+        assert set(q.statistics) == set(planned), name
+        for a, (n, sy, syy) in planned.items():
+            s = q.statistics[a]
+            assert isinstance(s, ProportionStatistic if m.type == "any" else MeanStatistic)
+            assert s.n == n and s.sum == pytest.approx(sy, rel=1e-12, abs=1e-9), (name, a)
+            if isinstance(s, MeanStatistic):
+                assert s.sum_squares == pytest.approx(syy, rel=1e-12, abs=1e-9)
+        assert q.unknown_variants == ({"c": w["arms"]["c"][0]} if "c" in w["arms"] else {})
+        assert q.users_in_several_arms == w["several"]
+        assert (q.events_before_exposure, q.events_after_window) == (w["before"], w["late"])
+        assert q.events_without_value == w["novalue"]
+
+
+def test_a_metric_needs_a_known_type() -> None:
+    with pytest.raises(ConfigError, match="metric type must be 'any', 'count' or 'sum'"):
+        MetricQuery("avg", "buy")  # type: ignore[arg-type]
