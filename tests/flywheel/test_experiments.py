@@ -192,7 +192,10 @@ def test_users_in_several_arms_are_dropped_and_counted(project: Path, db_url: st
     ("args", "message"),
     [
         (["--metric", "nope"], "metric 'nope' is not declared in [metrics]; declared: ["),
-        (["--experiment", "x"], "no experiment named 'x'"),
+        (
+            ["--experiment", "x"],
+            "no experiment named 'x'; defined: ['email'] (POST /v1/experiments)",
+        ),
         (["--user", "u"], "--user is for a DATA file, not for --experiment"),
         (["--control", "zz"], "control 'zz' is not a variant of experiment 'email'"),
     ],

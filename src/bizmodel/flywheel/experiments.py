@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bizmodel.errors import ConfigError, DataError
+from bizmodel.errors import ConfigError, DataError, NotFoundError
 from bizmodel.stats import ABTestResult, MeanStatistic, ProportionStatistic, analyze
 from bizmodel.store.metrics import (
     ArmQueryResult,
@@ -117,7 +117,14 @@ def experiment_results_from_store(
     DataError
         When a metric's event type never occurs in the store, or nobody was exposed.
     """
-    exp = store.get_experiment(experiment)
+    try:
+        exp = store.get_experiment(experiment)
+    except NotFoundError:
+        names = [e["name"] for e in store.list_experiments()]
+        raise NotFoundError(
+            f"no experiment named {experiment!r}; defined: {names or 'none yet'} "
+            "(POST /v1/experiments)"
+        ) from None
     variants = [str(v["name"]) for v in exp["variants"]]
     weights = {str(v["name"]): float(v["weight"]) for v in exp["variants"]}
     ctrl = variants[0] if control is None else control

@@ -44,7 +44,7 @@ from sqlalchemy import Float, String, and_, case, cast, distinct, func, literal,
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from bizmodel.errors import ConfigError, DataError, StoreError
+from bizmodel.errors import ConfigError, StoreError
 from bizmodel.stats.statistics import ArmStatistic, MeanStatistic, ProportionStatistic
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ArmQueryResult",
     "MetricQuery",
-    "check_event_type",
     "event_types",
     "experiment_statistics",
 ]
@@ -277,13 +276,3 @@ def experiment_statistics(
         )
         for i, (name, m) in enumerate(metrics.items())
     }
-
-
-def check_event_type(store: EventStore, metric_name: str, event: str) -> None:
-    """Raise a one-line :class:`DataError` when no stored event has type ``event``."""
-    known = event_types(store)
-    if event not in known:
-        raise DataError(
-            f"metric {metric_name!r}: no events of type {event!r} in the store; "
-            f"types stored: {known or 'none yet'}"
-        )
