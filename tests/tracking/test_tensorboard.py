@@ -37,6 +37,8 @@ def test_a_training_run_writes_loss_throughput_and_dev_curves(tmp_path: Path) ->
     assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 2 * 4
     assert all(v > 0 for _, v in scalars["train/loss"])
     assert len(scalars["train/samples_per_second"]) == len(steps) - 1
+    lrs = [v for _, v in scalars["train/lr"]]  # warm-up, then linear decay
+    assert len(lrs) == len(steps) and max(lrs) > lrs[-1] > 0
     assert [s for s, _ in scalars["dev/pearson"]] == [1, 2]
     dev = {e: v for e, v in scalars["dev/pearson"]}
     assert dev[result.best_epoch] == pytest.approx(
@@ -47,3 +49,17 @@ def test_a_training_run_writes_loss_throughput_and_dev_curves(tmp_path: Path) ->
 
 def test_read_scalars_of_an_empty_folder(tmp_path: Path) -> None:
     assert read_scalars(tmp_path) == {}
+
+
+def test_train_logdir_from_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bizmodel.cli import run
+    from bizmodel.datasets import financial_headlines
+
+    data = tmp_path / "rows.csv"
+    financial_headlines(32, seed=0).to_csv(data, index=False)
+    args = ["train", str(data), "--text", "headline", "--target", "sentiment", "--output"]
+    args += [str(tmp_path / "m"), "--split-column", "split", "--epochs", "1", "--batch-size", "8"]
+    args += ["--max-length", "32", "--threads", "1", "--no-progress", "--logdir"]
+    assert run([*args, str(tmp_path / "tb")]) == 0
+    scalars = read_scalars(tmp_path / "tb")
+    assert {"train/loss", "train/lr", "dev/pearson", "train/epoch_loss"} <= set(scalars)

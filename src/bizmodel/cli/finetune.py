@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from bizmodel.cli.output import emit
+from bizmodel.cli.project import ProjectOpt
 
 _JSON = typer.Option("--json", help="Print one JSON object instead of a text summary.")
 BackendOpt = Annotated[
@@ -97,12 +98,22 @@ def train(
     backend: BackendOpt = "local",
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
+    logdir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write TensorBoard curves (loss, lr, samples/s, dev metrics) here "
+            "(default: [tracking] logdir/OUTPUT-NAME when set)."
+        ),
+    ] = None,
+    project: ProjectOpt = None,
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Fine-tune a pre-trained transformer on DATA and write a model dir.
 
     With --backend ray, --workers data-parallel Ray Train workers share each epoch (the
     effective batch is workers x batch size); the model dir is the same as a local run's.
+    With an MLflow tracking URI configured ([tracking] mlflow_uri or MLFLOW_TRACKING_URI) the
+    run is logged to MLflow too.
     """
     from bizmodel.finetune import make_config
     from bizmodel.finetune import train as train_fn
@@ -130,13 +141,34 @@ def train(
             as_json,
         )  # fmt: skip
         return
-    result = train_fn(
-        data, text=text, target=target, output=output, text_pair=text_pair, task=task,
-        method=method, dev=dev, split_column=split_column, model=model, epochs=epochs, lr=lr,
-        batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
-        show_progress=progress, num_threads=threads, augment=augment, soup=soup,
-        schedule=schedule, cv_folds=cv_folds,
-    )  # fmt: skip
+    from bizmodel.config import Settings
+
+    tracking = Settings.load(project).tracking
+    tb_dir = logdir or (tracking.logdir / output.name if tracking.logdir else None)
+    tb = None
+    if tb_dir is not None:
+        from bizmodel.finetune.config import TrainConfig
+        from bizmodel.tracking.tensorboard import TensorBoardLogger
+
+        tb = TensorBoardLogger(tb_dir, batch_size=batch_size or TrainConfig.batch_size)
+    try:
+        result = train_fn(
+            data, text=text, target=target, output=output, text_pair=text_pair, task=task,
+            method=method, dev=dev, split_column=split_column, model=model, epochs=epochs,
+            lr=lr, batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
+            show_progress=progress, num_threads=threads, augment=augment, soup=soup,
+            schedule=schedule, cv_folds=cv_folds,
+            on_step=tb.on_step if tb else None, on_epoch=tb.on_epoch if tb else None,
+        )  # fmt: skip
+        if tb is not None:
+            tb.log_history(list(result.history))
+    finally:
+        if tb is not None:
+            tb.close()
+    if tracking.mlflow_uri:
+        from bizmodel.tracking.mlflow import track_training
+
+        track_training(output, uri=tracking.mlflow_uri, experiment=tracking.mlflow_experiment)
     emit(result, as_json)
 
 

@@ -18,6 +18,7 @@ groups, schedule and EMA in :mod:`~bizmodel.finetune.optim`, outputs and metrics
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import shutil
@@ -327,9 +328,11 @@ def _choose(
     """Cross-validate the epoch count on ``train_ex`` (or take ``epochs`` as given)."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     metric = _metric(config, task)
-    if config.schedule == "fixed" or config.epochs == 1:  # nothing to choose
-        method = "fixed (epochs as given)" if config.epochs > 1 else "fixed (1 epoch)"
+    if config.schedule == "fixed":  # nothing chosen, nothing estimated
+        method = "fixed (epochs as given)"
         return ScheduleSelection(method, 0, metric, [], [], [], config.epochs, {}, 0.0, 0.0)
+    # With epochs=1 there is nothing to choose, but the folds still give the held-out
+    # estimate that dev_metrics reports (a hyper-parameter search compares trials on it).
     k = config.cv_folds or default_folds(len(train_ex))
     folds = fold_indices(train_ex.targets, k, config.seed, stratify=task == "classification")
     fold_evals: list[list[dict[str, float]]] = []
@@ -502,6 +505,8 @@ def fit_examples(
     # spent a quarter of each step on element-wise optimizer ops here.
     groups = param_groups(model, config.weight_decay, config.layer_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
+    # a callback that declares an ``lr`` parameter (TensorBoard's) also gets the learning rate
+    step_wants_lr = on_step is not None and "lr" in inspect.signature(on_step).parameters
     warmup = int(config.warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, [lr_lambda(warmup, total_steps, g["lr_scale"]) for g in groups]
@@ -586,6 +591,7 @@ def fit_examples(
                 after_step(model.encoder, state["step"])
                 if ema is not None:
                     ema.update(state["step"])
+                step_lr = max(g["lr"] for g in optimizer.param_groups)  # this step's rate
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 loss_value = float(loss.detach())
@@ -608,7 +614,10 @@ def fit_examples(
                 if every and state["step"] % every == 0 and state["batch"] < len(batches):
                     save_checkpoint()
                 if on_step is not None:
-                    on_step(state["step"], loss_value)
+                    if step_wants_lr:  # the peak group's rate (LLRD scales lower layers down)
+                        on_step(state["step"], loss_value, lr=step_lr)  # type: ignore[call-arg]
+                    else:
+                        on_step(state["step"], loss_value)
 
             # ---- epoch end: dev evaluation (of the averaged weights with EMA), early
             # stopping, checkpoint
