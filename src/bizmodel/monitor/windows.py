@@ -297,7 +297,8 @@ def window_aggregates(
     for w in raw:
         if w is not None:
             occupied[w[w >= 0]] = True
-    keep = _kept_windows(occupied, max_empty)
+    # no data at all (start and end given): every window, as zeros
+    keep = _kept_windows(occupied, max_empty if len(all_ts) else None)
     renumber = np.append(np.where(keep, np.cumsum(keep) - 1, -1), -1)  # [-1] maps -1 to -1
     ev_w, pr_w_all, fb_w_all = (renumber[w] if w is not None else None for w in raw)
     starts = full[keep]
