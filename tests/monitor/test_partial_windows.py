@@ -117,3 +117,11 @@ def test_monitor_command_since_until(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert [a["rule"] for a in out["alerts"]] == ["active users falling"]
     assert run([*base, "--until", "soon"]) == 1
     assert capsys.readouterr().err.startswith("Error: 'soon' is not a timestamp")
+
+
+def test_no_data_at_all() -> None:
+    empty = _frame([])
+    with pytest.raises(DataError, match="all empty; give start and end"):
+        window_aggregates(empty)
+    agg = window_aggregates(empty, start="2026-01-01", end="2026-02-01")
+    assert len(agg) == 31 and agg["active_users"].sum() == 0 and agg["complete"].all()

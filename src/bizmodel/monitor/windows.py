@@ -277,7 +277,7 @@ def window_aggregates(
     )
     if fb is not None and "rating" not in fb.columns and "label" not in fb.columns:
         raise DataError(f"feedback: needs a 'rating' and/or 'label' column; got {list(fb.columns)}")
-    all_ts = pd.concat([f["ts"] for f in (ev, pr, fb) if f is not None and len(f)])
+    all_ts = pd.concat([f["ts"] for f in (ev, pr, fb) if f is not None])
     if all_ts.empty and (start is None or end is None):
         raise DataError("events, predictions and feedback are all empty; give start and end")
     origin = utc_timestamp(start) if start is not None else all_ts.min().floor("D")
