@@ -52,7 +52,7 @@ def test_forest_plot_error_bars_match_the_intervals() -> None:
 
 def test_kpi_section_accepts_report_dict_and_selects_names(demo_data) -> None:
     s = kpi_trends_section(demo_data["kpis"], names=["revenue_usd", "churn_rate"])
-    assert [t["name"] for t in s.figures[0]["data"]] == ["revenue_usd", "churn_rate"]
+    assert [t["name"] for t in s.figures[0]["data"]] == ["Revenue (USD)", "Churn rate (%)"]
     churn = s.figures[0]["data"][1]["y"]
     assert churn[0] is None  # NaN (no previous window) travels as null
     symbols = s.figures[0]["data"][0]["marker"]["symbol"]
@@ -159,3 +159,30 @@ def test_write_atomic_keeps_old_file_on_failure(tmp_path) -> None:
         write_atomic(tmp_path, "x")
     with pytest.raises(DataError, match="does not exist"):
         write_atomic(tmp_path / "missing" / "r.html", "x")
+
+
+def test_kpi_without_any_value_is_left_out_and_named() -> None:
+    # a regression model has no live_accuracy: no empty axes 0-4 for it
+    pts = [{"start": "2026-01-01", "value": None}, {"start": "2026-01-02", "value": None}]
+    s = kpi_trends_section(
+        [
+            {"name": "live_accuracy", "unit": "share", "points": pts},
+            {"name": "live_mae", "unit": "target units", "points": [{"start": "x", "value": 0.2}]},
+        ]
+    )
+    assert [t["name"] for t in s.figures[0]["data"]] == ["Live MAE (target units)"]
+    assert s.notes == ("Not shown, no value in any window: Live accuracy (%).",)
+
+
+def test_pareto_points_are_labelled_by_their_own_levers() -> None:
+    front = [
+        {"users": 100.0, "profit_usd": 50.0, "model": "large", "price_usd": 9.5},
+        {"users": 80.0, "profit_usd": 90.0, "model": "large", "price_usd": 14.0},
+    ]
+    s = pareto_section(front=front, chosen=front[1], x="users", y="profit_usd", label="model")
+    trace = s.figures[0]["data"][0]
+    assert trace["text"] == ["$14.00", "$9.50"]  # the model is "large" everywhere: not a label
+    layout = s.figures[0]["layout"]
+    assert layout["yaxis"]["tickformat"] == "$,.3~r" and layout["yaxis"]["title"]["text"] == (
+        "Profit (USD)"
+    )

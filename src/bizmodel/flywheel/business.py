@@ -159,10 +159,10 @@ def growth_section(
     y_label: str | None = None,
     arm: Any = None,
 ) -> dict:
-    """Report input: sign-ups vs the lever ``x`` for one arm's setting of the other levers
-    (``fit.features``), with the fit's band; ``arm`` defaults to the first row's arm."""
+    """Report input: sign-ups vs the lever ``x`` with the fit's band at one arm's setting of
+    the other levers (``fit.features``; ``arm`` defaults to the first row's arm), over every
+    arm's observations."""
     first = arm_days.iloc[0] if arm is None else arm_days[arm_days["arm"] == arm].iloc[0]
-    rows = arm_days[arm_days["arm"] == first["arm"]]
     grid = np.linspace(arm_days[x].min(), arm_days[x].max(), 50)
     frame = pd.DataFrame({f: float(first[f]) for f in fit.features if f != x}, index=range(50))
     frame[x] = grid
@@ -177,9 +177,10 @@ def growth_section(
         }
         for n, (lo, hi) in fit.conf_int().items()
     ]
+    # every arm's observations, coloured by arm (the curve is drawn at ``first``'s levers)
     return {
-        "x": rows[x].astype(float).tolist(),
-        "y": rows["new_users"].astype(float).tolist(),
+        "x": arm_days[x].astype(float).tolist(),
+        "y": arm_days["new_users"].astype(float).tolist(),
         "curve_x": grid.tolist(),
         "mean": np.asarray(pred.mean).tolist(),
         "lower": np.asarray(pred.lower).tolist(),
@@ -187,10 +188,10 @@ def growth_section(
         "x_label": x_label,
         "y_label": y_label
         or (
-            f"new users per day, arm {first['arm']} "
-            f"(${float(first['price_usd']):g}, {first['model_version']})"
+            f"new users per day (curve at arm {first['arm']}: "
+            f"${float(first['price_usd']):g}, {first['model_version']})"
         ),
-        "group": [f"arm {first['arm']}"] * len(rows),
+        "group": [f"arm {a}" for a in arm_days["arm"]],
         "coefficients": coefficients,
     }
 

@@ -11,6 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bizmodel.errors import DataError
+from bizmodel.report.formatting import (
+    format_percent,
+    format_value,
+    kpi_label,
+    kpi_unit,
+    plotly_format,
+)
 from bizmodel.report.section import (
     _BLUE,
     _GREEN,
@@ -48,14 +55,15 @@ def kpi_trends_section(
         ``KpiReport.to_dict()`` (``{"kpis": [...]}``) or its list: each item has ``name``,
         ``unit``, ``direction`` and ``points`` = ``[{"start": ISO time, "value": float|None}]``.
     names : list of str, optional
-        Which KPIs, in order; all by default.
+        Which KPIs, in order; all by default. Without ``names``, a KPI with no value in any
+        window (``live_accuracy`` of a regression model) is left out and named in the notes.
 
     Examples
     --------
     >>> s = kpi_trends_section([{"name": "revenue_usd", "points": [
     ...     {"start": "2026-01-01", "value": 10.0}, {"start": "2026-01-02", "value": None}]}])
-    >>> s.figures[0]["data"][0]["y"], s.table[0]["latest"]
-    ([10.0, None], 10.0)
+    >>> s.figures[0]["data"][0]["y"], s.table[0]["latest"], s.table[0]["kpi"]
+    ([10.0, None], '$10.00', 'Revenue (USD)')
     """
     from plotly.subplots import make_subplots
 
@@ -68,23 +76,32 @@ def kpi_trends_section(
         if unknown:
             raise DataError(f"kpi_trends_section: unknown KPI(s) {unknown}; have {sorted(by_name)}")
         items = [by_name[n] for n in names]
+    empty = [] if names is not None else [k for k in items if not _has_value(k)]
+    if len(empty) < len(items):
+        items = [k for k in items if k not in empty]
+    else:
+        empty = []  # nothing has a value yet: show the empty axes rather than nothing
     if not items:
         raise DataError("kpi_trends_section: no KPIs given")
     rows = math.ceil(len(items) / columns)
+    arrows = ["↓" if k.get("direction") == "down" else "↑" for k in items]  # which way is good
     titles = [
-        f"{k['name']} ({'↑' if k.get('direction', 'up') == 'up' else '↓'} good)" for k in items
+        f"{kpi_label(k['name'], k.get('unit') or None)} {a}"
+        for k, a in zip(items, arrows, strict=True)
     ]
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, vertical_spacing=0.5 / rows)
     table = []
     for i, k in enumerate(items):
+        unit = k.get("unit") or kpi_unit(k["name"])
         x = [p["start"] for p in k["points"]]
         y = _nums((p.get("value") for p in k["points"]), f"KPI {k['name']}")
         fig.add_scatter(
             x=x,
             y=y,
             mode="lines+markers",
-            name=k["name"],
+            name=kpi_label(k["name"], unit),
             showlegend=False,
+            hovertemplate=f"%{{x}}<br>%{{y:{plotly_format(unit)}}}<extra></extra>",
             line={"color": _BLUE},
             # an open marker: the window is not over yet (its value will still change)
             marker={
@@ -96,12 +113,12 @@ def kpi_trends_section(
             row=i // columns + 1,
             col=i % columns + 1,
         )
+        fig.update_yaxes(tickformat=plotly_format(unit), row=i // columns + 1, col=i % columns + 1)
         last = next((v for v in reversed(y) if v is not None), None)
         table.append(
             {
-                "kpi": k["name"],
-                "latest": last,
-                "unit": k.get("unit", ""),
+                "kpi": kpi_label(k["name"], unit),
+                "latest": format_value(last, unit),
                 "window": k.get("window", ""),
                 "formula": k.get("formula", ""),
             }
@@ -109,7 +126,16 @@ def kpi_trends_section(
     fig.update_layout(_layout(height=230 * rows + 40, margin={"l": 50, "r": 20, "t": 40, "b": 30}))
     fig.update_annotations(font_size=12)
     desc = "KPI values per time window; an open marker is a window still in progress."
-    return Section("kpis", title, desc, (_figure(fig),), tuple(table))
+    notes = (
+        (f"Not shown, no value in any window: {', '.join(kpi_label(k['name']) for k in empty)}.",)
+        if empty
+        else ()
+    )
+    return Section("kpis", title, desc, (_figure(fig),), tuple(table), notes)
+
+
+def _has_value(kpi: Mapping[str, Any]) -> bool:
+    return any(_num(p.get("value")) is not None for p in kpi["points"])
 
 
 def experiment_lifts_section(
@@ -175,7 +201,13 @@ def experiment_lifts_section(
         )
     )
     table = tuple(
-        {"comparison": n, "lift": m, "ci_low": a, "ci_high": b, "p_value": _num(i.get("p_value"))}
+        {
+            "comparison": n,
+            "lift": format_percent(m, signed=True),
+            "ci_low": format_percent(a, signed=True),
+            "ci_high": format_percent(b, signed=True),
+            "p_value": _num(i.get("p_value")),
+        }
         for n, m, a, b, i in zip(names, lift, lo, hi, lifts, strict=True)
     )
     desc = (
@@ -249,7 +281,12 @@ def growth_curve_section(
             name=g,
             marker={"size": 6, "opacity": 0.7},
         )
-    fig.update_layout(_layout(xaxis={"title": x_label}, yaxis={"title": y_label}))
+    fig.update_layout(
+        _layout(
+            xaxis={"title": x_label, "tickformat": _axis_format(x_label)},
+            yaxis={"title": y_label, "tickformat": _axis_format(y_label)},
+        )
+    )
     desc = "Fitted response with its confidence band, over the observed data."
     return Section("growth", title, desc, (_figure(fig),), tuple(dict(c) for c in coefficients))
 
@@ -302,9 +339,13 @@ def pareto_section(
     pts = sorted(front, key=lambda p: float(p[x]))
 
     def hover(p: Mapping[str, Any]) -> str:
-        return "<br>".join(
-            f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}" for k, v in p.items()
-        )
+        return "<br>".join(f"{kpi_label(k)}: {_show(k, v)}" for k, v in p.items())
+
+    # each point labelled by its own levers: those that differ along the front (a label that
+    # is the same everywhere, "large" on every point, says nothing)
+    varying = [k for k in (label, *(k for k in (pts[0] if pts else {}) if k != label)) if k]
+    varying = [k for k in varying if k not in (x, y) and len({str(p.get(k)) for p in pts}) > 1]
+    texts = [", ".join(_show(k, p.get(k)) for k in varying[:2]) for p in pts]
 
     fig = go.Figure()
     if others:
@@ -321,9 +362,9 @@ def pareto_section(
         fig.add_scatter(
             x=_nums((p[x] for p in pts), x),
             y=_nums((p[y] for p in pts), y),
-            mode="lines+markers" + ("+text" if label else ""),
+            mode="lines+markers" + ("+text" if label and varying else ""),
             name="Pareto front",
-            text=[str(p.get(label, "")) for p in pts] if label else None,
+            text=texts if label and varying else None,
             textposition="top center",
             line={"color": _BLUE},
             hovertext=[hover(p) for p in pts],
@@ -343,7 +384,12 @@ def pareto_section(
         hovertext=[hover(chosen)],
         hoverinfo="text",
     )
-    fig.update_layout(_layout(xaxis={"title": x}, yaxis={"title": y}))
+    fig.update_layout(
+        _layout(
+            xaxis={"title": kpi_label(x), "tickformat": _axis_format(x)},
+            yaxis={"title": kpi_label(y), "tickformat": _axis_format(y)},
+        )
+    )
     if infeasible:
         table = ({"": "closest plan", **dict(chosen)},)
         text = (
@@ -360,3 +406,17 @@ def pareto_section(
         (_figure(fig),),
         table,
     )
+
+
+def _axis_format(name: str) -> str:
+    """Plotly tick format of an axis named ``name``: money without SI prefixes ("$40,000",
+    not "40k"), other numbers with thousands separators."""
+    lowered = name.lower()
+    return plotly_format("USD" if "usd" in lowered or "$" in lowered else "")
+
+
+def _show(key: str, value: Any) -> str:
+    """A lever or quantity for a label: money as money, numbers to 4 digits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_value(value, "USD" if "usd" in key.lower() else "")
+    return str(value)

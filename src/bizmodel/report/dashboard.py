@@ -33,6 +33,13 @@ from bizmodel.report.sections import Section, sections_from_data
 DataProvider = Callable[[], Sequence[Section] | Mapping[str, Any]]
 
 
+def _row_text(row: Mapping[str, Any]) -> dict[str, str]:
+    """A table row as the HTML report writes it (``formatting.format_cell``)."""
+    from bizmodel.report.formatting import format_cell
+
+    return {str(k): format_cell(v) for k, v in row.items()}
+
+
 def _plotly_js_path() -> Any:
     return resources.files("plotly") / "package_data" / "plotly.min.js"
 
@@ -87,7 +94,9 @@ def create_dashboard_app(
             )
         payload = {
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "sections": [s.to_dict() for s in items],
+            "sections": [
+                {**s.to_dict(), "table_text": [_row_text(r) for r in s.table]} for s in items
+            ],
         }
         return JSONResponse(json_safe(payload))
 

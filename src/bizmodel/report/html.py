@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bizmodel.errors import DataError
+from bizmodel.report.formatting import format_cell
 from bizmodel.report.sections import Section, sections_from_data
 
 
@@ -67,13 +68,9 @@ def script_json(data: Any) -> str:
 
 
 def _cell(v: Any) -> dict[str, str]:
-    if isinstance(v, bool) or v is None:
-        return {"text": "" if v is None else str(v), "cls": ""}
-    if isinstance(v, int):
-        return {"text": f"{v:,}", "cls": "num"}
-    if isinstance(v, float):
-        return {"text": "" if not math.isfinite(v) else f"{v:.4g}", "cls": "num"}
-    return {"text": str(v), "cls": ""}
+    # the same text as the dashboard's and the web app's tables (report.formatting)
+    numeric = isinstance(v, int | float) and not isinstance(v, bool)
+    return {"text": format_cell(v), "cls": "num" if numeric else ""}
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[dict[str, str]]]]:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bizmodel.errors import DataError
+from bizmodel.report.formatting import kpi_label, plotly_format
 from bizmodel.report.section import (
     _BLUE,
     _GREY,
@@ -70,7 +71,14 @@ def model_versions_section(
         name="versions",
     )
     fig.update_layout(
-        _layout(xaxis={"title": cost_key, "rangemode": "tozero"}, yaxis={"title": quality_key})
+        _layout(
+            xaxis={
+                "title": kpi_label(cost_key),
+                "rangemode": "tozero",
+                "tickformat": plotly_format("USD" if "usd" in cost_key else ""),
+            },
+            yaxis={"title": kpi_label(quality_key)},
+        )
     )
     return Section(
         "model_versions",
