@@ -129,6 +129,14 @@ def test_holdout_and_fixed_schedules(tmp_path: Path) -> None:
     assert "dev:" not in fixed.summary()
 
 
+def test_one_epoch_still_gets_a_cross_validated_estimate(tmp_path: Path) -> None:
+    r = train(_rows(), **COLS, split_column="split", output=tmp_path / "m", epochs=1,
+              cv_folds=2, **TINY)  # fmt: skip
+    sel = r.schedule_selection
+    assert sel is not None and sel.folds == 2 and sel.chosen_epochs == r.epochs_run == 1
+    assert r.dev_metrics == sel.cv_metrics and "pearson" in r.dev_metrics  # what tune reads
+
+
 def test_cross_validation_resumes_from_the_folds_that_finished(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
