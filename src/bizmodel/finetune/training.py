@@ -18,6 +18,7 @@ groups, schedule and EMA in :mod:`~bizmodel.finetune.optim`, outputs and metrics
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import shutil
@@ -504,6 +505,8 @@ def fit_examples(
     # spent a quarter of each step on element-wise optimizer ops here.
     groups = param_groups(model, config.weight_decay, config.layer_decay)
     optimizer = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
+    # a callback that declares an ``lr`` parameter (TensorBoard's) also gets the learning rate
+    step_wants_lr = on_step is not None and "lr" in inspect.signature(on_step).parameters
     warmup = int(config.warmup_ratio * total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, [lr_lambda(warmup, total_steps, g["lr_scale"]) for g in groups]
@@ -588,6 +591,7 @@ def fit_examples(
                 after_step(model.encoder, state["step"])
                 if ema is not None:
                     ema.update(state["step"])
+                step_lr = max(g["lr"] for g in optimizer.param_groups)  # this step's rate
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 loss_value = float(loss.detach())
@@ -610,7 +614,10 @@ def fit_examples(
                 if every and state["step"] % every == 0 and state["batch"] < len(batches):
                     save_checkpoint()
                 if on_step is not None:
-                    on_step(state["step"], loss_value)
+                    if step_wants_lr:  # the peak group's rate (LLRD scales lower layers down)
+                        on_step(state["step"], loss_value, lr=step_lr)  # type: ignore[call-arg]
+                    else:
+                        on_step(state["step"], loss_value)
 
             # ---- epoch end: dev evaluation (of the averaged weights with EMA), early
             # stopping, checkpoint
