@@ -21,7 +21,7 @@ from typing import Any
 
 from bizmodel.errors import ConfigError
 from bizmodel.finetune.config import TrainConfig
-from bizmodel.finetune.results import TrainResult
+from bizmodel.finetune.results import ScheduleSelection, TrainResult
 
 
 def _worker_loop(cfg: dict[str, Any]) -> None:
@@ -170,4 +170,9 @@ def result_from_model_dir(path: str | Path) -> TrainResult:
         samples_per_second=m["samples_per_second"],
         cpu_seconds=m["train_cpu_seconds"],
         history=m.get("history", []),
+        schedule_selection=(
+            ScheduleSelection.from_dict(m["schedule_selection"])
+            if m.get("schedule_selection")
+            else None
+        ),
     )
