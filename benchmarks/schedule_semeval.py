@@ -9,7 +9,9 @@ for each seed, in ONE process:
   ``Trainer`` defaults otherwise (no warm-up, no weight decay), no dev;
 - ``old``: ``bizmodel.finetune.train`` with ``schedule="holdout"`` (the default before: a
   seeded 10% of train held out, early stopping, best epoch restored);
-- ``new``: ``bizmodel.finetune.train`` with its defaults (``schedule="cv"``).
+- ``new``: ``bizmodel.finetune.train`` with its defaults (``schedule="cv"``);
+- ``fixed``: ``schedule="fixed"``: all rows, the default 6 epochs, nothing chosen (does the
+  cross-validated choice matter, or only training on every row?).
 
 One JSON line per (who, seed) goes to ``--log`` (lines already there are skipped, so an
 interrupted run continues); ``--table`` prints the summary.
@@ -36,7 +38,8 @@ import pandas as pd
 SHARED = Path(os.environ.get("BIZMODEL_SHARED_DATA", "/work/shared/data"))
 if not SHARED.exists():
     SHARED = Path(__file__).resolve().parents[1].parent.parent / "shared" / "data"
-WHO = ("trainer", "old", "new")
+WHO = ("trainer", "old", "new", "fixed")
+SCHEDULE = {"old": "holdout", "new": "cv", "fixed": "fixed"}
 
 
 def load() -> pd.DataFrame:
@@ -153,7 +156,7 @@ def table(log: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0")
-    ap.add_argument("--who", default=",".join(WHO))
+    ap.add_argument("--who", default="trainer,old,new")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", type=Path, default=Path("benchmarks/results/schedule_semeval.jsonl"))
     ap.add_argument("--table", action="store_true")
@@ -173,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
             if who == "trainer":
                 rec = run_trainer(df, seed, args.threads)
             else:
-                rec = run_bizmodel(df, seed, args.threads, "holdout" if who == "old" else "cv")
+                rec = run_bizmodel(df, seed, args.threads, SCHEDULE[who])
             rec = {
                 "who": who,
                 "seed": seed,
