@@ -71,18 +71,17 @@ def dashboard(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
     port: int = typer.Option(8050, "--port", min=1, max=65535, help="Port to listen on."),
     refresh_s: float = typer.Option(10.0, "--refresh", min=1.0, help="Seconds between updates."),
+    spec: Path | None = typer.Option(
+        None, "--spec", help="Business spec for the what-if page (default: business_spec.toml)."
+    ),
 ) -> None:
-    """Serve a live dashboard of the project's KPIs, experiments, growth, Pareto and models."""
+    """Serve the web app: overview, experiments, models, business what-if and the live report."""
     import uvicorn
 
     from bizmodel.config import Settings
-    from bizmodel.report.dashboard import create_dashboard_app
-    from bizmodel.report.project import project_report_data
+    from bizmodel.webapp import create_app
 
-    settings = Settings.load(project)
-    app = create_dashboard_app(
-        lambda: project_report_data(settings), title="bizmodel dashboard", refresh_s=refresh_s
-    )
+    app = create_app(Settings.load(project), spec=spec, refresh_s=refresh_s)
     typer.echo(f"dashboard on http://{host}:{port}/  (Ctrl-C to stop)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -29,6 +29,7 @@ __all__ = [
     "format_count",
     "format_currency",
     "format_number",
+    "format_p_value",
     "format_percent",
     "format_value",
     "kpi_label",
@@ -150,6 +151,20 @@ def format_percent(value: Any, decimals: int = 1, *, signed: bool = False) -> st
         return MISSING
     text = f"{x * 100:{'+' if signed else ''}.{decimals}f}%"
     return text.replace("+0.0%", "0.0%") if signed else text
+
+
+def format_p_value(value: Any) -> str:
+    """A p-value to 3 decimals, ``< 0.001`` below that.
+
+    Examples
+    --------
+    >>> format_p_value(0.04509), format_p_value(6.3e-07), format_p_value(1.0)
+    ('0.045', '< 0.001', '1.000')
+    """
+    x = _finite(value)
+    if x is None:
+        return MISSING
+    return "< 0.001" if x < 0.001 else f"{x:.3f}"
 
 
 def format_count(value: Any) -> str:

@@ -1,0 +1,114 @@
+"""The web app's FastAPI application: settings, templates, static files and one error handler.
+
+:func:`create_app` builds it for one project; :mod:`bizmodel.webapp.routes` holds the pages.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from bizmodel.config import Settings
+from bizmodel.errors import BizmodelError
+from bizmodel.report.formatting import (
+    format_count,
+    format_currency,
+    format_number,
+    format_p_value,
+    format_percent,
+    format_value,
+    kpi_label,
+    kpi_unit,
+)
+
+__all__ = ["create_app", "templates"]
+
+
+def templates() -> Any:
+    """The Jinja environment of the pages, with the shared number formats as filters."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("bizmodel.webapp", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters.update(
+        currency=format_currency,
+        percent=format_percent,
+        p_value=format_p_value,
+        count=format_count,
+        number=format_number,
+        value=format_value,
+        kpi=kpi_label,
+        kpi_unit=kpi_unit,
+    )
+    return env
+
+
+def create_app(
+    settings: Settings,
+    *,
+    spec: str | Path | None = None,
+    refresh_s: float = 10.0,
+) -> Any:
+    """A FastAPI app serving the project's pages, read live from its store and registry.
+
+    Parameters
+    ----------
+    settings : Settings
+        The project (its store, registry and ``bizmodel.toml`` metrics).
+    spec : path, optional
+        Business-model spec for the Business page; default ``business_spec.toml`` (or
+        ``.json``) in the project folder.
+    refresh_s : float
+        Polling interval of the one-page live report mounted at ``/live/``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> app = create_app(Settings.load(tempfile.mkdtemp()))
+    >>> TestClient(app).get("/experiments").status_code
+    200
+    """
+    from fastapi import FastAPI, Request
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+
+    from bizmodel.report.dashboard import create_dashboard_app
+    from bizmodel.report.project import project_report_data
+    from bizmodel.webapp.routes import router
+    from bizmodel.webapp.whatif import find_spec
+
+    app = FastAPI(title="bizmodel", docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.spec_path = find_spec(settings.project_dir, Path(spec) if spec else None)
+    app.state.plan = None  # BusinessPlan, loaded on first use
+    app.state.templates = templates()
+
+    @app.exception_handler(BizmodelError)
+    def bizmodel_error(request: Request, exc: BizmodelError) -> Any:
+        # the one place an error becomes an answer: JSON for the API, a page for people
+        if request.url.path.startswith("/api/"):
+            body = {"error": exc.kind, "detail": exc.public or str(exc)}
+            return JSONResponse(body, status_code=exc.http_status)
+        page = app.state.templates.get_template("error.html").render(
+            title="Error", active="", message=str(exc), days=None
+        )
+        return HTMLResponse(page, status_code=exc.http_status)
+
+    plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_min_js() -> FileResponse:
+        return FileResponse(str(plotly_js), media_type="text/javascript")
+
+    app.include_router(router)
+    app.mount(
+        "/live",
+        create_dashboard_app(
+            lambda: project_report_data(settings), title="bizmodel report", refresh_s=refresh_s
+        ),
+    )
+    return app

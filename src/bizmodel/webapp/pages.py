@@ -1,0 +1,225 @@
+"""What each page shows, as plain data: the routes render it, the tests read it.
+
+Every builder takes the project's :class:`~bizmodel.config.Settings` and calls the library
+function the CLI calls for the same answer — ``monitor`` (:func:`project_monitor`), ``ab-test
+--experiment`` (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`), the
+registry — so a page and the command print the same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from bizmodel.config import Settings
+from bizmodel.report.formatting import format_value, kpi_label, kpi_unit
+
+__all__ = ["PERIODS", "experiment_page", "experiments_page", "models_page", "overview_page"]
+
+PERIODS = (7, 30, 90)  # the time-range picker's choices, in days
+
+
+def _open(settings: Settings) -> Any:
+    from bizmodel.store import EventStore
+
+    return EventStore.open(settings.resolved_database_url())
+
+
+def period_end(settings: Settings) -> dt.datetime | None:
+    """Midnight after the latest event (or the analysis cut-off of a simulated run)."""
+    from bizmodel.report.project import analysis_cutoff
+    from bizmodel.webapp.queries import last_event_time
+
+    store = _open(settings)
+    try:
+        last = last_event_time(store)
+    finally:
+        store.close()
+    if last is None:
+        return None
+    end = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    cutoff = analysis_cutoff(settings)
+    if cutoff is not None and last < cutoff.to_pydatetime():
+        end = cutoff.to_pydatetime()
+    return end
+
+
+def _change(value: float | None, previous: float | None, unit: str) -> str:
+    """Change since the previous period: points for a share, relative otherwise."""
+    if value is None or previous is None:
+        return ""
+    if unit == "share":
+        return f"{(value - previous) * 100:+.1f} pts"
+    if previous == 0:
+        return ""
+    return f"{(value - previous) / abs(previous) * 100:+.1f}%"
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+
+
+def overview_page(settings: Settings, days: int) -> dict[str, Any]:
+    """KPI tiles over the last ``days`` (value, change vs the ``days`` before) and alerts.
+
+    The monitor runs with one window of ``days`` over the last two such periods, so each KPI
+    has exactly the current and the previous value (``bizmodel monitor --window {days}D``).
+    """
+    from bizmodel.report.project import project_monitor
+
+    end = period_end(settings)
+    if end is None:
+        return {"days": days, "tiles": [], "alerts": [], "end": None, "empty": True}
+    span = dt.timedelta(days=days)
+    result = project_monitor(settings, since=end - 2 * span, until=end, window=f"{days}D")
+    tiles = []
+    for k in result.kpis.to_dict()["kpis"]:
+        values = [_finite(p.get("value")) for p in k["points"]]
+        value = values[-1] if values else None
+        previous = values[-2] if len(values) > 1 else None
+        if value is None and previous is None:
+            continue  # this KPI does not apply (no accuracy for a regression model)
+        unit = k.get("unit") or kpi_unit(k["name"])
+        tiles.append(
+            {
+                "name": k["name"],
+                "label": kpi_label(k["name"], unit),
+                "value": value,
+                "text": format_value(value, unit),
+                "previous": format_value(previous, unit),
+                "change": _change(value, previous, unit),
+                "direction": k.get("direction", "up"),
+                "description": k.get("description", ""),
+            }
+        )
+    return {
+        "days": days,
+        "start": (end - span).date().isoformat(),
+        "end": end.isoformat(),
+        "tiles": tiles,
+        "alerts": [a.to_dict() for a in result.alerts],
+        "empty": False,
+    }
+
+
+def experiments_page(settings: Settings) -> list[dict[str, Any]]:
+    """One row per experiment: status, arms, start, users exposed per arm and the SRM check."""
+    from bizmodel.stats.srm import srm_check
+    from bizmodel.webapp.queries import exposures
+
+    store = _open(settings)
+    try:
+        defined = store.list_experiments()
+        seen = exposures(store)
+    finally:
+        store.close()
+    rows = []
+    for exp in defined:
+        arms = [str(v["name"]) for v in exp["variants"]]
+        got = seen.get(exp["name"])
+        counts = [got.counts.get(a, 0) if got else 0 for a in arms]
+        srm = None
+        if sum(counts) > 0:
+            srm = srm_check(counts, [float(v["weight"]) for v in exp["variants"]])
+        rows.append(
+            {
+                "name": exp["name"],
+                "status": exp["status"],
+                "description": exp.get("description") or "",
+                "model_name": exp.get("model_name"),
+                "arms": arms,
+                "exposures": dict(zip(arms, counts, strict=True)),
+                "total": sum(counts),
+                "start": got.first.strftime("%Y-%m-%d %H:%M UTC") if got and got.first else "",
+                "srm_p_value": srm.p_value if srm else None,
+                "srm_flagged": bool(srm.flagged) if srm else False,
+            }
+        )
+    return rows
+
+
+def experiment_page(settings: Settings, name: str) -> dict[str, Any]:
+    """Every declared metric's result, exactly ``bizmodel ab-test --experiment NAME --json``."""
+    from bizmodel.errors import BizmodelError
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+
+    row = next((r for r in experiments_page(settings) if r["name"] == name), None)
+    if row is None:
+        from bizmodel.errors import NotFoundError
+
+        raise NotFoundError(f"no experiment named {name!r}")
+    try:
+        results = analyze_project_experiment(settings, name, convention=settings.stats_convention)
+    except BizmodelError as exc:  # no metrics declared, no exposures yet: say so on the page
+        return {"experiment": row, "results": [], "problem": str(exc)}
+    return {"experiment": row, "results": [r.to_dict() for r in results], "problem": ""}
+
+
+def models_page(settings: Settings) -> list[dict[str, Any]]:
+    """Every registered version: quality, inference cost per 1k (measured or given, with the
+    hardware and the spread of the repeats), stage and recorded checks."""
+    from bizmodel.registry import Registry
+
+    registry = Registry(settings.resolved_registry_dir())
+    usd_per_cpu_s = settings.server.cpu_usd_per_hour / 3600
+    rows = []
+    for name in registry.names():
+        for mv in reversed(registry.versions(name)):
+            nested = mv.metrics.get("dev")
+            dev = nested if isinstance(nested, dict) else mv.metrics
+            metric = next(
+                (k for k in ("pearson", "weighted_cosine", "macro_f1", "accuracy") if k in dev),
+                None,
+            )
+            cost = mv.inference_cost or {}
+            cpu_s = _finite(cost.get("cpu_s_per_1k_best"))
+            spread = cost.get("cpu_s_per_1k_best_spread") or {}
+            hw = cost.get("hardware") or {}
+            rows.append(
+                {
+                    "name": mv.name,
+                    "version": mv.version,
+                    "created": mv.created,
+                    "task": mv.task or "",
+                    "stage": ", ".join(mv.stages) or "archived",
+                    "quality_metric": metric or "",
+                    "quality": _finite(dev.get(metric)) if metric else None,
+                    "cpu_s_per_1k": cpu_s,
+                    "cost_usd_per_1k": cpu_s * usd_per_cpu_s if cpu_s is not None else None,
+                    "measured": cost.get("statistic") not in (None, "given"),
+                    "cost_source": cost.get("source", ""),
+                    "spread": ((float(spread["min"]), float(spread["max"])) if spread else None),
+                    "repeats": cost.get("repeats"),
+                    "hardware": (
+                        f"{hw.get('cpu', '?')}, {hw.get('threads') or 'all'} thread(s)"
+                        if hw
+                        else ""
+                    ),
+                    "checks": sorted(mv.checks),
+                }
+            )
+    return rows
+
+
+def lift_figures(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A forest plot of every arm's lift per metric (the report's own chart)."""
+    from bizmodel.report.charts import experiment_lifts_section
+
+    out = []
+    for i, r in enumerate(results):
+        rows = [
+            {
+                "name": c["arm"],
+                "lift": c["estimate"],
+                "ci_low": c["ci_low"],
+                "ci_high": c["ci_high"],
+                "p_value": c.get("p_value"),
+            }
+            for c in r["comparisons"]
+        ]
+        if rows:
+            label = "relative lift vs. control" if r.get("relative") else "difference vs. control"
+            section = experiment_lifts_section(rows, title=r["metric"], x_label=label)
+            out.append({"id": f"chart-lift-{i}", "figure": section.figures[0]})
+    return out

@@ -1,0 +1,92 @@
+"""A small project built through the library's own APIs: events and exposures in the store,
+the tiny fine-tune in the registry, the packaged SaaS spec as the business plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+METRICS_TOML = """
+[metrics]
+converted = { type = "any", event = "purchase", within_days = 30 }
+revenue_usd = { type = "sum", event = "purchase" }
+"""
+
+END = dt.datetime(2026, 3, 31, tzinfo=dt.UTC)  # the day after the last event
+
+
+def _events() -> list[dict[str, Any]]:
+    """60 days of growing traffic (3 sign-ups a day, one more every 10 days); arm b buys more
+    often and for more."""
+    out: list[dict[str, Any]] = []
+    for day in range(60):
+        ts = END - dt.timedelta(days=60 - day, hours=-10)
+        for j in range(3 + day // 10):
+            user = f"u{day}-{j}"
+            arm = "ab"[j % 2]
+            out.append({"user_id": user, "type": "signup", "ts": ts.isoformat()})
+            out.append(
+                {
+                    "user_id": user,
+                    "type": "page_view",
+                    "ts": ts.isoformat(),
+                    "experiment": "checkout",
+                    "variant": arm,
+                    "properties": {"arm": arm},
+                }
+            )
+            if j % 3 == 0 or (arm == "b" and day % 2 == 0):
+                buy = ts + dt.timedelta(hours=1)
+                value = 9.99 if arm == "a" else 12.49
+                out.append(
+                    {"user_id": user, "type": "purchase", "value": value, "ts": buy.isoformat()}
+                )
+    return out
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -> Path:
+    from bizmodel.config import Settings
+    from bizmodel.inference.cost import fixed_inference_cost
+    from bizmodel.optimize import example_spec_path
+    from bizmodel.registry import Registry
+    from bizmodel.store import EventStore
+
+    pdir = tmp_path_factory.mktemp("webapp-project")
+    (pdir / "bizmodel.toml").write_text(METRICS_TOML, encoding="utf-8")
+    shutil.copy(example_spec_path("saas"), pdir / "business_spec.toml")
+    settings = Settings.load(pdir)
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        store.create_experiment(
+            "checkout",
+            [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}],
+            description="New checkout page",
+        )
+        store.create_experiment(
+            "pricing", [{"name": "p10", "weight": 1}, {"name": "p15", "weight": 1}]
+        )
+        store.add_events(_events())
+    finally:
+        store.close()
+    registry = Registry(settings.resolved_registry_dir())
+    mv = registry.register(
+        tiny_model_dir, "advisor", measure=lambda d: fixed_inference_cost(2.0, source="test")
+    )
+    registry.promote("advisor", mv.version, "production")
+    return pdir
+
+
+@pytest.fixture()
+def client(project: Path) -> Any:
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.webapp import create_app
+
+    with TestClient(create_app(Settings.load(project))) as c:
+        yield c

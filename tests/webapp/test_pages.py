@@ -1,0 +1,143 @@
+"""Every page on a small project, with at least one number checked against the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bizmodel.cli import run
+from bizmodel.optimize import evaluate_plan, load_spec
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    capsys.readouterr()
+    assert run(list(args)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _data_value(html: str, element_id: str) -> float:
+    m = re.search(rf'id="{element_id}".*?data-value="([^"]*)"', html, re.S)
+    assert m, f"{element_id} not on the page"
+    return float(m.group(1))
+
+
+def test_overview_tiles_equal_monitor_and_follow_the_time_range(
+    client, project: Path, capsys
+) -> None:
+    pages = {days: client.get(f"/?days={days}") for days in (7, 30)}
+    assert all(p.status_code == 200 for p in pages.values())
+    html = pages[30].text
+    assert "Revenue (USD)" in html and "Gross margin (%)" in html
+    assert "Live accuracy" not in html  # no predictions with labels: the KPI does not apply
+    # the same period through the CLI: two 30-day windows ending at midnight after the last event
+    out = _cli_json(
+        capsys,
+        "monitor", "--project", str(project), "--since", "2026-01-30", "--until", "2026-03-31",
+        "--window", "30D", "--json",
+    )  # fmt: skip
+    revenue = next(k for k in out["kpis"]["kpis"] if k["name"] == "revenue_usd")
+    assert _data_value(html, "kpi-revenue_usd") == pytest.approx(revenue["points"][-1]["value"])
+    assert re.search(r'id="kpi-revenue_usd".*?\$[\d,]+', html, re.S)
+    # growing traffic: the last week has fewer users than the last month, and more than before
+    assert _data_value(pages[7].text, "kpi-active_users") < _data_value(html, "kpi-active_users")
+    assert 'aria-current="true">Last 7 days' in pages[7].text
+
+
+def test_unknown_time_range_is_refused(client) -> None:
+    r = client.get("/?days=5")
+    assert r.status_code == 422 and "days: got 5; valid: 7, 30, 90" in r.text
+
+
+def test_experiments_list(client) -> None:
+    html = client.get("/experiments").text
+    assert '<a href="/experiments/checkout">checkout</a>' in html
+    assert "New checkout page" in html
+    row = html.split("/experiments/checkout")[1].split("</tr>")[0]
+    assert "a (" in row and "b (" in row and "ok" in row
+    pricing = html.split("/experiments/pricing")[1].split("</tr>")[0]
+    assert "no exposures" in pricing
+
+
+def test_experiment_page_shows_the_numbers_of_ab_test(client, project: Path, capsys) -> None:
+    cli = _cli_json(
+        capsys, "ab-test", "--project", str(project), "--experiment", "checkout", "--json"
+    )
+    api = client.get("/api/experiments/checkout").json()
+    assert api["results"] == json.loads(json.dumps(cli))  # same function, same numbers
+    html = client.get("/experiments/checkout").text
+    lift = next(r for r in cli if r["metric"] == "converted")["comparisons"][0]["estimate"]
+    assert f"{lift * 100:+.1f}%" in html
+    assert 'id="chart-lift-0"' in html and '<script src="/static/plotly.min.js">' in html
+
+
+def test_experiment_without_exposures_says_so(client) -> None:
+    r = client.get("/experiments/pricing")
+    assert r.status_code == 200 and "has no exposures yet" in r.text
+
+
+def test_unknown_experiment_is_404(client) -> None:
+    r = client.get("/experiments/nope")
+    assert r.status_code == 404 and "no experiment named &#39;nope&#39;" in r.text
+    assert client.get("/api/experiments/nope").json() == {
+        "error": "not_found_error",
+        "detail": "no experiment named 'nope'",
+    }
+
+
+def test_models_page(client) -> None:
+    html = client.get("/models").text
+    row = html.split("advisor v1")[1].split("</tr>")[0]
+    assert "production" in row
+    # 2.0 CPU-s per 1k (given by the fixture) at the default $/CPU-hour
+    from bizmodel.config import ServerSettings
+
+    usd = 2.0 * ServerSettings().cpu_usd_per_hour / 3600
+    assert _data_value(html, "models") == pytest.approx(usd)
+    assert "given in test, not measured" in row
+
+
+def test_whatif_matches_evaluate_plan(client, project: Path) -> None:
+    spec = load_spec(project / "business_spec.toml")
+    levers = {"price_usd": 30.0, "ad_spend_usd": 9000.0, "model": "small"}
+    body = client.post("/api/whatif", json={"levers": levers}).json()
+    expected = evaluate_plan(spec, levers)
+    assert body["evaluation"]["objective"] == pytest.approx(expected.objective, rel=1e-12)
+    assert body["evaluation"]["quantities"] == pytest.approx(dict(expected.quantities))
+    assert body["objective_gap"] > 0  # below the optimum
+    binds = {c["name"]: c["binds_at_optimum"] for c in body["constraints"]}
+    assert binds == {"margin >= 0.4": False, "ad_spend_usd <= 15000": True}
+    # the page (no JavaScript) shows the same objective
+    page = client.get("/business", params=levers).text
+    assert _data_value(page, "objective") == pytest.approx(expected.objective)
+    # the recommendation itself: no gap
+    rec = client.get("/business").text
+    assert "this is the recommendation" in rec
+
+
+def test_whatif_rejects_a_bad_lever(client) -> None:
+    r = client.post("/api/whatif", json={"levers": {"price_usd": "cheap"}})
+    assert r.status_code == 422
+    assert (
+        r.json()["detail"] == "lever price_usd: 'cheap' is not a number; valid: a number in [5, 80]"
+    )
+    r = client.post("/api/whatif", json={"levers": {"price_usd": 500}})
+    assert r.status_code == 422 and "outside the bounds" in r.json()["detail"]
+
+
+def test_pages_without_data(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.webapp import create_app
+
+    c = TestClient(create_app(Settings.load(tmp_path)))
+    assert "holds no events yet" in c.get("/").text
+    assert "No experiment defined yet" in c.get("/experiments").text
+    assert "No model registered yet" in c.get("/models").text
+    assert "No business-model spec" in c.get("/business").text
+    assert c.post("/api/whatif", json={}).json()["error"] == "config_error"
+    assert c.get("/static/plotly.min.js").headers["content-type"].startswith("text/javascript")
