@@ -14,8 +14,6 @@ carries its simulated time in ``ts`` (the API's field for replays and backfills)
 
 from __future__ import annotations
 
-import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,7 +23,14 @@ from typing import Any
 import pandas as pd
 
 from bizmodel.config import Settings
-from bizmodel.progress import Progress, say
+from bizmodel.flywheel.pipeline import (
+    Product,
+    Run,
+    arm_days_from_store,
+    register_production,
+    run_pipeline,
+)
+from bizmodel.progress import Progress
 
 MODEL_NAME = "advisor"
 DEMO_KEY = "demo-key"
@@ -107,6 +112,9 @@ def run_flywheel(
 ) -> FlywheelResult:
     """Turn the flywheel once on a simulated market and write everything under ``output``.
 
+    The stages are those of every project (:mod:`bizmodel.flywheel.pipeline`); the simulated
+    market is what :class:`MarketDemo` plugs into them.
+
     Parameters
     ----------
     output : path
@@ -121,144 +129,138 @@ def run_flywheel(
     clients : int
         Concurrent HTTP clients sending the users' requests.
     """
-    from bizmodel.flywheel import business
-    from bizmodel.inference.cost import usd_per_prediction
-    from bizmodel.monitor.snapshot import run_monitor
-    from bizmodel.optimize import optimize, pareto
-    from bizmodel.report.cli_support import render_report
-    from bizmodel.report.project import project_report_data, write_analysis
-    from bizmodel.simulate.market import GrowthTruth, MarketConfig, simulate_market
-
-    t0 = time.perf_counter()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-
-    # 1. fine-tune (or take the given model)
-    if model_dir is None:
-        say(progress, f"[1/7] fine-tuning MiniLM on {train_rows} generated headlines")
-        model_dir = train_headline_model(
-            out / "train", rows=train_rows, epochs=epochs, show_progress=show_progress
-        )
-    model_dir = Path(model_dir)
-
-    # 2. register with measured inference cost, promote to production
-    say(progress, "[2/7] registering the model and measuring its inference cost")
+    demo = MarketDemo(
+        days=days,
+        seed=seed,
+        model_dir=None if model_dir is None else Path(model_dir),
+        train_rows=train_rows,
+        epochs=epochs,
+        clients=clients,
+    )
     settings = Settings.load(out, env={}, api_keys=(DEMO_KEY,))
-    mv = register_production(settings, model_dir, MODEL_NAME)
-    usd_per_request = usd_per_prediction(mv.inference_cost, settings.server.cpu_usd_per_hour)
-
-    # 3. simulate the market: the A/B test ends today
-    start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
-    config = MarketConfig(days=days, seed=seed, start=start, truth=GrowthTruth(intercept=1.5))
-    market = simulate_market(config)
-    say(progress, f"[3/7] {market.summary()}")
-
-    # 4. the users call the served model; events and feedback go through the API
-    say(progress, f"[4/7] serving: {len(market.predictions)} requests from {clients} clients")
-    served_ts = _drive_server(settings, market, clients, show_progress)
-
-    # 5. read everything back from the store
-    from bizmodel.report.project import store_frames
-    from bizmodel.store import EventStore
-
-    store = EventStore.open(settings.resolved_database_url())
-    try:
-        events, predictions, feedback = store_frames(store)
-    finally:
-        store.close()
-    say(progress, f"[5/7] monitoring {len(events)} events, {len(predictions)} predictions")
-    end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
-    monitor = run_monitor(events, predictions, feedback, until=end)
-
-    # 6. growth fit from stored sign-ups, experiments per user, optimisation
-    say(progress, "[6/7] fitting the growth model, analysing the experiment, optimising")
-    arm_days = arm_days_from_store(events, market.arm_days)
-    fit = business.fit_market_growth(arm_days)
-    fit_path = out / "growth_fit.json"
-    fit.to_json(fit_path)
-    truth = market.truth.coefficients()
-    arms = [a.name for a in config.arms]
-    ab = business.experiment_results(events, arms)
-    lifts = business.lift_rows(ab)
-    spec = business.business_spec(
-        fit_path.name, config, served_cost_usd_per_request=usd_per_request
-    )
-    (out / "business_spec.json").write_text(json.dumps(spec, indent=2))
-    from bizmodel.optimize.spec import Spec
-
-    spec_obj = Spec.from_dict(spec, source=str(out / "business_spec.json"), base_dir=out)
-    rec = optimize(spec_obj)
-    front = pareto(spec_obj, ["profit_usd", "users"], points=9)
-
-    # 7. the report (and the analyses, for `bizmodel report/dashboard --project`)
-    say(progress, "[7/7] writing the report")
-    write_analysis(
-        out,
-        {
-            "experiments": lifts,
-            "growth": business.growth_section(fit, arm_days, truth),
-            "pareto": business.pareto_section(front, rec.to_dict(), "users", "profit_usd"),
-        },
-        until=end,
-    )
-    (out / "recommendation.json").write_text(json.dumps(rec.to_dict(), indent=2, default=str))
-    report = out / "report.html"
-    render_report(
-        project_report_data(settings, monitor=monitor),
-        output=report,
-        title=f"bizmodel flywheel — simulated market, {days} days, seed {seed}",
-    )
-    covered = business.truth_coverage(fit, truth)
-    return FlywheelResult(
-        output=out,
-        model_version=mv.version,
-        model_metrics=_flat_metrics(mv.metrics),
-        inference_cost=mv.inference_cost,
-        served_predictions=len(served_ts),
-        stored_events=len(events),
-        stored_feedback=len(feedback),
-        growth={
-            "params": {n: float(fit.params[n]) for n in fit.param_names},
-            "conf_int": fit.conf_int(),
-            "truth": truth,
-            "covered": covered,
-        },
-        experiments=lifts,
-        recommendation=rec.to_dict(),
-        alerts=[a.to_dict() for a in monitor.alerts],
-        report=report,
-        seconds=time.perf_counter() - t0,
-        files={
-            "model": str(model_dir),
-            "registry": str(settings.resolved_registry_dir()),
-            "database": settings.resolved_database_url(),
-            "growth_fit": str(fit_path),
-            "spec": str(out / "business_spec.json"),
-            "recommendation": str(out / "recommendation.json"),
-        },
-    )
+    run = Run(settings, out=out, show_progress=show_progress, progress=progress)
+    return demo.result(run_pipeline(demo, run))
 
 
-def register_production(settings: Settings, model_dir: str | Path, name: str) -> Any:
-    """Register ``model_dir`` as a new version of ``name`` in the settings' registry, with its
-    measured inference cost (or the one given as ``[server] inference_cost_cpu_s_per_1k``), and
-    promote it to production; return the ``ModelVersion``."""
-    from bizmodel.inference.cost import fixed_inference_cost, measure_model_dir
-    from bizmodel.registry import Registry
+@dataclass
+class MarketDemo(Product):
+    """The demo's plug-ins: a headline model, a simulated market's A/B test of price and model
+    quality sent through the real server, its growth truth and business spec."""
 
-    given = settings.server.inference_cost_cpu_s_per_1k
-    registry = Registry(settings.resolved_registry_dir())
-    if given is not None:
-        mv = registry.register(
-            model_dir,
-            name,
-            measure=lambda _: fixed_inference_cost(
-                given, source="[server] inference_cost_cpu_s_per_1k"
-            ),
+    days: int = 14
+    seed: int = 0
+    model_dir: Path | None = None  # a trained model to serve; None: fine-tune one
+    train_rows: int = 400
+    epochs: int = 3
+    clients: int = 4  # concurrent HTTP clients
+    model_name: str | None = MODEL_NAME
+    steps: int = 7
+
+    def prepare(self, run: Run) -> None:
+        if self.model_dir is None:
+            run.say(f"fine-tuning MiniLM on {self.train_rows} generated headlines")
+            self.model_dir = train_headline_model(
+                run.out / "train",
+                rows=self.train_rows,
+                epochs=self.epochs,
+                show_progress=run.show_progress,
+            )
+        else:
+            run.skip()
+        run.model_dir = self.model_dir
+
+    def traffic(self, run: Run) -> None:
+        from bizmodel.simulate.market import GrowthTruth, MarketConfig, simulate_market
+
+        # the A/B test ends today
+        start = (datetime.now(UTC) - timedelta(days=self.days)).date().isoformat()
+        config = MarketConfig(
+            days=self.days, seed=self.seed, start=start, truth=GrowthTruth(intercept=1.5)
         )
-    else:
-        mv = registry.register(model_dir, name, measure=measure_model_dir)
-    return registry.promote(name, mv.version, "production")
+        market = simulate_market(config)
+        run.say(market.summary())
+        run.say(f"serving: {len(market.predictions)} requests from {self.clients} clients")
+        run.state.update(config=config, market=market)
+        run.state["served"] = _drive_server(run.settings, market, self.clients, run.show_progress)
+        run.start = pd.Timestamp(start, tz="UTC")
+        run.end = run.start + pd.Timedelta(days=self.days)
+
+    def monitored(self, run: Run) -> None:
+        assert run.events is not None and run.predictions is not None
+        run.say(f"monitoring {len(run.events)} events, {len(run.predictions)} predictions")
+
+    def experiments(self, run: Run) -> list[Any]:
+        from bizmodel.flywheel import business
+
+        assert run.events is not None
+        run.say("fitting the growth model, analysing the experiment, optimising")
+        arms = [a.name for a in run.state["config"].arms]
+        return business.experiment_results(run.events, arms)
+
+    def growth(self, run: Run) -> Any:
+        from bizmodel.flywheel import business
+
+        assert run.events is not None
+        run.state["arm_days"] = arm_days_from_store(run.events, run.state["market"].arm_days)
+        run.truth = run.state["market"].truth.coefficients()
+        return business.fit_market_growth(run.state["arm_days"])
+
+    def spec(self, run: Run) -> dict[str, Any]:
+        from bizmodel.flywheel import business
+
+        assert run.growth_path is not None
+        return business.business_spec(
+            run.growth_path.name,
+            run.state["config"],
+            served_cost_usd_per_request=run.usd_per_request,
+        )
+
+    def report_sections(self, run: Run) -> dict[str, Any]:
+        from bizmodel.flywheel import business
+
+        assert run.growth is not None and run.truth is not None
+        return {"growth": business.growth_section(run.growth, run.state["arm_days"], run.truth)}
+
+    def title(self, run: Run) -> str:
+        return f"bizmodel flywheel — simulated market, {self.days} days, seed {self.seed}"
+
+    def result(self, run: Run) -> FlywheelResult:
+        """The demo's summary of the run."""
+        from bizmodel.flywheel.business import lift_rows
+
+        fit, mv, rec = run.growth, run.model_version, run.recommendation
+        assert fit is not None and run.report is not None and run.feedback is not None
+        assert run.events is not None and run.spec_path is not None
+        return FlywheelResult(
+            output=run.out,
+            model_version=mv.version,
+            model_metrics=_flat_metrics(mv.metrics),
+            inference_cost=mv.inference_cost,
+            served_predictions=len(run.state["served"]),
+            stored_events=len(run.events),
+            stored_feedback=len(run.feedback),
+            growth={
+                "params": {n: float(fit.params[n]) for n in fit.param_names},
+                "conf_int": fit.conf_int(),
+                "truth": run.truth,
+                "covered": run.covered,
+            },
+            experiments=lift_rows(run.experiments),
+            recommendation=rec.to_dict(),
+            alerts=[a.to_dict() for a in run.monitor.alerts],
+            report=run.report,
+            seconds=run.seconds,
+            files={
+                "model": str(run.model_dir),
+                "registry": str(run.settings.resolved_registry_dir()),
+                "database": run.settings.resolved_database_url(),
+                "growth_fit": str(run.growth_path),
+                "spec": str(run.spec_path),
+                "recommendation": str(run.out / "recommendation.json"),
+            },
+        )
 
 
 def train_headline_model(
@@ -334,17 +336,6 @@ def _drive_server(
     return served
 
 
-def arm_days_from_store(events: pd.DataFrame, levers: pd.DataFrame) -> pd.DataFrame:
-    """New users per arm and day counted from stored sign-ups, joined to the arm-day levers."""
-    signups = events[events["type"] == "signup"].copy()
-    signups["date"] = pd.to_datetime(signups["ts"], utc=True).dt.date.astype(str)
-    counts = signups.groupby(["arm", "date"]).size().rename("new_users").reset_index()
-    table = levers.drop(columns=["new_users"]).assign(date=levers["date"].astype(str).str[:10])
-    merged = table.merge(counts, on=["arm", "date"], how="left")
-    merged["new_users"] = merged["new_users"].fillna(0).astype(int)
-    return merged
-
-
 def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for k, v in metrics.items():
@@ -355,4 +346,10 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-__all__ = ["FlywheelResult", "arm_days_from_store", "run_flywheel"]
+__all__ = [
+    "FlywheelResult",
+    "MarketDemo",
+    "arm_days_from_store",
+    "register_production",
+    "run_flywheel",
+]

@@ -86,7 +86,6 @@ def model_version_rows(settings: Settings) -> list[dict[str, Any]]:
 def project_monitor(settings: Settings, **options: Any) -> Any:
     """KPIs, drift and alerts of the project's event store
     (:func:`~bizmodel.monitor.snapshot.run_monitor` with ``options``)."""
-    from bizmodel.monitor.snapshot import run_monitor
     from bizmodel.store import EventStore
 
     store = EventStore.open(settings.resolved_database_url())
@@ -94,6 +93,21 @@ def project_monitor(settings: Settings, **options: Any) -> Any:
         events, predictions, feedback = store_frames(store)
     finally:
         store.close()
+    return monitor_frames(settings, events, predictions, feedback, **options)
+
+
+def monitor_frames(
+    settings: Settings,
+    events: pd.DataFrame,
+    predictions: pd.DataFrame,
+    feedback: pd.DataFrame,
+    **options: Any,
+) -> Any:
+    """:func:`~bizmodel.monitor.snapshot.run_monitor` over :func:`store_frames` of the project
+    (empty predictions or feedback count as none), ending at the last analysis' cut-off while
+    no event came after it."""
+    from bizmodel.monitor.snapshot import run_monitor
+
     if options.get("until") is None:
         # A simulated run (flywheel, templates) ends at a midnight but serves its predictions
         # "now": without its cut-off the monitor would count today's partial day. Once real
