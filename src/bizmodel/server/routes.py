@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.security import APIKeyHeader
+from pydantic import AwareDatetime
 
 from bizmodel.errors import ConflictError, DataError, ModelNotFoundError
 from bizmodel.server.errors import log
@@ -217,14 +218,19 @@ def assign(
     request: Request,
     experiment: Annotated[str, Query(pattern=NAME)],
     user_id: Annotated[str, Query(min_length=1, max_length=128)],
+    ts: Annotated[AwareDatetime | None, Query()] = None,
 ) -> dict[str, Any]:
-    """Deterministic, sticky variant of ``user_id`` in ``experiment`` (exposure recorded)."""
+    """Deterministic, sticky variant of ``user_id`` in ``experiment`` (exposure recorded).
+
+    ``ts`` (ISO 8601 with a time zone; default: now) is when the user was exposed, for importing
+    history; the exposure time kept is the earliest one given (the variant never changes).
+    """
     store = request.app.state.store
     exp = store.get_experiment(experiment)
     if exp["status"] != "running":
         raise ConflictError(f"experiment {experiment!r} is {exp['status']}, not running")
     variant = assign_variant(exp["salt"], user_id, exp["variants"])
-    store.record_assignment(experiment, user_id, variant)
+    store.record_assignment(experiment, user_id, variant, ts=ts)
     chosen = next(v for v in exp["variants"] if v["name"] == variant)
     return {
         "experiment": experiment,

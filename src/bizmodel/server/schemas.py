@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+VARIANT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Text = Annotated[str, Field(min_length=1, max_length=10_000)]
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
 Scalar = Annotated[str, Field(max_length=1_000)] | float | bool | None
@@ -150,6 +151,15 @@ class EventIn(_Body):
         Annotated[dict[Annotated[str, Field(max_length=64)], Scalar], Field(max_length=50)] | None
     ) = None
     client_event_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    # seen under this experiment and arm: an exposure (recorded if the user has none yet)
+    experiment: Annotated[str, Field(pattern=NAME)] | None = None
+    variant: Annotated[str, Field(pattern=VARIANT)] | None = None
+
+    @model_validator(mode="after")
+    def _exposure(self) -> EventIn:
+        if (self.experiment is None) != (self.variant is None):
+            raise ValueError("'experiment' and 'variant' go together: give both or neither")
+        return self
 
 
 class EventsRequest(_Body):
@@ -163,7 +173,7 @@ class EventsResponse(BaseModel):
 
 
 class Variant(_Body):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    name: Annotated[str, Field(pattern=VARIANT)]
     weight: Annotated[float, Field(gt=0, le=1e6)] = 1.0
     model_version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 

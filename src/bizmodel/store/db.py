@@ -242,7 +242,10 @@ class EventStore:
         """Insert business events in one transaction, skipping client event ids already stored.
 
         Each item has ``user_id``, ``type`` and optionally ``value``, ``ts``, ``properties``,
-        ``client_event_id``. Events without a client id are always inserted.
+        ``client_event_id``, and ``experiment`` with ``variant`` (together). Events without a
+        client id are always inserted. An event with an experiment is an exposure: its variant
+        must be one of the experiment's arms (when the experiment is defined), and the user's
+        assignment is recorded in the same transaction (see :meth:`record_assignment`).
         """
         from bizmodel.store.schema import events
 
@@ -257,7 +260,11 @@ class EventStore:
         )
 
         def write(conn: Connection) -> int:
-            return len(conn.execute(stmt, rows).all())
+            exposed = _exposures(conn, rows)
+            n = len(conn.execute(stmt, rows).all())
+            if exposed:
+                conn.execute(self._assignment_upsert(), exposed)
+            return n
 
         inserted = int(self._write(write))
         return EventWriteResult(len(rows), inserted, len(rows) - inserted)
@@ -323,15 +330,33 @@ class EventStore:
         if not self._write(write):
             raise NotFoundError(f"no experiment named {name!r}")
 
-    def record_assignment(self, experiment: str, user_id: str, variant: str) -> None:
-        """Remember that ``user_id`` was exposed to ``variant`` (first exposure kept)."""
-        from bizmodel.store.schema import assignments
+    def record_assignment(
+        self, experiment: str, user_id: str, variant: str, *, ts: Any = None
+    ) -> None:
+        """Remember that ``user_id`` was exposed to ``variant`` at ``ts`` (default: now).
 
-        stmt = self._insert(assignments).on_conflict_do_nothing(
-            index_elements=["experiment", "user_id"]
+        Sticky: the first variant recorded for a user stays. The exposure time is the
+        earliest one given for that variant, so importing history after live traffic moves
+        the exposure back to when it happened. ``ts`` must carry a time zone.
+        """
+        row = {
+            "experiment": experiment,
+            "user_id": user_id,
+            "variant": variant,
+            "ts": aware_utc(ts, "assignment"),
+        }
+        self._write(lambda conn: conn.execute(self._assignment_upsert(), row))
+
+    def _assignment_upsert(self) -> Any:
+        from bizmodel.store.schema import assignments as a
+
+        stmt = self._insert(a)
+        new = stmt.excluded
+        return stmt.on_conflict_do_update(
+            index_elements=["experiment", "user_id"],
+            set_={"ts": new.ts},
+            where=(a.c.variant == new.variant) & (new.ts < a.c.ts),
         )
-        row = {"experiment": experiment, "user_id": user_id, "variant": variant, "ts": now_utc()}
-        self._write(lambda conn: conn.execute(stmt, row))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -422,6 +447,7 @@ class EventStore:
             raise DataError(f"cannot export to {out.name!r}: the file must end in .csv or .parquet")
         rows = self.events()
         cols = ["id", "client_event_id", "ts", "received_ts", "user_id", "type", "value"]
+        cols += ["experiment", "variant"]
         frame = pd.DataFrame(rows, columns=[*cols, "properties"])
         frame["properties"] = [
             None if p is None else json.dumps(p, sort_keys=True) for p in frame["properties"]
@@ -457,10 +483,40 @@ def _utc(ts: Any, where: str) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def aware_utc(ts: Any, where: str) -> datetime:
+    """``ts`` (a datetime or ISO 8601 text with a time zone) in UTC; ``None`` is now.
+
+    Examples
+    --------
+    >>> aware_utc("2026-01-02T03:00:00+01:00", "event 0")
+    datetime.datetime(2026, 1, 2, 2, 0, tzinfo=datetime.timezone.utc)
+    >>> aware_utc("2026-01-02T03:00:00", "event 0")
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.DataError: event 0: ts '2026-01-02T03:00:00' has no time zone; \
+give one (e.g. 2026-01-02T03:00:00+00:00 or ...Z)
+    """
+    if ts is None:
+        return now_utc()
+    parsed = _utc(ts, where)  # parses and checks the type
+    if (datetime.fromisoformat(ts) if isinstance(ts, str) else ts).tzinfo is None:
+        raise DataError(
+            f"{where}: ts {str(ts)!r} has no time zone; give one "
+            f"(e.g. {parsed.replace(tzinfo=None).isoformat()}+00:00 or ...Z)"
+        )
+    return parsed
+
+
 def _event_row(e: Mapping[str, Any], received: datetime, i: int) -> dict[str, Any]:
     missing = [k for k in ("user_id", "type") if not e.get(k)]
     if missing:
         raise DataError(f"event {i}: missing {', '.join(missing)} (got keys {sorted(e)})")
+    experiment, variant = e.get("experiment"), e.get("variant")
+    if (experiment is None) != (variant is None):
+        raise DataError(
+            f"event {i}: experiment and variant go together; got experiment={experiment!r}, "
+            f"variant={variant!r}"
+        )
     return {
         "client_event_id": e.get("client_event_id"),
         "ts": _utc(e.get("ts"), f"event {i}"),
@@ -469,7 +525,42 @@ def _event_row(e: Mapping[str, Any], received: datetime, i: int) -> dict[str, An
         "type": str(e["type"]),
         "value": None if e.get("value") is None else float(e["value"]),
         "properties": e.get("properties"),
+        "experiment": None if experiment is None else str(experiment),
+        "variant": None if variant is None else str(variant),
     }
+
+
+def _exposures(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The assignments that ``rows`` (event rows) imply: per experiment and user, the variant
+    of the earliest event. Raises DataError for a variant that is not one of a defined
+    experiment's arms."""
+    from sqlalchemy import select
+
+    from bizmodel.store.schema import experiments
+
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rows:
+        if r["experiment"] is None:
+            continue
+        key = (r["experiment"], r["user_id"])
+        if key not in first or r["ts"] < first[key]["ts"]:
+            first[key] = {"experiment": key[0], "user_id": key[1], "variant": r["variant"]}
+            first[key]["ts"] = r["ts"]
+    if not first:
+        return []
+    names = sorted({e for e, _ in first})
+    found = conn.execute(
+        select(experiments.c.name, experiments.c.variants).where(experiments.c.name.in_(names))
+    )
+    arms = {name: [v["name"] for v in variants] for name, variants in found}
+    for i, r in enumerate(rows):
+        valid = arms.get(r["experiment"])
+        if valid is not None and r["variant"] not in valid:
+            raise DataError(
+                f"event {i}: variant {r['variant']!r} is not an arm of experiment "
+                f"{r['experiment']!r}; its arms: {', '.join(valid)}"
+            )
+    return list(first.values())
 
 
 def _prediction_row(r: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """Per-arm statistics of a declared metric, computed in SQL from the store's exposures and events.
 
-An experiment's *exposures* are the rows of ``assignments`` (``GET /v1/assign``) and of
-``predictions`` served under it (model experiments route ``/v1/predict``); a user's first
-exposure is the earliest of them. Each exposed user gets one metric value from their own
-events of the metric's type at or after that first exposure (and within ``within_days`` of
-it, when given):
+An experiment's *exposures* are the rows of ``assignments`` (``GET /v1/assign``), of
+``predictions`` served under it (model experiments route ``/v1/predict``) and of ``events``
+sent with its ``experiment`` and ``variant``; a user's first exposure is the earliest of them.
+Each exposed user gets one metric value from their own events of the metric's type at or
+after that first exposure (and within ``within_days`` of it, when given):
 
 ======  ====================================================  =====================
 type    value per user                                         per-arm statistic
@@ -132,7 +132,7 @@ def _not_indexed_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
 
 def _units(experiment: str) -> Any:
     """One row per exposed user: a variant, how many distinct variants, first exposure time."""
-    from bizmodel.store.schema import assignments, predictions
+    from bizmodel.store.schema import assignments, events, predictions
 
     a = select(assignments.c.user_id, assignments.c.variant, assignments.c.ts).where(
         assignments.c.experiment == experiment
@@ -142,7 +142,12 @@ def _units(experiment: str) -> Any:
         predictions.c.user_id.is_not(None),
         predictions.c.variant.is_not(None),
     )
-    exposures = union_all(a, p).subquery("exposures")
+    # events carrying the experiment: their variant may differ from the (sticky) assignment
+    # the first of them recorded, which makes the user one in several arms
+    e = select(events.c.user_id, events.c.variant, events.c.ts).where(
+        events.c.experiment == experiment, events.c.variant.is_not(None)
+    )
+    exposures = union_all(a, p, e).subquery("exposures")
     return (
         select(
             exposures.c.user_id,

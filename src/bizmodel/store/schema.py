@@ -69,6 +69,8 @@ events = Table(
     Column("type", String(64), nullable=False, index=True),
     Column("value", Float, nullable=True),
     Column("properties", JSON, nullable=True),
+    Column("experiment", String(64), nullable=True),  # seen under this experiment ...
+    Column("variant", String(64), nullable=True),  # ... and this arm: an exposure
 )
 
 experiments = Table(
@@ -118,3 +120,4 @@ audit_log = Table(  # admin actions: key create/revoke, experiment writes, promo
 )
 
 Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)
+Index("ix_events_experiment_user", events.c.experiment, events.c.user_id)
