@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,8 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.templates import Progress, TemplateRunResult, int_option, say
+from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
+from bizmodel.templates import Progress, TemplateRunResult, int_option
 
 MODEL_NAME = "advisor-sentiment"
 PROFILE_NAMES = ("conservative", "balanced", "aggressive")
@@ -81,252 +81,269 @@ def run_advisor(
     show_progress: bool = True,
     progress: Progress | None = None,
 ) -> TemplateRunResult:
-    """Run the advisor project of ``settings`` end to end (module docstring)."""
-    import httpx
-
-    from bizmodel.finetune import load_model
-    from bizmodel.flywheel.loop import register_production, train_headline_model
-    from bizmodel.flywheel.serving import post_events, post_json, running_server
-    from bizmodel.growth import fit_growth
-    from bizmodel.inference.cost import usd_per_prediction
-    from bizmodel.optimize import optimize, pareto
-    from bizmodel.optimize.spec import Spec
-    from bizmodel.report.cli_support import render_report
-    from bizmodel.report.project import (
-        project_monitor,
-        project_report_data,
-        store_frames,
-        write_analysis,
-    )
-    from bizmodel.store import EventStore
-    from bizmodel.templates.advisor.advice import AdviceOptions, walk_forward
-    from bizmodel.templates.advisor.business import business_spec
-    from bizmodel.templates.advisor.data import load_market
-    from bizmodel.templates.advisor.market import (
-        LEVERS,
-        SubscriberConfig,
-        simulate_subscribers,
-    )
-    from bizmodel.templates.advisor.portfolio import DISCLAIMER
-
+    """Run the advisor project of ``settings`` end to end (module docstring): the flywheel's
+    stages (:mod:`bizmodel.flywheel.pipeline`) with :class:`Advisor` plugged in."""
     _check(options)
-    t0 = time.perf_counter()
     pdir = Path(settings.project_dir)
     out = pdir / "output"
     out.mkdir(exist_ok=True)
-    steps: list[str] = []
-    prices, headlines, tickers = load_market(pdir)
-    caps = dict(zip(tickers["ticker"].astype(str), tickers["market_cap"], strict=True))
+    product = Advisor(options)
+    run = Run(settings, out=out, show_progress=show_progress, progress=progress)
+    return product.result(run_pipeline(product, run))
 
-    # 1. fine-tune
-    say(progress, f"[1/8] fine-tuning MiniLM on {options['train_rows']} generated headlines")
-    model_dir = train_headline_model(
-        out / "train",
-        rows=int(options["train_rows"]),
-        epochs=int(options["epochs"]),
-        show_progress=show_progress,
-        max_length=int(options["max_length"]),
-    )
-    steps.append(f"fine-tuned {model_dir}")
 
-    # 2. register + promote
-    say(progress, "[2/8] registering the model and measuring its inference cost")
-    mv = register_production(settings, model_dir, MODEL_NAME)
-    usd_per_request = usd_per_prediction(mv.inference_cost, settings.server.cpu_usd_per_hour)
-    steps.append(f"registered {MODEL_NAME} v{mv.version} (production)")
+class Advisor(Product):
+    """The advisor's plug-ins: the headline model, the backtest, subscribers of an A/B test of
+    price, free tier and model size, ``POST /v1/advice``, a conversion fit and its report."""
 
-    # 3. batch-score the sample headlines; walk-forward backtest
-    say(progress, f"[3/8] scoring {len(headlines)} sample headlines; walk-forward backtest")
-    model = load_model(model_dir)
-    scores = np.clip(
-        model.predict(headlines["headline"].astype(str).tolist(), batch_size=64), -1, 1
-    )
-    headlines = headlines.assign(score=scores.astype(float))
-    quality = float(np.corrcoef(headlines["score"], headlines["sentiment"])[0, 1])
-    adv_opt = AdviceOptions(
-        max_weight=float(options["max_weight"]),
-        view_strength=float(options["view_strength"]),
-        tau=float(options["tau"]),
-        prior=str(options["prior"]),
-    )
-    bt = walk_forward(
-        prices,
-        headlines,
-        str(options["profile"]),
-        market_caps=caps,
-        options=adv_opt,
-        window=int(options["window"]),
-        rebalance=int(options["rebalance"]),
-        news_weeks=int(options["news_weeks"]),
-        cost_bps=float(options["cost_bps"]),
-    )
-    bt.equity.to_csv(out / "backtest_equity.csv", index_label="date")
-    steps.append(f"backtest over {len(bt.equity)} weeks ({options['profile']})")
+    model_name = MODEL_NAME
+    steps = 8
 
-    # 4. simulate subscribers
-    days = int(options["days"])
-    start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()  # the test ends today
-    sim = simulate_subscribers(SubscriberConfig(days=days, seed=int(options["seed"]), start=start))
-    end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
-    advice_ts = end - pd.Timedelta(hours=12)  # on the simulated timeline: the test's last day
-    say(progress, f"[4/8] {sim.summary()}")
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = options
 
-    # 5. serve: advice per profile, subscriber events
-    say(progress, "[5/8] serving: POST /v1/advice per profile, POST /v1/events")
-    key = settings.api_keys[0] if settings.api_keys else "run-" + secrets.token_hex(8)
-    serve_settings = settings.model_copy(update={"api_keys": (*settings.api_keys, key)})
-    answers: dict[str, Any] = {}
-    with (
-        running_server(serve_settings) as url,
-        httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client,
-    ):
-        for name in PROFILE_NAMES:
-            body = {"profile": name, "ts": advice_ts.isoformat()}
-            answers[name] = post_json(client, "/v1/advice", body)
-        post_events(client, sim.events)
-    (out / "advice.json").write_text(json.dumps(answers, indent=2))
-    steps.append(f"served {len(answers)} advice answers; posted {len(sim.events)} events")
+    def prepare(self, run: Run) -> None:
+        from bizmodel.flywheel.loop import train_headline_model
+        from bizmodel.templates.advisor.data import load_market
 
-    # 6. growth and conversion fits from the store
-    say(progress, "[6/8] fitting sign-up growth and conversion from the stored events")
-    store = EventStore.open(settings.resolved_database_url())
-    try:
-        events, predictions, _ = store_frames(store)
-    finally:
-        store.close()
-    counts = store_counts(events, sim.arm_days)
-    growth = fit_growth(counts, "signups", list(LEVERS), family="poisson")
-    conv_rows = counts[counts["signups"] > 0]
-    conversion = fit_growth(
-        conv_rows, "subscribers", list(LEVERS), family="poisson", exposure="signups"
-    )
-    growth.to_json(out / "growth_fit.json")
-    truth_g, truth_c = sim.truth.growth(), sim.truth.conversion()
-    coverage = {
-        **{
-            f"growth.{n}": bool(lo <= truth_g[n] <= hi) for n, (lo, hi) in growth.conf_int().items()
-        },
-        **{
-            f"conversion.{n}": bool(lo <= truth_c[n] <= hi)
-            for n, (lo, hi) in conversion.conf_int().items()
-        },
-    }
-    steps.append(f"growth fit: {sum(coverage.values())}/{len(coverage)} truths inside 95% CIs")
+        opt = self.options
+        prices, headlines, tickers = load_market(Path(run.settings.project_dir))
+        caps = dict(zip(tickers["ticker"].astype(str), tickers["market_cap"], strict=True))
+        run.state.update(prices=prices, headlines=headlines, caps=caps)
+        run.say(f"fine-tuning MiniLM on {opt['train_rows']} generated headlines")
+        run.model_dir = train_headline_model(
+            run.out / "train",
+            rows=int(opt["train_rows"]),
+            epochs=int(opt["epochs"]),
+            show_progress=run.show_progress,
+            max_length=int(opt["max_length"]),
+        )
+        run.steps.append(f"fine-tuned {run.model_dir}")
 
-    # 7. optimise the levers
-    say(progress, "[7/8] optimising price, free tier and model size; Pareto front")
-    spec = business_spec(
-        "growth_fit.json",
-        {n: float(conversion.params[n]) for n in conversion.param_names},
-        small_cost_usd_per_request=usd_per_request,
-        truth=sim.truth,
-    )
-    (out / "business_spec.json").write_text(json.dumps(spec, indent=2))
-    spec_obj = Spec.from_dict(spec, source=str(out / "business_spec.json"), base_dir=out)
-    rec = optimize(spec_obj)
-    front = pareto(spec_obj, ["profit_usd", "users"], points=9)
-    (out / "recommendation.json").write_text(json.dumps(rec.to_dict(), indent=2, default=str))
-    steps.append(f"optimised levers ({rec.status})")
+    def registered(self, run: Run) -> None:
+        run.steps.append(f"registered {MODEL_NAME} v{run.model_version.version} (production)")
 
-    # 8. report
-    say(progress, "[8/8] writing the report")
-    from bizmodel.templates.advisor.report import advisor_sections
+    def traffic(self, run: Run) -> None:
+        self._backtest(run)
+        self._serve(run)
 
-    custom = advisor_sections(
-        prices=prices,
-        caps=caps,
-        answers=answers,
-        backtest=bt,
-        options=adv_opt,
-        window=int(options["window"]),
-        quality=quality,
-        profile=str(options["profile"]),
-        cost_bps=float(options["cost_bps"]),
-    )
-    from bizmodel.flywheel.business import growth_section, pareto_section
-    from bizmodel.templates.advisor.report import business_section
+    def _backtest(self, run: Run) -> None:
+        """Batch-score the sample headlines; walk-forward backtest."""
+        from bizmodel.finetune import load_model
+        from bizmodel.templates.advisor.advice import AdviceOptions, walk_forward
 
-    custom.append(business_section(conversion, truth_c, spec, rec.to_dict()))
+        opt, headlines = self.options, run.state["headlines"]
+        run.say(f"scoring {len(headlines)} sample headlines; walk-forward backtest")
+        assert run.model_dir is not None
+        model = load_model(run.model_dir)
+        scores = np.clip(
+            model.predict(headlines["headline"].astype(str).tolist(), batch_size=64), -1, 1
+        )
+        headlines = headlines.assign(score=scores.astype(float))
+        quality = float(np.corrcoef(headlines["score"], headlines["sentiment"])[0, 1])
+        adv_opt = AdviceOptions(
+            max_weight=float(opt["max_weight"]),
+            view_strength=float(opt["view_strength"]),
+            tau=float(opt["tau"]),
+            prior=str(opt["prior"]),
+        )
+        bt = walk_forward(
+            run.state["prices"],
+            headlines,
+            str(opt["profile"]),
+            market_caps=run.state["caps"],
+            options=adv_opt,
+            window=int(opt["window"]),
+            rebalance=int(opt["rebalance"]),
+            news_weeks=int(opt["news_weeks"]),
+            cost_bps=float(opt["cost_bps"]),
+        )
+        bt.equity.to_csv(run.out / "backtest_equity.csv", index_label="date")
+        run.state.update(quality=quality, adv_opt=adv_opt, backtest=bt)
+        run.steps.append(f"backtest over {len(bt.equity)} weeks ({opt['profile']})")
 
-    write_analysis(
-        pdir,
-        {
+    def _serve(self, run: Run) -> None:
+        """Simulated subscribers; advice per profile and their events through the server."""
+        import httpx
+
+        from bizmodel.flywheel.serving import post_events, post_json, running_server
+        from bizmodel.templates.advisor.market import SubscriberConfig, simulate_subscribers
+
+        days = int(self.options["days"])
+        start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()  # ends today
+        sim = simulate_subscribers(
+            SubscriberConfig(days=days, seed=int(self.options["seed"]), start=start)
+        )
+        run.start = pd.Timestamp(start, tz="UTC")
+        run.end = run.start + pd.Timedelta(days=days)
+        advice_ts = run.end - pd.Timedelta(hours=12)  # simulated timeline: the test's last day
+        run.say(sim.summary())
+        run.say("serving: POST /v1/advice per profile, POST /v1/events")
+        settings = run.settings
+        key = settings.api_keys[0] if settings.api_keys else "run-" + secrets.token_hex(8)
+        serve_settings = settings.model_copy(update={"api_keys": (*settings.api_keys, key)})
+        answers: dict[str, Any] = {}
+        with (
+            running_server(serve_settings) as url,
+            httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client,
+        ):
+            for name in PROFILE_NAMES:
+                body = {"profile": name, "ts": advice_ts.isoformat()}
+                answers[name] = post_json(client, "/v1/advice", body)
+            post_events(client, sim.events)
+        (run.out / "advice.json").write_text(json.dumps(answers, indent=2))
+        run.state.update(sim=sim, answers=answers)
+        run.steps.append(f"served {len(answers)} advice answers; posted {len(sim.events)} events")
+
+    def growth(self, run: Run) -> Any:
+        from bizmodel.growth import fit_growth
+        from bizmodel.templates.advisor.market import LEVERS
+
+        run.say("fitting sign-up growth and conversion from the stored events")
+        assert run.events is not None
+        sim = run.state["sim"]
+        counts = store_counts(run.events, sim.arm_days)
+        growth = fit_growth(counts, "signups", list(LEVERS), family="poisson")
+        conv_rows = counts[counts["signups"] > 0]
+        conversion = fit_growth(
+            conv_rows, "subscribers", list(LEVERS), family="poisson", exposure="signups"
+        )
+        run.truth = sim.truth.growth()
+        truth_c = sim.truth.conversion()
+        coverage = {
+            **{
+                f"growth.{n}": bool(lo <= run.truth[n] <= hi)
+                for n, (lo, hi) in growth.conf_int().items()
+            },
+            **{
+                f"conversion.{n}": bool(lo <= truth_c[n] <= hi)
+                for n, (lo, hi) in conversion.conf_int().items()
+            },
+        }
+        run.state.update(counts=counts, conversion=conversion, coverage=coverage)
+        run.steps.append(
+            f"growth fit: {sum(coverage.values())}/{len(coverage)} truths inside 95% CIs"
+        )
+        return growth
+
+    def spec(self, run: Run) -> dict[str, Any]:
+        from bizmodel.templates.advisor.business import business_spec
+
+        run.say("optimising price, free tier and model size; Pareto front")
+        conversion = run.state["conversion"]
+        return business_spec(
+            "growth_fit.json",
+            {n: float(conversion.params[n]) for n in conversion.param_names},
+            small_cost_usd_per_request=run.usd_per_request,
+            truth=run.state["sim"].truth,
+        )
+
+    def planned(self, run: Run) -> None:
+        run.steps.append(f"optimised levers ({run.recommendation.status})")
+
+    def report_sections(self, run: Run) -> dict[str, Any]:
+        from bizmodel.flywheel.business import growth_section
+        from bizmodel.templates.advisor.report import advisor_sections, business_section
+
+        opt, st = self.options, run.state
+        custom = advisor_sections(
+            prices=st["prices"],
+            caps=st["caps"],
+            answers=st["answers"],
+            backtest=st["backtest"],
+            options=st["adv_opt"],
+            window=int(opt["window"]),
+            quality=st["quality"],
+            profile=str(opt["profile"]),
+            cost_bps=float(opt["cost_bps"]),
+        )
+        assert run.spec is not None and run.growth is not None and run.truth is not None
+        truth_c = st["sim"].truth.conversion()
+        rec = run.recommendation.to_dict()
+        custom.append(business_section(st["conversion"], truth_c, run.spec, rec))
+        counts = st["counts"]
+        return {
             "custom": custom,
             "growth": growth_section(
-                growth,
+                run.growth,
                 counts.rename(columns={"signups": "new_users"}),
-                truth_g,
+                run.truth,
                 x="free_limit",
                 x_label="free-tier limit (advice requests per month)",
                 y_label=f"sign-ups per day, arm {counts['arm'].iloc[0]}",
             ),
-            "pareto": pareto_section(front, rec.to_dict(), "users", "profit_usd"),
-        },
-        until=end,
-    )
-    report = pdir / "report.html"
-    render_report(
-        project_report_data(settings, monitor=project_monitor(settings, until=end)),
-        output=report,
-        title=f"{settings.project.title or 'Investment advisor'} — not financial advice",
-    )
-    steps.append(f"report {report.name}")
-    stats = bt.stats
-    metrics: dict[str, Any] = {
-        "model_version": mv.version,
-        "model_pearson_on_sample_headlines": quality,
-        "usd_per_request": usd_per_request,
-        "served_predictions": len(predictions),
-        "stored_events": len(events),
-        **{
-            f"backtest_{k}_{s}": stats[name][s]
-            for k, name in zip(("advisor", "mv", "equal"), stats, strict=True)
-            for s in ("annual_return", "annual_volatility", "sharpe", "max_drawdown")
-        },
-        **{f"{p}_volatility": answers[p]["volatility"] for p in PROFILE_NAMES},
-        **{f"{p}_expected_return": answers[p]["expected_return"] for p in PROFILE_NAMES},
-        **{f"growth_{n}": float(growth.params[n]) for n in growth.param_names},
-        **{f"conversion_{n}": float(conversion.params[n]) for n in conversion.param_names},
-        "truths_covered": sum(coverage.values()),
-        "truths_total": len(coverage),
-        **{f"recommended_{k}": v for k, v in rec.to_dict()["levers"].items()},
-        "recommended_profit_usd": rec.to_dict()["quantities"]["profit_usd"],
-        "recommended_users": rec.to_dict()["quantities"]["users"],
-    }
-    lines = [DISCLAIMER]
-    lines += [
-        f"{p:<12} return {answers[p]['expected_return']:.1%}  "
-        f"volatility {answers[p]['volatility']:.1%}"
-        for p in PROFILE_NAMES
-    ]
-    lines += [
-        f"backtest {name:<28} {s['annual_return']:+.1%}/yr, Sharpe {s['sharpe']:.2f}, "
-        f"max drawdown {s['max_drawdown']:.1%}"
-        for name, s in stats.items()
-    ]
-    lv = rec.to_dict()["levers"]
-    lines.append(
-        "recommended: "
-        + ", ".join(f"{k}={v if isinstance(v, str) else f'{v:.2f}'}" for k, v in lv.items())
-        + f" → profit {metrics['recommended_profit_usd']:,.0f} USD per day of sign-ups"
-    )
-    return TemplateRunResult(
-        template="advisor",
-        project_dir=pdir,
-        report=report,
-        metrics=metrics,
-        steps=tuple(steps),
-        files={
-            "model": str(model_dir),
-            "advice": str(out / "advice.json"),
-            "backtest": str(out / "backtest_equity.csv"),
-            "growth_fit": str(out / "growth_fit.json"),
-            "spec": str(out / "business_spec.json"),
-            "recommendation": str(out / "recommendation.json"),
-        },
-        lines=tuple(lines),
-        seconds=time.perf_counter() - t0,
-    )
+        }
+
+    def title(self, run: Run) -> str:
+        return f"{run.settings.project.title or 'Investment advisor'} — not financial advice"
+
+    def result(self, run: Run) -> TemplateRunResult:
+        """The advisor's headline numbers."""
+        from bizmodel.templates.advisor.portfolio import DISCLAIMER
+
+        assert run.report is not None and run.growth is not None
+        assert run.events is not None and run.predictions is not None
+        st, growth, conversion = run.state, run.growth, run.state["conversion"]
+        answers, stats, coverage = st["answers"], st["backtest"].stats, st["coverage"]
+        rec = run.recommendation.to_dict()
+        run.steps.append(f"report {run.report.name}")
+        metrics: dict[str, Any] = {
+            "model_version": run.model_version.version,
+            "model_pearson_on_sample_headlines": st["quality"],
+            "usd_per_request": run.usd_per_request,
+            "served_predictions": len(run.predictions),
+            "stored_events": len(run.events),
+            **{
+                f"backtest_{k}_{s}": stats[name][s]
+                for k, name in zip(("advisor", "mv", "equal"), stats, strict=True)
+                for s in ("annual_return", "annual_volatility", "sharpe", "max_drawdown")
+            },
+            **{f"{p}_volatility": answers[p]["volatility"] for p in PROFILE_NAMES},
+            **{f"{p}_expected_return": answers[p]["expected_return"] for p in PROFILE_NAMES},
+            **{f"growth_{n}": float(growth.params[n]) for n in growth.param_names},
+            **{f"conversion_{n}": float(conversion.params[n]) for n in conversion.param_names},
+            "truths_covered": sum(coverage.values()),
+            "truths_total": len(coverage),
+            **{f"recommended_{k}": v for k, v in rec["levers"].items()},
+            "recommended_profit_usd": rec["quantities"]["profit_usd"],
+            "recommended_users": rec["quantities"]["users"],
+        }
+        lines = [DISCLAIMER]
+        lines += [
+            f"{p:<12} return {answers[p]['expected_return']:.1%}  "
+            f"volatility {answers[p]['volatility']:.1%}"
+            for p in PROFILE_NAMES
+        ]
+        lines += [
+            f"backtest {name:<28} {s['annual_return']:+.1%}/yr, Sharpe {s['sharpe']:.2f}, "
+            f"max drawdown {s['max_drawdown']:.1%}"
+            for name, s in stats.items()
+        ]
+        lines.append(
+            "recommended: "
+            + ", ".join(
+                f"{k}={v if isinstance(v, str) else f'{v:.2f}'}" for k, v in rec["levers"].items()
+            )
+            + f" → profit {metrics['recommended_profit_usd']:,.0f} USD per day of sign-ups"
+        )
+        out = run.out
+        return TemplateRunResult(
+            template="advisor",
+            project_dir=Path(run.settings.project_dir),
+            report=run.report,
+            metrics=metrics,
+            steps=tuple(run.steps),
+            files={
+                "model": str(run.model_dir),
+                "advice": str(out / "advice.json"),
+                "backtest": str(out / "backtest_equity.csv"),
+                "growth_fit": str(out / "growth_fit.json"),
+                "spec": str(out / "business_spec.json"),
+                "recommendation": str(out / "recommendation.json"),
+            },
+            lines=tuple(lines),
+            seconds=run.seconds,
+        )
 
 
-__all__ = ["MODEL_NAME", "run_advisor", "store_counts"]
+__all__ = ["MODEL_NAME", "Advisor", "run_advisor", "store_counts"]
