@@ -2,7 +2,8 @@
 
 A section is plain data — heading, text, Plotly figures as dicts and table rows — so the HTML
 report and the live dashboard render the same thing. The builders live in
-:mod:`bizmodel.report.charts` (figures of KPIs, experiments, growth and trade-offs) and
+:mod:`bizmodel.report.charts` (figures of KPIs, experiments and growth),
+:mod:`bizmodel.report.pareto` (trade-offs) and
 :mod:`bizmodel.report.monitoring` (model versions, drift, alerts);
 :mod:`bizmodel.report.sections` maps a dict of their inputs to sections.
 

@@ -37,9 +37,9 @@ from bizmodel.report.charts import (
     experiment_lifts_section,
     growth_curve_section,
     kpi_trends_section,
-    pareto_section,
 )
 from bizmodel.report.monitoring import alerts_section, drift_section, model_versions_section
+from bizmodel.report.pareto import pareto_section
 from bizmodel.report.section import Section, _figure, _need
 
 __all__ = [
