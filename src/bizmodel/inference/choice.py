@@ -3,15 +3,17 @@
 ``auto`` keeps the runtimes that pass their gate and takes the fastest on a sample:
 
 - ONNX fp32 must match PyTorch within :data:`FP32_ATOL`;
-- dynamic int8 must pass :func:`int8_check` against fp32: with labelled held-out rows, a loss
-  of at most :data:`INT8_METRIC_TOLERANCE` of the task metric; without labels, outputs within
-  :data:`INT8_TOLERANCE` standard deviations of fp32's.
+- an int8 variant (:mod:`bizmodel.inference.quantize`: dynamic, static calibrated on the
+  sample, either with the first and last layer in fp32) must pass :func:`int8_check` against
+  fp32: with labelled held-out rows, a loss of at most :data:`INT8_METRIC_TOLERANCE` of the
+  task metric; without labels, outputs within :data:`INT8_TOLERANCE` standard deviations of
+  fp32's. :func:`select_int8` tries each and keeps the fastest that passes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from bizmodel.errors import ConfigError, DataError
 from bizmodel.inference.export import export_onnx
+from bizmodel.inference.quantize import INT8_VARIANTS, int8_variant
 from bizmodel.inference.runtime import OnnxRuntime, Runtime, ServableModel, TorchRuntime
 
 FP32_ATOL = 1e-4  # ONNX fp32 vs PyTorch, absolute, output units (values or probabilities)
@@ -30,6 +33,8 @@ INT8_MIN_LABEL_AGREEMENT = 0.98
 # With labelled held-out rows the gate is the task metric instead (the issue's criterion):
 # int8 may lose at most INT8_METRIC_TOLERANCE of Pearson (regression) or macro-F1 (classes).
 INT8_METRIC_TOLERANCE = 0.005
+# The int8 variants select_int8 tries (bizmodel.inference.quantize.INT8_VARIANTS), in order.
+DEFAULT_INT8_VARIANTS = ("dynamic", "dynamic-edges", "static", "static-edges")
 
 
 def max_abs_diff(
@@ -190,6 +195,84 @@ def _metric_gate(
     }
 
 
+def select_int8(
+    model: ServableModel,
+    onnx_dir: str | Path,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    targets: Sequence[Any] | None = None,
+    variants: Sequence[str] = DEFAULT_INT8_VARIANTS,
+    threads: int | None = None,
+    speed: Callable[[Runtime], float] | None = None,
+) -> dict[str, Any]:
+    """Export each int8 ``variant``, check it against ONNX fp32, keep the fastest that passes.
+
+    Static variants are calibrated on ``texts``/``pairs`` (the registered held-out sample);
+    each variant's :func:`int8_check` on the same rows decides whether it may be served
+    (the task metric with ``targets``, else the output distance). Among those that pass, the
+    one with the highest ``speed`` (default: :func:`throughput` at batch 8 on the sample) is
+    chosen. A variant that cannot be built (e.g. no layer count for ``edges``) is recorded
+    with its ``error`` and skipped.
+
+    Returns
+    -------
+    dict
+        The chosen variant's :func:`int8_check` keys at the top level (the first variant's
+        when none passed, with ``within_tolerance`` False), plus ``variant`` (the chosen name
+        or None), ``runtime`` (its runtime name or None) and ``variants`` (name → check,
+        with ``seq_per_s`` for those that passed). This is what ``inference_cost["int8"]``
+        of a registered version holds and what :func:`choose_runtime` reads.
+    """
+    speed = speed or (lambda rt: throughput(rt, texts, pairs))
+    fp32 = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
+    fp32_out = _Outputs(fp32.predict(texts, pairs))  # one fp32 pass for every variant
+    labels = getattr(model, "labels", None)
+    checks: dict[str, dict[str, Any]] = {}
+    passed: dict[str, float] = {}
+    for name in variants:
+        try:
+            path = export_onnx(model, onnx_dir, quantize=name, calibration=(texts, pairs))
+        except ConfigError as exc:
+            checks[name] = {"within_tolerance": False, "error": str(exc)}
+            continue
+        rt = OnnxRuntime(model, path, threads=threads)
+        check = int8_check(fp32_out, rt, texts, pairs, targets=targets, labels=labels)
+        if check["within_tolerance"]:
+            check["seq_per_s"] = passed[name] = float(speed(rt))
+        checks[name] = check
+    chosen = max(passed, key=lambda n: passed[n]) if passed else None
+    shown = (
+        checks[chosen]
+        if chosen
+        else next((c for c in checks.values() if "error" not in c), {"within_tolerance": False})
+    )
+    return {
+        **{k: v for k, v in shown.items() if k != "seq_per_s"},
+        "within_tolerance": chosen is not None,
+        "variant": chosen,
+        "runtime": int8_variant(chosen).runtime_name if chosen else None,
+        "variants": checks,
+    }
+
+
+class _Outputs:
+    """Fixed outputs with a runtime's ``predict`` (fp32 computed once, compared many times)."""
+
+    def __init__(self, out: np.ndarray) -> None:
+        self.out = out
+
+    def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None) -> np.ndarray:
+        return self.out
+
+
+def _stored_variant(int8: dict[str, Any]) -> str | None:
+    """The int8 variant a stored :func:`select_int8` (or older :func:`int8_check`) allows."""
+    if not int8.get("within_tolerance"):
+        return None
+    return str(int8.get("variant") or "dynamic")  # checks stored before variants: dynamic
+
+
 def choose_runtime(
     model: ServableModel,
     onnx_dir: str | Path,
@@ -199,13 +282,17 @@ def choose_runtime(
     sample_pairs: Sequence[str] | None = None,
     threads: int | None = None,
     int8: dict[str, Any] | None = None,
+    speed: Callable[[Runtime], float] | None = None,
 ) -> Runtime:
-    """Build the runtime ``kind`` (``torch``, ``onnx``, ``onnx-int8``) or choose one (``auto``).
+    """Build the runtime ``kind`` (``torch``, ``onnx``, ``onnx-int8``, ``onnx-int8-<variant>``)
+    or choose one (``auto``).
 
     ``auto`` keeps only runtimes that pass their accuracy gate and then takes the fastest,
-    measured on the sample: ONNX fp32 must agree with PyTorch within :data:`FP32_ATOL`;
-    ONNX int8 must pass :func:`int8_check` against ONNX fp32 — the stored result ``int8`` (as
-    measured at registration) when given, else measured now on the sample.
+    measured on the sample: ONNX fp32 must agree with PyTorch within :data:`FP32_ATOL`; an
+    int8 variant must pass :func:`int8_check` against ONNX fp32 — the stored
+    :func:`select_int8` result ``int8`` (as measured at registration: its ``variant`` is
+    served when ``within_tolerance``) when given, else :func:`select_int8` measured now on
+    the sample.
 
     Parameters
     ----------
@@ -214,40 +301,58 @@ def choose_runtime(
     onnx_dir : path
         Where ONNX exports live (reused when present).
     kind : str
-        ``auto``, ``torch``, ``onnx`` or ``onnx-int8``.
+        ``auto``, ``torch``, ``onnx``, ``onnx-int8`` (dynamic) or ``onnx-int8-<variant>``.
     sample_texts, sample_pairs : sequences of str, optional
         Inputs for the gates and the timing (default: :func:`bizmodel.inference.cost.
         sample_inputs`, 64 synthetic headlines).
     threads : int, optional
         ONNX Runtime intra-op threads.
     int8 : dict, optional
-        A stored :func:`int8_check` result; its ``within_tolerance`` decides about int8.
+        A stored :func:`select_int8` (or :func:`int8_check`) result.
+    speed : callable, optional
+        Runtime → predictions per second (default: :func:`throughput` on the sample);
+        injectable so tests never depend on the machine's speed.
 
     Returns
     -------
     Runtime
         The runtime; an ``auto`` choice records its reasons in ``runtime.choice``.
     """
-    if kind not in ("auto", "torch", "onnx", "onnx-int8"):
-        raise ConfigError(f"runtime must be auto, torch, onnx or onnx-int8, got {kind!r}")
+    int8_kinds = {v.runtime_name: name for name, v in INT8_VARIANTS.items()}
+    if kind not in ("auto", "torch", "onnx", *int8_kinds):
+        raise ConfigError(
+            f"runtime must be auto, torch, onnx or one of {', '.join(int8_kinds)}, got {kind!r}"
+        )
     if kind == "torch":
         return TorchRuntime(model)
-    if kind in ("onnx", "onnx-int8"):
-        path = export_onnx(model, onnx_dir, quantize=kind == "onnx-int8")
+    if kind != "auto":
+        q = int8_kinds.get(kind, False)
+        path = export_onnx(
+            model,
+            onnx_dir,
+            quantize=q,
+            calibration=(sample_texts, sample_pairs) if sample_texts is not None else None,
+        )
         return OnnxRuntime(model, path, threads=threads)
     texts, pairs = _sample(model, sample_texts, sample_pairs)
+    speed = speed or (lambda rt: throughput(rt, texts, pairs))
     torch_rt = TorchRuntime(model)
     onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
     choice: dict[str, Any] = {"fp32_max_abs_diff": max_abs_diff(torch_rt, onnx_rt, texts, pairs)}
     candidates: list[Runtime] = [torch_rt]
     if choice["fp32_max_abs_diff"] <= FP32_ATOL:
         candidates.append(onnx_rt)
-        int8_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=True), threads=threads)
-        check = int8 if int8 is not None else int8_check(onnx_rt, int8_rt, texts, pairs)
+        check = (
+            int8
+            if int8 is not None
+            else select_int8(model, onnx_dir, texts, pairs, threads=threads, speed=speed)
+        )
         choice["int8"] = check
-        if check.get("within_tolerance"):
-            candidates.append(int8_rt)
-    rates = {rt.name: throughput(rt, texts, pairs) for rt in candidates}
+        variant = _stored_variant(check)
+        if variant is not None:
+            path = export_onnx(model, onnx_dir, quantize=variant, calibration=(texts, pairs))
+            candidates.append(OnnxRuntime(model, path, threads=threads))
+    rates = {rt.name: float(speed(rt)) for rt in candidates}
     best = max(candidates, key=lambda rt: rates[rt.name])
     choice["seq_per_s"] = rates
     best.choice = choice

@@ -38,6 +38,7 @@ from typing import Any
 
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 DEFAULT_REPEATS = 5
+DEFAULT_GPU_USD_PER_HOUR = 2.0  # as [server] gpu_usd_per_hour's default
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
@@ -82,6 +83,7 @@ def measure_inference_cost(
     threads: int | None = 1,
     cpu_clock: Callable[[], float] = time.process_time,
     wall_clock: Callable[[], float] = time.perf_counter,
+    device: Any = "cpu",
 ) -> dict[str, Any]:
     """Measure CPU-seconds and ms per 1k predictions of ``runtime`` at each batch size.
 
@@ -100,6 +102,8 @@ def measure_inference_cost(
         None keeps the process setting.
     cpu_clock, wall_clock : callables
         Clocks (seconds); injectable so tests never depend on the machine's speed.
+    device : str or torch.device
+        Where ``runtime`` runs, recorded in ``hardware`` (with the GPU's name on CUDA).
     """
     from bizmodel.hardware import describe
 
@@ -140,7 +144,7 @@ def measure_inference_cost(
         "cpu_s_per_1k_best": best["cpu_s_per_1k"],
         "cpu_s_per_1k_best_spread": best["cpu_s_per_1k_spread"],
         "by_batch_size": rows,
-        "hardware": describe(threads=threads),
+        "hardware": describe(threads=threads, device=device),
     }
 
 
@@ -206,60 +210,89 @@ def measure_model_dir(
     sample: tuple[Sequence[str], Sequence[str] | None] | None = None,
     sample_targets: Sequence[Any] | None = None,
     repeats: int = DEFAULT_REPEATS,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Load the model dir at ``path`` and measure its inference cost on ``n`` sample texts.
 
-    With ``int8``, also export ONNX fp32 and int8 graphs (under ``path/onnx``) and store
-    :func:`bizmodel.inference.choice.int8_check` of int8 against fp32 on ``sample`` (held-out
-    ``(texts, pairs)``; default: the ``n`` synthetic texts) under the key ``"int8"``: the
-    serving runtime ``auto`` reads it to decide whether int8 is accurate enough to serve.
-    With ``sample_targets`` (the held-out rows' labels) the check is on the task metric.
+    ``device``: where the model runs (``auto``: cuda, else mps, else cpu); the default
+    ``loader`` loads it there, and ``hardware`` records it (with the GPU's name on CUDA).
+
+    With ``int8``, also export ONNX fp32 and the int8 variants (under ``path/onnx``; static
+    ones calibrated on ``sample``) and store :func:`bizmodel.inference.choice.select_int8` on
+    ``sample`` (held-out ``(texts, pairs)``; default: the ``n`` synthetic texts) under the key
+    ``"int8"``: each variant's check against fp32 and the fastest that passed, which the
+    serving runtime ``auto`` serves. With ``sample_targets`` (the held-out rows' labels) the
+    checks are on the task metric.
     """
     from pathlib import Path
 
-    from bizmodel.inference.choice import choose_runtime, int8_check
-    from bizmodel.inference.export import export_onnx
-    from bizmodel.inference.runtime import OnnxRuntime
+    from bizmodel.inference.choice import choose_runtime, select_int8
 
     if loader is None:
         import importlib
 
-        loader = importlib.import_module("bizmodel.finetune").load_model
-    model = loader(path)
+        load_model = importlib.import_module("bizmodel.finetune").load_model
+        model = load_model(path, device=device)
+    else:
+        model = loader(path)
     onnx_dir = Path(path) / "onnx"
     rt = choose_runtime(model, onnx_dir, kind=runtime, threads=1)  # as measured: one thread
     texts, pairs = sample_inputs(n, pairs=bool(getattr(model, "text_pair_column", None)))
-    cost = measure_inference_cost(rt, texts, pairs, batch_sizes=batch_sizes, repeats=repeats)
+    from bizmodel.inference.runtime import module_device
+
+    cost = measure_inference_cost(
+        rt,
+        texts,
+        pairs,
+        batch_sizes=batch_sizes,
+        repeats=repeats,
+        device=module_device(getattr(model, "module", None)),
+    )
     if int8:
         held_texts, held_pairs = sample if sample is not None else (texts, pairs)
-        fp32_rt = OnnxRuntime(model, export_onnx(model, onnx_dir))
-        int8_rt = OnnxRuntime(model, export_onnx(model, onnx_dir, quantize=True))
-        check = int8_check(
-            fp32_rt,
-            int8_rt,
+        check = select_int8(
+            model,
+            onnx_dir,
             held_texts,
             held_pairs,
             targets=sample_targets if sample is not None else None,
-            labels=getattr(model, "labels", None),
+            threads=1,
         )
         check["sample"] = "held-out file" if sample is not None else "synthetic headlines"
         cost["int8"] = check
     return cost
 
 
-def usd_per_prediction(inference_cost: Any, cpu_usd_per_hour: float) -> float | None:
-    """USD per prediction at the best batch size: the measured CPU-seconds per 1,000
-    predictions (``cpu_s_per_1k_best`` of a registered version's ``inference_cost``) / 1000 ×
-    the CPU price per second; None when nothing was measured.
+def usd_per_prediction(
+    inference_cost: Any,
+    cpu_usd_per_hour: float,
+    gpu_usd_per_hour: float = DEFAULT_GPU_USD_PER_HOUR,
+) -> float | None:
+    """USD per prediction at the best batch size; None when nothing was measured.
+
+    Measured on a CPU: the CPU-seconds per 1,000 predictions (``cpu_s_per_1k_best`` of a
+    registered version's ``inference_cost``) / 1000 × the CPU price per second. Measured on
+    CUDA (``hardware["device"]``): a GPU is billed by the wall hour whatever its load, so the
+    wall time instead, ``ms_per_1k_best`` / 10⁶ seconds per prediction × the GPU price per
+    second.
 
     Examples
     --------
     >>> usd_per_prediction({"cpu_s_per_1k_best": 3.6}, cpu_usd_per_hour=0.05)
     5e-08
+    >>> gpu = {"cpu_s_per_1k_best": 3.6, "ms_per_1k_best": 360.0,
+    ...        "hardware": {"device": "cuda:0", "gpu": "NVIDIA H100"}}
+    >>> usd_per_prediction(gpu, cpu_usd_per_hour=0.05, gpu_usd_per_hour=2.0)
+    2e-07
     >>> usd_per_prediction(None, cpu_usd_per_hour=0.05) is None
     True
     """
-    per_1k = (inference_cost or {}).get("cpu_s_per_1k_best")
+    cost = inference_cost or {}
+    device = str((cost.get("hardware") or {}).get("device") or "cpu")
+    wall_ms_per_1k = cost.get("ms_per_1k_best")
+    if device.startswith("cuda") and wall_ms_per_1k is not None:
+        return float(wall_ms_per_1k) / 1e6 * gpu_usd_per_hour / 3600
+    per_1k = cost.get("cpu_s_per_1k_best")
     if per_1k is None:
         return None
     return float(per_1k) / 1000 * cpu_usd_per_hour / 3600

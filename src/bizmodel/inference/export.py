@@ -1,11 +1,12 @@
 """Export a fine-tuned model to ONNX: the traced fp32 graph, ONNX Runtime's transformer fusions,
-dynamic int8 quantisation.
+int8 variants (dynamic, or static calibrated on a sample: :mod:`bizmodel.inference.quantize`).
 
 The encoder is traced with eager attention (the SDPA trace hides the attention pattern from ONNX
 Runtime); on request BERT-family graphs go through ONNX Runtime's transformer optimizer (fused
 ``Attention``, ``EmbedLayerNormalization``, ``SkipLayerNormalization``, ``BiasGelu``) — measured
-slower than the traced graph on MiniLM here, so off by default. Dynamic int8 (per-channel
-weights, MatMul only) is lossy: :func:`bizmodel.inference.choice.int8_check` measures it.
+slower than the traced graph on MiniLM here, so off by default. int8 is lossy:
+:func:`bizmodel.inference.choice.select_int8` measures each variant and keeps the fastest that
+passes :func:`bizmodel.inference.choice.int8_check`.
 
 Files are written under a temporary name and renamed, so a reader never sees half a graph; an
 existing export is reused.
@@ -16,11 +17,14 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bizmodel.errors import ConfigError
-from bizmodel.inference.runtime import ServableModel, _input_names
+from bizmodel.inference.runtime import Runtime, ServableModel, _input_names, module_device
 
 # Model types whose graphs ONNX Runtime's "bert" transformer optimizer fuses.
 _BERT_LIKE = ("bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert")
@@ -37,7 +41,7 @@ def _trace(model: ServableModel, path: Path) -> None:
 
     names = _input_names(model.module)
     sample = model.tokenizer(["a sample text", "b"], return_tensors="pt", padding=True)
-    args = tuple(sample[k] for k in names)
+    args = tuple(sample[k].to(module_device(model.module)) for k in names)  # where it runs
     axes = {k: {0: "batch", 1: "sequence"} for k in names}
     axes["output"] = {0: "batch"}
     module = model.module.eval()
@@ -122,22 +126,48 @@ def optimize_onnx(src: str | Path, dst: str | Path, config: Any) -> bool:
     return True
 
 
+def calibration_batches(
+    model: ServableModel,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    batch_size: int = 16,
+) -> list[dict[str, np.ndarray]]:
+    """``texts`` (and ``pairs``) tokenized and padded in length-sorted batches, as the runtimes
+    feed them: the inputs a static int8 graph's activation ranges are calibrated on."""
+    rt = Runtime(model)
+    enc = rt._tokenize(texts, pairs)
+    order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
+    return [rt._pad(enc, order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
+
+
 def export_onnx(
-    model: ServableModel, out_dir: str | Path, *, quantize: bool = False, optimize: bool = False
+    model: ServableModel,
+    out_dir: str | Path,
+    *,
+    quantize: bool | str = False,
+    optimize: bool = False,
+    calibration: tuple[Sequence[str], Sequence[str] | None] | None = None,
 ) -> Path:
     """Export ``model.module`` to ONNX under ``out_dir``; return the graph to run.
 
     Files: ``model.onnx`` (the traced fp32 graph), ``model.opt.onnx`` (fused by
-    :func:`optimize_onnx`, BERT-family encoders, when ``optimize``) and ``model.int8.onnx``
-    (dynamic int8 of ``model.onnx`` when ``quantize``). Returned: the int8 graph when
-    ``quantize``, else the optimised one when ``optimize`` and it could be made, else
-    ``model.onnx``. ``optimize`` is off by default: on MiniLM (2 shared cores, 2026-11-29) the
-    fused graph ran at 0.91x the traced graph's rate, whose ORT built-in optimisations
-    already fuse LayerNorm, Gelu and MatMul+Add (``docs/benchmarks.md``).
+    :func:`optimize_onnx`, BERT-family encoders, when ``optimize``) and the int8 graph of
+    ``model.onnx`` when ``quantize`` names a variant of
+    :data:`bizmodel.inference.quantize.INT8_VARIANTS` (``True``: ``"dynamic"``, written to
+    ``model.int8.onnx``; others to ``model.int8-<variant>.onnx``). Static variants calibrate
+    their activation ranges on ``calibration`` = ``(texts, pairs)`` (default: 64 synthetic
+    headlines). Returned: the int8 graph when ``quantize``, else the optimised one when
+    ``optimize`` and it could be made, else ``model.onnx``. ``optimize`` is off by default: on
+    MiniLM (2 shared cores, 2026-11-29) the fused graph ran at 0.91x the traced graph's rate,
+    whose ORT built-in optimisations already fuse LayerNorm, Gelu and MatMul+Add
+    (``docs/benchmarks.md``).
 
     Files are written under a temporary name and renamed, so a reader never sees half a graph.
-    An existing export is reused.
+    An existing export is reused (a static graph keeps the ranges it was calibrated with).
     """
+    from bizmodel.inference.quantize import int8_variant, quantize_graph
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fp32 = out / "model.onnx"
@@ -154,28 +184,17 @@ def export_onnx(
         if optimize and (opt.is_file() or optimize_onnx(fp32, opt, _encoder_config(model))):
             return opt
         return fp32
-    int8 = out / "model.int8.onnx"
+    variant = int8_variant("dynamic" if quantize is True else str(quantize))
+    int8 = out / variant.file_name
     if not int8.is_file():
-        import logging
+        batches = None
+        if variant.mode == "static":
+            if calibration is None:
+                from bizmodel.inference.cost import sample_inputs
 
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = out / f".model.{uuid.uuid4().hex}.int8.onnx"
-        root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" advice
-        try:
-            # Per-channel weight scales and MatMul-only quantisation: 3x smaller error than
-            # the per-tensor default on MiniLM, and leaving the embedding Gather in fp32 is
-            # faster.
-            quantize_dynamic(
-                str(fp32),
-                str(tmp),
-                weight_type=QuantType.QInt8,
-                per_channel=True,
-                op_types_to_quantize=["MatMul"],
-            )
-        finally:
-            root.setLevel(level)
-        os.replace(tmp, int8)
+                wants_pairs = bool(getattr(model, "text_pair_column", None))
+                calibration = sample_inputs(64, pairs=wants_pairs)
+            batches = calibration_batches(model, *calibration)
+        layers = getattr(_encoder_config(model), "num_hidden_layers", None)
+        quantize_graph(fp32, int8, variant, calibration=batches, num_layers=layers)
     return int8

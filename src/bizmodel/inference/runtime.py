@@ -140,23 +140,76 @@ class Runtime:
         return result[inverse]
 
 
+def module_device(module: Any) -> Any:
+    """The ``torch.device`` of ``module``'s first parameter (cpu for a module without any)."""
+    import torch
+
+    params = getattr(module, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
+def cuda_dtype(bf16_supported: bool) -> Any:
+    """Inference autocast dtype on CUDA: bf16 where the GPU has it (Ampere on), else fp16.
+
+    Examples
+    --------
+    >>> cuda_dtype(True), cuda_dtype(False)
+    (torch.bfloat16, torch.float16)
+    """
+    import torch
+
+    return torch.bfloat16 if bf16_supported else torch.float16
+
+
+def onnx_providers(device_type: str, available: Sequence[str]) -> list[str]:
+    """ONNX Runtime providers: CUDA's on a CUDA device where it is installed, else the CPU's.
+
+    Examples
+    --------
+    >>> onnx_providers("cuda", ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    >>> onnx_providers("cuda", ["CPUExecutionProvider"])
+    ['CPUExecutionProvider']
+    """
+    if device_type == "cuda" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
 class TorchRuntime(Runtime):
-    """The model's own PyTorch module under ``torch.inference_mode``."""
+    """The model's own PyTorch module under ``torch.inference_mode``, on the module's device:
+    on CUDA under bf16 autocast (fp16 where the GPU lacks bf16), on CPU in fp32."""
 
     name = "torch"
 
     def __init__(self, model: ServableModel) -> None:
         super().__init__(model)
         self.module = model.module.eval()
+        self.device = module_device(self.module)
+        if self.device.type == "cuda":
+            import torch
+
+            self.dtype = cuda_dtype(torch.cuda.is_bf16_supported())
+        else:
+            self.dtype = None  # fp32
 
     def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        import contextlib
+
         import torch
 
-        with torch.inference_mode():
-            out = self.module(*(torch.from_numpy(batch[k]) for k in self.input_names))
+        args = [torch.from_numpy(batch[k]) for k in self.input_names]
+        if self.device.type != "cpu":
+            args = [a.to(self.device) for a in args]
+        amp: Any = contextlib.nullcontext()
+        if self.dtype is not None:
+            amp = torch.autocast(self.device.type, dtype=self.dtype)
+        with torch.inference_mode(), amp:
+            out = self.module(*args)
         if isinstance(out, tuple | list):
             out = out[0]
-        return np.asarray(out.float().numpy())
+        return np.asarray(out.float().cpu().numpy())
 
 
 class OnnxRuntime(Runtime):
@@ -174,8 +227,12 @@ class OnnxRuntime(Runtime):
         self.path = Path(onnx_path)
         self._spinning = spinning
         self.session = self._new_session(threads)
-        self.name = "onnx-int8" if "int8" in self.path.name else "onnx"
+        # model.int8.onnx -> "onnx-int8", model.int8-static.onnx -> "onnx-int8-static"
+        stem = self.path.name.removesuffix(".onnx")
+        self.name = "onnx-" + stem.split(".", 1)[1] if "int8" in stem else "onnx"
         self.workers = int(threads or os.cpu_count() or 1)
+        if "CUDAExecutionProvider" in self.session.get_providers():
+            self.workers = 1  # one GPU: batches in turn, not side by side on CPU threads
         self._single: Any = None  # one-thread session for batch-parallel runs, made on demand
         self._lock = threading.Lock()
 
@@ -193,9 +250,9 @@ class OnnxRuntime(Runtime):
         # spinning threads steal the CPU the other threads (HTTP, logging) need.
         spin = "1" if self._spinning else "0"
         opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
-        return ort.InferenceSession(
-            str(self.path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        device = module_device(self.model.module)  # the CUDA provider for a model on CUDA
+        providers = onnx_providers(device.type, ort.get_available_providers())
+        return ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
 
     def _forward(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.session.run(None, batch)[0], dtype=np.float32)

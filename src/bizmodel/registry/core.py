@@ -82,7 +82,7 @@ class ModelVersion:
         if c:
             lines.append(_cost_line(c))
         q = (c or {}).get("int8")
-        if isinstance(q, dict):
+        if isinstance(q, dict) and "mean_abs_diff" in q:  # no figures when no variant built
             verdict = "within" if q.get("within_tolerance") else "outside"
             rel = q.get("relative_diff")
             spread = (
@@ -90,15 +90,17 @@ class ModelVersion:
                 + (f"{rel:.3f}" if rel is not None else "undefined")
                 + " x fp32 std"
             )
+            which = f" ({q['variant']})" if q.get("variant") else ""
             if q.get("criterion") == "task metric":
                 lines.append(
-                    f"  int8 vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
+                    f"  int8{which} vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
                     f"{q['fp32_metric']:.4f} (loss {q['metric_delta']:.4f}, {verdict} "
                     f"tolerance {q['metric_tolerance']}, n={q['n']}); {spread}"
                 )
             else:
                 lines.append(
-                    f"  int8 vs fp32: {spread} ({verdict} tolerance {q['tolerance']}, n={q['n']})"
+                    f"  int8{which} vs fp32: {spread} ({verdict} tolerance {q['tolerance']}, "
+                    f"n={q['n']})"
                 )
         if self.checks:
             lines.append(

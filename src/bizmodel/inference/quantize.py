@@ -1,0 +1,223 @@
+"""int8 variants of an exported fp32 graph: dynamic, and static (QDQ) calibrated on a sample.
+
+- **dynamic**: weights int8 per channel; each activation's scale is computed at run time from
+  the batch (``DynamicQuantizeLinear`` before every ``MatMulInteger``). No calibration data.
+- **static**: weights int8 per channel; each activation's scale and zero point are fixed in
+  advance from the value range seen on a calibration sample (ONNX Runtime's QDQ format:
+  ``QuantizeLinear``/``DequantizeLinear`` pairs that its CPU provider fuses into
+  ``QLinearMatMul``). No per-batch range pass at run time, and the ranges are chosen on the
+  registered rows instead of on each batch's extremes.
+- **edges** (either mode): the first and last encoder layer's weight MatMuls stay fp32 — the
+  layers whose rounding reaches the output least diluted (the first one's through all others,
+  the last one's straight into the pooled vector).
+
+Only MatMuls with a constant weight are quantised (the attention scores ``Q·Kᵀ`` and ``A·V``,
+the pooler and the head, which are ``Gemm`` nodes, stay fp32). Which variant is served is
+measured, not assumed: :func:`bizmodel.inference.choice.select_int8`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bizmodel.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Int8Variant:
+    """One way to quantise a graph to int8 (see the module docstring)."""
+
+    name: str  # the runtime is called "onnx-int8" (dynamic) or "onnx-int8-<name>"
+    mode: str  # "dynamic" (activation ranges per batch) or "static" (calibrated ranges)
+    keep_edges: bool = False  # the first and last encoder layer's MatMuls stay fp32
+    reduce_range: bool = False  # 7-bit weights: no int16 overflow on CPUs without VNNI
+    calibration: str = "minmax"  # static: "minmax" or "percentile" (99.999th of |x|)
+
+    @property
+    def file_name(self) -> str:
+        return "model.int8.onnx" if self.name == "dynamic" else f"model.int8-{self.name}.onnx"
+
+    @property
+    def runtime_name(self) -> str:
+        return "onnx-int8" if self.name == "dynamic" else f"onnx-int8-{self.name}"
+
+
+INT8_VARIANTS: dict[str, Int8Variant] = {
+    v.name: v
+    for v in (
+        Int8Variant("dynamic", "dynamic"),
+        Int8Variant("dynamic-edges", "dynamic", keep_edges=True),
+        Int8Variant("static", "static"),
+        Int8Variant("static-edges", "static", keep_edges=True),
+        Int8Variant("static-percentile", "static", calibration="percentile"),
+    )
+}
+
+
+def int8_variant(name: str | Int8Variant) -> Int8Variant:
+    """The variant called ``name`` (an :class:`Int8Variant` is returned as it is)."""
+    if isinstance(name, Int8Variant):
+        return name
+    try:
+        return INT8_VARIANTS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown int8 variant {name!r}; valid: {', '.join(INT8_VARIANTS)}"
+        ) from None
+
+
+def weight_matmuls(graph: Any) -> list[str]:
+    """Names of the MatMul nodes whose second input is a constant (a weight), in graph order."""
+    consts = {t.name for t in graph.initializer}
+    consts |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in consts]
+
+
+def edge_nodes(fp32_path: str | Path, num_layers: int | None) -> list[str]:
+    """The weight MatMuls of the first and last of ``num_layers`` encoder layers.
+
+    Layers are taken as equal runs of weight MatMuls in graph order (the traced encoder
+    repeats one block), so no architecture's node names are assumed.
+
+    Raises
+    ------
+    ConfigError
+        When the layer count is unknown or does not divide the weight MatMuls evenly.
+    """
+    import onnx
+
+    names = weight_matmuls(onnx.load(str(fp32_path), load_external_data=False).graph)
+    if not num_layers or num_layers < 2 or len(names) % num_layers:
+        raise ConfigError(
+            f"cannot find the first and last layer: {len(names)} weight MatMuls in "
+            f"{fp32_path} for {num_layers} layers"
+        )
+    per = len(names) // num_layers
+    return names[:per] + names[-per:]
+
+
+class _Feeds:
+    """ONNX Runtime's ``CalibrationDataReader``: padded batches of the calibration rows."""
+
+    def __init__(self, batches: Sequence[dict[str, np.ndarray]]) -> None:
+        self._it = iter(batches)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def __len__(self) -> int:  # calibrate.py asks for it in newer versions
+        return 0
+
+
+def _same_width(batches: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Batches right-padded with zeros (attention mask 0) to the longest: ONNX Runtime's
+    histogram calibrators stack every batch's activations into one array."""
+    width = max(b["input_ids"].shape[1] for b in batches)
+    return [
+        {k: np.pad(x, ((0, 0), (0, width - x.shape[1]))) for k, x in b.items()} for b in batches
+    ]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantizer's "consider pre-processing" advice is logged on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
+def quantize_graph(
+    fp32_path: str | Path,
+    dst: str | Path,
+    variant: str | Int8Variant,
+    *,
+    calibration: Sequence[dict[str, np.ndarray]] | None = None,
+    num_layers: int | None = None,
+) -> Path:
+    """Write the int8 ``variant`` of the fp32 graph ``fp32_path`` to ``dst``.
+
+    Parameters
+    ----------
+    fp32_path, dst : path
+        The traced fp32 graph and where to write the int8 one (written to a temporary name
+        and renamed, so a reader never sees half a graph).
+    variant : str or Int8Variant
+        A name from :data:`INT8_VARIANTS`.
+    calibration : sequence of dict, optional
+        Padded input batches (``input_ids``, ``attention_mask``, ...): needed by static
+        variants, whose activation ranges are measured on them.
+    num_layers : int, optional
+        The encoder's layer count (its config's ``num_hidden_layers``): needed by ``edges``.
+    """
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    v = int8_variant(variant)
+    exclude = edge_nodes(fp32_path, num_layers) if v.keep_edges else []
+    if v.mode == "static" and not calibration:
+        raise ConfigError(f"the static int8 variant {v.name!r} needs calibration rows")
+    if v.mode == "static" and v.calibration != "minmax":
+        calibration = _same_width(calibration or [])
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.stem}.{uuid.uuid4().hex}.onnx")
+    try:
+        with _quiet():
+            if v.mode == "dynamic":
+                # Per-channel weight scales, MatMul only: 3x smaller error than the per-tensor
+                # default on MiniLM, and the embedding Gather left fp32 is faster.
+                quantize_dynamic(
+                    str(fp32_path),
+                    str(tmp),
+                    weight_type=QuantType.QInt8,
+                    per_channel=True,
+                    reduce_range=v.reduce_range,
+                    op_types_to_quantize=["MatMul"],
+                    nodes_to_exclude=exclude,
+                )
+            else:
+                method = {
+                    "minmax": CalibrationMethod.MinMax,
+                    "percentile": CalibrationMethod.Percentile,
+                }[v.calibration]
+                quantize_static(
+                    str(fp32_path),
+                    str(tmp),
+                    _Feeds(calibration or []),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=["MatMul"],
+                    per_channel=True,
+                    reduce_range=v.reduce_range,
+                    activation_type=QuantType.QUInt8,  # u8 x s8: the x86 VNNI kernels
+                    weight_type=QuantType.QInt8,
+                    nodes_to_exclude=exclude,
+                    calibrate_method=method,
+                    # Attention scores (activation x activation) stay fp32, as in dynamic.
+                    extra_options={"MatMulConstBOnly": True, "CalibMovingAverage": False},
+                )
+    except Exception as exc:  # the quantizer raises many types; report one clear error
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot quantise {fp32_path} ({v.name} int8): {exc}") from exc
+    finally:
+        # quantize_static leaves its augmented graph beside the output on some versions
+        for stray in dst.parent.glob(f".{dst.stem}.*-augmented*"):
+            stray.unlink(missing_ok=True)
+    os.replace(tmp, dst)
+    return dst
