@@ -52,6 +52,11 @@ class ServerSettings(_Section):
     runtime: str = Field("auto", pattern="^(auto|torch|onnx|onnx-int8)$")  # inference runtime
     model_name: str | None = None  # registered model to serve; None = the only/first one
     cpu_usd_per_hour: float = Field(0.04, ge=0)  # price of one CPU core-hour, for cost per call
+    # price of one GPU-hour, for cost per call of versions measured and served on CUDA (a GPU
+    # is billed by the wall hour: wall-seconds x this price)
+    gpu_usd_per_hour: float = Field(2.0, ge=0)
+    # where served models run: auto = cuda if available, else mps, else cpu
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     # a known inference cost (CPU-seconds per 1,000 predictions, e.g. from production billing)
     # that `register` stores instead of measuring one; None = measure it
     inference_cost_cpu_s_per_1k: float | None = Field(None, gt=0)

@@ -1,15 +1,17 @@
-"""What a measurement ran on: CPU model, cores, threads, bf16 — recorded beside every timing.
+"""What a measurement ran on — CPU model, cores, threads, bf16, the device and its GPU — and
+the one place that chooses the device (:func:`resolve_device`).
 
 A cost or speed figure without its hardware cannot be compared with another one, so the
-registry stores :func:`describe` with each measured inference cost.
+registry stores :func:`describe` with each measured inference cost, and training stores it in
+the model dir's ``metrics.json``.
 
 Examples
 --------
 >>> info = describe(threads=1)
 >>> sorted(info)
-['bf16', 'cpu', 'logical_cpus', 'machine', 'threads']
->>> info["threads"]
-1
+['bf16', 'cpu', 'device', 'logical_cpus', 'machine', 'threads']
+>>> info["threads"], info["device"]
+(1, 'cpu')
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from bizmodel.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")  # what --device accepts ("cuda:N" too)
 
 
 def cpu_name() -> str:
@@ -107,13 +116,83 @@ def busy_cpus(
     return busy
 
 
-def describe(*, threads: int | None = None) -> dict[str, Any]:
-    """The hardware a measurement ran on, as a JSON-ready dict."""
-    flags = cpu_flags()
+def available_devices() -> list[str]:
+    """The devices torch can use here, best first: ``cuda`` (if any), ``mps`` (if any), ``cpu``."""
+    import torch
+
+    found = ["cuda"] if torch.cuda.is_available() else []
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """The torch device for ``name``: ``auto`` (or None) is the first of
+    :func:`available_devices` — ``cuda``, else ``mps``, else ``cpu``.
+
+    An explicit device that is not available here is a ConfigError naming the ones that are.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("tpu")
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.ConfigError: device must be auto, cpu, cuda, cuda:N or mps, got 'tpu'
+    """
+    import torch
+
+    name = (name or "auto").strip().lower()
+    kind, _, index = name.partition(":")
+    if kind not in DEVICES or (index and (kind != "cuda" or not index.isdigit())):
+        raise ConfigError(f"device must be auto, cpu, cuda, cuda:N or mps, got {name!r}")
+    available = available_devices()
+    if kind == "auto":
+        return torch.device(available[0])
+    if kind not in available:
+        raise ConfigError(
+            f"device {name!r} is not available on this machine; available: "
+            + ", ".join(["auto", *available])
+        )
+    if index and int(index) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"device {name!r} is not available: this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+            f"cuda:{torch.cuda.device_count() - 1}"
+        )
+    return torch.device(name)
+
+
+def gpu_facts(device: Any) -> dict[str, Any]:
+    """Name, memory and CUDA version of the CUDA ``device`` (``torch.device`` or string)."""
+    import torch
+
+    props = torch.cuda.get_device_properties(torch.device(device))
     return {
+        "gpu": props.name,
+        "gpu_memory_gb": round(props.total_memory / 2**30, 1),
+        "cuda": torch.version.cuda,
+        "gpu_bf16": bool(torch.cuda.is_bf16_supported()),
+    }
+
+
+def describe(*, threads: int | None = None, device: Any = "cpu") -> dict[str, Any]:
+    """The hardware a measurement ran on, as a JSON-ready dict.
+
+    ``device`` (a resolved device, as :func:`resolve_device` returns) is recorded as ``device``;
+    on CUDA the GPU's name, memory, CUDA version and bf16 support are added.
+    """
+    flags = cpu_flags()
+    info: dict[str, Any] = {
         "cpu": cpu_name(),
         "machine": platform.machine(),
         "logical_cpus": logical_cpus(),
         "threads": threads,
         "bf16": bool(flags & {"avx512_bf16", "amx_bf16"}),
+        "device": str(device),
     }
+    if str(device).startswith("cuda"):
+        info.update(gpu_facts(device))
+    return info

@@ -23,6 +23,10 @@ AddressOpt = Annotated[
     str | None,
     typer.Option(help="Ray cluster to join (host:6379, ray://host:10001, auto); default local."),
 ]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(help="auto (cuda if available, else mps, else cpu), cpu, cuda, cuda:N or mps."),
+]
 
 
 def _check_backend(backend: str) -> None:
@@ -95,6 +99,7 @@ def train(
             "default lr is then 1e-4)."
         ),
     ] = 1,
+    device: DeviceOpt = "auto",
     backend: BackendOpt = "local",
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
@@ -131,7 +136,7 @@ def train(
             text=text, target=target, text_pair=text_pair, task=task, method=method,
             model=model, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
             seed=seed, num_threads=threads, augment=augment, schedule=schedule,
-            cv_folds=cv_folds,
+            cv_folds=cv_folds, device=device,
         )  # fmt: skip
         emit(
             train_ray(
@@ -157,7 +162,7 @@ def train(
             method=method, dev=dev, split_column=split_column, model=model, epochs=epochs,
             lr=lr, batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
             show_progress=progress, num_threads=threads, augment=augment, soup=soup,
-            schedule=schedule, cv_folds=cv_folds,
+            schedule=schedule, cv_folds=cv_folds, device=device,
             on_step=tb.on_step if tb else None, on_epoch=tb.on_epoch if tb else None,
         )  # fmt: skip
         if tb is not None:
@@ -181,12 +186,14 @@ def evaluate(
     split: Annotated[
         str | None, typer.Option(help="Split to score with --split-column (default: test).")
     ] = None,
+    device: DeviceOpt = "auto",
     as_json: Annotated[bool, _JSON] = False,
 ) -> None:
     """Score a trained model on labelled data (metric names as JSON keys with --json)."""
     from bizmodel.finetune import evaluate as evaluate_fn
 
-    emit(evaluate_fn(model_dir, data, split_column=split_column, split=split), as_json)
+    result = evaluate_fn(model_dir, data, split_column=split_column, split=split, device=device)
+    emit(result, as_json)
 
 
 def predict(
@@ -205,6 +212,7 @@ def predict(
             "lossy) or auto (as serve chooses); ONNX graphs are cached in MODEL_DIR/onnx."
         ),
     ] = "torch",
+    device: DeviceOpt = "auto",
 ) -> None:
     """Add a `prediction` column (and `prob_<label>` for classification) to DATA.
 
@@ -224,7 +232,7 @@ def predict(
         path = predict_file_ray(model_dir, data, output, address=address, workers=workers)
         typer.echo(f"wrote {path}")
         return
-    path = predict_file(model_dir, data, output, runtime=runtime)
+    path = predict_file(model_dir, data, output, runtime=runtime, device=device)
     typer.echo(f"wrote {path}")
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bizmodel.cli.finetune import AddressOpt, BackendOpt, WorkersOpt
+from bizmodel.cli.finetune import AddressOpt, BackendOpt, DeviceOpt, WorkersOpt
 from bizmodel.cli.output import emit
 
 
@@ -51,6 +51,7 @@ def tune(
     ] = None,
     seed: Annotated[int, typer.Option(help="Training seed and TPE sampler seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch threads per trial.")] = None,
+    device: DeviceOpt = "auto",
     backend: BackendOpt = "local",
     workers: WorkersOpt = 2,
     address: AddressOpt = None,
@@ -77,7 +78,7 @@ def tune(
         max_epochs=max_epochs,
         batch_sizes=sizes,
     )
-    options: dict[str, Any] = {"max_length": max_length, "num_threads": threads}
+    options: dict[str, Any] = {"max_length": max_length, "num_threads": threads, "device": device}
     result = tune_fn(
         data, text=text, target=target, trials=trials, text_pair=text_pair, task=task, dev=dev,
         split_column=split_column, space=space, metric=metric, pruner=pruner, backend=backend,

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bizmodel.cli import event_import
 from bizmodel.cli.output import emit
 from bizmodel.cli.project import ProjectOpt
 
@@ -99,6 +100,7 @@ def register(app: typer.Typer) -> None:
     events = typer.Typer(help="Read business events back from the store.", no_args_is_help=True)
     app.add_typer(models, name="models")
     app.add_typer(events, name="events")
+    event_import.register(events)  # events import
 
     @app.command("register")
     def register_cmd(
@@ -116,6 +118,13 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option(help="Measure inference cost (ms, CPU-s per 1k predictions).")
         ] = True,
         runtime: Annotated[str, typer.Option(help="Runtime to measure: torch, onnx.")] = "torch",
+        device: Annotated[
+            str,
+            typer.Option(
+                help="Measure on: auto (cuda if available, else mps, else cpu), cpu, cuda, "
+                "cuda:N or mps; the cost records it (and the GPU's name)."
+            ),
+        ] = "auto",
         int8_check: Annotated[
             bool,
             typer.Option(
@@ -151,7 +160,7 @@ def register(app: typer.Typer) -> None:
             if given is not None:
                 return fixed_inference_cost(given, source="[server] inference_cost_cpu_s_per_1k")
             if sample is None:
-                return measure_model_dir(path, runtime=runtime, int8=int8_check)
+                return measure_model_dir(path, runtime=runtime, int8=int8_check, device=device)
             texts, pairs, targets = _held_out(path, sample)
             return measure_model_dir(
                 path,
@@ -159,6 +168,7 @@ def register(app: typer.Typer) -> None:
                 int8=int8_check,
                 sample=(texts, pairs),
                 sample_targets=targets,
+                device=device,
             )
 
         with tempfile.TemporaryDirectory(prefix="bizmodel-mlflow-") as tmp:
@@ -227,6 +237,10 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int | None, typer.Option(help="Port.")] = None,
         model: Annotated[str | None, typer.Option(help="Model name to serve.")] = None,
         runtime: Annotated[str | None, typer.Option(help="auto, torch, onnx or onnx-int8.")] = None,
+        device: Annotated[
+            str | None,
+            typer.Option(help="auto, cpu, cuda, cuda:N or mps (default server.device: auto)."),
+        ] = None,
         replicas: Annotated[
             int | None,
             typer.Option(help="Worker processes behind the port (default server.replicas)."),
@@ -241,7 +255,7 @@ def register(app: typer.Typer) -> None:
         from bizmodel.server.run import serve
 
         settings = Settings.load(project, registry_dir=registry)
-        server_opts = {"model_name": model, "runtime": runtime}
+        server_opts = {"model_name": model, "runtime": runtime, "device": device}
         changes = {k: v for k, v in server_opts.items() if v is not None}
         if changes:
             merged = {**settings.server.model_dump(), **changes}

@@ -114,6 +114,10 @@ def train(
     on_epoch : callable, optional
         Called as ``on_epoch(epoch, dev_metrics)`` after every epoch's dev evaluation (1-based
         epoch); an exception it raises stops training (hyper-parameter search prunes this way).
+    device : str, optional (in ``options``)
+        ``"auto"`` (default: ``cuda`` if available, else ``mps``, else ``cpu``), ``"cpu"``,
+        ``"cuda"``, ``"cuda:N"`` or ``"mps"``; an unavailable one is a ConfigError naming the
+        available ones. ``config.json`` keeps it, ``metrics.json`` the device used and its GPU.
     **options
         Any other :class:`TrainConfig` field (``pooling``, ``patience``, ``lora_r``, ...).
 
@@ -194,31 +198,38 @@ def make_config(
     )
 
 
-def load_model(path: str | Path) -> FineTunedModel:
-    """Load the model dir ``path`` (ModelNotFoundError when it is not one)."""
+def load_model(path: str | Path, *, device: str = "cpu") -> FineTunedModel:
+    """Load the model dir ``path`` (ModelNotFoundError when it is not one) onto ``device``
+    (``cpu`` by default; ``auto``, ``cuda``, ``cuda:N``, ``mps``: see ``train``)."""
     from bizmodel.finetune.artifacts import read_info
     from bizmodel.finetune.predict import FineTunedModel
 
     read_info(path)  # fail fast, before torch loads
-    return FineTunedModel(path)
+    return FineTunedModel(path, device=device)
 
 
 def evaluate(
-    path: str | Path, data: Any, split_column: str | None = None, split: str | None = None
+    path: str | Path,
+    data: Any,
+    split_column: str | None = None,
+    split: str | None = None,
+    *,
+    device: str = "auto",
 ) -> EvalResult:
     """Score model dir ``path`` on labelled ``data`` (optionally only rows of ``split``).
 
-    With ``split_column`` and no ``split``, the ``test`` rows are scored.
+    With ``split_column`` and no ``split``, the ``test`` rows are scored. ``device``: where
+    the model runs (``auto``: cuda, else mps, else cpu), always in fp32.
     """
     from bizmodel.finetune.artifacts import read_info
     from bizmodel.finetune.predict import evaluate_model
 
     read_info(path)
-    return evaluate_model(path, data, split_column=split_column, split=split)
+    return evaluate_model(path, data, split_column=split_column, split=split, device=device)
 
 
 def predict_file(
-    path: str | Path, data: Any, output: str | Path, *, runtime: str = "torch"
+    path: str | Path, data: Any, output: str | Path, *, runtime: str = "torch", device: str = "auto"
 ) -> Path:
     """Write ``data`` plus ``prediction`` (and ``prob_<label>``) columns to ``output``.
 
@@ -226,13 +237,15 @@ def predict_file(
     within 1e-4 of torch), ``onnx-int8`` (dynamic int8: 4.3x a ``transformers`` pipeline on
     SemEval headline pairs, weighted cosine +0.0003 there; ``docs/benchmarks.md``) or
     ``auto`` (the fastest runtime that passes its accuracy gate, as ``serve`` chooses). ONNX
-    graphs are exported once into ``<path>/onnx`` and reused.
+    graphs are exported once into ``<path>/onnx`` and reused. ``device``: where the model
+    runs (``auto``: cuda, else mps, else cpu); on CUDA the runtimes use bf16/fp16 (torch) and
+    ONNX Runtime's CUDA provider where it is installed.
     """
     from bizmodel.finetune.artifacts import read_info
     from bizmodel.finetune.predict import predict_to_file
 
     read_info(path)
-    return predict_to_file(path, data, output, runtime=runtime)
+    return predict_to_file(path, data, output, runtime=runtime, device=device)
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ from bizmodel.finetune.data import TASKS
 from bizmodel.finetune.methods import get_method
 
 POOLINGS = ("mean", "cls", "pooler", "last", "head")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCALINGS = ("standard", "none")
 SCHEDULES = ("cv", "holdout", "fixed")
 
@@ -78,7 +78,12 @@ class TrainConfig:
     # linear layer of the model's transformer blocks (any architecture)
     lora_targets: tuple[str, ...] | None = None
     checkpoint_every_steps: int = 200  # plus one at every epoch end; 0 = epoch ends only
-    precision: str = "auto"  # encoder matmuls: bf16 autocast where the CPU has it, else fp32
+    # autocast: "auto" = bf16 on a CPU with native bf16 or a GPU with it, fp16 with a gradient
+    # scaler on older GPUs, else fp32; "fp16" needs CUDA (finetune.device.amp_plan)
+    precision: str = "auto"
+    # "auto" = cuda if available, else mps, else cpu; or "cpu", "cuda", "cuda:N", "mps"
+    # (bizmodel.hardware.resolve_device; metrics.json records the device used and its GPU)
+    device: str = "auto"
     num_threads: int | None = None  # torch threads; None = idle CPUs (CPUs - 1-min load)
     eval_batch_size: int = 64
     bucket_pool: int = 50  # batches sorted together by length; 1 = almost no bucketing
@@ -143,6 +148,12 @@ class TrainConfig:
         )
         need(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS))
         need(self.schedule in SCHEDULES, "schedule", " or ".join(SCHEDULES))
+        kind, _, index = str(self.device).lower().partition(":")
+        need(
+            kind in ("auto", "cpu", "cuda", "mps") and (not index or kind == "cuda"),
+            "device",
+            "auto, cpu, cuda, cuda:N or mps",
+        )
         if self.cv_folds is not None:
             pos_int("cv_folds")
         need(0 <= self.warmup_ratio < 1, "warmup_ratio", "in [0, 1)")

@@ -51,16 +51,21 @@ class FineTunedModel:
         The Hugging Face tokenizer.
     module : torch.nn.Module
         ``forward(input_ids, attention_mask[, token_type_ids])`` → raw head output tensor.
+    device : torch.device
+        Where ``module`` is (``device`` argument, resolved by
+        :func:`bizmodel.hardware.resolve_device`; default cpu).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, device: str = "cpu") -> None:
         import torch
         from safetensors.torch import load_file
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
         from bizmodel.finetune.model import TextModel
+        from bizmodel.hardware import resolve_device
         from bizmodel.pretrained import quiet_loading
 
+        self.device = resolve_device(device)  # first: an unavailable device fails fast
         self.path = Path(path)
         self.info = read_info(self.path)
         self.task: str = self.info["task"]
@@ -105,7 +110,7 @@ class FineTunedModel:
             with torch.no_grad():
                 module.head.weight.copy_(head["weight"])
                 module.head.bias.copy_(head["bias"])
-        self.module = module.eval()
+        self.module = module.to(self.device).eval()
         self._pad_id = int(self.tokenizer.pad_token_id or 0)
 
     def __repr__(self) -> str:
@@ -160,12 +165,17 @@ def _rows_for(model: FineTunedModel, data: Any, split_column: str | None, split:
 
 
 def evaluate_model(
-    path: str | Path, data: Any, split_column: str | None = None, split: str | None = None
+    path: str | Path,
+    data: Any,
+    split_column: str | None = None,
+    split: str | None = None,
+    *,
+    device: str = "auto",
 ) -> EvalResult:
     """Score the model dir ``path`` on ``data``; see :func:`bizmodel.finetune.evaluate`."""
     from bizmodel.finetune.evaluation import score
 
-    model = FineTunedModel(path)
+    model = FineTunedModel(path, device=device)
     file, df = _rows_for(model, data, split_column, split)
     cols = Columns(model.text_column, model.target_column, model.text_pair_column)
     ex = make_examples(df, cols, model.task, file=file, labels=model.labels)
@@ -212,14 +222,14 @@ def write_table(df: Any, output: Path) -> None:
 
 
 def predict_to_file(
-    path: str | Path, data: Any, output: str | Path, *, runtime: str = "torch"
+    path: str | Path, data: Any, output: str | Path, *, runtime: str = "torch", device: str = "auto"
 ) -> Path:
     """Add predictions to ``data`` and write ``output`` (see ``finetune.predict_file``)."""
     from bizmodel.finetune.data import column_texts
 
     if runtime not in RUNTIMES:
         raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    model = FineTunedModel(path)
+    model = FineTunedModel(path, device=device)
     file = data_name(data)
     df = read_table(data)
     check_columns(df, [model.text_column, model.text_pair_column], file)

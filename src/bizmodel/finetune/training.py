@@ -1,7 +1,7 @@
 """The training loop, readable top to bottom: data, model, optimiser, loop, save.
 
 One loop with visible stages, nanoGPT-style: learning rate (linear warm-up, linear decay),
-forward/backward (bf16 autocast for the encoder where the CPU supports it), gradient
+forward/backward (bf16 autocast where the CPU or GPU supports it, fp16 on older GPUs), gradient
 clipping, step, log; at each epoch end a dev evaluation, early stopping and a checkpoint.
 Checkpoints (every ``checkpoint_every_steps`` and at every epoch end) hold the trainable
 weights, optimiser, scheduler and RNG state, and the best weights so far; batch order is a
@@ -38,7 +38,15 @@ from bizmodel.finetune.architectures import load_for_training
 from bizmodel.finetune.batching import bucket_batches, collate, tokenize
 from bizmodel.finetune.config import TrainConfig
 from bizmodel.finetune.data import Examples, fingerprint, prepare_data
-from bizmodel.finetune.device import autocast, bf16_supported, configure_threads
+from bizmodel.finetune.device import (
+    GradScaling,
+    amp_plan,
+    autocast,
+    bf16_supported,
+    configure_threads,
+    prepare_device,
+    to_device,
+)
 from bizmodel.finetune.evaluation import run_outputs, score
 from bizmodel.finetune.methods import MethodOptions, after_step, apply_method, get_method
 from bizmodel.finetune.metrics import HIGHER_IS_BETTER
@@ -47,6 +55,7 @@ from bizmodel.finetune.optim import Ema, lr_lambda, param_groups, trainable_stat
 from bizmodel.finetune.parallel import DataParallel
 from bizmodel.finetune.results import ScheduleSelection, TrainResult
 from bizmodel.finetune.schedule import curve_stats, default_folds, fold_indices, pick_epoch
+from bizmodel.hardware import describe, resolve_device
 from bizmodel.pretrained import load_tokenizer, resolve_model_path
 
 StepCallback = Callable[[int, float], None]
@@ -203,6 +212,8 @@ def train_model(
         "samples_per_second": sps,
         "num_threads": threads,
         "bf16": fit.use_bf16,
+        "device": str(fit.device),  # what it trained on, and the GPU's name there
+        "hardware": describe(threads=threads, device=fit.device),
     }
     kind, mean, std = fit.scaling
     info = {
@@ -232,7 +243,7 @@ def train_model(
     }
     artifacts.write_model_dir(
         output,
-        model=model,
+        model=model.cpu(),  # saved (and merged) on the CPU, whatever it trained on
         tokenizer=fit.tokenizer,
         method=method,
         info=info,
@@ -392,7 +403,7 @@ def _choose(
 
 def _resume_key(config: TrainConfig) -> dict[str, Any]:
     # What a checkpoint must match to be resumed (speed-only knobs may differ).
-    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps"}
+    speed_only = {"num_threads", "eval_batch_size", "checkpoint_every_steps", "device"}
     return {k: v for k, v in config.to_dict().items() if k not in speed_only}
 
 
@@ -408,6 +419,7 @@ class Fit:
     step_seconds: float  # of optimisation steps only
     use_bf16: bool
     pad_id: int
+    device: torch.device
 
     def score(
         self, ex: Examples, task: str, labels: list[str] | None, config: TrainConfig
@@ -492,7 +504,17 @@ def fit_examples(
     model.train()
     if not method.train_encoder:
         model.encoder.eval()  # frozen: no dropout in the encoder either
-    use_bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_supported())
+    device = resolve_device(config.device)
+    prepare_device(device)
+    model.to(device)
+    amp_dtype, scaled = amp_plan(
+        device.type,
+        config.precision,
+        cpu_bf16=device.type == "cpu" and bf16_supported(),
+        cuda_bf16=device.type == "cuda" and torch.cuda.is_bf16_supported(),
+    )
+    use_bf16 = amp_dtype == torch.bfloat16
+    amp = GradScaling(scaled, device.type)  # fp16 only: a gradient scaler
     pad_id = int(tokenizer.pad_token_id or 0)
     train_enc = tokenize(tokenizer, train_ex.texts, train_ex.pairs, config.max_length)
     dev_enc = None
@@ -535,10 +557,12 @@ def fit_examples(
         if ckpt is not None:
             model.load_state_dict(ckpt["model"], strict=False)
             if ema is not None:
-                ema.shadow = [t.clone() for t in ckpt["ema"]]
+                ema.shadow = [t.to(device, copy=True) for t in ckpt["ema"]]
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["torch_rng"])
+            if device.type == "cuda" and ckpt.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(ckpt["cuda_rng"], device)
             state = {"evals": [], **ckpt["state"]}
             state["best"] = artifacts.load_best(ckpt_dir)
     elif ckpt_dir.exists():
@@ -554,6 +578,7 @@ def fit_examples(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "ema": ema.shadow if ema is not None else None,
                 "state": {**state, "best": None},
             },
@@ -578,16 +603,17 @@ def fit_examples(
             for bi in range(state["batch"], len(batches)):
                 t0 = time.perf_counter()
                 idx = batches[bi]
-                b = collate(train_enc, idx, pad_id)
-                with autocast(use_bf16):
+                b = to_device({**collate(train_enc, idx, pad_id), "y": train_y[idx]}, device)
+                with autocast(amp_dtype is not None, device.type, amp_dtype):
                     _, loss = model.forward_with_loss(
-                        b["input_ids"], b["attention_mask"], b["token_type_ids"], train_y[idx]
+                        b["input_ids"], b["attention_mask"], b["token_type_ids"], b["y"]
                     )
-                loss.backward()
+                amp.backward(loss)
                 if parallel is not None:
                     parallel.average_gradients(trainable)
+                amp.unscale(optimizer)
                 torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-                optimizer.step()
+                amp.step(optimizer)
                 after_step(model.encoder, state["step"])
                 if ema is not None:
                     ema.update(state["step"])
@@ -684,4 +710,5 @@ def fit_examples(
         step_seconds=step_seconds,
         use_bf16=use_bf16,
         pad_id=pad_id,
+        device=device,
     )

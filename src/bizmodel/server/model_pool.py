@@ -3,6 +3,11 @@
 Every prediction goes through the version's :class:`~bizmodel.inference.MicroBatcher`; after
 each forward pass its predictions (inputs, output, latency, CPU-seconds and USD cost) are
 written to the store in one transaction, and only then are the callers answered.
+
+Models run on ``[server] device`` (``auto``: cuda, else mps, else cpu). A call's USD cost is
+its CPU-seconds × ``cpu_usd_per_hour`` on a CPU, and its share of the batch's wall time ×
+``gpu_usd_per_hour`` on a GPU (billed by the wall hour, busy or not). Explanations load their
+own copy of a model on the CPU.
 """
 
 from __future__ import annotations
@@ -50,10 +55,10 @@ def _not_found(exc: ModelNotFoundError, public: str) -> ModelNotFoundError:
     return ModelNotFoundError(str(exc), public=public)
 
 
-def _default_loader(path: Any) -> Any:
+def _default_loader(path: Any, device: str = "cpu") -> Any:
     import importlib
 
-    return importlib.import_module("bizmodel.finetune").load_model(path)
+    return importlib.import_module("bizmodel.finetune").load_model(path, device=device)
 
 
 class ModelPool:
@@ -71,7 +76,10 @@ class ModelPool:
         self.store = store
         self.settings = settings
         self.metrics = metrics
-        self.loader = loader or _default_loader
+        device = str(getattr(settings.server, "device", "cpu"))
+        self.loader = loader or (lambda path: _default_loader(path, device))
+        self._explain_loader = loader or _default_loader  # on the CPU, beside the served one
+        self._on_gpu: dict[tuple[str, int], bool] = {}  # served version -> runs on CUDA
         self.models: dict[tuple[str, int], ServedModel] = {}
         self._lock = asyncio.Lock()
         self.default_name: str | None = None
@@ -139,7 +147,7 @@ class ModelPool:
         if model is None:
             path = self.registry.get(served.name, served.version).path
             try:
-                model = await asyncio.to_thread(self.loader, path)
+                model = await asyncio.to_thread(self._explain_loader, path)
             except Exception as exc:  # a broken model dir must not become a 500
                 raise ServingError(
                     f"cannot load model {served.key}: {exc}",
@@ -170,6 +178,8 @@ class ModelPool:
             int8=stored if isinstance(stored, dict) else None,
         )
         labels = getattr(model, "labels", None)
+        device = getattr(model, "device", None)
+        self._on_gpu[(name, version)] = getattr(device, "type", None) == "cuda"
         served = ServedModel(
             name=name,
             version=version,
@@ -192,18 +202,23 @@ class ModelPool:
     def _infer(self, served: ServedModel, items: list[tuple[str, str | None]]) -> list[Any]:
         texts = [t for t, _ in items]
         pairs = [p or "" for _, p in items] if served.pair_column else None
-        cpu0 = time.process_time()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         out = served.runtime.predict(texts, pairs, batch_size=max(len(items), 1))
         cpu_each = (time.process_time() - cpu0) / max(len(items), 1)
-        return [(np.asarray(o).tolist(), cpu_each) for o in out]
+        wall_each = (time.perf_counter() - wall0) / max(len(items), 1)
+        return [(np.asarray(o).tolist(), cpu_each, wall_each) for o in out]
 
     def _log(
         self, served: ServedModel, items: list[Any], results: list[Any], contexts: list[Any]
     ) -> list[dict[str, Any]]:
         usd_per_cpu_s = self.settings.server.cpu_usd_per_hour / 3600.0
+        on_gpu = self._on_gpu.get((served.name, served.version), False)
+        usd_per_gpu_s = self.settings.server.gpu_usd_per_hour / 3600.0
         now = time.perf_counter()
         rows, answers = [], []
-        for (text, pair), (output, cpu_s), ctx in zip(items, results, contexts, strict=True):
+        for (text, pair), (output, cpu_s, wall_s), ctx in zip(
+            items, results, contexts, strict=True
+        ):
             pid = uuid.uuid4().hex
             latency_ms = 1000.0 * (now - ctx["t0"])
             inputs: dict[str, Any] = (
@@ -219,7 +234,7 @@ class ModelPool:
                     "output": output,
                     "latency_ms": latency_ms,
                     "cpu_seconds": cpu_s,
-                    "cost_usd": cpu_s * usd_per_cpu_s,
+                    "cost_usd": wall_s * usd_per_gpu_s if on_gpu else cpu_s * usd_per_cpu_s,
                     "user_id": ctx.get("user_id"),
                     "experiment": ctx.get("experiment"),
                     "variant": ctx.get("variant"),
@@ -231,7 +246,7 @@ class ModelPool:
         cpu_total = sum(r["cpu_seconds"] for r in rows)
         self.metrics.predictions.labels(*labels).inc(len(rows))
         self.metrics.cpu_seconds.labels(*labels).inc(cpu_total)
-        self.metrics.cost_usd.labels(*labels).inc(cpu_total * usd_per_cpu_s)
+        self.metrics.cost_usd.labels(*labels).inc(sum(r["cost_usd"] for r in rows))
         return answers
 
     def format(self, served: ServedModel, answer: dict[str, Any]) -> dict[str, Any]:
