@@ -300,3 +300,14 @@ def test_cuda_torch_runtime_matches_cpu(tiny_model_dir: str) -> None:
 def test_describe_names_the_gpu() -> None:
     info = hardware.describe(threads=1, device=resolve_device("cuda"))
     assert info["gpu"] and info["gpu_memory_gb"] > 0 and info["cuda"]
+
+
+def test_the_registry_names_the_gpu_a_cost_was_measured_on() -> None:
+    from bizmodel.registry.core import _cost_line
+
+    gpu = {"cpu": "Xeon", "threads": 1, "device": "cuda:0", "gpu": "NVIDIA H100"}
+    cost = {"ms_per_1k_batch1": 900.0, "cpu_s_per_1k_batch1": 1.0, "ms_per_1k_best": 90.0,
+            "cpu_s_per_1k_best": 0.5, "best_batch_size": 32, "hardware": gpu}  # fmt: skip
+    assert _cost_line(cost).endswith("; NVIDIA H100 (cuda:0)")
+    cost["hardware"] = {"cpu": "Xeon", "threads": 1, "device": "cpu"}
+    assert _cost_line(cost).endswith("; Xeon, 1 thread(s)")

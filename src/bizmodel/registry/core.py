@@ -409,6 +409,8 @@ def _cost_line(c: dict[str, Any]) -> str:
     if sp:
         line += f" (median of {c.get('repeats')}, range {sp['min']:.2f}-{sp['max']:.2f})"
     hw = c.get("hardware")
-    if hw:
+    if hw and hw.get("gpu"):  # measured on CUDA: the GPU is what it ran on
+        line += f"; {hw['gpu']} ({hw.get('device')})"
+    elif hw:
         line += f"; {hw.get('cpu')}, {hw.get('threads') or 'all'} thread(s)"
     return line
