@@ -15,7 +15,8 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.templates import Progress, TemplateRunResult, int_option, say
+from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
+from bizmodel.templates import Progress, TemplateRunResult, int_option
 from bizmodel.templates.education import report as edu_report
 from bizmodel.templates.education.api import ITEMS_FILE, PARAMS_FILE
 from bizmodel.templates.education.bkt import auc_logloss
@@ -53,269 +54,293 @@ def run_education(
     show_progress: bool = True,
     progress: Progress | None = None,
 ) -> TemplateRunResult:
-    """Run the education project in ``settings.project_dir`` end to end (see the README)."""
-    from bizmodel.flywheel import business
-    from bizmodel.flywheel.loop import arm_days_from_store, register_production
-    from bizmodel.growth import fit_growth
-    from bizmodel.monitor.snapshot import run_monitor
-    from bizmodel.optimize import optimize, pareto
-    from bizmodel.optimize.spec import Spec
-    from bizmodel.report.cli_support import render_report
-    from bizmodel.report.project import project_report_data, store_frames, write_analysis
-    from bizmodel.stats.units import analyze_units
-    from bizmodel.store import EventStore
-
-    t0 = time.perf_counter()
+    """Run the education project in ``settings.project_dir`` end to end (see the README): the
+    flywheel's stages (:mod:`bizmodel.flywheel.pipeline`) with :class:`Education` plugged in."""
     pdir = Path(settings.project_dir)
-    out = pdir / "education"
-    out.mkdir(exist_ok=True)
-    lows = {"seed": 0, "learners": 4, "bkt_restarts": 1, "train_rows": 10, "eval_rows": 10}
-    lows |= {"epochs": 1, "max_length": 16, "ab_learners": 10, "ab_steps": 1, "days": 2}
-    lows |= {"api_calls": 0}
-    for key, low in lows.items():  # every option checked before any work
-        int_option(options, key, low)
-    seed = int_option(options, "seed", 0)
-    band = check_band(options["band"])
-    skills = list(SKILL_TRUTH)
-    steps: list[str] = []
-
-    # 1. learner histories → BKT per skill (train learners), held-out learners for evaluation
-    history = read_history(pdir / HISTORY_FILE, skills)
-    learners = history["learner_id"].drop_duplicates().to_numpy()
-    rng = np.random.default_rng(seed)
-    learners = rng.permutation(learners)[: int_option(options, "learners", 4)]
-    share = options["test_share"]
-    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share < 1:
-        raise ConfigError(f"option 'test_share' must be a number in (0, 1), got {share!r}")
-    n_test = max(2, round(len(learners) * float(share)))
-    test_ids, train_ids = set(learners[:n_test]), set(learners[n_test:])
-    train = history[history["learner_id"].isin(train_ids)]
-    test = history[history["learner_id"].isin(test_ids)]
-    say(progress, f"[1/7] fitting BKT per skill on {len(train_ids)} learners ({len(train)} rows)")
-    fits = fit_skills(train, skills, restarts=int_option(options, "bkt_restarts", 1), seed=seed)
-    params = {s: f.params for s, f in fits.items()}
-    (out / "bkt_params.json").write_text(
-        json.dumps(
-            {
-                "fitted": {s: p.to_dict() for s, p in params.items()},
-                "truth": {s: p.to_dict() for s, p in SKILL_TRUTH.items()},
-                "log_likelihood": {s: f.log_likelihood for s, f in fits.items()},
-            },
-            indent=2,
-        )
-    )
-    steps.append(f"BKT fitted on {len(train_ids)} learners, {len(train)} attempts")
-
-    # 2. fine-tune MiniLM on rendered histories (train learners) → next answer right/wrong
-    texts = pd.Series(render_texts(history), index=history.index)
-    train_rows = train.sample(
-        n=min(int_option(options, "train_rows", 10), len(train)), random_state=seed
-    )
-    frame = pd.DataFrame(
-        {
-            "text": texts.loc[train_rows.index],
-            "label": np.where(train_rows["correct"] == 1, "right", "wrong"),
-            "split": np.where(
-                np.random.default_rng(seed).random(len(train_rows)) < 0.15, "dev", "train"
-            ),
-        }
-    )
-    say(progress, f"[2/7] fine-tuning MiniLM on {len(frame)} rendered histories")
-    from bizmodel.finetune import train as finetune_train
-
-    trained = finetune_train(
-        frame,
-        text="text",
-        target="label",
-        split_column="split",
-        output=out / "model",
-        epochs=int_option(options, "epochs", 1),
-        max_length=int_option(options, "max_length", 16),
-        seed=seed,
-        show_progress=show_progress,
-        patience=1,
-    )
-    steps.append(f"fine-tuned MiniLM on {len(frame)} rows ({trained.summary().splitlines()[0]})")
-
-    # 3. register with measured inference cost, promote
-    say(progress, "[3/7] registering the model and measuring its inference cost")
+    (pdir / "education").mkdir(exist_ok=True)
+    product = Education(options)
     keys = settings.api_keys or (RUN_KEY,)
     served = Settings.load(pdir, api_keys=keys)
-    mv = register_production(served, out / "model", MODEL_NAME)
-    steps.append(f"registered {MODEL_NAME} v{mv.version} (production)")
-
-    # 4. serve: held-out next answers through /v1/predict, learners through /v1/recommend,
-    #    subscriber events through /v1/events
-    eval_rows = test.sample(
-        n=min(int_option(options, "eval_rows", 10), len(test)), random_state=seed
-    )
-    days = int_option(options, "days", 2)
-    start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
-    run_tag = f"run{int(time.time())}-"  # this run's subscribers, in a store shared by runs
-    arm_levels, sub_events = simulate_subscribers(
-        days, truth=GrowthTruth(), seed=seed, start=start, id_prefix=run_tag
-    )
-    say(progress, f"[4/7] serving {len(eval_rows)} predictions and {len(sub_events)} events")
-    from bizmodel.templates.education.serving import drive_server
-
-    served_out = drive_server(
-        served,
-        eval_texts=texts.loc[eval_rows.index].tolist(),
-        eval_rows=eval_rows,
-        test=test,
-        events=sub_events,
-        api_calls=int_option(options, "api_calls", 0),
-        band=band,
-    )
-    p_model = np.asarray(served_out["p_right"])
-    p_bkt = bkt_next_answer(test, params)[test.index.get_indexer(eval_rows.index)]
-    y = eval_rows["correct"].to_numpy()
-    comparison = {"bkt": auc_logloss(y, p_bkt), "transformer": auc_logloss(y, p_model)}
-    steps.append(
-        f"served {len(y)} predictions, {served_out['recommend_calls']} recommendations, "
-        f"{len(sub_events)} events"
-    )
-
-    # 5. A/B of recommendation policies on simulated learners (truth: SKILL_TRUTH)
-    say(progress, "[5/7] A/B of recommendation policies on simulated learners")
-    policy_run = run_policies(
-        {"random": random_policy, "zpd": zpd_policy(band), "easiest": easiest_policy},
-        params,
-        learners_per_arm=int_option(options, "ab_learners", 10),
-        steps=int_option(options, "ab_steps", 1),
-        truth=CurriculumTruth(),
-        seed=seed + 1,
-    )
-    ab = analyze_units(
-        policy_run.learners,
-        variant="arm",
-        metric="gain",
-        arms=ARMS,
-        user="learner_id",
-        relative=False,
-    )
-    ab_relative = analyze_units(  # the report's experiment section shows relative lifts
-        policy_run.learners, variant="arm", metric="gain", arms=ARMS, user="learner_id"
-    )
-    gains = policy_run.learners.groupby("arm")["gain"].mean().to_dict()
-
-    # 6. growth from stored sign-ups, optimisation of price and content budget
-    say(progress, "[6/7] fitting growth, optimising price and content budget")
-    store = EventStore.open(served.resolved_database_url())
-    try:
-        events, predictions, feedback = store_frames(store)
-    finally:
-        store.close()
-    end = pd.Timestamp(start, tz="UTC") + pd.Timedelta(days=days)
-    monitor = run_monitor(events, predictions, feedback, until=end)
-    arm_days = arm_days_from_store(
-        events[events["user_id"].astype(str).str.startswith(run_tag)], arm_levels
-    )
-    levers = ["price_usd", "content_budget_usd"]
-    fit = fit_growth(arm_days, "new_users", levers, family="poisson")
-    fit_path = pdir / "growth_fit.json"
-    fit.to_json(fit_path)
-    truth = GrowthTruth().coefficients()
-    covered = business.truth_coverage(fit, truth)
-    spec = edu_report.business_spec(fit_path.name, learning_gain=float(gains["zpd"]))
-    (pdir / SPEC_FILE).write_text(json.dumps(spec, indent=2))
-    spec_obj = Spec.from_dict(spec, source=str(pdir / SPEC_FILE), base_dir=pdir)
-    rec = optimize(spec_obj)
-    front = pareto(spec_obj, ["profit_usd", "users"], points=7)
-    steps.append(f"growth fit on {len(arm_days)} arm-days; optimiser: {rec.status}")
-
-    # 7. report
-    say(progress, "[7/7] writing the report")
-    sections = edu_report.sections(
-        fits=fits,
-        comparison=comparison,
-        y=y,
-        p_bkt=p_bkt,
-        p_model=p_model,
-        policy_run=policy_run,
-        ab=ab,
-        band=band,
-    )
-    write_analysis(
-        pdir,
-        {
-            "custom": sections,
-            "experiments": business.lift_rows([ab_relative]),
-            "growth": edu_report.growth_section(fit, arm_days, truth),
-            "pareto": business.pareto_section(front, rec.to_dict(), "users", "profit_usd"),
-        },
-        until=end,
-    )
-    (pdir / "recommendation.json").write_text(json.dumps(rec.to_dict(), indent=2, default=str))
-    report = pdir / "report.html"
-    render_report(
-        project_report_data(served, monitor=monitor),
-        output=report,
-        title=f"{settings.project.title or 'Personalised education'} — bizmodel run",
-    )
-    zpd = ab.comparison("zpd")
-    metrics: dict[str, Any] = {
-        "bkt_auc": comparison["bkt"]["auc"],
-        "bkt_log_loss": comparison["bkt"]["log_loss"],
-        "transformer_auc": comparison["transformer"]["auc"],
-        "transformer_log_loss": comparison["transformer"]["log_loss"],
-        "eval_rows": len(y),
-        "gain_random": float(gains["random"]),
-        "gain_zpd": float(gains["zpd"]),
-        "gain_easiest": float(gains["easiest"]),
-        "zpd_vs_random": zpd.estimate,
-        "zpd_vs_random_ci": [zpd.ci_low, zpd.ci_high],
-        "zpd_vs_random_p": zpd.p_value,
-        "bkt_max_abs_error": max(
-            abs(getattr(fits[s].params, k) - getattr(SKILL_TRUTH[s], k))
-            for s in skills
-            for k in ("prior", "learn", "guess", "slip")
-        ),
-        "growth_params": {n: float(fit.params[n]) for n in fit.param_names},
-        "growth_truth": truth,
-        "growth_covered": covered,
-        "stored_events": len(events),
-        "served_predictions": len(predictions),
-        "recommend_calls": served_out["recommend_calls"],
-        "recommend_in_band_share": served_out["in_band_share"],
-        "levers": rec.levers,
-        "profit_usd": rec.quantities.get("profit_usd"),
-        "model_version": mv.version,
-    }
-    lines = (
-        f"next-answer prediction on {len(y)} held-out attempts: BKT AUC "
-        f"{metrics['bkt_auc']:.3f} / log-loss {metrics['bkt_log_loss']:.3f}; fine-tuned MiniLM "
-        f"AUC {metrics['transformer_auc']:.3f} / log-loss {metrics['transformer_log_loss']:.3f}",
-        "learning gain (share of skills mastered, post − pre): "
-        + ", ".join(f"{a} {gains[a]:+.3f}" for a in ARMS)
-        + f"; ZPD − random {zpd.estimate:+.3f} [{zpd.ci_low:+.3f}, {zpd.ci_high:+.3f}]",
-        "growth fit vs truth: "
-        + ", ".join(
-            f"{n} {float(fit.params[n]):+.5f} (truth {truth[n]:+.5f}, "
-            f"{'in' if covered[n] else 'OUTSIDE'} 95% CI)"
-            for n in fit.param_names
-        ),
-        "recommended levers: "
-        + ", ".join(f"{k}={v:,.2f}" for k, v in rec.levers.items() if isinstance(v, float)),
-    )
-    return TemplateRunResult(
-        template="education",
-        project_dir=pdir,
-        report=report,
-        metrics=metrics,
-        steps=tuple(steps),
-        files={
-            "bkt_params": str(pdir / PARAMS_FILE),
-            "items": str(pdir / ITEMS_FILE),
-            "model": str(out / "model"),
-            "growth_fit": str(fit_path),
-            "spec": str(pdir / SPEC_FILE),
-            "recommendation": str(pdir / "recommendation.json"),
-            "database": served.resolved_database_url(),
-        },
-        lines=lines,
-        seconds=time.perf_counter() - t0,
-    )
+    run = Run(served, out=pdir, show_progress=show_progress, progress=progress)
+    run.state["title"] = settings.project.title
+    return product.result(run_pipeline(product, run))
 
 
-__all__ = ["run_education"]
+class Education(Product):
+    """The education template's plug-ins: BKT per skill, a fine-tuned next-answer model,
+    ``/v1/predict`` + ``/v1/recommend`` + subscribers' events, an A/B of recommendation
+    policies on simulated learners, growth of price and content budget, its report sections."""
+
+    model_name = MODEL_NAME
+    steps = 7
+    pareto_points = 7
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        lows = {"seed": 0, "learners": 4, "bkt_restarts": 1, "train_rows": 10, "eval_rows": 10}
+        lows |= {"epochs": 1, "max_length": 16, "ab_learners": 10, "ab_steps": 1, "days": 2}
+        lows |= {"api_calls": 0}
+        self.opt = {key: int_option(options, key, low) for key, low in lows.items()}
+        share = options["test_share"]  # every option checked before any work
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share < 1:
+            raise ConfigError(f"option 'test_share' must be a number in (0, 1), got {share!r}")
+        self.test_share = float(share)
+        self.band = check_band(options["band"])
+        self.seed = self.opt["seed"]
+
+    def prepare(self, run: Run) -> None:
+        self._fit_bkt(run)
+        self._finetune(run)
+
+    def _fit_bkt(self, run: Run) -> None:
+        """Learner histories → BKT per skill (train learners), held-out learners to evaluate."""
+        pdir, seed, skills = Path(run.settings.project_dir), self.seed, list(SKILL_TRUTH)
+        history = read_history(pdir / HISTORY_FILE, skills)
+        learners = history["learner_id"].drop_duplicates().to_numpy()
+        rng = np.random.default_rng(seed)
+        learners = rng.permutation(learners)[: self.opt["learners"]]
+        n_test = max(2, round(len(learners) * self.test_share))
+        test_ids, train_ids = set(learners[:n_test]), set(learners[n_test:])
+        train = history[history["learner_id"].isin(train_ids)]
+        test = history[history["learner_id"].isin(test_ids)]
+        run.say(f"fitting BKT per skill on {len(train_ids)} learners ({len(train)} rows)")
+        fits = fit_skills(train, skills, restarts=self.opt["bkt_restarts"], seed=seed)
+        params = {s: f.params for s, f in fits.items()}
+        (pdir / "education" / "bkt_params.json").write_text(
+            json.dumps(
+                {
+                    "fitted": {s: p.to_dict() for s, p in params.items()},
+                    "truth": {s: p.to_dict() for s, p in SKILL_TRUTH.items()},
+                    "log_likelihood": {s: f.log_likelihood for s, f in fits.items()},
+                },
+                indent=2,
+            )
+        )
+        run.steps.append(f"BKT fitted on {len(train_ids)} learners, {len(train)} attempts")
+        run.state.update(history=history, train=train, test=test, fits=fits, params=params)
+
+    def _finetune(self, run: Run) -> None:
+        """MiniLM on rendered histories (train learners) → next answer right/wrong."""
+        from bizmodel.finetune import train as finetune_train
+
+        st, seed = run.state, self.seed
+        texts = pd.Series(render_texts(st["history"]), index=st["history"].index)
+        train_rows = st["train"].sample(
+            n=min(self.opt["train_rows"], len(st["train"])), random_state=seed
+        )
+        frame = pd.DataFrame(
+            {
+                "text": texts.loc[train_rows.index],
+                "label": np.where(train_rows["correct"] == 1, "right", "wrong"),
+                "split": np.where(
+                    np.random.default_rng(seed).random(len(train_rows)) < 0.15, "dev", "train"
+                ),
+            }
+        )
+        run.say(f"fine-tuning MiniLM on {len(frame)} rendered histories")
+        out = Path(run.settings.project_dir) / "education"
+        trained = finetune_train(
+            frame,
+            text="text",
+            target="label",
+            split_column="split",
+            output=out / "model",
+            epochs=self.opt["epochs"],
+            max_length=self.opt["max_length"],
+            seed=seed,
+            show_progress=run.show_progress,
+            patience=1,
+        )
+        run.steps.append(
+            f"fine-tuned MiniLM on {len(frame)} rows ({trained.summary().splitlines()[0]})"
+        )
+        run.model_dir = out / "model"
+        st["texts"] = texts
+
+    def registered(self, run: Run) -> None:
+        run.steps.append(f"registered {MODEL_NAME} v{run.model_version.version} (production)")
+
+    def traffic(self, run: Run) -> None:
+        """Held-out next answers through /v1/predict, learners through /v1/recommend,
+        subscriber events through /v1/events."""
+        from bizmodel.templates.education.serving import drive_server
+
+        st, seed = run.state, self.seed
+        test = st["test"]
+        eval_rows = test.sample(n=min(self.opt["eval_rows"], len(test)), random_state=seed)
+        days = self.opt["days"]
+        start = (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
+        run_tag = f"run{int(time.time())}-"  # this run's subscribers, in a store shared by runs
+        arm_levels, sub_events = simulate_subscribers(
+            days, truth=GrowthTruth(), seed=seed, start=start, id_prefix=run_tag
+        )
+        run.say(f"serving {len(eval_rows)} predictions and {len(sub_events)} events")
+        served_out = drive_server(
+            run.settings,
+            eval_texts=st["texts"].loc[eval_rows.index].tolist(),
+            eval_rows=eval_rows,
+            test=test,
+            events=sub_events,
+            api_calls=self.opt["api_calls"],
+            band=self.band,
+        )
+        p_model = np.asarray(served_out["p_right"])
+        p_bkt = bkt_next_answer(test, st["params"])[test.index.get_indexer(eval_rows.index)]
+        y = eval_rows["correct"].to_numpy()
+        comparison = {"bkt": auc_logloss(y, p_bkt), "transformer": auc_logloss(y, p_model)}
+        run.steps.append(
+            f"served {len(y)} predictions, {served_out['recommend_calls']} recommendations, "
+            f"{len(sub_events)} events"
+        )
+        run.start = pd.Timestamp(start, tz="UTC")
+        run.end = run.start + pd.Timedelta(days=days)
+        st.update(
+            run_tag=run_tag,
+            arm_levels=arm_levels,
+            served_out=served_out,
+            p_model=p_model,
+            p_bkt=p_bkt,
+            y=y,
+            comparison=comparison,
+        )
+
+    def experiments(self, run: Run) -> list[Any]:
+        """A/B of recommendation policies on simulated learners (truth: SKILL_TRUTH)."""
+        from bizmodel.stats.units import analyze_units
+
+        run.say("A/B of recommendation policies on simulated learners")
+        policy_run = run_policies(
+            {"random": random_policy, "zpd": zpd_policy(self.band), "easiest": easiest_policy},
+            run.state["params"],
+            learners_per_arm=self.opt["ab_learners"],
+            steps=self.opt["ab_steps"],
+            truth=CurriculumTruth(),
+            seed=self.seed + 1,
+        )
+        learners = policy_run.learners
+        ab = analyze_units(
+            learners, variant="arm", metric="gain", arms=ARMS, user="learner_id", relative=False
+        )
+        run.state.update(
+            policy_run=policy_run, ab=ab, gains=learners.groupby("arm")["gain"].mean().to_dict()
+        )
+        # the report's experiment section shows relative lifts
+        return [analyze_units(learners, variant="arm", metric="gain", arms=ARMS, user="learner_id")]
+
+    def growth(self, run: Run) -> Any:
+        """Growth from this run's stored sign-ups."""
+        from bizmodel.flywheel.pipeline import arm_days_from_store
+        from bizmodel.growth import fit_growth
+
+        run.say("fitting growth, optimising price and content budget")
+        assert run.events is not None
+        events, st = run.events, run.state
+        st["arm_days"] = arm_days_from_store(
+            events[events["user_id"].astype(str).str.startswith(st["run_tag"])], st["arm_levels"]
+        )
+        run.truth = GrowthTruth().coefficients()
+        levers = ["price_usd", "content_budget_usd"]
+        return fit_growth(st["arm_days"], "new_users", levers, family="poisson")
+
+    def spec(self, run: Run) -> dict[str, Any]:
+        assert run.growth_path is not None
+        gain = float(run.state["gains"]["zpd"])
+        return edu_report.business_spec(run.growth_path.name, learning_gain=gain)
+
+    def planned(self, run: Run) -> None:
+        n = len(run.state["arm_days"])
+        run.steps.append(f"growth fit on {n} arm-days; optimiser: {run.recommendation.status}")
+
+    def report_sections(self, run: Run) -> dict[str, Any]:
+        st = run.state
+        assert run.growth is not None and run.truth is not None
+        sections = edu_report.sections(
+            fits=st["fits"],
+            comparison=st["comparison"],
+            y=st["y"],
+            p_bkt=st["p_bkt"],
+            p_model=st["p_model"],
+            policy_run=st["policy_run"],
+            ab=st["ab"],
+            band=self.band,
+        )
+        growth = edu_report.growth_section(run.growth, st["arm_days"], run.truth)
+        return {"custom": sections, "growth": growth}
+
+    def title(self, run: Run) -> str:
+        return f"{run.state['title'] or 'Personalised education'} — bizmodel run"
+
+    def result(self, run: Run) -> TemplateRunResult:
+        """The template's headline numbers: models, policies, growth, the plan."""
+        st, fit, rec = run.state, run.growth, run.recommendation
+        assert fit is not None and run.truth is not None and run.report is not None
+        assert run.events is not None and run.predictions is not None
+        comparison, gains, y, truth = st["comparison"], st["gains"], st["y"], run.truth
+        zpd = st["ab"].comparison("zpd")
+        fits, covered = st["fits"], run.covered
+        metrics: dict[str, Any] = {
+            "bkt_auc": comparison["bkt"]["auc"],
+            "bkt_log_loss": comparison["bkt"]["log_loss"],
+            "transformer_auc": comparison["transformer"]["auc"],
+            "transformer_log_loss": comparison["transformer"]["log_loss"],
+            "eval_rows": len(y),
+            "gain_random": float(gains["random"]),
+            "gain_zpd": float(gains["zpd"]),
+            "gain_easiest": float(gains["easiest"]),
+            "zpd_vs_random": zpd.estimate,
+            "zpd_vs_random_ci": [zpd.ci_low, zpd.ci_high],
+            "zpd_vs_random_p": zpd.p_value,
+            "bkt_max_abs_error": max(
+                abs(getattr(fits[s].params, k) - getattr(SKILL_TRUTH[s], k))
+                for s in SKILL_TRUTH
+                for k in ("prior", "learn", "guess", "slip")
+            ),
+            "growth_params": {n: float(fit.params[n]) for n in fit.param_names},
+            "growth_truth": truth,
+            "growth_covered": covered,
+            "stored_events": len(run.events),
+            "served_predictions": len(run.predictions),
+            "recommend_calls": st["served_out"]["recommend_calls"],
+            "recommend_in_band_share": st["served_out"]["in_band_share"],
+            "levers": rec.levers,
+            "profit_usd": rec.quantities.get("profit_usd"),
+            "model_version": run.model_version.version,
+        }
+        lines = (
+            f"next-answer prediction on {len(y)} held-out attempts: BKT AUC "
+            f"{metrics['bkt_auc']:.3f} / log-loss {metrics['bkt_log_loss']:.3f}; fine-tuned "
+            f"MiniLM AUC {metrics['transformer_auc']:.3f} / log-loss "
+            f"{metrics['transformer_log_loss']:.3f}",
+            "learning gain (share of skills mastered, post − pre): "
+            + ", ".join(f"{a} {gains[a]:+.3f}" for a in ARMS)
+            + f"; ZPD − random {zpd.estimate:+.3f} [{zpd.ci_low:+.3f}, {zpd.ci_high:+.3f}]",
+            "growth fit vs truth: "
+            + ", ".join(
+                f"{n} {float(fit.params[n]):+.5f} (truth {truth[n]:+.5f}, "
+                f"{'in' if covered[n] else 'OUTSIDE'} 95% CI)"
+                for n in fit.param_names
+            ),
+            "recommended levers: "
+            + ", ".join(f"{k}={v:,.2f}" for k, v in rec.levers.items() if isinstance(v, float)),
+        )
+        pdir = Path(run.settings.project_dir)
+        return TemplateRunResult(
+            template="education",
+            project_dir=pdir,
+            report=run.report,
+            metrics=metrics,
+            steps=tuple(run.steps),
+            files={
+                "bkt_params": str(pdir / PARAMS_FILE),
+                "items": str(pdir / ITEMS_FILE),
+                "model": str(pdir / "education" / "model"),
+                "growth_fit": str(pdir / "growth_fit.json"),
+                "spec": str(pdir / SPEC_FILE),
+                "recommendation": str(pdir / "recommendation.json"),
+                "database": run.settings.resolved_database_url(),
+            },
+            lines=lines,
+            seconds=run.seconds,
+        )
+
+
+__all__ = ["Education", "run_education"]
