@@ -31,8 +31,10 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Run a template project end to end: train → register → serve → users → fit → optimise →
-    report."""
+    """Run a project end to end through the one flywheel. A template project: train →
+    register → serve → users → monitor → experiments → fit → optimise → report. A plain
+    project (bizmodel init): monitor → experiments → plan (when it declares levers) → report
+    from its store."""
     from rich.console import Console
 
     from bizmodel.templates import parse_option, run_project

@@ -21,7 +21,7 @@ model), ``σ`` the purchase probability per visit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,19 +76,37 @@ def experiment_results(events: pd.DataFrame, arms: list[str]) -> list[ABTestResu
     ]
 
 
-def lift_rows(results: list[ABTestResult]) -> list[dict[str, Any]]:
-    """Report rows ``{name, metric, lift, ci_low, ci_high, p_value}`` (relative lifts)."""
+def lift_rows(
+    results: Sequence[ABTestResult | Mapping[str, Any]], *, experiment: str | None = None
+) -> list[dict[str, Any]]:
+    """Report rows ``{name, metric, lift, ci_low, ci_high, p_value}`` (relative lifts).
+
+    ``results`` are :class:`~bizmodel.stats.ABTestResult` objects or their ``to_dict()`` (what
+    ``ab-test --json`` prints); ``experiment`` names the experiment in each row's name.
+
+    Examples
+    --------
+    >>> from bizmodel.stats import ProportionStatistic, analyze
+    >>> res = analyze({"a": ProportionStatistic(100, 10.0), "b": ProportionStatistic(100, 20.0)},
+    ...               control="a", metric="bought")
+    >>> [r["name"] for r in lift_rows([res], experiment="promo")]
+    ['promo: b vs a: bought']
+    >>> lift_rows([res.to_dict()]) == lift_rows([res])
+    True
+    """
     rows = []
     for res in results:
-        for c in res.comparisons:
+        d = res if isinstance(res, Mapping) else res.to_dict()
+        for c in d["comparisons"]:
+            name = f"{c['arm']} vs {c['control']}: {d['metric']}"
             rows.append(
                 {
-                    "name": f"{c.arm} vs {c.control}: {res.metric}",
-                    "metric": res.metric,
-                    "lift": c.estimate,
-                    "ci_low": c.ci_low,
-                    "ci_high": c.ci_high,
-                    "p_value": c.p_value,
+                    "name": f"{experiment}: {name}" if experiment else name,
+                    "metric": d["metric"],
+                    "lift": c["estimate"],
+                    "ci_low": c["ci_low"],
+                    "ci_high": c["ci_high"],
+                    "p_value": c.get("p_value"),
                 }
             )
     return rows

@@ -27,7 +27,7 @@ Examples
 ('prepare', 'register', 'traffic', 'monitor', 'experiments', 'growth', 'plan', 'report')
 >>> run = Run(Settings(), out=Path("."), progress=print)
 >>> run.total = 3
->>> run.say("first"); run.skip(); run.say("third")
+>>> _ = run.say("first"); run.skip(); _ = run.say("third")
 [1/3] first
 [3/3] third
 """
@@ -121,7 +121,7 @@ class Product:
     steps: int = 0  # numbered progress lines it announces
     register_message: str | None = "registering the model and measuring its inference cost"
     spec_file: str = "business_spec.json"  # written under ``Run.out``
-    pareto_objectives: tuple[str, str] = ("profit_usd", "users")
+    pareto_objectives: tuple[str, str] | None = ("profit_usd", "users")  # None: no front
     pareto_points: int = 9
 
     def prepare(self, run: Run) -> None:
@@ -241,7 +241,9 @@ def plan(product: Product, run: Run) -> None:
     source = product.spec_source(run)
     spec_obj = Spec.from_dict(spec, source=str(source), base_dir=source.parent)
     run.recommendation = optimize(spec_obj)
-    run.front = pareto(spec_obj, list(product.pareto_objectives), points=product.pareto_points)
+    if product.pareto_objectives is not None:
+        objectives = list(product.pareto_objectives)
+        run.front = pareto(spec_obj, objectives, points=product.pareto_points)
     (run.out / "recommendation.json").write_text(
         json.dumps(run.recommendation.to_dict(), indent=2, default=str)
     )
@@ -259,7 +261,7 @@ def report(product: Product, run: Run) -> None:
     sections: dict[str, Any] = {k: own[k] for k in ("custom",) if k in own}
     if run.experiments:
         sections["experiments"] = lift_rows(run.experiments)
-    if run.recommendation is not None:
+    if run.front is not None and product.pareto_objectives is not None:
         y, x = product.pareto_objectives
         own.setdefault("pareto", pareto_section(run.front, run.recommendation.to_dict(), x, y))
     sections.update(own)

@@ -133,7 +133,15 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
     if monitor is None:
         monitor = project_monitor(settings)
     data: dict[str, Any] = monitor.report_data()
-    data.update({k: v for k, v in read_analysis(settings).items() if k != CUTOFF_KEY})
+    analysis = {k: v for k, v in read_analysis(settings).items() if k != CUTOFF_KEY}
+    if analysis.get("experiments") is not None:
+        analysis["experiments"] = experiment_rows(analysis["experiments"])
+    else:
+        from_store = store_experiment_sections(settings)
+        if from_store:
+            analysis["experiments"] = from_store["experiments"]
+            analysis["custom"] = [from_store["arms"], *analysis.get("custom", [])]
+    data.update(analysis)
     versions = model_version_rows(settings)
     if versions:
         data["model_versions"] = versions
@@ -141,6 +149,125 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
     if checks:
         data["custom"] = [*data.get("custom", []), *checks]
     return data
+
+
+def experiment_rows(section: Any) -> list[dict[str, Any]]:
+    """The report's experiment rows from an ``experiments`` section in any of its shapes:
+    lift rows (``{name, lift, ci_low, ci_high, ...}``) as they are, or what ``ab-test --json``
+    prints (one result, or a list of them).
+
+    Examples
+    --------
+    >>> experiment_rows([{"name": "b vs a", "lift": 0.1, "ci_low": 0.0, "ci_high": 0.2}])
+    [{'name': 'b vs a', 'lift': 0.1, 'ci_low': 0.0, 'ci_high': 0.2}]
+    >>> experiment_rows({"metric": "m", "comparisons": [{"arm": "b", "control": "a",
+    ...     "estimate": 0.1, "ci_low": 0.0, "ci_high": 0.2, "p_value": None}]})[0]["name"]
+    'b vs a: m'
+    """
+    from bizmodel.flywheel.business import lift_rows
+
+    items = [section] if isinstance(section, dict) else section
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise DataError(
+            "section 'experiments': expected a list of lift rows {name, lift, ci_low, ci_high} "
+            f"or ab-test --json output, got {type(section).__name__}",
+            file=ANALYSIS_FILE,
+        )
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        rows.extend(lift_rows([item]) if "comparisons" in item else [item])
+    return rows
+
+
+def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], list[str]]:
+    """Every experiment of the project's store analysed for its declared metrics
+    (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`), by name; and a note
+    for each one that could not be analysed (no exposures yet, a metric's events missing)."""
+    from bizmodel.errors import BizmodelError
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+    from bizmodel.store import EventStore
+
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        names = [str(e["name"]) for e in store.list_experiments()]
+    finally:
+        store.close()
+    if not names:
+        return {}, []
+    if not settings.metrics:
+        return {}, [f"{len(names)} experiment(s) in the store, but no [metrics] declared"]
+    results: dict[str, list[Any]] = {}
+    notes = []
+    for name in names:
+        try:
+            results[name] = analyze_project_experiment(settings, name)
+        except BizmodelError as exc:
+            notes.append(f"experiment {name!r} not analysed: {exc.message}")
+    return results, notes
+
+
+def store_experiment_sections(settings: Settings) -> dict[str, Any]:
+    """The ``experiments`` rows and a table of every arm (``arms``, a custom section) for the
+    experiments of the project's store; ``{}`` when it has none that can be analysed."""
+    results, notes = store_experiment_results(settings)
+    if not results:
+        return {}
+    return experiment_sections(results, notes)
+
+
+def experiment_sections(
+    results: dict[str, list[Any]], notes: list[str] | None = None
+) -> dict[str, Any]:
+    """Report inputs for analysed experiments (name → ``ABTestResult`` list): lift rows for the
+    ``experiments`` section and, as ``arms``, a custom section with every arm's units, mean,
+    lift, interval and p-value, and each result's SRM check and warnings."""
+    from bizmodel.flywheel.business import lift_rows
+
+    rows, table, remarks = [], [], list(notes or [])
+    for name, res in results.items():
+        rows += lift_rows(res, experiment=name)
+        for r in res:
+            d = r.to_dict()
+            by_arm = {c["arm"]: c for c in d["comparisons"]}
+            for arm in d["arms"]:
+                c = by_arm.get(arm["name"], {})
+                table.append(
+                    {
+                        "experiment": name,
+                        "metric": d["metric"],
+                        "arm": arm["name"] + (" (control)" if arm["name"] == d["control"] else ""),
+                        "units": arm["n"],
+                        "mean": arm["mean"],
+                        "lift": c.get("estimate"),
+                        "ci_low": c.get("ci_low"),
+                        "ci_high": c.get("ci_high"),
+                        "p_value": _adjusted_p(c),
+                        "srm_p_value": d["srm"]["p_value"],
+                    }
+                )
+            if d["srm"]["flagged"]:
+                remarks.append(
+                    f"{name}, {d['metric']}: sample-ratio mismatch (p = {d['srm']['p_value']:.2g})"
+                )
+            remarks += [f"{name}, {d['metric']}: {w}" for w in d["warnings"]]
+    arms = {
+        "key": "experiment_arms",
+        "title": "Experiments from the store: every arm",
+        "description": "Units exposed, metric mean and lift vs. control (95% interval, "
+        "adjusted p-value) per arm, computed from the store's exposures and events for the "
+        "metrics declared in bizmodel.toml; the SRM p-value tests the planned split.",
+        "table": table,
+        "notes": remarks,
+    }
+    return {"experiments": rows, "arms": arms}
+
+
+def _adjusted_p(comparison: dict[str, Any]) -> float | None:
+    """The multiple-comparison adjusted p-value when there is one, else the plain one."""
+    adjusted = comparison.get("p_value_adjusted")
+    if isinstance(adjusted, float) and not math.isnan(adjusted):
+        return adjusted
+    return comparison.get("p_value")
 
 
 def model_check_sections(settings: Settings) -> list[dict[str, Any]]:

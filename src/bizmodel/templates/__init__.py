@@ -250,27 +250,39 @@ def run_project(
     show_progress: bool = True,
     progress: Progress | None = None,
 ) -> TemplateRunResult:
-    """Run the template project in ``directory`` end to end (what ``bizmodel run`` does).
+    """Run the project in ``directory`` end to end (what ``bizmodel run`` does): the one
+    flywheel (:mod:`bizmodel.flywheel.pipeline`) with the project's template plugged in, or on
+    the store alone for a plain project (:mod:`bizmodel.flywheel.plain`).
 
-    ``options`` override ``[project.options]`` of the project's ``bizmodel.toml`` for this run.
+    ``options`` override ``[project.options]`` of a template project's ``bizmodel.toml`` for
+    this run.
 
     Raises
     ------
     ConfigError
-        No ``bizmodel.toml`` in ``directory``, or it names no template / an unknown one.
+        No ``bizmodel.toml`` in ``directory``, an unknown template, or options for a project
+        without a template.
     """
     pdir = Path(directory).absolute()
     if not (pdir / CONFIG_FILE).is_file():
         raise ConfigError(
-            f"no {CONFIG_FILE} in {pdir}; create a project with "
-            f"`bizmodel new {{{'|'.join(sorted(TEMPLATES))}}} DIR`"
+            f"no {CONFIG_FILE} in {pdir}; create a project with `bizmodel init DIR` "
+            f"(your own data) or `bizmodel new {{{'|'.join(sorted(TEMPLATES))}}} DIR`"
         )
     settings = Settings.load(pdir)
     if not settings.project.template:
-        raise ConfigError(
-            "[project] template is not set; valid: " + ", ".join(sorted(TEMPLATES)),
-            file=str(pdir / CONFIG_FILE),
+        from bizmodel.flywheel.plain import run_plain_project
+
+        if options:
+            raise ConfigError(
+                f"options {sorted(options)} are for template projects; this project has no "
+                "[project] template",
+                file=str(pdir / CONFIG_FILE),
+            )
+        plain: TemplateRunResult = run_plain_project(
+            settings, show_progress=show_progress, progress=progress
         )
+        return plain
     template = get_template(settings.project.template)
     merged = {**template.default_options(), **settings.project.options, **(options or {})}
     unknown = sorted(set(merged) - set(template.default_options()))

@@ -1,0 +1,164 @@
+"""``bizmodel run`` on a plain project (``bizmodel init``, no template): the one flywheel on
+the project's own store.
+
+Nothing is trained or simulated: the events, exposures and experiments are already in the
+store (``POST /v1/events``, ``GET /v1/assign``, ``bizmodel events import``). The run monitors
+them, analyses every experiment for the metrics declared in ``bizmodel.toml``
+(:func:`~bizmodel.report.project.store_experiment_results`), optimises the business-model
+spec when the project declares one (``[levers]``, ``[growth]``, ``[quantities]``,
+``[objective]`` in ``bizmodel.toml``; skipped with a note otherwise) and writes the report.
+
+Examples
+--------
+>>> PlainProject.steps
+4
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bizmodel.config import CONFIG_FILE, Settings
+from bizmodel.errors import ConfigError
+from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
+from bizmodel.progress import Progress
+
+#: The business-model spec's sections (:mod:`bizmodel.optimize.spec`) in ``bizmodel.toml``.
+SPEC_SECTIONS = ("levers", "constants", "growth", "quantities", "objective", "constraints")
+
+
+def declared_spec(settings: Settings) -> dict[str, Any] | None:
+    """The business-model spec declared in the project's ``bizmodel.toml`` (None without
+    ``[levers]``)."""
+    path = Path(settings.project_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
+    data = dict(data.get("bizmodel", data))
+    if not data.get("levers"):
+        return None
+    return {k: data[k] for k in SPEC_SECTIONS if k in data}
+
+
+class PlainProject(Product):
+    """A project without a template: monitor → experiments → plan → report from its store."""
+
+    steps = 4
+    spec_file = "business_spec.effective.json"  # the declared spec as optimised
+    pareto_objectives = None  # set from the declared objective when it has two terms
+
+    def monitored(self, run: Run) -> None:
+        assert run.events is not None and run.predictions is not None
+        line = run.say(
+            f"monitoring {len(run.events)} events, {len(run.predictions)} predictions "
+            "from the store"
+        )
+        run.steps.append(line)
+
+    def experiments(self, run: Run) -> list[Any]:
+        from bizmodel.report.project import store_experiment_results
+
+        results, notes = store_experiment_results(run.settings)
+        metrics = ", ".join(run.settings.metrics) or "none declared"
+        run.steps.append(
+            run.say(f"analysing {len(results)} experiment(s) from the store (metrics: {metrics})")
+        )
+        for note in notes:
+            run.note(note)
+        run.state["experiments"] = results
+        # none for analysis.json: the report computes them from the store each time it is
+        # drawn, so a later report or dashboard never shows this run's stale copy
+        return []
+
+    def growth(self, run: Run) -> None:
+        spec = declared_spec(run.settings)
+        run.state["spec"] = spec
+        if spec is None:
+            run.steps.append(
+                run.say(
+                    "growth fit and plan skipped: the project declares no [levers] in "
+                    f"{CONFIG_FILE}"
+                )
+            )
+            run.notes.append("growth fit and plan skipped: no [levers] declared")
+            return None
+        run.steps.append(
+            run.say("optimising the declared business model (its own [growth] as given)")
+        )
+        run.notes.append(
+            "growth is not fitted from the store: experiments' arms carry no lever values yet"
+        )
+        return None
+
+    def spec(self, run: Run) -> dict[str, Any] | None:
+        spec: dict[str, Any] | None = run.state["spec"]
+        if spec is not None:
+            terms = list(spec.get("objective", {}).get("maximize", {}))
+            self.pareto_objectives = (terms[0], terms[1]) if len(terms) >= 2 else None
+        return spec
+
+    def spec_source(self, run: Run) -> Path:
+        return Path(run.settings.project_dir) / CONFIG_FILE
+
+    def title(self, run: Run) -> str:
+        return run.settings.project.title or Path(run.settings.project_dir).name
+
+    def result(self, run: Run) -> Any:
+        """What the run found: its steps, each experiment's lifts, the plan."""
+        from bizmodel.flywheel.business import lift_rows
+        from bizmodel.templates import TemplateRunResult
+
+        assert run.report is not None and run.events is not None
+        results = run.state["experiments"]
+        rows = [row for name, res in results.items() for row in lift_rows(res, experiment=name)]
+        metrics: dict[str, Any] = {
+            "stored_events": len(run.events),
+            "experiments": sorted(results),
+            "lifts": rows,
+            "alerts": len(run.monitor.alerts),
+        }
+        if run.recommendation is not None:
+            rec = run.recommendation.to_dict()
+            metrics["recommendation"] = {
+                "status": rec["status"],
+                "levers": rec["levers"],
+                "quantities": rec["quantities"],
+            }
+        lines = tuple(
+            f"{r['name']}: {r['lift']:+.1%} [{r['ci_low']:+.1%}, {r['ci_high']:+.1%}]" for r in rows
+        )
+        files = {"database": run.settings.resolved_database_url()}
+        if run.spec_path is not None:
+            files["recommendation"] = str(run.out / "recommendation.json")
+        return TemplateRunResult(
+            template="plain",
+            project_dir=Path(run.settings.project_dir),
+            report=run.report,
+            metrics=metrics,
+            steps=tuple(run.steps),
+            files=files,
+            lines=(*lines, *run.notes),
+            seconds=run.seconds,
+        )
+
+
+def run_plain_project(
+    settings: Settings, *, show_progress: bool = True, progress: Progress | None = None
+) -> Any:
+    """Run the flywheel on a plain project's store (module docstring); a TemplateRunResult."""
+    product = PlainProject()
+    run = Run(
+        settings,
+        out=Path(settings.project_dir),
+        show_progress=show_progress,
+        progress=progress,
+    )
+    return product.result(run_pipeline(product, run))
+
+
+__all__ = ["PlainProject", "declared_spec", "run_plain_project"]
