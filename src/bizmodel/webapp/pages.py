@@ -61,26 +61,43 @@ def _finite(v: Any) -> float | None:
 
 
 def overview_page(settings: Settings, days: int) -> dict[str, Any]:
-    """KPI tiles over the last ``days`` (value, change vs the ``days`` before) and alerts.
+    """KPI tiles over the last ``days`` (value, change vs the ``days`` before, a daily
+    sparkline) and the alerts fired on any day of the period.
 
-    The monitor runs with one window of ``days`` over the last two such periods, so each KPI
-    has exactly the current and the previous value (``bizmodel monitor --window {days}D``).
+    The tiles are ``bizmodel monitor --window {days}D`` over the last two such periods, so each
+    KPI has exactly the current and the previous value; the sparklines and the alert history
+    are the daily monitor over the period (``--window 1D``, every window evaluated).
     """
-    from bizmodel.report.project import project_monitor
+    from bizmodel.monitor.kpi import compute_kpis
+    from bizmodel.monitor.snapshot import run_monitor
+    from bizmodel.report.project import store_frames
 
     end = period_end(settings)
     if end is None:
         return {"days": days, "tiles": [], "alerts": [], "end": None, "empty": True}
     span = dt.timedelta(days=days)
-    result = project_monitor(settings, since=end - 2 * span, until=end, window=f"{days}D")
+    store = _open(settings)
+    try:
+        events, preds, fb = store_frames(store)
+    finally:
+        store.close()
+    predictions, feedback = (f if not f.empty else None for f in (preds, fb))
+    periods = compute_kpis(
+        events, predictions, feedback, window=f"{days}D", start=end - 2 * span, end=end
+    )
+    daily = run_monitor(
+        events, predictions, feedback, since=end - span, until=end, window="1D", all_windows=True
+    )
+    by_day = {k["name"]: k for k in daily.kpis.to_dict()["kpis"]}
     tiles = []
-    for k in result.kpis.to_dict()["kpis"]:
+    for k in periods.to_dict()["kpis"]:
         values = [_finite(p.get("value")) for p in k["points"]]
         value = values[-1] if values else None
         previous = values[-2] if len(values) > 1 else None
         if value is None and previous is None:
             continue  # this KPI does not apply (no accuracy for a regression model)
         unit = k.get("unit") or kpi_unit(k["name"])
+        spark = [_finite(p.get("value")) for p in by_day.get(k["name"], {}).get("points", [])]
         tiles.append(
             {
                 "name": k["name"],
@@ -91,16 +108,41 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
                 "change": _change(value, previous, unit),
                 "direction": k.get("direction", "up"),
                 "description": k.get("description", ""),
+                "spark": sparkline(spark),
             }
         )
+    alerts = sorted(
+        (a.to_dict() for a in daily.alerts), key=lambda a: str(a.get("window_start")), reverse=True
+    )
     return {
         "days": days,
         "start": (end - span).date().isoformat(),
         "end": end.isoformat(),
         "tiles": tiles,
-        "alerts": [a.to_dict() for a in result.alerts],
+        "alerts": alerts,
         "empty": False,
     }
+
+
+def sparkline(values: list[float | None], width: int = 120, height: int = 28) -> str:
+    """SVG polyline points of ``values`` scaled into a ``width`` x ``height`` box (gaps
+    skipped; "" with fewer than two values).
+
+    Examples
+    --------
+    >>> sparkline([1.0, None, 3.0], width=10, height=4)
+    '0.0,3.0 10.0,1.0'
+    """
+    pts = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(pts) < 2:
+        return ""
+    lo, hi = min(v for _, v in pts), max(v for _, v in pts)
+    span_x, span_y = max(len(values) - 1, 1), (hi - lo) or 1.0
+    pad = 1.0  # keep the stroke inside the box
+    return " ".join(
+        f"{i / span_x * width:.1f},{height - pad - (v - lo) / span_y * (height - 2 * pad):.1f}"
+        for i, v in pts
+    )
 
 
 def experiments_page(settings: Settings) -> list[dict[str, Any]]:
