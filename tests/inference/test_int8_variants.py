@@ -17,7 +17,7 @@ from bizmodel.finetune import load_model
 from bizmodel.inference import INT8_VARIANTS, OnnxRuntime, choose_runtime, export_onnx
 from bizmodel.inference import choice as choice_module
 from bizmodel.inference.choice import DEFAULT_INT8_VARIANTS, select_int8
-from bizmodel.inference.quantize import edge_nodes, weight_matmuls
+from bizmodel.inference.quantize import edge_nodes, ffn_down_nodes, weight_matmuls
 
 _FIRMS = ["Morrisons", "IMI", "Aviva", "Glencore", "Tesco", "Barclays"]
 _VERBS = ["raises", "cuts", "beats", "misses"]
@@ -76,6 +76,15 @@ def test_edges_keep_the_first_and_last_layer_in_fp32(model: Any, tmp_path: Any) 
     assert _ops(path).count("MatMulInteger") == every - 2 * per
     with pytest.raises(ConfigError, match="cannot find the first and last layer"):
         edge_nodes(fp32, len(names) + 1)
+    # the feed-forward down-projections: one per layer, found by the weights' widest input
+    ffn = ffn_down_nodes(fp32)
+    assert len(ffn) == layers and set(ffn) <= set(names)
+    static = export_onnx(model, tmp_path, quantize="static-ffn", calibration=(TEXTS, _pairs(model)))
+    nodes = onnx.load(str(static)).graph.node
+    dq = {o for n in nodes if n.op_type == "DequantizeLinear" for o in n.output}
+    quantized = {n.name for n in nodes if n.op_type == "MatMul" and set(n.input) & dq}
+    assert quantized and not quantized & set(ffn)  # no Q/DQ around them: fp32 MatMuls
+    assert quantized == set(names) - set(ffn)
 
 
 def test_unknown_variant_is_a_config_error(model: Any, tmp_path: Any) -> None:

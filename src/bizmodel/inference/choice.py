@@ -34,7 +34,7 @@ INT8_MIN_LABEL_AGREEMENT = 0.98
 # int8 may lose at most INT8_METRIC_TOLERANCE of Pearson (regression) or macro-F1 (classes).
 INT8_METRIC_TOLERANCE = 0.005
 # The int8 variants select_int8 tries (bizmodel.inference.quantize.INT8_VARIANTS), in order.
-DEFAULT_INT8_VARIANTS = ("dynamic", "dynamic-edges", "static", "static-edges")
+DEFAULT_INT8_VARIANTS = ("dynamic", "dynamic-edges", "static", "static-edges", "static-ffn")
 
 
 def max_abs_diff(
