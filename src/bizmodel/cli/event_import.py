@@ -46,7 +46,7 @@ def register(events: typer.Typer) -> None:
         ] = None,
         batch_rows: Annotated[
             int, typer.Option("--batch-rows", help="Rows per transaction.", min=1)
-        ] = 5_000,
+        ] = 10_000,
         project: ProjectOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:

@@ -269,6 +269,50 @@ class EventStore:
         inserted = int(self._write(write))
         return EventWriteResult(len(rows), inserted, len(rows) - inserted)
 
+    def insert_events(self, rows: Sequence[Mapping[str, Any]]) -> EventWriteResult:
+        """Bulk path of :meth:`add_events` for rows already checked (``events import``).
+
+        Each row has ``client_event_id`` (not None), ``ts`` (an aware datetime), ``user_id``,
+        ``type``, ``value``, ``experiment`` and ``variant`` (None where absent); no
+        properties. One transaction through the driver's own ``executemany`` (no per-value
+        processing): several times faster than :meth:`add_events` on large batches. The
+        exposures and their checks are the same.
+        """
+        if not rows:
+            return EventWriteResult(0, 0, 0)
+        sqlite = self.dialect == "sqlite"
+        fmt: Any = _sqlite_ts if sqlite else (lambda t: t)
+        ph = "?" if sqlite else "%s"
+        received = fmt(now_utc())
+        params = [
+            (r["client_event_id"], fmt(r["ts"]), received, r["user_id"], r["type"], r["value"],
+             r["experiment"], r["variant"])
+            for r in rows
+        ]  # fmt: skip
+        cols = "client_event_id, ts, received_ts, user_id, type, value, experiment, variant"
+        insert = (
+            f"INSERT INTO events ({cols}) VALUES ({', '.join([ph] * 8)}) "
+            "ON CONFLICT (client_event_id) DO NOTHING"
+        )
+        upsert = (
+            f"INSERT INTO assignments (experiment, user_id, variant, ts) VALUES ({ph}, {ph}, "
+            f"{ph}, {ph}) ON CONFLICT (experiment, user_id) DO UPDATE SET ts = excluded.ts "
+            "WHERE assignments.variant = excluded.variant AND excluded.ts < assignments.ts"
+        )
+
+        def write(conn: Connection) -> int:
+            exposed = _exposures(conn, rows)
+            n = conn.exec_driver_sql(insert, params).rowcount
+            if exposed:
+                conn.exec_driver_sql(
+                    upsert,
+                    [(e["experiment"], e["user_id"], e["variant"], fmt(e["ts"])) for e in exposed],
+                )
+            return int(n)
+
+        inserted = int(self._write(write))
+        return EventWriteResult(len(rows), inserted, len(rows) - inserted)
+
     def create_experiment(
         self,
         name: str,
@@ -460,6 +504,11 @@ class EventStore:
         else:
             frame.to_parquet(out, index=False)
         return len(frame)
+
+
+def _sqlite_ts(t: datetime) -> str:
+    # what SQLAlchemy's SQLite DateTime writes (UTC wall time), so both read back alike
+    return t.astimezone(UTC).isoformat(" ", "microseconds")[:26]
 
 
 def _aware(row: dict[str, Any]) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def import_events(
     *,
     sql_url: str | None = None,
     timezone: str | None = None,
-    batch_rows: int = 5_000,
+    batch_rows: int = 10_000,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Store the events of ``source`` (see the module docstring); return the counts.
@@ -171,7 +171,7 @@ def import_events(
         except DataError as exc:
             raise DataError(str(exc), file=name) from None
         try:
-            done = store.add_events(batch)
+            done = store.insert_events(batch)
         except DataError as exc:  # e.g. a value the database refuses: name the batch
             raise DataError(f"rows {rows + 1}-{rows + len(frame)}: {exc}", file=name) from None
         rows += len(frame)
@@ -290,7 +290,7 @@ def _events(
     ts = _timestamps(frame, columns, constants, zone, bad, index)
     value = _values(frame, columns, constants, bad, index)
     out["client_event_id"] = _client_ids(out, ts, value, seen)
-    cols = {k: [None if pd.isna(x) else x for x in v.tolist()] for k, v in out.items()}
+    cols = {k: v.astype(object).where(v.notna(), None).tolist() for k, v in out.items()}
     cols["ts"] = list(ts.dt.to_pydatetime())
     cols["value"] = [None if v != v else v for v in value.tolist()]  # NaN: no value
     return [dict(zip(cols, r, strict=True)) for r in zip(*cols.values(), strict=True)]
