@@ -70,7 +70,7 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
     """
     from bizmodel.monitor.kpi import compute_kpis
     from bizmodel.monitor.snapshot import run_monitor
-    from bizmodel.report.project import store_frames
+    from bizmodel.webapp.queries import period_frames
 
     end = period_end(settings)
     if end is None:
@@ -78,10 +78,11 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
     span = dt.timedelta(days=days)
     store = _open(settings)
     try:
-        events, preds, fb = store_frames(store)
+        # the drift comparison reads the 7 days before the period's last 7 too
+        since = end - max(2 * span, dt.timedelta(days=14))
+        events, predictions, feedback = period_frames(store, since, end)
     finally:
         store.close()
-    predictions, feedback = (f if not f.empty else None for f in (preds, fb))
     periods = compute_kpis(
         events, predictions, feedback, window=f"{days}D", start=end - 2 * span, end=end
     )
