@@ -75,7 +75,8 @@ def test_run_on_a_plain_project_analyses_the_stores_experiment(project: Path) ->
     assert lines == [
         f"[1/4] monitoring {n_events} events, 0 predictions from the store",
         "[2/4] analysing 1 experiment(s) from the store (metrics: conversion, revenue_usd)",
-        "[3/4] growth fit and plan skipped: the project declares no [levers] in bizmodel.toml",
+        "[3/4] growth fit and plan skipped: the project declares no [levers] (in bizmodel.toml "
+        "or a business_spec.toml)",
         "[4/4] writing the report",
     ]
     assert list(result.steps) == lines[:3]
@@ -123,12 +124,13 @@ def test_report_takes_the_experiments_from_the_store_or_from_ab_test_json(
     assert "b vs a: conversion" in out.read_text()
 
 
-def test_a_plain_project_with_levers_gets_a_plan(project: Path) -> None:
-    toml = project / "bizmodel.toml"
-    toml.write_text(toml.read_text() + SPEC)
+@pytest.mark.parametrize("where", ["bizmodel.toml", "business_spec.toml"])
+def test_a_plain_project_with_levers_gets_a_plan(project: Path, where: str) -> None:
+    path = project / where
+    path.write_text((path.read_text() if path.exists() else "") + SPEC)
     lines: list[str] = []
     result = run_project(project, show_progress=False, progress=lines.append)
-    assert lines[2] == "[3/4] optimising the declared business model (its own [growth] as given)"
+    assert lines[2] == f"[3/4] optimising the business model of {where} (its own [growth] as given)"
     rec = json.loads((project / "recommendation.json").read_text())
     assert rec["status"] == "optimal"
     assert result.metrics["recommendation"]["levers"] == rec["levers"]

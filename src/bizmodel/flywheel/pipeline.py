@@ -123,6 +123,7 @@ class Product:
     spec_file: str = "business_spec.json"  # written under ``Run.out``
     pareto_objectives: tuple[str, str] | None = ("profit_usd", "users")  # None: no front
     pareto_points: int = 9
+    report_title: str | None = None  # None: the project's title
 
     def prepare(self, run: Run) -> None:
         """Data and training: set ``run.model_dir`` to register a model."""
@@ -161,7 +162,7 @@ class Product:
 
     def title(self, run: Run) -> str:
         """The report's title."""
-        return run.settings.project.title or "bizmodel project"
+        return self.report_title or run.settings.project.title or "bizmodel project"
 
     def reporting(self, run: Run) -> None:
         """Right before the report is written (announce it)."""

@@ -6,7 +6,8 @@ store (``POST /v1/events``, ``GET /v1/assign``, ``bizmodel events import``). The
 them, analyses every experiment for the metrics declared in ``bizmodel.toml``
 (:func:`~bizmodel.report.project.store_experiment_results`), optimises the business-model
 spec when the project declares one (``[levers]``, ``[growth]``, ``[quantities]``,
-``[objective]`` in ``bizmodel.toml``; skipped with a note otherwise) and writes the report.
+``[objective]`` in ``bizmodel.toml``, or a ``business_spec.toml``/``.json`` beside it; skipped
+with a note otherwise) and writes the report.
 
 Examples
 --------
@@ -29,20 +30,27 @@ from bizmodel.progress import Progress
 SPEC_SECTIONS = ("levers", "constants", "growth", "quantities", "objective", "constraints")
 
 
-def declared_spec(settings: Settings) -> dict[str, Any] | None:
-    """The business-model spec declared in the project's ``bizmodel.toml`` (None without
-    ``[levers]``)."""
-    path = Path(settings.project_dir) / CONFIG_FILE
-    if not path.is_file():
-        return None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from None
-    data = dict(data.get("bizmodel", data))
-    if not data.get("levers"):
-        return None
-    return {k: data[k] for k in SPEC_SECTIONS if k in data}
+def declared_spec(settings: Settings) -> tuple[dict[str, Any], Path] | None:
+    """The business-model spec the project declares, and its file: the spec sections of
+    ``bizmodel.toml`` when it has ``[levers]``, else ``business_spec.toml`` or
+    ``business_spec.json`` in the project folder (what the dashboard reads); None without."""
+    import json
+
+    pdir = Path(settings.project_dir)
+    for path in (pdir / CONFIG_FILE, pdir / "business_spec.toml", pdir / "business_spec.json"):
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"not valid {path.suffix[1:].upper()}: {exc}", file=str(path)
+            ) from None
+        data = dict(data.get("bizmodel", data)) if path.name == CONFIG_FILE else data
+        if isinstance(data, dict) and data.get("levers"):
+            return {k: data[k] for k in SPEC_SECTIONS if k in data}, path
+    return None
 
 
 class PlainProject(Product):
@@ -76,19 +84,21 @@ class PlainProject(Product):
         return []
 
     def growth(self, run: Run) -> None:
-        spec = declared_spec(run.settings)
-        run.state["spec"] = spec
-        if spec is None:
+        declared = declared_spec(run.settings)
+        run.state["declared"] = declared
+        if declared is None:
             run.steps.append(
                 run.say(
-                    "growth fit and plan skipped: the project declares no [levers] in "
-                    f"{CONFIG_FILE}"
+                    f"growth fit and plan skipped: the project declares no [levers] (in "
+                    f"{CONFIG_FILE} or a business_spec.toml)"
                 )
             )
             run.notes.append("growth fit and plan skipped: no [levers] declared")
             return None
         run.steps.append(
-            run.say("optimising the declared business model (its own [growth] as given)")
+            run.say(
+                f"optimising the business model of {declared[1].name} (its own [growth] as given)"
+            )
         )
         run.notes.append(
             "growth is not fitted from the store: experiments' arms carry no lever values yet"
@@ -96,14 +106,17 @@ class PlainProject(Product):
         return None
 
     def spec(self, run: Run) -> dict[str, Any] | None:
-        spec: dict[str, Any] | None = run.state["spec"]
-        if spec is not None:
-            terms = list(spec.get("objective", {}).get("maximize", {}))
-            self.pareto_objectives = (terms[0], terms[1]) if len(terms) >= 2 else None
+        declared = run.state["declared"]
+        if declared is None:
+            return None
+        terms = list(declared[0].get("objective", {}).get("maximize", {}))
+        self.pareto_objectives = (terms[0], terms[1]) if len(terms) >= 2 else None
+        spec: dict[str, Any] = declared[0]
         return spec
 
     def spec_source(self, run: Run) -> Path:
-        return Path(run.settings.project_dir) / CONFIG_FILE
+        path: Path = run.state["declared"][1]
+        return path
 
     def title(self, run: Run) -> str:
         return run.settings.project.title or Path(run.settings.project_dir).name
@@ -111,7 +124,7 @@ class PlainProject(Product):
     def result(self, run: Run) -> Any:
         """What the run found: its steps, each experiment's lifts, the plan."""
         from bizmodel.flywheel.business import lift_rows
-        from bizmodel.templates import TemplateRunResult
+        from bizmodel.templates import run_result
 
         assert run.report is not None and run.events is not None
         results = run.state["experiments"]
@@ -135,15 +148,12 @@ class PlainProject(Product):
         files = {"database": run.settings.resolved_database_url()}
         if run.spec_path is not None:
             files["recommendation"] = str(run.out / "recommendation.json")
-        return TemplateRunResult(
-            template="plain",
-            project_dir=Path(run.settings.project_dir),
-            report=run.report,
-            metrics=metrics,
-            steps=tuple(run.steps),
+        return run_result(
+            "plain",
+            run,
+            metrics,
             files=files,
             lines=(*lines, *run.notes),
-            seconds=run.seconds,
         )
 
 

@@ -127,6 +127,27 @@ class Template(Protocol):
         """Extra HTTP routes (a FastAPI ``APIRouter``) for ``bizmodel serve``, or None."""
 
 
+def run_result(
+    template: str,
+    run: Any,
+    metrics: dict[str, Any],
+    files: Mapping[str, str],
+    lines: tuple[str, ...] | list[str] = (),
+) -> TemplateRunResult:
+    """A project's result from its flywheel ``run`` (:class:`~bizmodel.flywheel.pipeline.Run`):
+    the folder, report, steps and time the run recorded, with the product's own numbers."""
+    return TemplateRunResult(
+        template=template,
+        project_dir=Path(run.settings.project_dir),
+        report=run.report,
+        metrics=metrics,
+        steps=tuple(run.steps),
+        files=dict(files),
+        lines=tuple(lines),
+        seconds=run.seconds,
+    )
+
+
 def get_template(name: str) -> Template:
     """The template called ``name``.
 
@@ -311,5 +332,6 @@ __all__ = [
     "parse_option",
     "project_toml",
     "run_project",
+    "run_result",
     "say",
 ]

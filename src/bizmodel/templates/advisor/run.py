@@ -30,7 +30,7 @@ import pandas as pd
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
 from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
-from bizmodel.templates import Progress, TemplateRunResult, int_option
+from bizmodel.templates import Progress, TemplateRunResult, int_option, run_result
 
 MODEL_NAME = "advisor-sentiment"
 PROFILE_NAMES = ("conservative", "balanced", "aggressive")
@@ -327,12 +327,10 @@ class Advisor(Product):
             + f" → profit {metrics['recommended_profit_usd']:,.0f} USD per day of sign-ups"
         )
         out = run.out
-        return TemplateRunResult(
-            template="advisor",
-            project_dir=Path(run.settings.project_dir),
-            report=run.report,
-            metrics=metrics,
-            steps=tuple(run.steps),
+        return run_result(
+            "advisor",
+            run,
+            metrics,
             files={
                 "model": str(run.model_dir),
                 "advice": str(out / "advice.json"),
@@ -342,7 +340,6 @@ class Advisor(Product):
                 "recommendation": str(out / "recommendation.json"),
             },
             lines=tuple(lines),
-            seconds=run.seconds,
         )
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
 from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
-from bizmodel.templates import Progress, TemplateRunResult, int_option
+from bizmodel.templates import Progress, TemplateRunResult, int_option, run_result
 from bizmodel.templates.education import report as edu_report
 from bizmodel.templates.education.api import ITEMS_FILE, PARAMS_FILE
 from bizmodel.templates.education.bkt import auc_logloss
@@ -62,7 +62,7 @@ def run_education(
     keys = settings.api_keys or (RUN_KEY,)
     served = Settings.load(pdir, api_keys=keys)
     run = Run(served, out=pdir, show_progress=show_progress, progress=progress)
-    run.state["title"] = settings.project.title
+    product.report_title = f"{settings.project.title or 'Personalised education'} — bizmodel run"
     return product.result(run_pipeline(product, run))
 
 
@@ -266,9 +266,6 @@ class Education(Product):
         growth = edu_report.growth_section(run.growth, st["arm_days"], run.truth)
         return {"custom": sections, "growth": growth}
 
-    def title(self, run: Run) -> str:
-        return f"{run.state['title'] or 'Personalised education'} — bizmodel run"
-
     def result(self, run: Run) -> TemplateRunResult:
         """The template's headline numbers: models, policies, growth, the plan."""
         st, fit, rec = run.state, run.growth, run.recommendation
@@ -323,12 +320,10 @@ class Education(Product):
             + ", ".join(f"{k}={v:,.2f}" for k, v in rec.levers.items() if isinstance(v, float)),
         )
         pdir = Path(run.settings.project_dir)
-        return TemplateRunResult(
-            template="education",
-            project_dir=pdir,
-            report=run.report,
-            metrics=metrics,
-            steps=tuple(run.steps),
+        return run_result(
+            "education",
+            run,
+            metrics,
             files={
                 "bkt_params": str(pdir / PARAMS_FILE),
                 "items": str(pdir / ITEMS_FILE),
@@ -339,7 +334,6 @@ class Education(Product):
                 "database": run.settings.resolved_database_url(),
             },
             lines=lines,
-            seconds=run.seconds,
         )
 
 

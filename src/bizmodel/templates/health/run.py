@@ -34,7 +34,7 @@ import pandas as pd
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
 from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
-from bizmodel.templates import Progress, TemplateRunResult, int_option
+from bizmodel.templates import Progress, TemplateRunResult, int_option, run_result
 from bizmodel.templates.health.advice import DISCLAIMER, band_index, check_bands
 from bizmodel.templates.health.data import generate_members
 from bizmodel.templates.health.drive import drive_members
@@ -332,12 +332,10 @@ class Health(Product):
             "recommendation": {"levers": rec["levers"], "quantities": rec["quantities"]},
             "usd_per_member_scored": run.usd_per_request or 0.0,
         }
-        return TemplateRunResult(
-            template="health",
-            project_dir=pdir,
-            report=run.report,
-            metrics=metrics,
-            steps=tuple(run.steps),
+        return run_result(
+            "health",
+            run,
+            metrics,
             files={
                 "model": str(pdir / MODEL_FILE),
                 "notes_model": str(run.model_version.path),
@@ -347,7 +345,6 @@ class Health(Product):
                 "training_copy": str(pdir / "work" / "members_clean.csv"),
             },
             lines=(DISCLAIMER,),
-            seconds=run.seconds,
         )
 
 
