@@ -82,9 +82,30 @@ def experiment_json(name: str, settings: SettingsDep) -> dict[str, Any]:
 
 
 @router.get("/models", response_class=HTMLResponse)
-def models(request: Request, settings: SettingsDep) -> HTMLResponse:
+def models(request: Request, settings: SettingsDep, promoted: str = "") -> HTMLResponse:
     rows = pages.models_page(settings)
-    return _render(request, "models.html", title="Models", active="models", rows=rows)
+    context = {"title": "Models", "active": "models", "rows": rows, "promoted": promoted}
+    return _render(request, "models.html", **context)
+
+
+@router.post("/models/promote", response_class=HTMLResponse)
+async def promote(request: Request, settings: SettingsDep) -> Any:
+    """Promote a version from the Models page's form (fields name, version, stage, api_key)."""
+    from urllib.parse import parse_qs
+
+    from fastapi.responses import RedirectResponse
+
+    from bizmodel.webapp.admin import promote_version
+
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+    try:
+        version = int(form.get("version", ""))
+    except ValueError:
+        raise ConfigError(f"version: got {form.get('version')!r}; valid: a whole number") from None
+    mv = await promote_version(
+        settings, form.get("api_key"), form.get("name", ""), version, form.get("stage", "")
+    )
+    return RedirectResponse(f"/models?promoted={mv.name}+v{mv.version}", status_code=303)
 
 
 @router.get("/business", response_class=HTMLResponse)
