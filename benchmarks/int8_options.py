@@ -108,6 +108,9 @@ def bench_model(spec: str, n: int, repeats: int) -> list[dict[str, Any]]:
     rows = []
     fp32_out: np.ndarray | None = None
     for option in ["fp32", *INT8_VARIANTS]:
+        if "error" in chosen["variants"].get(option, {}):
+            print(f"{name} {option}: {chosen['variants'][option]['error']}", flush=True)
+            continue
         path = export_onnx(model, onnx_dir, quantize=False if option == "fp32" else option)
         rt = OnnxRuntime(model, path, threads=1)
         out = rt.predict(texts, pairs)

@@ -145,11 +145,13 @@ class _Feeds:
 
 
 def _same_width(batches: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """Batches right-padded with zeros (attention mask 0) to the longest: ONNX Runtime's
-    histogram calibrators stack every batch's activations into one array."""
+    """One-row batches right-padded with zeros (attention mask 0) to the longest row: ONNX
+    Runtime's histogram calibrators stack every batch's activations into one array."""
     width = max(b["input_ids"].shape[1] for b in batches)
     return [
-        {k: np.pad(x, ((0, 0), (0, width - x.shape[1]))) for k, x in b.items()} for b in batches
+        {k: np.pad(x[i : i + 1], ((0, 0), (0, width - x.shape[1]))) for k, x in b.items()}
+        for b in batches
+        for i in range(len(b["input_ids"]))
     ]
 
 
