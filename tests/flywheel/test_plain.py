@@ -142,3 +142,24 @@ def test_a_plain_project_with_levers_gets_a_plan(project: Path, where: str) -> N
 def test_options_are_for_template_projects(project: Path) -> None:
     with pytest.raises(ConfigError, match=r"options \['epochs'\] are for template projects"):
         run_project(project, options={"epochs": 2}, show_progress=False)
+
+
+def test_report_takes_fit_growth_json_as_the_growth_section(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(1)
+    price = rng.uniform(5, 40, 60)
+    rows = "\n".join(f"{p},{rng.poisson(np.exp(4 - 0.03 * p))}" for p in price)
+    (tmp_path / "days.csv").write_text("price_usd,new_users\n" + rows + "\n")
+    args = ["fit-growth", str(tmp_path / "days.csv"), "--target", "new_users"]
+    assert run([*args, "--features", "price_usd", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    (project / "analysis.json").write_text(json.dumps({"growth": printed}))
+    data = project_report_data(Settings.load(project))
+    assert "growth" not in data
+    [table] = [s for s in data["custom"] if s["key"] == "growth_fit"]
+    assert [r["coefficient"] for r in table["table"]] == ["intercept", "price_usd"]
+    assert table["table"][1]["estimate"] == printed["params"][1]
+    out = tmp_path / "r.html"
+    assert run(["report", "--project", str(project), "-o", str(out)]) == 0
+    assert "Growth fit: R(x)" in out.read_text()

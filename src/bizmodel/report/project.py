@@ -134,6 +134,10 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
         monitor = project_monitor(settings)
     data: dict[str, Any] = monitor.report_data()
     analysis = {k: v for k, v in read_analysis(settings).items() if k != CUTOFF_KEY}
+    if isinstance(analysis.get("growth"), dict) and "format" in analysis["growth"]:
+        # what `fit-growth --json` prints: its coefficients (no observations to draw a curve)
+        fit_table = growth_fit_section(analysis.pop("growth"))
+        analysis["custom"] = [*analysis.get("custom", []), fit_table]
     if analysis.get("experiments") is not None:
         analysis["experiments"] = experiment_rows(analysis["experiments"])
     else:
@@ -177,6 +181,37 @@ def experiment_rows(section: Any) -> list[dict[str, Any]]:
     for item in items:
         rows.extend(lift_rows([item]) if "comparisons" in item else [item])
     return rows
+
+
+def growth_fit_section(fit: dict[str, Any]) -> dict[str, Any]:
+    """A custom section with the coefficients of a growth fit as ``fit-growth --json`` prints
+    it (:meth:`~bizmodel.growth.GrowthFit.to_dict`): estimate, standard error, 95% interval,
+    p-value per coefficient."""
+    from bizmodel.growth import GrowthFit
+
+    try:
+        growth = GrowthFit.from_json(json.dumps(fit))
+    except DataError as exc:
+        raise DataError(f"section 'growth': {exc.message}", file=ANALYSIS_FILE) from None
+    ci, bse, pv = growth.conf_int(), growth.bse, growth.pvalues
+    table = [
+        {
+            "coefficient": n,
+            "estimate": float(growth.params[n]),
+            "std_err": bse[n],
+            "ci_low": ci[n][0],
+            "ci_high": ci[n][1],
+            "p_value": pv[n],
+        }
+        for n in growth.param_names
+    ]
+    return {
+        "key": "growth_fit",
+        "title": "Growth fit: R(x) = exp(Σ aᵢxᵢ + b)",
+        "description": f"{growth.family} fit on {growth.n_obs} observations "
+        f"(levers: {', '.join(growth.features)}); 95% intervals.",
+        "table": table,
+    }
 
 
 def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], list[str]]:
