@@ -16,6 +16,28 @@ converted = { type = "any", event = "purchase", within_days = 30 }
 revenue_usd = { type = "sum", event = "purchase" }
 """
 
+ANALYSIS = {
+    "growth": {
+        "x": [100.0, 200.0, 100.0, 200.0],
+        "y": [10.0, 14.0, 8.0, 12.0],
+        "group": ["arm a", "arm a", "arm b", "arm b"],
+        "curve_x": [100.0, 150.0, 200.0],
+        "mean": [9.0, 11.0, 13.0],
+        "lower": [8.0, 10.0, 12.0],
+        "upper": [10.0, 12.0, 14.0],
+        "x_label": "daily ad spend (USD)",
+    },
+    "pareto": {
+        "front": [
+            {"users": 100.0, "profit_usd": 50.0, "model": "large", "price_usd": 9.5},
+            {"users": 80.0, "profit_usd": 90.0, "model": "small", "price_usd": 14.0},
+        ],
+        "chosen": {"users": 80.0, "profit_usd": 90.0, "model": "small", "price_usd": 14.0},
+        "x": "users",
+        "y": "profit_usd",
+        "label": "model",
+    },
+}
 END = dt.datetime(2026, 3, 31, tzinfo=dt.UTC)  # the day after the last event
 
 
@@ -54,11 +76,13 @@ def project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -> Pa
     from bizmodel.inference.cost import fixed_inference_cost
     from bizmodel.optimize import example_spec_path
     from bizmodel.registry import Registry
+    from bizmodel.report.project import write_analysis
     from bizmodel.store import EventStore
 
     pdir = tmp_path_factory.mktemp("webapp-project")
     (pdir / "bizmodel.toml").write_text(METRICS_TOML, encoding="utf-8")
     shutil.copy(example_spec_path("saas"), pdir / "business_spec.toml")
+    write_analysis(pdir, ANALYSIS)  # what a flywheel run saves: growth curve and Pareto front
     settings = Settings.load(pdir)
     store = EventStore.open(settings.resolved_database_url())
     try:

@@ -103,9 +103,11 @@ def test_every_page_in_chromium(chromium_path: str, project: Path, tmp_path: Pat
             for name, path in PAGES.items():
                 response = page.goto(base + path)
                 assert response is not None and response.status == 200, (name, response)
-                if name == "experiment":
+                charts = {"experiment": 1, "business": 2}  # forest plot; growth and Pareto
+                if name in charts:
                     page.wait_for_function(
-                        "document.querySelectorAll('.js-plotly-plot .main-svg').length > 0"
+                        "document.querySelectorAll('.js-plotly-plot').length >= "
+                        f"{charts[name]}"
                     )
                     traces = page.evaluate(
                         "[...document.querySelectorAll('.js-plotly-plot')]"

@@ -266,3 +266,18 @@ def lift_figures(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             section = experiment_lifts_section(rows, title=r["metric"], x_label=label)
             out.append({"id": f"chart-lift-{i}", "figure": section.figures[0]})
     return out
+
+
+def analysis_figures(settings: Settings) -> list[dict[str, Any]]:
+    """The growth curve and the Pareto front of the project's last analysis
+    (``analysis.json``, written by the flywheel and the templates), as the report draws them."""
+    from bizmodel.report.project import read_analysis
+    from bizmodel.report.sections import sections_from_data
+
+    saved = read_analysis(settings)
+    wanted = {k: saved[k] for k in ("growth", "pareto") if saved.get(k)}
+    return [
+        {"id": f"chart-{s.key}", "title": s.title, "description": s.description, "figure": f}
+        for s in sections_from_data(wanted)
+        for f in s.figures[:1]
+    ]

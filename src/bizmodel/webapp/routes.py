@@ -109,8 +109,9 @@ async def promote(request: Request, settings: SettingsDep) -> Any:
 
 
 @router.get("/business", response_class=HTMLResponse)
-def business(request: Request, plan: PlanDep) -> HTMLResponse:
+def business(request: Request, plan: PlanDep, settings: SettingsDep) -> HTMLResponse:
     context: dict[str, Any] = {"title": "Business", "active": "business", "plan": plan}
+    context["figures"] = pages.analysis_figures(settings)
     context["spec_files"] = SPEC_FILES
     if plan is not None:
         levers = plan.parse(request.query_params)
