@@ -293,8 +293,8 @@ def growth_curve_section(
 def _axis_format(name: str) -> str:
     """Plotly tick format of an axis named ``name``: money without SI prefixes ("$40,000",
     not "40k"), other numbers with thousands separators."""
-    lowered = name.lower()
-    return plotly_format("USD" if "usd" in lowered or "$" in lowered else "")
+    # "usd" in a name or its "(USD)" unit; "$9.99" inside a label is a setting, not the unit
+    return plotly_format("USD" if "usd" in name.lower() else "")
 
 
 def _show(key: str, value: Any) -> str:

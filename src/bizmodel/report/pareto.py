@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,11 +64,15 @@ def pareto_section(
     def hover(p: Mapping[str, Any]) -> str:
         return "<br>".join(f"{kpi_label(k)}: {_show(k, v)}" for k, v in p.items())
 
-    # each point labelled by its own levers: those that differ along the front (a label that
-    # is the same everywhere, "large" on every point, says nothing)
+    # each point labelled by its own lever: the first that differs along the front (a label
+    # that is the same everywhere, "large" on every point, says nothing)
     varying = [k for k in (label, *(k for k in (pts[0] if pts else {}) if k != label)) if k]
     varying = [k for k in varying if k not in (x, y) and len({str(p.get(k)) for p in pts}) > 1]
-    texts = [", ".join(_show(k, p.get(k)) for k in varying[:2]) for p in pts]
+    every = math.ceil(len(pts) / 8)  # at most 8 labels: more overlap
+    texts = [
+        _show(varying[0], p.get(varying[0])) if varying and i % every == 0 else ""
+        for i, p in enumerate(pts)
+    ]
 
     fig = go.Figure()
     if others:
