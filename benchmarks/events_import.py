@@ -8,8 +8,8 @@ two weeks; a ``visit`` one hour later where ``visit`` = 1; a ``purchase`` two ho
 1. imported with :func:`bizmodel.store.imports.import_events` from CSV and from Parquet into
    fresh SQLite projects (and imported again: every row is a duplicate),
 2. sent through ``POST /v1/events`` in batches of 1,000 (the API's maximum) to a fresh
-   project, from one client, in process (Starlette's TestClient: no network, so the HTTP
-   rate here is an upper bound for a real client),
+   project from one client: in process (Starlette's TestClient: no network, an upper bound),
+   and to ``bizmodel serve`` in its own process over 127.0.0.1 with httpx,
 
 and ``ab-test --project --experiment email`` (visit and conversion within 14 days, spend)
 on the imported store must equal ``ab-test hillstrom.csv`` to 1e-9 (asserted).
@@ -97,6 +97,17 @@ def timed_http(root: Path, db: str, log: pd.DataFrame) -> float:
         project_dir=root, env={}, database_url=db, api_keys=(KEY,),
         server=ServerSettings(runtime="torch"),
     )  # fmt: skip
+    body = bodies(log)
+    with TestClient(create_app(settings)) as client:
+        t0 = time.perf_counter()
+        for k in range(0, len(body), 1000):
+            r = client.post("/v1/events", json={"events": body[k : k + 1000]},
+                            headers={"X-API-Key": KEY})  # fmt: skip
+            assert r.status_code == 200, r.text
+        return time.perf_counter() - t0
+
+
+def bodies(log: pd.DataFrame) -> list[dict[str, object]]:
     body = []
     for i, (u, t, e, v, a) in enumerate(log.itertuples(index=False)):
         ev = {"user_id": u, "type": e, "ts": t.isoformat(), "client_event_id": f"h{i}"}
@@ -105,13 +116,42 @@ def timed_http(root: Path, db: str, log: pd.DataFrame) -> float:
         if isinstance(a, str):
             ev |= {"experiment": "email", "variant": a}
         body.append(ev)
-    with TestClient(create_app(settings)) as client:
-        t0 = time.perf_counter()
-        for k in range(0, len(body), 1000):
-            r = client.post("/v1/events", json={"events": body[k : k + 1000]},
-                            headers={"X-API-Key": KEY})  # fmt: skip
-            assert r.status_code == 200, r.text
-        return time.perf_counter() - t0
+    return body
+
+
+def timed_server(root: Path, log: pd.DataFrame) -> float:
+    """``bizmodel serve`` in its own process on 127.0.0.1, one httpx client posting in turn."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {**os.environ, "BIZMODEL_PROJECT_DIR": str(root), "BIZMODEL_API_KEYS": KEY}
+    cmd = [sys.executable, "-m", "bizmodel", "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(240):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        body = bodies(log)
+        with httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60) as client:
+            t0 = time.perf_counter()
+            for k in range(0, len(body), 1000):
+                r = client.post("/v1/events", json={"events": body[k : k + 1000]})
+                assert r.status_code == 200, r.text
+            return time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def main() -> None:
@@ -149,6 +189,10 @@ def main() -> None:
         s = timed_http(path, db, log)
         print(f"POST /v1/events (1,000 per request) SQLite: {len(log)} rows in {s:.2f} s = "
               f"{len(log) / s:,.0f} rows/s")  # fmt: skip
+        path, db = project(root, "served", None)
+        s = timed_server(path, log)
+        print(f"POST /v1/events (1,000 per request) to bizmodel serve, SQLite: {len(log)} rows "
+              f"in {s:.2f} s = {len(log) / s:,.0f} rows/s")  # fmt: skip
 
         flat = df.assign(arm=df["segment"].map(ARMS))
         t = time.perf_counter()
