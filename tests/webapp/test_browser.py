@@ -106,8 +106,7 @@ def test_every_page_in_chromium(chromium_path: str, project: Path, tmp_path: Pat
                 charts = {"experiment": 1, "business": 2}  # forest plot; growth and Pareto
                 if name in charts:
                     page.wait_for_function(
-                        "document.querySelectorAll('.js-plotly-plot').length >= "
-                        f"{charts[name]}"
+                        f"document.querySelectorAll('.js-plotly-plot').length >= {charts[name]}"
                     )
                     traces = page.evaluate(
                         "[...document.querySelectorAll('.js-plotly-plot')]"
