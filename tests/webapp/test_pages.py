@@ -31,8 +31,9 @@ def test_overview_tiles_equal_monitor_and_follow_the_time_range(
     pages = {days: client.get(f"/?days={days}") for days in (7, 30)}
     assert all(p.status_code == 200 for p in pages.values())
     html = pages[30].text
-    assert "Revenue (USD)" in html and "Gross margin (%)" in html
-    assert "Live accuracy" not in html  # no predictions with labels: the KPI does not apply
+    assert "Revenue (USD)" in html and "Conversion rate (%)" in html
+    # no prediction served: no accuracy, latency, compute cost or margin of compute
+    assert "Live accuracy" not in html and "Latency" not in html and "Gross margin" not in html
     # the same period through the CLI: two 30-day windows ending at midnight after the last event
     out = _cli_json(
         capsys,

@@ -18,6 +18,12 @@ from bizmodel.report.formatting import format_value, kpi_label, kpi_unit
 __all__ = ["PERIODS", "experiment_page", "experiments_page", "models_page", "overview_page"]
 
 PERIODS = (7, 30, 90)  # the time-range picker's choices, in days
+# KPIs of served predictions: without any in the period they are zeros that mean "no model
+# served", and the margin a revenue with no cost subtracted; not shown then
+PREDICTION_KPIS = frozenset(
+    {"prediction_volume", "latency_p50_ms", "latency_p95_ms", "compute_cost_usd",
+     "cost_usd_per_1k", "gross_margin"}
+)  # fmt: skip
 
 
 def _open(settings: Settings) -> Any:
@@ -95,7 +101,9 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
         values = [_finite(p.get("value")) for p in k["points"]]
         value = values[-1] if values else None
         previous = values[-2] if len(values) > 1 else None
-        if value is None and previous is None:
+        if (value is None and previous is None) or (
+            predictions is None and k["name"] in PREDICTION_KPIS
+        ):
             continue  # this KPI does not apply (no accuracy for a regression model)
         unit = k.get("unit") or kpi_unit(k["name"])
         spark = [_finite(p.get("value")) for p in by_day.get(k["name"], {}).get("points", [])]
