@@ -1,9 +1,9 @@
-"""What each page shows, as plain data: the routes render it, the tests read it.
+"""What the Overview, Models and Business pages show, as plain data (the Experiments pages'
+is in :mod:`bizmodel.webapp.experiments`): the routes render it, the tests read it.
 
-Every builder takes the project's :class:`~bizmodel.config.Settings` and calls the library
-function the CLI calls for the same answer — ``monitor`` (:func:`project_monitor`), ``ab-test
---experiment`` (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`), the
-registry — so a page and the command print the same numbers.
+Every builder takes the project's :class:`~bizmodel.config.Settings` and computes what the
+CLI computes for the same answer — ``monitor``'s KPIs and alerts, the registry's versions —
+so a page and the command print the same numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from typing import Any
 from bizmodel.config import Settings
 from bizmodel.report.formatting import format_value, kpi_label, kpi_unit
 
-__all__ = ["PERIODS", "experiment_page", "experiments_page", "models_page", "overview_page"]
+__all__ = [
+    "PERIODS",
+    "analysis_figures",
+    "models_page",
+    "open_store",
+    "overview_page",
+    "period_end",
+]
 
 PERIODS = (7, 30, 90)  # the time-range picker's choices, in days
 # KPIs of served predictions: without any in the period they are zeros that mean "no model
@@ -26,7 +33,8 @@ PREDICTION_KPIS = frozenset(
 )  # fmt: skip
 
 
-def _open(settings: Settings) -> Any:
+def open_store(settings: Settings) -> Any:
+    """The project's event store (the caller closes it)."""
     from bizmodel.store import EventStore
 
     return EventStore.open(settings.resolved_database_url())
@@ -37,7 +45,7 @@ def period_end(settings: Settings) -> dt.datetime | None:
     from bizmodel.report.project import analysis_cutoff
     from bizmodel.webapp.queries import last_event_time
 
-    store = _open(settings)
+    store = open_store(settings)
     try:
         last = last_event_time(store)
     finally:
@@ -82,7 +90,7 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
     if end is None:
         return {"days": days, "tiles": [], "alerts": [], "end": None, "empty": True}
     span = dt.timedelta(days=days)
-    store = _open(settings)
+    store = open_store(settings)
     try:
         # the drift comparison reads the 7 days before the period's last 7 too
         since = end - max(2 * span, dt.timedelta(days=14))
@@ -154,59 +162,6 @@ def sparkline(values: list[float | None], width: int = 120, height: int = 28) ->
     )
 
 
-def experiments_page(settings: Settings) -> list[dict[str, Any]]:
-    """One row per experiment: status, arms, start, users exposed per arm and the SRM check."""
-    from bizmodel.stats.srm import srm_check
-    from bizmodel.webapp.queries import exposures
-
-    store = _open(settings)
-    try:
-        defined = store.list_experiments()
-        seen = exposures(store)
-    finally:
-        store.close()
-    rows = []
-    for exp in defined:
-        arms = [str(v["name"]) for v in exp["variants"]]
-        got = seen.get(exp["name"])
-        counts = [got.counts.get(a, 0) if got else 0 for a in arms]
-        srm = None
-        if sum(counts) > 0:
-            srm = srm_check(counts, [float(v["weight"]) for v in exp["variants"]])
-        rows.append(
-            {
-                "name": exp["name"],
-                "status": exp["status"],
-                "description": exp.get("description") or "",
-                "model_name": exp.get("model_name"),
-                "arms": arms,
-                "exposures": dict(zip(arms, counts, strict=True)),
-                "total": sum(counts),
-                "start": got.first.strftime("%Y-%m-%d %H:%M UTC") if got and got.first else "",
-                "srm_p_value": srm.p_value if srm else None,
-                "srm_flagged": bool(srm.flagged) if srm else False,
-            }
-        )
-    return rows
-
-
-def experiment_page(settings: Settings, name: str) -> dict[str, Any]:
-    """Every declared metric's result, exactly ``bizmodel ab-test --experiment NAME --json``."""
-    from bizmodel.errors import BizmodelError
-    from bizmodel.flywheel.experiments import analyze_project_experiment
-
-    row = next((r for r in experiments_page(settings) if r["name"] == name), None)
-    if row is None:
-        from bizmodel.errors import NotFoundError
-
-        raise NotFoundError(f"no experiment named {name!r}")
-    try:
-        results = analyze_project_experiment(settings, name, convention=settings.stats_convention)
-    except BizmodelError as exc:  # no metrics declared, no exposures yet: say so on the page
-        return {"experiment": row, "results": [], "problem": str(exc)}
-    return {"experiment": row, "results": [r.to_dict() for r in results], "problem": ""}
-
-
 def models_page(settings: Settings) -> list[dict[str, Any]]:
     """Every registered version: quality, inference cost per 1k (measured or given, with the
     hardware and the spread of the repeats), stage and recorded checks."""
@@ -251,29 +206,6 @@ def models_page(settings: Settings) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-def lift_figures(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A forest plot of every arm's lift per metric (the report's own chart)."""
-    from bizmodel.report.charts import experiment_lifts_section
-
-    out = []
-    for i, r in enumerate(results):
-        rows = [
-            {
-                "name": c["arm"],
-                "lift": c["estimate"],
-                "ci_low": c["ci_low"],
-                "ci_high": c["ci_high"],
-                "p_value": c.get("p_value"),
-            }
-            for c in r["comparisons"]
-        ]
-        if rows:
-            label = "relative lift vs. control" if r.get("relative") else "difference vs. control"
-            section = experiment_lifts_section(rows, title=r["metric"], x_label=label)
-            out.append({"id": f"chart-lift-{i}", "figure": section.figures[0]})
-    return out
 
 
 def analysis_figures(settings: Settings) -> list[dict[str, Any]]:

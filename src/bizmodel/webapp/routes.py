@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
+from bizmodel.webapp import experiments as exp_pages
 from bizmodel.webapp import pages
 from bizmodel.webapp.schemas import WhatIfRequest, WhatIfResponse
 from bizmodel.webapp.whatif import SPEC_FILES, BusinessPlan, whatif
@@ -56,7 +57,7 @@ def overview(request: Request, settings: SettingsDep, days: Days = 30) -> HTMLRe
 
 @router.get("/experiments", response_class=HTMLResponse)
 def experiments(request: Request, settings: SettingsDep) -> HTMLResponse:
-    rows = pages.experiments_page(settings)
+    rows = exp_pages.experiments_page(settings)
     return _render(
         request, "experiments.html", title="Experiments", active="experiments", rows=rows
     )
@@ -64,13 +65,13 @@ def experiments(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 @router.get("/experiments/{name}", response_class=HTMLResponse)
 def experiment(request: Request, name: str, settings: SettingsDep) -> HTMLResponse:
-    data = pages.experiment_page(settings, name)
+    data = exp_pages.experiment_page(settings, name)
     return _render(
         request,
         "experiment.html",
         title=f"Experiment {name}",
         active="experiments",
-        figures=pages.lift_figures(data["results"]),
+        figures=exp_pages.lift_figures(data["results"]),
         **data,
     )
 
@@ -78,7 +79,7 @@ def experiment(request: Request, name: str, settings: SettingsDep) -> HTMLRespon
 @router.get("/api/experiments/{name}")
 def experiment_json(name: str, settings: SettingsDep) -> dict[str, Any]:
     """The page's data; ``results`` is what ``bizmodel ab-test --experiment NAME --json`` prints."""
-    return pages.experiment_page(settings, name)
+    return exp_pages.experiment_page(settings, name)
 
 
 @router.get("/models", response_class=HTMLResponse)

@@ -1,0 +1,87 @@
+"""What the Experiments pages show: every experiment's exposures and SRM check, and per
+metric the results of ``bizmodel ab-test --experiment NAME`` (the same function)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bizmodel.config import Settings
+from bizmodel.webapp.pages import open_store
+
+__all__ = ["experiment_page", "experiments_page", "lift_figures"]
+
+
+def experiments_page(settings: Settings) -> list[dict[str, Any]]:
+    """One row per experiment: status, arms, start, users exposed per arm and the SRM check."""
+    from bizmodel.stats.srm import srm_check
+    from bizmodel.webapp.queries import exposures
+
+    store = open_store(settings)
+    try:
+        defined = store.list_experiments()
+        seen = exposures(store)
+    finally:
+        store.close()
+    rows = []
+    for exp in defined:
+        arms = [str(v["name"]) for v in exp["variants"]]
+        got = seen.get(exp["name"])
+        counts = [got.counts.get(a, 0) if got else 0 for a in arms]
+        srm = None
+        if sum(counts) > 0:
+            srm = srm_check(counts, [float(v["weight"]) for v in exp["variants"]])
+        rows.append(
+            {
+                "name": exp["name"],
+                "status": exp["status"],
+                "description": exp.get("description") or "",
+                "model_name": exp.get("model_name"),
+                "arms": arms,
+                "exposures": dict(zip(arms, counts, strict=True)),
+                "total": sum(counts),
+                "start": got.first.strftime("%Y-%m-%d %H:%M UTC") if got and got.first else "",
+                "srm_p_value": srm.p_value if srm else None,
+                "srm_flagged": bool(srm.flagged) if srm else False,
+            }
+        )
+    return rows
+
+
+def experiment_page(settings: Settings, name: str) -> dict[str, Any]:
+    """Every declared metric's result, exactly ``bizmodel ab-test --experiment NAME --json``."""
+    from bizmodel.errors import BizmodelError
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+
+    row = next((r for r in experiments_page(settings) if r["name"] == name), None)
+    if row is None:
+        from bizmodel.errors import NotFoundError
+
+        raise NotFoundError(f"no experiment named {name!r}")
+    try:
+        results = analyze_project_experiment(settings, name, convention=settings.stats_convention)
+    except BizmodelError as exc:  # no metrics declared, no exposures yet: say so on the page
+        return {"experiment": row, "results": [], "problem": str(exc)}
+    return {"experiment": row, "results": [r.to_dict() for r in results], "problem": ""}
+
+
+def lift_figures(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A forest plot of every arm's lift per metric (the report's own chart)."""
+    from bizmodel.report.charts import experiment_lifts_section
+
+    out = []
+    for i, r in enumerate(results):
+        rows = [
+            {
+                "name": c["arm"],
+                "lift": c["estimate"],
+                "ci_low": c["ci_low"],
+                "ci_high": c["ci_high"],
+                "p_value": c.get("p_value"),
+            }
+            for c in r["comparisons"]
+        ]
+        if rows:
+            label = "relative lift vs. control" if r.get("relative") else "difference vs. control"
+            section = experiment_lifts_section(rows, title=r["metric"], x_label=label)
+            out.append({"id": f"chart-lift-{i}", "figure": section.figures[0]})
+    return out
