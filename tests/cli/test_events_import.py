@@ -290,3 +290,40 @@ def test_usage_errors(
     assert run(["events", "import", *args, "--project", str(project)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and message in err and err.count("\n") == 1
+
+
+def test_a_local_time_skipped_by_a_clock_change_is_an_error(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _small(tmp_path, ["2025-03-30T01:30:00", "2025-03-30T02:30:00"])  # Paris: 2:00 -> 3:00
+    args = ["events", "import", str(src), "--map", MAP, "--set", "experiment=email"]
+    assert run([*args, "--timezone", "Europe/Paris", "--project", str(project)]) == 1
+    assert capsys.readouterr().err.startswith(
+        "Error: small.csv: row 2, column 'time' (ts): does not exist or is ambiguous in "
+        "Europe/Paris (a clock change); got '2025-03-30T02:30:00'"
+    )
+
+
+def test_an_export_imports_back_into_another_project(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, log = _log(40, seed=5)
+    src = _write(log, tmp_path / "log.csv")
+    args = ["events", "import", str(src), "--map", MAP, "--set", "experiment=email"]
+    assert run([*args, "--project", str(project)]) == 0
+    assert run(["events", "export", str(tmp_path / "out.csv"), "--project", str(project)]) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "bizmodel.toml").write_text(f'database_url = "sqlite:///{other}/b.db"\n')
+    capsys.readouterr()
+    assert run(["events", "import", str(tmp_path / "out.csv"), "--project", str(other)]) == 0
+    assert capsys.readouterr().out.startswith(f"{len(log)} rows read: {len(log)} events stored")
+    a, b = _store(project), _store(other)
+    key = ("client_event_id", "ts", "user_id", "type", "value", "experiment", "variant")
+
+    def rows(s: EventStore) -> list[tuple[Any, ...]]:
+        return sorted(tuple(e[k] for k in key) for e in s.events())
+
+    assert rows(a) == rows(b) and b.count("assignments") == a.count("assignments") == 40
+    a.close()
+    b.close()
