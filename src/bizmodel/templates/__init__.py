@@ -148,6 +148,34 @@ def run_result(
     )
 
 
+class PipelineTemplate:
+    """Base of the packaged templates: :meth:`run` is the one flywheel
+    (:mod:`bizmodel.flywheel.pipeline`) with the template's product plugged in, so a template
+    only says how a run starts (:meth:`start`)."""
+
+    def start(self, settings: Settings, options: Mapping[str, Any]) -> tuple[Any, Settings, Path]:
+        """Check ``options`` (before any work) and return the ``Product`` to plug in, the
+        settings the run uses and the folder for its growth fit, spec and recommendation."""
+        raise NotImplementedError
+
+    def run(
+        self,
+        settings: Settings,
+        options: Mapping[str, Any],
+        *,
+        show_progress: bool = True,
+        progress: Progress | None = None,
+    ) -> TemplateRunResult:
+        """Run the project end to end: every stage of the flywheel, this template's product
+        plugged in."""
+        from bizmodel.flywheel.pipeline import Run, run_pipeline
+
+        product, run_settings, out = self.start(settings, options)
+        run = Run(run_settings, out=out, show_progress=show_progress, progress=progress)
+        result: TemplateRunResult = product.result(run_pipeline(product, run))
+        return result
+
+
 def get_template(name: str) -> Template:
     """The template called ``name``.
 
@@ -323,6 +351,7 @@ def run_project(
 __all__ = [
     "TEMPLATES",
     "NewProjectResult",
+    "PipelineTemplate",
     "Progress",
     "Template",
     "TemplateRunResult",

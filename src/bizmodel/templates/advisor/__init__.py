@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from bizmodel.config import Settings
-from bizmodel.templates import Progress, TemplateRunResult
+from bizmodel.templates import PipelineTemplate
 
 
-class AdvisorTemplate:
+class AdvisorTemplate(PipelineTemplate):
     """The investment-advisor template (see the module docstring)."""
 
     name = "advisor"
@@ -75,19 +75,11 @@ class AdvisorTemplate:
         (d / "business_spec.json").write_text(json.dumps(spec, indent=2), encoding="utf-8")
         (d / "README.md").write_text(PRODUCT_README, encoding="utf-8")
 
-    def run(
-        self,
-        settings: Settings,
-        options: Mapping[str, Any],
-        *,
-        show_progress: bool = True,
-        progress: Progress | None = None,
-    ) -> TemplateRunResult:
-        """Train → register → serve → advise → backtest → subscribers → growth → optimise →
-        report (:func:`bizmodel.templates.advisor.run.run_advisor`)."""
-        from bizmodel.templates.advisor.run import run_advisor
+    def start(self, settings: Settings, options: Mapping[str, Any]) -> tuple[Any, Settings, Path]:
+        """How a run starts: options checked, outputs under ``output/`` (:mod:`.run`)."""
+        from bizmodel.templates.advisor.run import start_advisor
 
-        return run_advisor(settings, options, show_progress=show_progress, progress=progress)
+        return start_advisor(settings, options)
 
     def api_router(self, settings: Settings) -> Any:
         """``POST /v1/advice`` (:mod:`bizmodel.templates.advisor.api`)."""

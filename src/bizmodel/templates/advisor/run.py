@@ -29,8 +29,8 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
-from bizmodel.templates import Progress, TemplateRunResult, int_option, run_result
+from bizmodel.flywheel.pipeline import Product, Run
+from bizmodel.templates import TemplateRunResult, int_option, run_result
 
 MODEL_NAME = "advisor-sentiment"
 PROFILE_NAMES = ("conservative", "balanced", "aggressive")
@@ -74,22 +74,13 @@ def _check(options: Mapping[str, Any]) -> None:
         int_option(options, key)
 
 
-def run_advisor(
-    settings: Settings,
-    options: Mapping[str, Any],
-    *,
-    show_progress: bool = True,
-    progress: Progress | None = None,
-) -> TemplateRunResult:
-    """Run the advisor project of ``settings`` end to end (module docstring): the flywheel's
-    stages (:mod:`bizmodel.flywheel.pipeline`) with :class:`Advisor` plugged in."""
+def start_advisor(settings: Settings, options: Mapping[str, Any]) -> tuple[Advisor, Settings, Path]:
+    """How an advisor run starts (:meth:`~bizmodel.templates.PipelineTemplate.start`): options
+    checked, outputs under ``output/``."""
     _check(options)
-    pdir = Path(settings.project_dir)
-    out = pdir / "output"
+    out = Path(settings.project_dir) / "output"
     out.mkdir(exist_ok=True)
-    product = Advisor(options)
-    run = Run(settings, out=out, show_progress=show_progress, progress=progress)
-    return product.result(run_pipeline(product, run))
+    return Advisor(options), settings, out
 
 
 class Advisor(Product):
@@ -343,4 +334,4 @@ class Advisor(Product):
         )
 
 
-__all__ = ["MODEL_NAME", "Advisor", "run_advisor", "store_counts"]
+__all__ = ["MODEL_NAME", "Advisor", "start_advisor", "store_counts"]

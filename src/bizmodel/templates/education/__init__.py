@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from bizmodel.config import Settings
-from bizmodel.templates import Progress, TemplateRunResult
+from bizmodel.templates import PipelineTemplate
 
 SAMPLE_LEARNERS = 400
 SAMPLE_ATTEMPTS = 30
 ITEMS_PER_SKILL = 20
 
 
-class EducationTemplate:
+class EducationTemplate(PipelineTemplate):
     """The ``education`` template (see the package docstring)."""
 
     name = "education"
@@ -87,18 +87,11 @@ class EducationTemplate:
         (Path(directory) / "business_spec.json").write_text(json.dumps(spec, indent=2))
         (Path(directory) / "README.md").write_text(_README, encoding="utf-8")
 
-    def run(
-        self,
-        settings: Settings,
-        options: Mapping[str, Any],
-        *,
-        show_progress: bool = True,
-        progress: Progress | None = None,
-    ) -> TemplateRunResult:
-        """Run the project end to end (:func:`.pipeline.run_education`)."""
-        from bizmodel.templates.education.pipeline import run_education
+    def start(self, settings: Settings, options: Mapping[str, Any]) -> tuple[Any, Settings, Path]:
+        """How a run starts: options checked, the run's API key (:mod:`.pipeline`)."""
+        from bizmodel.templates.education.pipeline import start_education
 
-        return run_education(settings, options, show_progress=show_progress, progress=progress)
+        return start_education(settings, options)
 
     def api_router(self, settings: Settings) -> Any:
         """``POST /v1/recommend`` (:mod:`.api`)."""

@@ -15,8 +15,8 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
-from bizmodel.templates import Progress, TemplateRunResult, int_option, run_result
+from bizmodel.flywheel.pipeline import Product, Run
+from bizmodel.templates import TemplateRunResult, int_option, run_result
 from bizmodel.templates.education import report as edu_report
 from bizmodel.templates.education.api import ITEMS_FILE, PARAMS_FILE
 from bizmodel.templates.education.bkt import auc_logloss
@@ -47,23 +47,17 @@ SPEC_FILE = "business_spec.json"
 ARMS = ["random", "zpd", "easiest"]  # control first
 
 
-def run_education(
-    settings: Settings,
-    options: Mapping[str, Any],
-    *,
-    show_progress: bool = True,
-    progress: Progress | None = None,
-) -> TemplateRunResult:
-    """Run the education project in ``settings.project_dir`` end to end (see the README): the
-    flywheel's stages (:mod:`bizmodel.flywheel.pipeline`) with :class:`Education` plugged in."""
+def start_education(
+    settings: Settings, options: Mapping[str, Any]
+) -> tuple[Education, Settings, Path]:
+    """How an education run starts (:meth:`~bizmodel.templates.PipelineTemplate.start`):
+    options checked; the run serves under the project's API keys (or its own)."""
     pdir = Path(settings.project_dir)
-    (pdir / "education").mkdir(exist_ok=True)
     product = Education(options)
-    keys = settings.api_keys or (RUN_KEY,)
-    served = Settings.load(pdir, api_keys=keys)
-    run = Run(served, out=pdir, show_progress=show_progress, progress=progress)
+    (pdir / "education").mkdir(exist_ok=True)
     product.report_title = f"{settings.project.title or 'Personalised education'} — bizmodel run"
-    return product.result(run_pipeline(product, run))
+    served = Settings.load(pdir, api_keys=settings.api_keys or (RUN_KEY,))
+    return product, served, pdir
 
 
 class Education(Product):
@@ -337,4 +331,4 @@ class Education(Product):
         )
 
 
-__all__ = ["Education", "run_education"]
+__all__ = ["Education", "start_education"]

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from bizmodel.config import Settings
-from bizmodel.templates import Progress, TemplateRunResult
+from bizmodel.templates import PipelineTemplate
 
 SAMPLE_MEMBERS = 2400
 
 
-class HealthTemplate:
+class HealthTemplate(PipelineTemplate):
     """The ``health`` template (see the package docstring)."""
 
     name = "health"
@@ -65,18 +65,11 @@ class HealthTemplate:
 
         write_project(directory, seed=seed, members=SAMPLE_MEMBERS)
 
-    def run(
-        self,
-        settings: Settings,
-        options: Mapping[str, Any],
-        *,
-        show_progress: bool = True,
-        progress: Progress | None = None,
-    ) -> TemplateRunResult:
-        """Train → register → serve → simulate members → fit → optimise → report."""
-        from bizmodel.templates.health.run import run_health
+    def start(self, settings: Settings, options: Mapping[str, Any]) -> tuple[Any, Settings, Path]:
+        """How a run starts: options checked before any training (:mod:`.run`)."""
+        from bizmodel.templates.health.run import start_health
 
-        return run_health(settings, options, show_progress=show_progress, progress=progress)
+        return start_health(settings, options)
 
     def api_router(self, settings: Settings) -> Any:
         """``POST /v1/risk`` (see :mod:`bizmodel.templates.health.api`)."""

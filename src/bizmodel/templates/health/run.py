@@ -33,8 +33,8 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
-from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
-from bizmodel.templates import Progress, TemplateRunResult, int_option, run_result
+from bizmodel.flywheel.pipeline import Product, Run
+from bizmodel.templates import TemplateRunResult, int_option, run_result
 from bizmodel.templates.health.advice import DISCLAIMER, band_index, check_bands
 from bizmodel.templates.health.data import generate_members
 from bizmodel.templates.health.drive import drive_members
@@ -85,19 +85,11 @@ def check_options(options: Mapping[str, Any]) -> None:
         )
 
 
-def run_health(
-    settings: Settings,
-    options: Mapping[str, Any],
-    *,
-    show_progress: bool = True,
-    progress: Progress | None = None,
-) -> TemplateRunResult:
-    """Run the health project in ``settings.project_dir`` end to end (see module docstring):
-    the flywheel's stages (:mod:`bizmodel.flywheel.pipeline`) with :class:`Health` plugged in."""
+def start_health(settings: Settings, options: Mapping[str, Any]) -> tuple[Health, Settings, Path]:
+    """How a health run starts (:meth:`~bizmodel.templates.PipelineTemplate.start`): options
+    checked, outputs in the project folder."""
     check_options(options)
-    product = Health(options)
-    run = Run(settings, out=settings.project_dir, show_progress=show_progress, progress=progress)
-    return product.result(run_pipeline(product, run))
+    return Health(options), settings, settings.project_dir
 
 
 class Health(Product):
@@ -355,5 +347,5 @@ __all__ = [
     "check_options",
     "fit_risk_models",
     "load_clean_members",
-    "run_health",
+    "start_health",
 ]
