@@ -114,8 +114,8 @@ def test_select_int8_keeps_the_fastest_variant_that_passes(
         True,
     )
     assert list(got["variants"]) == list(variants)
-    assert got["variants"]["static"]["seq_per_s"] == 20.0
-    assert "seq_per_s" not in got["variants"]["static-edges"]
+    assert got["variants"]["static"]["pred_per_cpu_s"] == 20.0
+    assert "pred_per_cpu_s" not in got["variants"]["static-edges"]
     assert got["n"] == len(TEXTS) and got["criterion"] == "output difference"
 
     verdicts.update({"onnx-int8": False, "onnx-int8-static": False})

@@ -62,6 +62,28 @@ def throughput(
     return best
 
 
+def cpu_rate(
+    runtime: Runtime,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    batch_size: int = 8,
+    repeats: int = 3,
+) -> float:
+    """Predictions per CPU-second of ``runtime`` (median of ``repeats`` passes at one thread,
+    :func:`bizmodel.inference.cost.measure_inference_cost`).
+
+    Used to rank int8 variants: they run the same work in different kernels, and on shared
+    cores wall time says more about the neighbours than about the kernels (in
+    docs/benchmarks.md one variant's batch-1 wall rate moved 2x between two runs, its
+    CPU-seconds 10-20%).
+    """
+    from bizmodel.inference.cost import measure_inference_cost
+
+    cost = measure_inference_cost(runtime, texts, pairs, batch_sizes=(batch_size,), repeats=repeats)
+    return 1000.0 / max(float(cost["cpu_s_per_1k_best"]), 1e-9)
+
+
 def int8_check(
     fp32: Any,
     int8: Any,
@@ -211,9 +233,9 @@ def select_int8(
     Static variants are calibrated on ``texts``/``pairs`` (the registered held-out sample);
     each variant's :func:`int8_check` on the same rows decides whether it may be served
     (the task metric with ``targets``, else the output distance). Among those that pass, the
-    one with the highest ``speed`` (default: :func:`throughput` at batch 8 on the sample) is
-    chosen. A variant that cannot be built (e.g. no layer count for ``edges``) is recorded
-    with its ``error`` and skipped.
+    one with the highest ``speed`` (default: :func:`cpu_rate`, predictions per CPU-second at
+    batch 8 on the sample) is chosen. A variant that cannot be built (e.g. no layer count for
+    ``edges``) is recorded with its ``error`` and skipped.
 
     Returns
     -------
@@ -221,10 +243,11 @@ def select_int8(
         The chosen variant's :func:`int8_check` keys at the top level (the first variant's
         when none passed, with ``within_tolerance`` False), plus ``variant`` (the chosen name
         or None), ``runtime`` (its runtime name or None) and ``variants`` (name → check,
-        with ``seq_per_s`` for those that passed). This is what ``inference_cost["int8"]``
+        with ``pred_per_cpu_s`` (or the injected ``speed``) for those that passed). This is
+        what ``inference_cost["int8"]``
         of a registered version holds and what :func:`choose_runtime` reads.
     """
-    speed = speed or (lambda rt: throughput(rt, texts, pairs))
+    speed = speed or (lambda rt: cpu_rate(rt, texts, pairs))
     fp32 = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
     fp32_out = _Outputs(fp32.predict(texts, pairs))  # one fp32 pass for every variant
     labels = getattr(model, "labels", None)
@@ -239,7 +262,7 @@ def select_int8(
         rt = OnnxRuntime(model, path, threads=threads)
         check = int8_check(fp32_out, rt, texts, pairs, targets=targets, labels=labels)
         if check["within_tolerance"]:
-            check["seq_per_s"] = passed[name] = float(speed(rt))
+            check["pred_per_cpu_s"] = passed[name] = float(speed(rt))
         checks[name] = check
     chosen = max(passed, key=lambda n: passed[n]) if passed else None
     shown = (
@@ -248,7 +271,7 @@ def select_int8(
         else next((c for c in checks.values() if "error" not in c), {"within_tolerance": False})
     )
     return {
-        **{k: v for k, v in shown.items() if k != "seq_per_s"},
+        **{k: v for k, v in shown.items() if k != "pred_per_cpu_s"},
         "within_tolerance": chosen is not None,
         "variant": chosen,
         "runtime": int8_variant(chosen).runtime_name if chosen else None,
@@ -335,6 +358,7 @@ def choose_runtime(
         )
         return OnnxRuntime(model, path, threads=threads)
     texts, pairs = _sample(model, sample_texts, sample_pairs)
+    given = speed
     speed = speed or (lambda rt: throughput(rt, texts, pairs))
     torch_rt = TorchRuntime(model)
     onnx_rt = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
@@ -345,7 +369,7 @@ def choose_runtime(
         check = (
             int8
             if int8 is not None
-            else select_int8(model, onnx_dir, texts, pairs, threads=threads, speed=speed)
+            else select_int8(model, onnx_dir, texts, pairs, threads=threads, speed=given)
         )
         choice["int8"] = check
         variant = _stored_variant(check)

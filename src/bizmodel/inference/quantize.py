@@ -4,17 +4,15 @@
   the batch (``DynamicQuantizeLinear`` before every ``MatMulInteger``). No calibration data.
 - **static**: weights int8 per channel; each activation's scale and zero point are fixed in
   advance from the value range seen on a calibration sample (ONNX Runtime's QDQ format:
-  ``QuantizeLinear``/``DequantizeLinear`` pairs that its CPU provider fuses into
-  ``QLinearMatMul``). No per-batch range pass at run time, and the ranges are chosen on the
-  registered rows instead of on each batch's extremes.
+  ``QuantizeLinear``/``DequantizeLinear`` pairs on the MatMul's inputs, which its CPU
+  provider fuses into ``MatMulIntegerToFloat``; the output stays fp32). No per-batch range
+  pass at run time, the ranges are chosen on the registered rows instead of on each batch's
+  extremes, and a row's output does not depend on the rows batched with it.
 - **edges** (either mode): the first and last encoder layer's weight MatMuls stay fp32 — the
   layers whose rounding reaches the output least diluted (the first one's through all others,
   the last one's straight into the pooled vector).
 - **ffn** (static): each layer's feed-forward down-projection stays fp32 (its input, a GELU
-  output, is the most long-tailed activation: one static range fits it worst). Measured on
-  the SemEval and demo models (``docs/benchmarks.md``), keeping these 6 of 36 MatMuls fp32
-  took static int8 from a Pearson loss of 0.011-0.031 to within 0.003; keeping the attention
-  output or the Q/K/V projections instead did not.
+  output, is the most long-tailed activation: one static range fits it worst).
 
 Only MatMuls with a constant weight are quantised (the attention scores ``Q·Kᵀ`` and ``A·V``,
 the pooler and the head, which are ``Gemm`` nodes, stay fp32). Which variant is served is
