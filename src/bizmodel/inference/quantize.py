@@ -22,6 +22,7 @@ measured, not assumed: :func:`bizmodel.inference.choice.select_int8`.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import uuid
@@ -155,12 +156,14 @@ def _same_width(batches: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.n
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """The quantizer's "consider pre-processing" advice is logged on the root logger."""
+    """The quantizer's "consider pre-processing" advice is logged on the root logger; the
+    histogram calibrators print their progress."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 
