@@ -239,6 +239,7 @@ def test_auto_serves_int8_only_when_its_check_passed(model, tmp_path) -> None:  
     check = measured.choice["int8"]
     assert check["n"] == 64 and check["tolerance"] == INT8_TOLERANCE
     assert check["criterion"] == "output difference"
+    assert list(check["variants"]) == ["dynamic"]  # no registered sample: dynamic only
     assert (check["runtime"] in measured.choice["seq_per_s"]) == check["within_tolerance"]
 
 

@@ -35,6 +35,10 @@ INT8_MIN_LABEL_AGREEMENT = 0.98
 INT8_METRIC_TOLERANCE = 0.005
 # The int8 variants select_int8 tries (bizmodel.inference.quantize.INT8_VARIANTS), in order.
 DEFAULT_INT8_VARIANTS = ("dynamic", "dynamic-edges", "static", "static-edges", "static-ffn")
+# Without a stored check auto measures at load on synthetic headlines: static ranges calibrated
+# on them would not be the users' data, and five exports would add tens of seconds to every
+# load of an unchecked version (the demo's), so only dynamic is tried there, as before.
+LOAD_INT8_VARIANTS = ("dynamic",)
 
 
 def max_abs_diff(
@@ -314,8 +318,8 @@ def choose_runtime(
     measured on the sample: ONNX fp32 must agree with PyTorch within :data:`FP32_ATOL`; an
     int8 variant must pass :func:`int8_check` against ONNX fp32 — the stored
     :func:`select_int8` result ``int8`` (as measured at registration: its ``variant`` is
-    served when ``within_tolerance``) when given, else :func:`select_int8` measured now on
-    the sample.
+    served when ``within_tolerance``) when given, else :func:`select_int8` of
+    :data:`LOAD_INT8_VARIANTS` measured now on the sample.
 
     Parameters
     ----------
@@ -369,7 +373,15 @@ def choose_runtime(
         check = (
             int8
             if int8 is not None
-            else select_int8(model, onnx_dir, texts, pairs, threads=threads, speed=given)
+            else select_int8(
+                model,
+                onnx_dir,
+                texts,
+                pairs,
+                variants=LOAD_INT8_VARIANTS,
+                threads=threads,
+                speed=given,
+            )
         )
         choice["int8"] = check
         variant = _stored_variant(check)
