@@ -193,3 +193,36 @@ def test_fit_growth_from_an_experiment(tmp_path: Path, capsys: pytest.CaptureFix
     levers.write_text("[1, 2]")
     assert run([*args, "--levers", str(levers)]) == 1
     assert 'expected {"arm": {"lever": value, ...}, ...}' in capsys.readouterr().err
+
+
+def test_ab_test_expect_drops_mismatched_users(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = ["user,group,landing_page,y"]
+    for u in range(40):
+        arm, page = ("control", "old_page") if u % 2 == 0 else ("treatment", "new_page")
+        if u in (3, 10):  # shown the other arm's page
+            page = "old_page" if page == "new_page" else "new_page"
+        rows.append(f"{u},{arm},{page},{u % 7 + (u % 2) * 0.5}")
+    rows.append("20,control,new_page,3.0")  # user 20: a second, mismatched row
+    path = tmp_path / "log.csv"
+    path.write_text("\n".join(rows) + "\n")
+    args = ["ab-test", str(path), "--variant", "group", "--metric", "y", "--user", "user"]
+    rule = "landing_page=control:old_page,treatment:new_page"
+    assert run([*args, "--expect", rule, "--json"]) == 0
+    d = _json(capsys)
+    q = d["data_quality"]
+    assert (q["rows_exposure_mismatch"], q["users_exposure_mismatch"]) == (3, 3)
+    assert q["rows_users_exposure_mismatch"] == 4 and q["rows_used"] == 37
+    assert d["warnings"][0].startswith("exposure mismatch: 3 rows break the rule")
+    assert run([*args, "--expect", "landing_page=control:old_page,B:new_page"]) == 1
+    assert capsys.readouterr().err == (
+        f"Error: {path}: exposure rule for 'landing_page': arm 'B' is not in column 'group'; "
+        "arms are ['control', 'treatment']\n"
+    )
+    assert run([*args, "--expect", "landing_page"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: an exposure rule must look like COLUMN=ARM:VALUE,ARM:VALUE")
+    assert err.count("\n") == 1
+    assert run(["ab-test", "--experiment", "x", "--metric", "y", "--expect", rule]) == 1
+    assert "--expect is for a DATA file, not for --experiment" in capsys.readouterr().err

@@ -61,6 +61,13 @@ def ab_test(
     split: str | None = typer.Option(
         None, "--split", help="Planned traffic split for the SRM check, e.g. 50,50."
     ),
+    expect: list[str] = typer.Option(
+        [],
+        "--expect",
+        help="A column that must agree with the arm, COLUMN=ARM:VALUE,ARM:VALUE (e.g. "
+        "landing_page=control:old_page,treatment:new_page; repeatable). Disagreeing rows are "
+        "dropped; with --user, their users entirely.",
+    ),
     engine: str = typer.Option("frequentist", "--engine", help="frequentist or bayesian."),
     sequential: bool = typer.Option(
         False, "--sequential", help="Always-valid confidence sequences (safe to peek)."
@@ -95,6 +102,10 @@ def ab_test(
     exposures (GET /v1/assign) and events of the project's store, the metrics declared in
     bizmodel.toml, the experiment's first variant as control and its weights as the planned
     split; one result per metric (a JSON list with --json when there are several).
+
+    --expect (DATA only) declares what each arm's units must have been shown; rows that
+    disagree are dropped, and with --user a user with any such row is dropped entirely,
+    counted apart from duplicates and users in several arms.
     """
     from bizmodel.cli.output import emit, to_json
     from bizmodel.stats import GaussianPrior, analyze_units
@@ -131,8 +142,12 @@ def ab_test(
         from bizmodel.config import Settings
         from bizmodel.flywheel.experiments import analyze_project_experiment
 
-        file_only = {"--variant": variant, "--covariate": covariate, "--denominator": denominator}
-        file_only |= {"--user": user, "--arms": arms}
+        file_only: dict[str, object] = {
+            "--variant": variant,
+            "--covariate": covariate,
+            "--denominator": denominator,
+        }
+        file_only |= {"--user": user, "--arms": arms, "--expect": expect or None}
         given = [k for k, v in file_only.items() if v is not None]
         if given:
             raise ConfigError(f"{given[0]} is for a DATA file, not for --experiment")
@@ -162,6 +177,7 @@ def ab_test(
             denominator=denominator,
             user=user,
             arms=_split(arms) or None,
+            expect=expect or None,
             **opts,
         )
     except DataError as exc:

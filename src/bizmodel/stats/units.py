@@ -8,6 +8,9 @@ a silent change:
 rows without a variant                  dropped, counted
 variant not among the planned ``arms``  dropped, counted per label (assignment/exposure
                                         mismatch)
+a declared column disagreeing with the  the row dropped; with ``user``, the unit and all its
+arm (``expect``, e.g. landing page)     rows dropped; rows and units counted per arm
+                                        (:mod:`bizmodel.stats.exposure`)
 users seen in more than one arm         all their rows dropped, users and rows counted
                                         (GrowthBook drops "multiple exposures" too)
 duplicated users within one arm         first row kept (``duplicates="first"``), or error
@@ -29,6 +32,7 @@ import numpy as np
 
 from bizmodel.errors import ConfigError, DataError
 from bizmodel.stats.analysis import analyze
+from bizmodel.stats.exposure import Expect, exposure_mismatch, exposure_rules
 from bizmodel.stats.result import ABTestResult
 from bizmodel.stats.statistics import (
     ArmStatistic,
@@ -162,6 +166,7 @@ def analyze_units(
     metric_type: MetricType = "auto",
     duplicates: Literal["first", "error"] = "first",
     missing: Literal["drop", "error"] = "drop",
+    expect: Expect | None = None,
     **options: Any,
 ) -> ABTestResult:
     """Analyse unit-level rows: one row per unit, a variant column and a metric column.
@@ -184,6 +189,15 @@ def analyze_units(
         The planned arms, control first; rows with other labels are dropped and counted, and
         a planned arm without units is an error. ``planned_split`` (an option of
         :func:`bizmodel.stats.analyze`) is in this order.
+    expect : str, list of str or mapping, optional
+        Exposure rules: a column that must agree with the arm, as
+        ``"landing_page=control:old_page,treatment:new_page"`` (one text per column) or
+        ``{"landing_page": {"control": "old_page", "treatment": "new_page"}}``. Rows that
+        disagree are dropped; with ``user``, a unit with any disagreeing row is dropped
+        entirely. Counted in ``data_quality`` (``rows_exposure_mismatch``,
+        ``users_exposure_mismatch``, ``rows_users_exposure_mismatch``) apart from
+        duplicates and units in several arms (checked after it). See
+        :mod:`bizmodel.stats.exposure`.
     metric_type : {"auto", "mean", "proportion"}
         ``auto`` treats a 0/1 metric as a proportion (variance p(1−p)).
     **options
@@ -199,6 +213,7 @@ def analyze_units(
     ('A', 1.0)
     """
     _require_columns(data, [variant, metric, covariate, denominator, user])
+    rules = exposure_rules(expect)
     if metric_type not in ("auto", "mean", "proportion"):
         raise ConfigError(f"metric_type must be auto, mean or proportion; got {metric_type!r}")
     if duplicates not in ("first", "error") or missing not in ("drop", "error"):
@@ -240,9 +255,41 @@ def analyze_units(
                 f"{planned}: {per_arm(unknown)}"
             )
             keep &= ~unknown
-    # 2. units in several arms, duplicated units
+    ucodes: np.ndarray | None = None
+    uuniq: Any = ()
     if user is not None:
         ucodes, uuniq = pd.factorize(data[user])
+    # 2. exposure consistency: a declared column (landing page) must agree with the arm
+    if rules:
+        mism = keep & exposure_mismatch(data, rules, variant=variant, names=names, vcodes=vcodes)
+        if mism.any():
+            k = int(mism.sum())
+            what = "; ".join(
+                f"{r.column!r} must be "
+                + ", ".join(f"{v!r} in {a!r}" for a, v in r.expected.items())
+                for r in rules
+            )
+            quality["rows_exposure_mismatch"] = k
+            if ucodes is None:
+                warnings.append(
+                    f"exposure mismatch: dropped {k} rows that break the rule ({what}): "
+                    f"{per_arm(mism)}"
+                )
+                keep &= ~mism
+            else:
+                units = np.unique(ucodes[mism & (ucodes >= 0)])
+                unit_rows = keep & ((np.isin(ucodes, units) & (ucodes >= 0)) | mism)
+                examples = [_plain(uuniq[i]) for i in units[:3]]
+                quality["users_exposure_mismatch"] = len(units)
+                quality["rows_users_exposure_mismatch"] = int(unit_rows.sum())
+                warnings.append(
+                    f"exposure mismatch: {k} rows break the rule ({what}): {per_arm(mism)}; "
+                    f"dropped their {len(units)} users entirely ({int(unit_rows.sum())} rows), "
+                    f"e.g. {examples}"
+                )
+                keep &= ~unit_rows
+    # 3. units in several arms, duplicated units
+    if ucodes is not None:
         no_user = keep & (ucodes < 0)
         if no_user.any():
             k = int(no_user.sum())
@@ -282,7 +329,7 @@ def analyze_units(
                 "first row of each"
             )
             keep[dup_rows] = False
-    # 3. numbers, missing values
+    # 4. numbers, missing values
     cols = [c for c in (metric, covariate, denominator) if c is not None]
     values = {c: _numeric(data, c) for c in cols}
     drop = np.zeros(n_rows, dtype=bool)
@@ -302,7 +349,7 @@ def analyze_units(
     if not keep.all():
         values = {c: v[keep] for c, v in values.items()}
     quality["rows_used"] = int(keep.sum())
-    # 4. arms
+    # 5. arms
     counts = np.bincount(vcodes[keep], minlength=K)
     present = [i for i in range(K) if counts[i] > 0]
     found = [names[i] for i in present]
