@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -85,3 +86,53 @@ def test_missing_mlflow_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(ConfigError, match=r"needs mlflow: pip install 'bizmodel\[tracking\]'"):
         track.log_training_run("x", uri="sqlite:///x.db")
+
+
+@pytest.mark.slow
+def test_tune_logs_each_trial_nested_under_the_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("optuna")
+    from bizmodel.datasets import financial_headlines
+    from bizmodel.scale.tune import SearchSpace, tune
+
+    data = tmp_path / "headlines.csv"
+    financial_headlines(48, seed=0).to_csv(data, index=False)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.chdir(tmp_path)  # no project file: the tracking URI comes from the environment
+    monkeypatch.delenv("BIZMODEL_PROJECT_DIR", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    args = dict(
+        text="company", text_pair="headline", target="sentiment", split_column="split",
+        space=SearchSpace(methods=("full",), max_epochs=1, batch_sizes=(16,)),
+        storage=f"sqlite:///{tmp_path}/study.db", study="tiny", workdir=tmp_path / "trials",
+        pruner="none", max_length=32, num_threads=1,
+    )  # fmt: skip
+    result = tune(data, trials=2, **args)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("bizmodel")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.`bizmodel.kind` = 'study'")
+    assert parent.data.tags["bizmodel.study"] == "tiny"
+    assert parent.data.params == {"metric": "pearson", "direction": "maximize"}
+    assert parent.data.metrics["best_dev_pearson"] == pytest.approx(result.best_value)
+    assert parent.data.tags["bizmodel.best_trial"] == str(result.best_trial)
+
+    def children() -> dict[int, Any]:
+        found = client.search_runs(
+            [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+        )
+        return {int(r.data.tags["bizmodel.trial"]): r for r in found}
+
+    runs = children()
+    assert sorted(runs) == [0, 1]
+    for t in result.trials:
+        r = runs[t["number"]]
+        assert r.info.status == "FINISHED"
+        assert r.data.metrics["dev_pearson"] == pytest.approx(t["value"])
+        params = {k: t[k] for k in ("method", "lr", "epochs", "batch_size")}
+        assert r.data.params == {k: str(v) for k, v in params.items()}
+    history = client.get_metric_history(runs[0].info.run_id, "epoch_dev_pearson")
+    assert [h.step for h in history] == [1]
+    resumed = tune(data, trials=3, **args)
+    assert resumed.n_new == 1
+    assert sorted(children()) == [0, 1, 2]  # the same parent, one new nested run

@@ -15,7 +15,8 @@ for PostgreSQL the schema ``optuna`` of the same database (Optuna and the event 
 keep an Alembic version table, so they cannot share one namespace). The first trial of a new
 study is the default configuration, so the search never reports a configuration worse than
 the defaults on the dev metric. The best trial's model dir is kept (the others are deleted)
-and can be registered in the project registry.
+and can be registered in the project registry. With an MLflow tracking URI configured, each
+finished trial is an MLflow run nested under one run for the study.
 
 Examples
 --------
@@ -297,6 +298,13 @@ def tune(
     Returns
     -------
     TuneResult
+
+    Notes
+    -----
+    With an MLflow tracking URI configured (``[tracking] mlflow_uri`` or
+    ``MLFLOW_TRACKING_URI``), the study is mirrored after the search: a parent run for the
+    study and a nested run per finished trial (hyper-parameters as params, ``dev_<metric>``,
+    per-epoch ``epoch_dev_<metric>``); see :func:`bizmodel.tracking.mlflow.log_study`.
     """
     from bizmodel.config import Settings
 
@@ -309,6 +317,11 @@ def tune(
     space = space or SearchSpace()
     optuna = _optuna()
     settings = Settings.load()
+    mlflow_uri = settings.tracking.mlflow_uri
+    if mlflow_uri:  # fail before hours of search, not after
+        from bizmodel.tracking.mlflow import check_installed
+
+        check_installed()
     metric, direction = _metric_and_direction(data, target, task, metric)
     study_name = study or f"tune-{Path(data).stem}-{target}"
     storage_url = storage or study_storage_url(settings.resolved_database_url())
@@ -352,12 +365,32 @@ def tune(
                     workers=workers, address=address, seed=seed,
                 )  # fmt: skip
         ostudy = optuna.load_study(study_name=study_name, storage=rdb)
+        if mlflow_uri:
+            from bizmodel.tracking.mlflow import log_study
+
+            log_study(
+                study_name, [_trial_record(t) for t in _finished(ostudy)], uri=mlflow_uri,
+                metric=metric, direction=direction, experiment=settings.tracking.mlflow_experiment,
+            )  # fmt: skip
         return _result(
             ostudy, backend, metric, direction, max(missing, 0), storage_url, register_as,
             registry_dir or settings.resolved_registry_dir(),
         )  # fmt: skip
     finally:
         rdb.engine.dispose()  # no pooled connection outlives the call
+
+
+def _trial_record(t: Any) -> dict[str, Any]:
+    """A finished Optuna trial as :func:`bizmodel.tracking.mlflow.log_study` takes it."""
+    model_dir = t.user_attrs.get("model_dir")
+    return {
+        "number": t.number,
+        "state": t.state.name.lower(),
+        "value": t.value,
+        "params": dict(t.params),
+        "intermediate": dict(t.intermediate_values),
+        "model_dir": model_dir if model_dir and Path(model_dir).is_dir() else None,
+    }
 
 
 def _pruner(kind: str) -> Any:

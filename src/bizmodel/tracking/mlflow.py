@@ -10,6 +10,9 @@ that already tracks runs in MLflow sees bizmodel's there too:
 - :func:`mirror_version` — a Model Registry version of a registered bizmodel version, with
   the measured inference cost (``cpu_s_per_1k``, hardware) and headline quality as tags and
   every stage as an alias (``production``, ``staging``);
+- :func:`log_study` — a ``bizmodel tune`` study: one parent run for the study and one nested
+  run per finished trial (its hyper-parameters as params, its dev metric as ``dev_<metric>``,
+  the per-epoch values as ``epoch_dev_<metric>``); a resumed study adds only the new trials;
 - :func:`download_model` — ``models:/NAME/VERSION`` / ``models:/NAME@alias`` / ``runs:/...``
   to a local folder, so ``bizmodel register models:/...`` takes a version out of MLflow.
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +149,105 @@ def log_training_run(
         client.set_terminated(run_id, "FAILED")
         raise
     return run_id
+
+
+def _experiment_id(client: Any, experiment: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return str(exp.experiment_id)
+    return str(client.create_experiment(experiment, artifact_location=_artifact_root(uri)))
+
+
+def log_study(
+    study: str,
+    trials: Sequence[Mapping[str, Any]],
+    *,
+    uri: str,
+    metric: str,
+    direction: str,
+    experiment: str = "bizmodel",
+) -> dict[int, str]:
+    """Mirror a tuning ``study``: a parent run tagged ``bizmodel.study`` (found again when the
+    study is resumed) and, nested under it, one run per finished trial not logged yet.
+
+    Each trial is a mapping with ``number``, ``state`` (``complete`` or ``pruned``),
+    ``value`` (the objective: dev ``metric``, None when pruned), ``params`` and optionally
+    ``intermediate`` (``{epoch: dev metric}``) and ``model_dir``. A pruned trial's run ends
+    ``KILLED``. The parent carries ``best_dev_<metric>`` and the best trial's number.
+    Returns ``{trial number: run id}`` of the runs created by this call.
+
+    Examples
+    --------
+    >>> import tempfile, mlflow
+    >>> uri = f"sqlite:///{tempfile.mkdtemp()}/mlflow.db"
+    >>> t = {"number": 0, "state": "complete", "value": 0.5, "params": {"lr": 1e-4}}
+    >>> runs = log_study("s", [t], uri=uri, metric="pearson", direction="maximize")
+    >>> mlflow.MlflowClient(uri).get_run(runs[0]).data.metrics
+    {'dev_pearson': 0.5}
+    >>> log_study("s", [t], uri=uri, metric="pearson", direction="maximize")  # resumed
+    {}
+    """
+    entities = _mlflow().entities
+    client = _client(uri)
+    exp_id = _experiment_id(client, experiment, uri)
+    key = study.replace("'", "")
+    found = client.search_runs(
+        [exp_id], f"tags.`bizmodel.study` = '{key}' and tags.`bizmodel.kind` = 'study'"
+    )
+    if found:
+        parent = str(found[0].info.run_id)
+    else:
+        tags = {"bizmodel.study": key, "bizmodel.kind": "study"}
+        parent = str(client.create_run(exp_id, run_name=study, tags=tags).info.run_id)
+        client.log_batch(
+            parent,
+            params=[entities.Param("metric", metric), entities.Param("direction", direction)],
+        )
+    logged = {
+        r.data.tags.get("bizmodel.trial")
+        for r in client.search_runs([exp_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+    }
+    new: dict[int, str] = {}
+    for t in sorted(trials, key=lambda t: int(t["number"])):
+        number = int(t["number"])
+        if str(number) in logged or t["state"] not in ("complete", "pruned"):
+            continue
+        tags = {
+            "mlflow.parentRunId": parent,
+            "bizmodel.study": key,
+            "bizmodel.trial": str(number),
+            "bizmodel.trial_state": str(t["state"]),
+        }
+        if t.get("model_dir"):
+            tags["bizmodel.model_dir"] = str(t["model_dir"])
+        run_id = str(
+            client.create_run(exp_id, run_name=f"{study}-trial-{number}", tags=tags).info.run_id
+        )
+        batch = [
+            entities.Metric(f"epoch_dev_{metric}", float(v), 0, int(step))
+            for step, v in sorted((t.get("intermediate") or {}).items())
+            if math.isfinite(v)
+        ]
+        if t.get("value") is not None and math.isfinite(t["value"]):
+            batch.append(entities.Metric(f"dev_{metric}", float(t["value"]), 0, 0))
+        params = [entities.Param(k, str(v)[:6000]) for k, v in sorted(t["params"].items())]
+        client.log_batch(run_id, metrics=batch, params=params)
+        client.set_terminated(run_id, "FINISHED" if t["state"] == "complete" else "KILLED")
+        new[number] = run_id
+    done = [t for t in trials if t["state"] == "complete" and t.get("value") is not None]
+    if done:
+        pick = max if direction == "maximize" else min
+        best = pick(done, key=lambda t: float(t["value"]))
+        step = len(logged - {None}) + len(new)
+        client.log_metric(parent, f"best_dev_{metric}", float(best["value"]), step=step)
+        client.set_tag(parent, "bizmodel.best_trial", str(best["number"]))
+    client.set_terminated(parent, "FINISHED")
+    return new
+
+
+def check_installed() -> None:
+    """Raise the one-line :class:`ConfigError` naming the extra when mlflow is missing."""
+    _mlflow()
 
 
 def mirror_version(version: Any, *, uri: str, run_id: str | None = None) -> str:
