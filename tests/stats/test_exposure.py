@@ -80,6 +80,9 @@ def test_rule_as_a_mapping_equals_the_text() -> None:
     b = analyze_units(df, variant="group", metric="y", user="user", expect=RULE)
     assert a.data_quality == b.data_quality
     _same(a, b)
+    rule = ExposureRule.parse(RULE)
+    c = analyze_units(df, variant="group", metric="y", user="user", expect=[rule])
+    assert c.data_quality == b.data_quality
 
 
 def test_arms_the_rule_does_not_name_are_not_checked_and_numbers_compare_as_text() -> None:

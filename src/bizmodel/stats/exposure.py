@@ -70,8 +70,8 @@ class ExposureRule:
         return cls(column, expected)
 
 
-#: What ``analyze_units(expect=...)`` accepts: rule texts, or ``{column: {arm: value}}``.
-Expect: TypeAlias = str | Sequence[str] | Mapping[str, Mapping[str, Any]]
+#: What ``analyze_units(expect=...)`` accepts: rule texts or rules, or ``{column: {arm: value}}``.
+Expect: TypeAlias = str | Sequence[str | ExposureRule] | Mapping[str, Mapping[str, Any]]
 
 
 def exposure_rules(expect: Expect | None) -> tuple[ExposureRule, ...]:
@@ -92,7 +92,7 @@ def exposure_rules(expect: Expect | None) -> tuple[ExposureRule, ...]:
             for col, arms in expect.items()
         ]
     else:
-        rules = [ExposureRule.parse(t) for t in expect]
+        rules = [t if isinstance(t, ExposureRule) else ExposureRule.parse(t) for t in expect]
     columns = [r.column for r in rules]
     for r in rules:
         if columns.count(r.column) > 1:
