@@ -24,6 +24,11 @@ COLS = {"text": "company", "text_pair": "headline", "target": "sentiment"}
 @pytest.fixture(scope="session")
 def ray_local() -> Iterator[None]:
     """One local Ray instance with 2 CPUs for every test here; bizmodel reuses it."""
+    import os
+
+    # as bizmodel.scale's local clusters: workers at normal priority (Ray's nice 15 starved
+    # them beside other busy processes)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
