@@ -42,6 +42,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+# CPU flags of native bf16 dot products (what bf16 autocast on the CPU needs to pay off)
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
 def cpu_flags() -> set[str]:
     """The CPU's feature flags (``/proc/cpuinfo``); empty where the kernel does not list them."""
     try:
@@ -190,7 +194,7 @@ def describe(*, threads: int | None = None, device: Any = "cpu") -> dict[str, An
         "machine": platform.machine(),
         "logical_cpus": logical_cpus(),
         "threads": threads,
-        "bf16": bool(flags & {"avx512_bf16", "amx_bf16"}),
+        "bf16": bool(flags & BF16_FLAGS),
         "device": str(device),
     }
     if str(device).startswith("cuda"):

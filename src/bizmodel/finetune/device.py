@@ -53,12 +53,9 @@ def configure_threads(num_threads: int | None) -> int:
 
 def bf16_supported() -> bool:
     """Whether this CPU has native bf16 dot products (AVX512-BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    from bizmodel.hardware import BF16_FLAGS, cpu_flags
+
+    return bool(cpu_flags() & BF16_FLAGS)
 
 
 def autocast(enabled: bool, device_type: str = "cpu", dtype: torch.dtype | None = None) -> Any:
