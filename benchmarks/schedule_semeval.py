@@ -53,7 +53,7 @@ def test_wcos(gold: np.ndarray, pred: np.ndarray) -> float:
     return round(float(weighted_cosine(gold, pred)), 4)
 
 
-def run_trainer(df: pd.DataFrame, seed: int, threads: int) -> dict:
+def run_trainer(df: pd.DataFrame, seed: int, threads: int, model_id: str = "packaged") -> dict:
     import torch
     from transformers import (
         AutoModelForSequenceClassification,
@@ -66,7 +66,7 @@ def run_trainer(df: pd.DataFrame, seed: int, threads: int) -> dict:
     from bizmodel.pretrained import resolve_model_path
 
     torch.set_num_threads(threads)
-    path = str(resolve_model_path("packaged"))
+    path = str(resolve_model_path(model_id))
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, problem_type="regression"
@@ -104,7 +104,9 @@ def run_trainer(df: pd.DataFrame, seed: int, threads: int) -> dict:
     return {"test": test_wcos(test["score"].to_numpy(float), pred), "epochs": 4}
 
 
-def run_bizmodel(df: pd.DataFrame, seed: int, threads: int, schedule: str) -> dict:
+def run_bizmodel(
+    df: pd.DataFrame, seed: int, threads: int, schedule: str, model_id: str = "packaged"
+) -> dict:
     from bizmodel.finetune import train
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,6 +121,7 @@ def run_bizmodel(df: pd.DataFrame, seed: int, threads: int, schedule: str) -> di
             num_threads=threads,
             show_progress=False,
             schedule=schedule,
+            model=model_id,
         )
     sel = r.schedule_selection
     return {
@@ -159,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--who", default="trainer,old,new")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log", type=Path, default=Path("benchmarks/results/schedule_semeval.jsonl"))
+    ap.add_argument(
+        "--model", default="packaged", help="base model of both sides (a local folder or id)"
+    )
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args(argv)
     if args.table:
@@ -174,9 +180,9 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
             if who == "trainer":
-                rec = run_trainer(df, seed, args.threads)
+                rec = run_trainer(df, seed, args.threads, args.model)
             else:
-                rec = run_bizmodel(df, seed, args.threads, SCHEDULE[who])
+                rec = run_bizmodel(df, seed, args.threads, SCHEDULE[who], args.model)
             rec = {
                 "who": who,
                 "seed": seed,
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
                 "wall_s": round(time.perf_counter() - t0, 1),
                 "cpu_s": round(time.process_time() - c0, 1),
                 "threads": args.threads,
+                "model": args.model,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             }
             print(json.dumps(rec), flush=True)

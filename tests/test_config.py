@@ -79,3 +79,58 @@ def test_metric_errors_are_one_line(tmp_path: Path, line: str, message: str) -> 
         Settings.load(tmp_path, env={})
     assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+EXPERIMENT = """
+[metrics]
+conversion = { type = "any", event = "purchase" }
+spend = { type = "sum", event = "purchase" }
+[experiments.email]
+"""
+
+
+def test_declared_experiment_loads(tmp_path: Path) -> None:
+    (tmp_path / "bizmodel.toml").write_text(
+        EXPERIMENT + "arms = { none = { email = 0 }, mens = { email = 1 } }\n"
+        "start = 2026-11-01\nend = 2026-11-14T12:00:00+01:00\n"
+        'goal = ["conversion"]\nguardrails = ["spend"]\nsplit = { none = 1, mens = 2 }\n'
+        'expect = { landing = { none = "old", mens = "new" } }\n'
+    )
+    e = Settings.load(tmp_path, env={}).experiments["email"]
+    assert e.control_arm == "none" and e.lever_names == ["email"]
+    assert e.start is not None and e.start.isoformat() == "2026-11-01T00:00:00+00:00"
+    assert e.end is not None and e.end.isoformat() == "2026-11-14T11:00:00+00:00"
+    assert e.expect == {"landing": {"none": "old", "mens": "new"}}
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (
+            "arms = { a = { price = 1 }, b = {} }",
+            "setting 'experiments.email': arm 'b' has no lever values; arm 'a' sets ['price']",
+        ),
+        (
+            "arms = { a = { price = 1 }, b = { ads = 2 } }",
+            "arm 'b' sets levers ['ads'] but arm 'a' sets ['price']",
+        ),
+        ('arms = { a = { price = "x" } }', "setting 'experiments.email.arms.a.price'"),
+        ('arms = { a = { p = 1 } }\ncontrol = "b"', "control 'b' is not an arm"),
+        ('goal = ["revenue"]', "experiment 'email': goal metric 'revenue' is not declared"),
+        ("start = 2026-11-01T10:00:00", "has no time zone; write e.g. 2026-11-01T10:00:00Z"),
+        ("start = 2026-11-02\nend = 2026-11-01", "is not before end"),
+        ('start = "yesterday"', "'yesterday' is not a date"),
+        ('goal = ["spend"]\nguardrails = ["spend"]', "'spend' is both a goal and a guardrail"),
+        (
+            'arms = { a = { p = 1 } }\nexpect = { page = { z = "new" } }',
+            "expect.page: arm 'z' is not an arm",
+        ),
+    ],
+)
+def test_experiment_errors_are_one_line(tmp_path: Path, lines: str, message: str) -> None:
+    path = tmp_path / "bizmodel.toml"
+    path.write_text(EXPERIMENT + lines + "\n")
+    with pytest.raises(ConfigError) as err:
+        Settings.load(tmp_path, env={})
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+    assert "\n" not in str(err.value)

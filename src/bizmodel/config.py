@@ -19,14 +19,16 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bizmodel.errors import ConfigError
 
@@ -108,6 +110,137 @@ class MetricSettings(_Section):
     description: str | None = None  # shown with the results
 
 
+def _moment(value: Any, *, end: bool) -> dt.datetime | None:
+    """A zone-aware UTC instant from a TOML date/datetime or an ISO string.
+
+    A date alone is a UTC day: ``start`` is its first instant, ``end`` the first instant of the
+    next day (windows are half-open, ``start <= ts < end``). A time without a zone is refused.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = (
+                dt.date.fromisoformat(text)
+                if len(text) == 10
+                else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            )
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date (2026-11-01) or a time with a zone (2026-11-01T00:00:00Z)"
+            ) from None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"{value.isoformat()} has no time zone; write e.g. {value.isoformat()}Z for UTC"
+            )
+        return value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        day = dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+        return day + dt.timedelta(days=1) if end else day
+    raise ValueError(f"expected a date or a time with a zone, got {value!r}")
+
+
+class ExperimentSettings(_Section):
+    """One declared experiment, ``[experiments.NAME]`` in ``bizmodel.toml``.
+
+    Its exposures are in the store (``GET /v1/assign``, events with ``experiment``/``variant``,
+    ``events import``); this says how to read them: which arms, which lever values each arm
+    sets (what ``fit-growth --project --experiment`` and ``optimize --project`` fit and
+    optimise), the analysis window, the metrics the decision rests on, and which event property
+    must agree with the arm (exposure consistency).
+
+    Examples
+    --------
+    >>> e = ExperimentSettings(
+    ...     arms={"control": {"price": 10}, "cheap": {"price": 8}}, start="2026-11-01",
+    ...     end="2026-11-14", expect={"page": {"control": "old", "cheap": "new"}})
+    >>> e.lever_names, e.control_arm, e.end.isoformat()
+    (['price'], 'control', '2026-11-15T00:00:00+00:00')
+    """
+
+    description: str | None = None  # shown with the results
+    # arm -> {lever: value}: each arm's lever values (the same levers in every arm); the first
+    # arm is the control unless `control` says otherwise. Empty = the store's variants, no levers
+    arms: dict[str, dict[str, float]] = Field(default_factory=dict)
+    control: str | None = None  # control arm; default the first arm (or the store's first variant)
+    # planned traffic share per arm, for the SRM check; default the store's variant weights,
+    # else equal shares
+    split: dict[str, float] | None = None
+    # exposures from `start` (inclusive) to `end` (exclusive) are analysed; a date alone is a
+    # UTC day (`end` = that whole day). A time needs a zone (2026-11-01T09:00:00+01:00)
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    goal: list[str] = Field(default_factory=list)  # metrics that decide; default every metric
+    guardrails: list[str] = Field(default_factory=list)  # metrics that must not get worse
+    # event property -> {arm: value}: what each arm's users must have been shown (e.g.
+    # landing_page = { control = "old_page", treatment = "new_page" }); users with a
+    # disagreeing event are counted and left out
+    expect: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start(cls, value: Any) -> dt.datetime | None:
+        return _moment(value, end=False)
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _end(cls, value: Any) -> dt.datetime | None:
+        return _moment(value, end=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentSettings:
+        arms = list(self.arms)
+        if arms:
+            levers = list(self.arms[arms[0]])
+            for arm, values in self.arms.items():
+                if not values and levers:
+                    raise ValueError(
+                        f"arm {arm!r} has no lever values; arm {arms[0]!r} sets {levers}"
+                    )
+                missing = [k for k in levers if k not in values]
+                extra = [k for k in values if k not in levers]
+                if missing or extra:
+                    raise ValueError(
+                        f"arm {arm!r} sets levers {sorted(values)} but arm {arms[0]!r} sets "
+                        f"{sorted(levers)}: every arm needs a value for the same levers"
+                    )
+                bad = [k for k, v in values.items() if not math.isfinite(v)]
+                if bad:
+                    raise ValueError(f"arm {arm!r}: lever {bad[0]!r} must be a finite number")
+        known = f"arms declared: {arms}"
+        if self.control is not None and arms and self.control not in self.arms:
+            raise ValueError(f"control {self.control!r} is not an arm; {known}")
+        if self.split is not None:
+            if arms and sorted(self.split) != sorted(arms):
+                raise ValueError(f"split names arms {sorted(self.split)}; {known}")
+            if any(not (math.isfinite(w) and w > 0) for w in self.split.values()):
+                raise ValueError(f"split shares must be finite numbers > 0, got {self.split}")
+        for prop, rule in self.expect.items():
+            stray = [a for a in rule if arms and a not in self.arms]
+            if stray:
+                raise ValueError(f"expect.{prop}: arm {stray[0]!r} is not an arm; {known}")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError(
+                f"start {self.start.isoformat()} is not before end {self.end.isoformat()}"
+            )
+        overlap = sorted(set(self.goal) & set(self.guardrails))
+        if overlap:
+            raise ValueError(f"metric {overlap[0]!r} is both a goal and a guardrail")
+        return self
+
+    @property
+    def lever_names(self) -> list[str]:
+        """The levers the arms set (empty when the arms carry no lever values)."""
+        return list(next(iter(self.arms.values()), {}))
+
+    @property
+    def control_arm(self) -> str | None:
+        """The control arm: ``control``, else the first declared arm, else None."""
+        return self.control or next(iter(self.arms), None)
+
+
 class Settings(_Section):
     """Everything bizmodel can be configured with."""
 
@@ -123,6 +256,21 @@ class Settings(_Section):
     metrics: dict[Annotated[str, Field(pattern=METRIC_NAME)], MetricSettings] = Field(
         default_factory=dict
     )  # declared metrics by name, for `ab-test --experiment`
+    experiments: dict[Annotated[str, Field(pattern=METRIC_NAME)], ExperimentSettings] = Field(
+        default_factory=dict
+    )  # declared experiments by name: arms' lever values, window, goal metrics, expect rules
+
+    @model_validator(mode="after")
+    def _declared_metrics(self) -> Settings:
+        for name, exp in self.experiments.items():
+            for role, names in (("goal", exp.goal), ("guardrails", exp.guardrails)):
+                unknown = [m for m in names if m not in self.metrics]
+                if unknown:
+                    raise ValueError(
+                        f"experiment {name!r}: {role} metric {unknown[0]!r} is not declared in "
+                        f"[metrics]; declared: {sorted(self.metrics)}"
+                    )
+        return self
 
     @classmethod
     def load(
@@ -181,6 +329,10 @@ class Settings(_Section):
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "value_error":  # our own checks: the message says it all
+                msg = str(err["msg"]).removeprefix("Value error, ")
+                where = f"setting '{key}': " if key else ""
+                raise ConfigError(f"{where}{msg}", file=source) from None
             raise ConfigError(
                 f"setting '{key}': {err['msg']} (got {err.get('input')!r})", file=source
             ) from None
