@@ -73,3 +73,23 @@ def test_a_bad_cutoff_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "analysis.json").write_text("[1, 2]")
     with pytest.raises(DataError, match="must hold a JSON object"):
         project_report_data(settings)
+
+
+def test_model_rows_price_a_gpu_version_by_the_gpu_hour(tmp_path: Path) -> None:
+    from bizmodel.registry import Registry
+    from bizmodel.report.project import model_version_rows
+
+    src = tmp_path / "m"
+    src.mkdir()
+    (src / "bizmodel.json").write_text('{"task": "regression"}')
+    (src / "metrics.json").write_text('{"dev": {"pearson": 0.8}}')
+    registry = Registry(tmp_path / "proj" / "registry")
+    cpu = {"cpu_s_per_1k_best": 3.6, "ms_per_1k_best": 2000.0, "hardware": {"device": "cpu"}}
+    gpu = {"cpu_s_per_1k_best": 3.6, "ms_per_1k_best": 360.0, "hardware": {"device": "cuda:0"}}
+    registry.register(src, "cpu", measure=lambda _: cpu)
+    registry.register(src, "gpu", measure=lambda _: gpu)
+    settings = Settings.load(tmp_path / "proj", env={})
+    rows = {r["version"]: r for r in model_version_rows(settings)}
+    # CPU: 3.6 CPU-s per 1k x $0.04 per core-hour; GPU: 0.36 wall-s per 1k x $2 per GPU-hour
+    assert rows["cpu v1"]["cost_usd_per_1k"] == pytest.approx(3.6 * 0.04 / 3600, rel=1e-12)
+    assert rows["gpu v1"]["cost_usd_per_1k"] == pytest.approx(0.36 * 2.0 / 3600, rel=1e-12)

@@ -183,8 +183,9 @@ def register(product: Product, run: Run) -> None:
     if product.register_message:
         run.say(product.register_message)
     run.model_version = register_production(run.settings, run.model_dir, product.model_name)
+    server = run.settings.server
     run.usd_per_request = usd_per_prediction(
-        run.model_version.inference_cost, run.settings.server.cpu_usd_per_hour
+        run.model_version.inference_cost, server.cpu_usd_per_hour, server.gpu_usd_per_hour
     )
     product.registered(run)
 

@@ -55,10 +55,11 @@ def _output_value(output: Any) -> Any:
 
 def model_version_rows(settings: Settings) -> list[dict[str, Any]]:
     """One row per registered version: quality (dev metric), cost per 1k predictions, stage."""
+    from bizmodel.inference.cost import usd_per_prediction
     from bizmodel.registry import Registry
 
     registry = Registry(settings.resolved_registry_dir())
-    usd_per_cpu_s = settings.server.cpu_usd_per_hour / 3600
+    server = settings.server
     rows = []
     for mv in registry.list_models():
         nested = mv.metrics.get("dev")
@@ -71,12 +72,14 @@ def model_version_rows(settings: Settings) -> list[dict[str, Any]]:
             ),
             math.nan,
         )
-        cost = mv.inference_cost or {}
+        usd = usd_per_prediction(
+            mv.inference_cost, server.cpu_usd_per_hour, server.gpu_usd_per_hour
+        )
         rows.append(
             {
                 "version": f"{mv.name} v{mv.version}",
                 "quality": quality,
-                "cost_usd_per_1k": cost.get("cpu_s_per_1k_best", math.nan) * usd_per_cpu_s,
+                "cost_usd_per_1k": math.nan if usd is None else usd * 1000,
                 "stage": ", ".join(mv.stages) or "archived",
             }
         )

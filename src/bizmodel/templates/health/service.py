@@ -76,8 +76,13 @@ class RiskService:
 
             mv = Registry(settings.resolved_registry_dir()).get(ref["name"], ref["version"])
             notes = load_model(mv.path)
-            cpu_usd = settings.server.cpu_usd_per_hour
-            usd = usd_per_prediction(mv.inference_cost, cpu_usd) or 0.0
+            server = settings.server
+            usd = (
+                usd_per_prediction(
+                    mv.inference_cost, server.cpu_usd_per_hour, server.gpu_usd_per_hour
+                )
+                or 0.0
+            )
             return cls(spec, notes, usd_per_member=usd)
         return cls(spec, notes)
 
