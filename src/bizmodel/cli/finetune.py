@@ -7,7 +7,7 @@ libraries load inside the call, so ``bizmodel --help`` stays instant.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -124,6 +124,13 @@ def train(
     from bizmodel.finetune import train as train_fn
 
     _check_backend(backend)
+    # the run's settings, the same on both backends
+    options: dict[str, Any] = dict(
+        text=text, target=target, text_pair=text_pair, task=task, method=method, model=model,
+        epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
+        num_threads=threads, augment=augment, schedule=schedule, cv_folds=cv_folds,
+        device=device,
+    )  # fmt: skip
     if backend == "ray":
         from bizmodel.errors import ConfigError
         from bizmodel.scale.train import train_ray
@@ -132,12 +139,7 @@ def train(
             raise ConfigError("--resume is not supported with --backend ray")
         if soup > 1:
             raise ConfigError("--soup is not supported with --backend ray; valid: --soup 1")
-        config = make_config(
-            text=text, target=target, text_pair=text_pair, task=task, method=method,
-            model=model, epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length,
-            seed=seed, num_threads=threads, augment=augment, schedule=schedule,
-            cv_folds=cv_folds, device=device,
-        )  # fmt: skip
+        config = make_config(**options)
         emit(
             train_ray(
                 data, config, output, workers=workers, dev=dev, split_column=split_column,
@@ -158,11 +160,8 @@ def train(
         tb = TensorBoardLogger(tb_dir, batch_size=batch_size or TrainConfig.batch_size)
     try:
         result = train_fn(
-            data, text=text, target=target, output=output, text_pair=text_pair, task=task,
-            method=method, dev=dev, split_column=split_column, model=model, epochs=epochs,
-            lr=lr, batch_size=batch_size, max_length=max_length, seed=seed, resume=resume,
-            show_progress=progress, num_threads=threads, augment=augment, soup=soup,
-            schedule=schedule, cv_folds=cv_folds, device=device,
+            data, output=output, dev=dev, split_column=split_column, resume=resume,
+            show_progress=progress, soup=soup, **options,
             on_step=tb.on_step if tb else None, on_epoch=tb.on_epoch if tb else None,
         )  # fmt: skip
         if tb is not None:
