@@ -188,6 +188,22 @@ def test_users_in_several_arms_are_dropped_and_counted(project: Path, db_url: st
     _assert_close(_numbers(r.to_dict()), _numbers(ref.to_dict()))
 
 
+def test_units_table_equals_the_pandas_oracle(project: Path, db_url: str) -> None:
+    from bizmodel.flywheel.experiments import project_experiment_units
+
+    users, events = _log(400, seed=2)
+    _fill(db_url, users, events)
+    units = project_experiment_units(Settings.load(project), "email")
+    want = _flat(users, events).sort_values("user_id", ignore_index=True)
+    assert list(units.columns) == ["user_id", "variant", "conversion", "revenue_usd", "visits"]
+    assert units["user_id"].tolist() == want["user_id"].tolist()
+    assert units["variant"].tolist() == want["arm"].tolist()
+    for m in ("conversion", "revenue_usd", "visits"):
+        np.testing.assert_allclose(units[m], want[m].astype(float), rtol=1e-12, atol=1e-12)
+    only = project_experiment_units(Settings.load(project), "email", ["visits"])
+    assert list(only.columns) == ["user_id", "variant", "visits"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bizmodel.errors import ConfigError
 from bizmodel.stats import MeanStatistic, ProportionStatistic
 from bizmodel.store import EventStore
-from bizmodel.store.metrics import MetricQuery, experiment_statistics
+from bizmodel.store.metrics import MetricQuery, experiment_statistics, experiment_units
 from bizmodel.store.schema import assignments
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
@@ -145,8 +145,57 @@ def test_sql_statistics_equal_the_python_oracle(
         assert q.users_in_several_arms == w["several"]
         assert (q.events_before_exposure, q.events_after_window) == (w["before"], w["late"])
         assert q.events_without_value == w["novalue"]
+    # the per-user table holds exactly the users and values behind those sums
+    units = experiment_units(store, exp, METRICS, variants=["a", "b"])
+    assert set(units["variant"]) <= {"a", "b"} and units["user_id"].is_unique
+    for name in METRICS:
+        for a, s in got[name].statistics.items():
+            y = units.loc[units["variant"] == a, name].to_numpy()
+            assert len(y) == s.n
+            assert math.fsum(y) == pytest.approx(s.sum, rel=1e-12, abs=1e-9), (name, a)
 
 
 def test_a_metric_needs_a_known_type() -> None:
     with pytest.raises(ConfigError, match="metric type must be 'any', 'count' or 'sum'"):
         MetricQuery("avg", "buy")  # type: ignore[arg-type]
+
+
+def test_units_sum_exactly_to_the_arm_statistics(db_url: str) -> None:
+    """Values that add exactly in binary: the per-user table and the per-arm sums agree to
+    the last bit; a user in several arms and one under an unknown label are left out."""
+    store = EventStore.open(db_url)
+    store.create_experiment("e", [{"name": "a"}, {"name": "b"}])
+    arms = {f"u{i}": "ab"[i % 2] for i in range(9)} | {"odd": "c"}
+    for u, v in arms.items():
+        store.record_assignment("e", u, v)
+    store.log_predictions(
+        [
+            {
+                "model_name": "m",
+                "model_version": 1,
+                "inputs": {},
+                "output": 0,
+                "latency_ms": 1.0,
+                "user_id": "u0",
+                "experiment": "e",
+                "variant": "b",
+            }
+        ]
+    )
+    store.add_events(
+        [{"user_id": f"u{i % 9}", "type": "buy", "value": 0.25 * (i + 1)} for i in range(20)]
+        + [{"user_id": "u3", "type": "visit"}, {"user_id": "odd", "type": "buy", "value": 1.0}]
+    )
+    got = experiment_statistics(store, "e", METRICS, variants=["a", "b"])
+    units = experiment_units(store, "e", METRICS, variants=["a", "b"])
+    store.close()
+    assert list(units.columns) == ["user_id", "variant", "bought", "visits", "spend"]
+    assert sorted(units["user_id"]) == [f"u{i}" for i in range(1, 9)]  # u0: two arms; odd: c
+    for name in METRICS:
+        for a in ("a", "b"):
+            s, y = got[name].statistics[a], units.loc[units["variant"] == a, name]
+            assert (len(y), float(y.sum())) == (s.n, s.sum)
+            if isinstance(s, MeanStatistic):
+                assert float((y * y).sum()) == s.sum_squares
+    spend = dict(zip(units["user_id"], units["spend"], strict=True))
+    assert spend["u4"] == 0.25 * (4 + 1) + 0.25 * (13 + 1)  # events 4 and 13

@@ -42,13 +42,20 @@ from bizmodel.store.metrics import (
     MetricQuery,
     event_types,
     experiment_statistics,
+    experiment_units,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bizmodel.config import Settings
     from bizmodel.store import EventStore
 
-__all__ = ["analyze_project_experiment", "experiment_results_from_store"]
+__all__ = [
+    "analyze_project_experiment",
+    "experiment_results_from_store",
+    "project_experiment_units",
+]
 
 
 def analyze_project_experiment(
@@ -63,6 +70,68 @@ def analyze_project_experiment(
     """
     from bizmodel.store import EventStore
 
+    queries = _metric_queries(settings, metrics)
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        return experiment_results_from_store(store, experiment, queries, **options)
+    finally:
+        store.close()
+
+
+def project_experiment_units(
+    settings: Settings, experiment: str, metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The per-user table behind :func:`analyze_project_experiment`: one row per analysed user.
+
+    Columns ``user_id``, ``variant`` and one float column per declared metric (``metrics``,
+    default all): exactly the users and values whose per-arm ``n``, ``Σy`` and ``Σy²`` the
+    analysis uses, with the same exclusions (users in several arms, under variants not in the
+    experiment), read with the same per-user SQL query
+    (:func:`bizmodel.store.metrics.experiment_units`). For a growth fit, a custom analysis or an
+    export.
+
+    Raises
+    ------
+    ConfigError
+        When a metric is not declared.
+    NotFoundError
+        When no experiment has that name.
+    DataError
+        When a metric's event type never occurs in the store.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bizmodel.config import Settings
+    >>> from bizmodel.store import EventStore
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "bizmodel.toml").write_text(
+    ...     '[metrics]\\nbought = { type = "any", event = "buy" }\\n')
+    >>> settings = Settings.load(folder)
+    >>> store = EventStore.open(settings.resolved_database_url())
+    >>> _ = store.create_experiment("e", [{"name": "a"}, {"name": "b"}])
+    >>> for u, v in [("u1", "a"), ("u2", "b")]:
+    ...     store.record_assignment("e", u, v)
+    >>> _ = store.add_events([{"user_id": "u2", "type": "buy"}])
+    >>> store.close()
+    >>> project_experiment_units(settings, "e").to_dict("list")
+    {'user_id': ['u1', 'u2'], 'variant': ['a', 'b'], 'bought': [0.0, 1.0]}
+    """
+    from bizmodel.store import EventStore
+
+    queries = _metric_queries(settings, metrics)
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        variants, _ = _definition(store, experiment)
+        _check_event_types(store, queries)
+        return experiment_units(store, experiment, queries, variants=variants)
+    finally:
+        store.close()
+
+
+def _metric_queries(settings: Settings, metrics: Sequence[str] | None) -> dict[str, MetricQuery]:
+    """The declared ``metrics`` (all by default) as queries; one-line errors naming the file."""
     declared = settings.metrics
     where = f"{settings.project_dir / 'bizmodel.toml'}"
     if not declared:
@@ -78,14 +147,33 @@ def analyze_project_experiment(
             f"metric {unknown[0]!r} is not declared in [metrics]; declared: {sorted(declared)}",
             file=where,
         )
-    queries = {
+    return {
         n: MetricQuery(declared[n].type, declared[n].event, declared[n].within_days) for n in names
     }
-    store = EventStore.open(settings.resolved_database_url())
+
+
+def _definition(store: EventStore, experiment: str) -> tuple[list[str], dict[str, float]]:
+    """The stored experiment's variants, in order, and their weights."""
     try:
-        return experiment_results_from_store(store, experiment, queries, **options)
-    finally:
-        store.close()
+        exp = store.get_experiment(experiment)
+    except NotFoundError:
+        names = [e["name"] for e in store.list_experiments()]
+        raise NotFoundError(
+            f"no experiment named {experiment!r}; defined: {names or 'none yet'} "
+            "(POST /v1/experiments)"
+        ) from None
+    variants = [str(v["name"]) for v in exp["variants"]]
+    return variants, {str(v["name"]): float(v["weight"]) for v in exp["variants"]}
+
+
+def _check_event_types(store: EventStore, metrics: Mapping[str, MetricQuery]) -> None:
+    known = event_types(store)
+    for name, m in metrics.items():
+        if m.event not in known:
+            raise DataError(
+                f"metric {name!r}: no events of type {m.event!r} in the store; "
+                f"types stored: {known or 'none yet'}"
+            )
 
 
 def experiment_results_from_store(
@@ -117,16 +205,7 @@ def experiment_results_from_store(
     DataError
         When a metric's event type never occurs in the store, or nobody was exposed.
     """
-    try:
-        exp = store.get_experiment(experiment)
-    except NotFoundError:
-        names = [e["name"] for e in store.list_experiments()]
-        raise NotFoundError(
-            f"no experiment named {experiment!r}; defined: {names or 'none yet'} "
-            "(POST /v1/experiments)"
-        ) from None
-    variants = [str(v["name"]) for v in exp["variants"]]
-    weights = {str(v["name"]): float(v["weight"]) for v in exp["variants"]}
+    variants, weights = _definition(store, experiment)
     ctrl = variants[0] if control is None else control
     if ctrl not in variants:
         raise ConfigError(
@@ -134,13 +213,7 @@ def experiment_results_from_store(
         )
     order = [ctrl, *(v for v in variants if v != ctrl)]
     options.setdefault("planned_split", [weights[v] for v in order])
-    known = event_types(store)
-    for name, m in metrics.items():
-        if m.event not in known:
-            raise DataError(
-                f"metric {name!r}: no events of type {m.event!r} in the store; "
-                f"types stored: {known or 'none yet'}"
-            )
+    _check_event_types(store, metrics)
     results = []
     per_metric = experiment_statistics(store, experiment, metrics, variants=variants)
     for name, m in metrics.items():

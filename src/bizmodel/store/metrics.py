@@ -48,6 +48,8 @@ from bizmodel.errors import ConfigError, StoreError
 from bizmodel.stats.statistics import ArmStatistic, MeanStatistic, ProportionStatistic
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bizmodel.store.db import EventStore
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "MetricQuery",
     "event_types",
     "experiment_statistics",
+    "experiment_units",
 ]
 
 MetricType = Literal["any", "count", "sum"]
@@ -178,24 +181,17 @@ def _rows(store: EventStore, stmt: Any) -> list[Any]:
         raise StoreError(f"the event store is not available: {exc}") from None
 
 
-def experiment_statistics(
-    store: EventStore,
-    experiment: str,
-    metrics: Mapping[str, MetricQuery],
-    *,
-    variants: Sequence[str] | None = None,
-) -> dict[str, ArmQueryResult]:
-    """Per-arm statistics of each of ``metrics`` for the users exposed to ``experiment``.
+def _per_user(experiment: str, metrics: Mapping[str, MetricQuery]) -> Any:
+    """One row per exposed user: ``user_id``, ``variant`` (None for a user in several arms)
+    and, per metric ``i``, ``m{i}_y`` (its value) and the user's events left out of it:
+    ``m{i}_before`` (before first exposure), ``m{i}_late`` (after ``within_days``),
+    ``m{i}_novalue`` (counted events with no value).
 
-    One query for all metrics: each exposed user's events of the metrics' types are read
-    once (through the user index), reduced to one row per user, then to one row per arm.
-    ``variants`` are the experiment's arms; exposures under any other label are left out and
-    counted in ``unknown_variants``. Default: every label found.
+    Each exposed user's events of the metrics' types are read once (through the user index).
+    :func:`experiment_statistics` aggregates it per arm, :func:`experiment_units` reads it.
     """
     from bizmodel.store.schema import events
 
-    if not metrics:
-        raise ConfigError("experiment_statistics needs at least one metric")
     units = _units(experiment)
     e = events
     single = units.c.n_variants == 1
@@ -211,7 +207,6 @@ def experiment_statistics(
     def n_where(cond: Any) -> Any:
         return func.sum(case((cond, 1), else_=0))
 
-    # per user: y, and the events left out, of each metric (columns m0_y, m0_before, ...)
     user_cols: list[Any] = []
     for i, m in enumerate(metrics.values()):
         of_type = e.c.type == m.event
@@ -232,12 +227,81 @@ def experiment_statistics(
         ]
     # users in several arms are one group with no variant (counted, never analysed)
     arm = case((single, units.c.variant), else_=None).label("variant")
-    per_user = (
-        select(arm, *user_cols)
+    return (
+        select(units.c.user_id, arm, *user_cols)
         .select_from(joined)
         .group_by(units.c.user_id, units.c.variant, units.c.n_variants)
         .subquery("per_user")
     )
+
+
+def experiment_units(
+    store: EventStore,
+    experiment: str,
+    metrics: Mapping[str, MetricQuery],
+    *,
+    variants: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The analysed users of ``experiment`` and their value of each of ``metrics``.
+
+    One row per user, columns ``user_id``, ``variant`` and one float column per metric (named
+    after it), sorted by ``user_id``: exactly the users and values whose per-arm ``n``, ``Σy``
+    and ``Σy²`` :func:`experiment_statistics` returns (the same per-user query), so users in
+    several arms and, when ``variants`` are given, users under other labels are left out.
+
+    Examples
+    --------
+    >>> from bizmodel.store import EventStore
+    >>> store = EventStore.open("sqlite://")
+    >>> _ = store.create_experiment("e", [{"name": "a"}, {"name": "b"}])
+    >>> for u, v in [("u1", "a"), ("u2", "a"), ("u3", "b")]:
+    ...     store.record_assignment("e", u, v)
+    >>> _ = store.add_events([{"user_id": "u1", "type": "buy", "value": 5.0}])
+    >>> experiment_units(store, "e", {"spend": MetricQuery("sum", "buy")}).to_dict("list")
+    {'user_id': ['u1', 'u2', 'u3'], 'variant': ['a', 'a', 'b'], 'spend': [5.0, 0.0, 0.0]}
+    >>> store.close()
+    """
+    import pandas as pd
+
+    if not metrics:
+        raise ConfigError("experiment_units needs at least one metric")
+    clash = [n for n in metrics if n in ("user_id", "variant")]
+    if clash:
+        raise ConfigError(f"metric {clash[0]!r}: the name is taken by a column of the units")
+    per_user = _per_user(experiment, metrics)
+    c = per_user.c
+    keep = c.variant.is_not(None)
+    if variants is not None:
+        keep = and_(keep, c.variant.in_(list(variants)))
+    ys = [c[f"m{i}_y"] for i in range(len(metrics))]
+    stmt = select(c.user_id, c.variant, *ys).where(keep).order_by(c.user_id)
+    rows = _rows(store, stmt)
+    columns: dict[str, Any] = {
+        "user_id": [str(r[0]) for r in rows],
+        "variant": [str(r[1]) for r in rows],
+    }
+    for i, name in enumerate(metrics):
+        columns[name] = np.array([float(r[2 + i]) for r in rows], dtype=np.float64)
+    return pd.DataFrame(columns)
+
+
+def experiment_statistics(
+    store: EventStore,
+    experiment: str,
+    metrics: Mapping[str, MetricQuery],
+    *,
+    variants: Sequence[str] | None = None,
+) -> dict[str, ArmQueryResult]:
+    """Per-arm statistics of each of ``metrics`` for the users exposed to ``experiment``.
+
+    One query for all metrics: each exposed user's events of the metrics' types are read
+    once (through the user index), reduced to one row per user, then to one row per arm.
+    ``variants`` are the experiment's arms; exposures under any other label are left out and
+    counted in ``unknown_variants``. Default: every label found.
+    """
+    if not metrics:
+        raise ConfigError("experiment_statistics needs at least one metric")
+    per_user = _per_user(experiment, metrics)
     arm_cols: list[Any] = []
     for i in range(len(metrics)):
         c = per_user.c
@@ -267,6 +331,7 @@ def experiment_statistics(
             )
     examples: list[Any] = []
     if several:
+        units = _units(experiment)
         first = select(units.c.user_id).where(units.c.n_variants > 1)
         examples = _rows(store, first.order_by(units.c.user_id).limit(3))
     return {
