@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bizmodel.store import EventStore
 
-__all__ = ["Exposures", "exposures", "last_event_time", "period_frames"]
+__all__ = [
+    "Exposures",
+    "exposures",
+    "last_event_time",
+    "period_frames",
+    "segment_choices",
+    "segment_users",
+    "served_by_version",
+]
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -42,8 +50,15 @@ class Exposures:
     first: dt.datetime | None  # first exposure (UTC)
 
 
-def exposures(store: EventStore) -> dict[str, Exposures]:
-    """Exposure counts per experiment and variant (one GROUP BY over the assignments)."""
+def exposures(
+    store: EventStore,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    users: Any = None,
+) -> dict[str, Exposures]:
+    """Exposure counts per experiment and variant (one GROUP BY over the assignments), of
+    users first exposed in ``[since, until)`` and in ``users`` (a select of user ids) when
+    given."""
     from sqlalchemy import func, select
 
     from bizmodel.store.schema import assignments as a
@@ -51,6 +66,10 @@ def exposures(store: EventStore) -> dict[str, Exposures]:
     stmt = select(a.c.experiment, a.c.variant, func.count(), func.min(a.c.ts)).group_by(
         a.c.experiment, a.c.variant
     )
+    if since is not None and until is not None:
+        stmt = stmt.where(a.c.ts >= since, a.c.ts < until)
+    if users is not None:
+        stmt = stmt.where(a.c.user_id.in_(users))
     counts: dict[str, dict[str, int]] = {}
     firsts: dict[str, list[dt.datetime]] = {}
     with store.engine.connect() as conn:
@@ -63,7 +82,7 @@ def exposures(store: EventStore) -> dict[str, Exposures]:
 
 
 def period_frames(
-    store: EventStore, since: dt.datetime, until: dt.datetime
+    store: EventStore, since: dt.datetime, until: dt.datetime, users: Any = None
 ) -> tuple[Any, Any, Any]:
     """The KPI input frames of ``[since, until)`` only, as
     :func:`bizmodel.report.project.store_frames` shapes them (predictions with
@@ -72,7 +91,9 @@ def period_frames(
 
     The time filter runs in SQL (``ix_events_ts``) and timestamps come back as text parsed in
     one vectorised step, not a Python ``datetime`` per row; KPI windows ignore rows outside
-    their range, so the numbers equal those computed from every event.
+    their range, so the numbers equal those computed from every event. ``users`` (a select
+    of user ids, :func:`segment_users`) keeps only those users' rows (feedback: the feedback
+    on their predictions).
     """
     import pandas as pd
     from sqlalchemy import String, cast, select
@@ -82,6 +103,11 @@ def period_frames(
 
     def frame(table: Any, columns: list[Any], names: list[str], raw: bool = False) -> pd.DataFrame:
         stmt = select(*columns).where(table.c.ts >= since, table.c.ts < until)
+        if users is not None and table is feedback:  # feedback follows its prediction's user
+            served = select(predictions.c.id).where(predictions.c.user_id.in_(users))
+            stmt = stmt.where(table.c.prediction_id.in_(served))
+        elif users is not None:
+            stmt = stmt.where(table.c.user_id.in_(users))
         with store.engine.connect() as conn:
             result = conn.execute(stmt)
             # raw: the driver's tuples as they are (no per-row processing; only for columns
@@ -115,3 +141,100 @@ def period_frames(
     if not fb.empty:
         fb["label"] = pd.to_numeric(fb["correction"], errors="coerce")
     return ev, (pr if not pr.empty else None), (fb if not fb.empty else None)
+
+
+def segment_users(store: EventStore, key: str, value: str) -> Any:
+    """A select of the user ids in segment ``key=value``: those assigned to arm ``value`` of
+    experiment ``key``, or, when no experiment is called ``key``, those with an event whose
+    property ``key`` is ``value``.
+
+    Raises
+    ------
+    ConfigError
+        When ``key`` names neither an experiment nor a property of any event.
+    """
+    from sqlalchemy import select
+
+    from bizmodel.errors import ConfigError
+    from bizmodel.store.schema import assignments as a
+    from bizmodel.store.schema import events as e
+    from bizmodel.store.schema import experiments as x
+
+    with store.engine.connect() as conn:
+        if conn.execute(select(x.c.name).where(x.c.name == key)).first() is not None:
+            return select(a.c.user_id).where(a.c.experiment == key, a.c.variant == value)
+        prop = e.c.properties[key].as_string()
+        if conn.execute(select(e.c.id).where(prop.is_not(None)).limit(1)).first() is None:
+            raise ConfigError(
+                f"segment {key}={value}: {key!r} is neither an experiment nor a property of "
+                "any event; valid: EXPERIMENT=ARM or PROPERTY=VALUE"
+            )
+    return select(e.c.user_id).where(prop == value).distinct()
+
+
+def segment_choices(
+    store: EventStore, max_values: int = 12, sample: int = 500
+) -> list[tuple[str, str]]:
+    """``(segment, label)`` pairs for the filter's menu: every experiment arm with
+    exposures, then each event property seen in the latest ``sample`` events with
+    properties that takes at most ``max_values`` values (ids and free text are left out)."""
+    from sqlalchemy import select
+
+    from bizmodel.store.schema import assignments as a
+    from bizmodel.store.schema import events as e
+
+    out: list[tuple[str, str]] = []
+    with store.engine.connect() as conn:
+        arms = select(a.c.experiment, a.c.variant).distinct().order_by(a.c.experiment, a.c.variant)
+        for experiment, variant in conn.execute(arms):
+            out.append((f"{experiment}={variant}", f"{experiment}: arm {variant}"))
+        recent = select(e.c.properties).where(e.c.properties.is_not(None))
+        keys: set[str] = set()
+        for (props,) in conn.execute(recent.order_by(e.c.id.desc()).limit(sample)):
+            if isinstance(props, dict):
+                keys.update(k for k, v in props.items() if isinstance(v, str | int | bool))
+        for key in sorted(keys):
+            prop = e.c.properties[key].as_string()
+            stmt = select(prop).where(prop.is_not(None)).group_by(prop).order_by(prop)
+            values = [v for (v,) in conn.execute(stmt.limit(max_values + 1))]
+            if len(values) <= max_values:
+                out += [(f"{key}={v}", f"{key} = {v}") for v in values]
+    return out
+
+
+@dataclass(frozen=True)
+class Served:
+    """Predictions one model version served in a period."""
+
+    predictions: int
+    mean_latency_ms: float
+    cost_usd: float  # sum of the stored per-prediction compute cost
+
+
+def served_by_version(
+    store: EventStore, since: dt.datetime, until: dt.datetime, users: Any = None
+) -> dict[tuple[str, int], Served]:
+    """Per ``(model, version)``: predictions served in ``[since, until)`` (to ``users`` when
+    given), their mean latency and compute cost (one GROUP BY)."""
+    from sqlalchemy import func, select
+
+    from bizmodel.store.schema import predictions as p
+
+    stmt = (
+        select(
+            p.c.model_name,
+            p.c.model_version,
+            func.count(),
+            func.avg(p.c.latency_ms),
+            func.sum(p.c.cost_usd),
+        )
+        .where(p.c.ts >= since, p.c.ts < until)
+        .group_by(p.c.model_name, p.c.model_version)
+    )
+    if users is not None:
+        stmt = stmt.where(p.c.user_id.in_(users))
+    with store.engine.connect() as conn:
+        return {
+            (str(name), int(version)): Served(int(n), float(lat or 0.0), float(cost or 0.0))
+            for name, version, n, lat, cost in conn.execute(stmt)
+        }
