@@ -45,62 +45,26 @@ def emit(kind: str, **fields: Any) -> None:
 
 
 def trainer_run(df: pd.DataFrame, model_name: str, hp: dict, device: Any) -> dict:
-    """The reference: the plain Trainer script a user would write for a GPU."""
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
+    """The reference: the plain Trainer script a user would write for a GPU (hf_script.py)."""
+    from hf_script import run_trainer_script
+
+    dev = df[df["split"] == "dev"]
+    run = run_trainer_script(
+        df[df["split"] == "train"],
+        dev,
+        model=model_name,
+        epochs=hp["epochs"],
+        lr=hp["lr"],
+        batch_size=hp["batch_size"],
+        max_length=hp["max_length"],
+        warmup_ratio=hp["warmup_ratio"],
+        weight_decay=hp["weight_decay"],
+        seed=hp["seed"],
+        device=device,
     )
-
-    from bizmodel.pretrained import resolve_model_path
-
-    path = str(resolve_model_path(model_name))
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, problem_type="regression"
-    )
-
-    def to_ds(part: pd.DataFrame) -> list[dict]:
-        enc = tok(list(part["company"]), list(part["title"]), truncation=True,
-                  max_length=hp["max_length"])  # fmt: skip
-        return [
-            {**{k: enc[k][i] for k in enc}, "labels": float(y)} for i, y in enumerate(part["score"])
-        ]
-
-    train_ds, dev = to_ds(df[df["split"] == "train"]), df[df["split"] == "dev"]
-    cuda = device.type == "cuda"
-    bf16 = cuda and torch.cuda.is_bf16_supported()
-    steps = -(-len(train_ds) // hp["batch_size"]) * hp["epochs"]
-    with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=hp["batch_size"],
-            per_device_eval_batch_size=128,
-            num_train_epochs=hp["epochs"],
-            learning_rate=hp["lr"],
-            warmup_steps=int(hp["warmup_ratio"] * steps),
-            weight_decay=hp["weight_decay"],
-            eval_strategy="no",
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            seed=hp["seed"],
-            bf16=bf16,
-            fp16=cuda and not bf16,
-            tf32=cuda or None,
-            use_cpu=not cuda,
-        )
-        trainer = Trainer(model=model, args=args, train_dataset=train_ds,
-                          data_collator=DataCollatorWithPadding(tok))  # fmt: skip
-        out = trainer.train()
-        pred = trainer.predict(to_ds(dev)).predictions.reshape(-1)
     return {
-        "samples_per_s": round(len(train_ds) * hp["epochs"] / out.metrics["train_runtime"], 1),
-        "dev": dev_scores(dev["score"].to_numpy(float), pred),
+        "samples_per_s": round(run.samples_per_s, 1),
+        "dev": dev_scores(dev["score"].to_numpy(float), run.predictions),
     }
 
 

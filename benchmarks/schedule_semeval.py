@@ -28,12 +28,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHARED = Path(os.environ.get("BIZMODEL_SHARED_DATA", "/work/shared/data"))
 if not SHARED.exists():
@@ -55,53 +58,12 @@ def test_wcos(gold: np.ndarray, pred: np.ndarray) -> float:
 
 def run_trainer(df: pd.DataFrame, seed: int, threads: int, model_id: str = "packaged") -> dict:
     import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
-
-    from bizmodel.pretrained import resolve_model_path
+    from hf_script import run_trainer_script
 
     torch.set_num_threads(threads)
-    path = str(resolve_model_path(model_id))
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, problem_type="regression"
-    )
-
-    def to_ds(part: pd.DataFrame) -> list[dict]:
-        enc = tok(list(part["company"]), list(part["title"]), truncation=True, max_length=128)
-        return [
-            {**{k: enc[k][i] for k in enc}, "labels": float(y)} for i, y in enumerate(part["score"])
-        ]
-
-    train_ds, test = to_ds(df[df["split"] == "train"]), df[df["split"] == "test"]
-    with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=16,
-            num_train_epochs=4,
-            learning_rate=5e-5,
-            eval_strategy="no",
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            seed=seed,
-            use_cpu=True,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            data_collator=DataCollatorWithPadding(tok),
-        )
-        trainer.train()
-        pred = trainer.predict(to_ds(test)).predictions.reshape(-1)
-    return {"test": test_wcos(test["score"].to_numpy(float), pred), "epochs": 4}
+    test = df[df["split"] == "test"]
+    run = run_trainer_script(df[df["split"] == "train"], test, model=model_id, seed=seed)
+    return {"test": test_wcos(test["score"].to_numpy(float), run.predictions), "epochs": 4}
 
 
 def run_bizmodel(

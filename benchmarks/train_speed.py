@@ -28,12 +28,15 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 DATA = Path(
     os.environ.get(
@@ -67,77 +70,26 @@ def dev_scores(gold: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def run_trainer(df: pd.DataFrame, hp: dict, seed: int) -> dict:
-    """The reference: a plain Trainer script, as a user would write it."""
-    import torch
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        Trainer,
-        TrainingArguments,
-    )
+    """The reference: a plain Trainer script, as a user would write it (hf_script.py)."""
+    from hf_script import run_trainer_script
 
-    from bizmodel.pretrained import resolve_model_path
-
-    path = str(resolve_model_path("packaged"))
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, problem_type="regression"
-    )
-
-    def to_ds(part: pd.DataFrame) -> list[dict]:
-        # a list of feature dicts is a valid map-style dataset for Trainer
-        enc = tok(
-            list(part["company"]),
-            list(part["title"]),
-            truncation=True,
-            max_length=hp["max_length"],
-        )
-        keys = list(enc.keys())
-        return [
-            {**{k: enc[k][i] for k in keys}, "labels": float(y)}
-            for i, y in enumerate(part["score"])
-        ]
-
-    train_ds = to_ds(df[df["split"] == "train"])
     dev = df[df["split"] == "dev"]
-    dev_ds = to_ds(dev)
-    steps = -(-len(train_ds) // hp["batch_size"]) * hp["epochs"]
-    with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(
-            output_dir=tmp,
-            per_device_train_batch_size=hp["batch_size"],
-            per_device_eval_batch_size=64,
-            num_train_epochs=hp["epochs"],
-            learning_rate=hp["lr"],
-            warmup_steps=int(hp["warmup_ratio"] * steps),
-            weight_decay=hp["weight_decay"],
-            max_grad_norm=1.0,
-            eval_strategy="no",
-            save_strategy="no",
-            logging_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            seed=seed,
-            use_cpu=True,
-        )
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=train_ds,
-            data_collator=DataCollatorWithPadding(tok),
-        )
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = trainer.train()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        pred = trainer.predict(dev_ds).predictions.reshape(-1)
-    del trainer, model
-    torch.set_num_threads(hp["threads"])  # Trainer may touch thread settings; restore
+    run = run_trainer_script(
+        df[df["split"] == "train"],
+        dev,
+        epochs=hp["epochs"],
+        lr=hp["lr"],
+        batch_size=hp["batch_size"],
+        max_length=hp["max_length"],
+        warmup_ratio=hp["warmup_ratio"],
+        weight_decay=hp["weight_decay"],
+        seed=seed,
+    )
     return {
-        "samples_per_s": round(len(train_ds) * hp["epochs"] / out.metrics["train_runtime"], 2),
-        "train_wall_s": round(wall, 1),
-        "samples_per_cpu_s": round(len(train_ds) * hp["epochs"] / cpu, 2),
-        "dev": dev_scores(dev["score"].to_numpy(float), pred),
+        "samples_per_s": round(run.samples_per_s, 2),
+        "train_wall_s": round(run.wall_s, 1),
+        "samples_per_cpu_s": round(run.samples_per_cpu_s, 2),
+        "dev": dev_scores(dev["score"].to_numpy(float), run.predictions),
     }
 
 
