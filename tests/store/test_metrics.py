@@ -199,3 +199,66 @@ def test_units_sum_exactly_to_the_arm_statistics(db_url: str) -> None:
                 assert float((y * y).sum()) == s.sum_squares
     spend = dict(zip(units["user_id"], units["spend"], strict=True))
     assert spend["u4"] == 0.25 * (4 + 1) + 0.25 * (13 + 1)  # events 4 and 13
+
+
+def _page_log(store: EventStore) -> None:
+    """20 users exposed as events (u_i at hour i, control for even i) with the page they saw;
+    u3 saw the wrong page, u4 later bought on the wrong page, u6 bought with no page (not a
+    mismatch), u8 was also exposed as treatment on its page (several arms), u10 as treatment
+    on the control page (a mismatch first). Each u_i buys 0.25·i one hour after exposure."""
+    page = {"control": "old", "treatment": "new"}
+    rows: list[dict[str, Any]] = []
+    for i in range(20):
+        u, arm, t = f"u{i}", ("control", "treatment")[i % 2], T0 + timedelta(hours=i)
+        shown = page["control" if i == 3 else arm]
+        rows.append({"user_id": u, "type": "view", "experiment": "lp", "variant": arm, "ts": t})
+        rows[-1]["properties"] = {"page": shown, "device": "ios"}
+        buy = {"user_id": u, "type": "buy", "value": 0.25 * i, "ts": t + timedelta(hours=1)}
+        if i == 4:
+            buy["properties"] = {"page": "new"}
+        elif i != 6:
+            buy["properties"] = {"page": page[arm], "n": 1}
+        rows.append(buy)
+    for i, shown in ((8, "new"), (10, "old")):
+        t = T0 + timedelta(hours=i, minutes=30)
+        rows.append(
+            {"user_id": f"u{i}", "type": "view", "experiment": "lp", "variant": "treatment"}
+            | {"ts": t, "properties": {"page": shown}}
+        )
+    store.add_events(rows)
+
+
+def test_window_and_exposure_rule_in_sql(db_url: str) -> None:
+    from bizmodel.stats.exposure import ExposureRule
+
+    store = EventStore.open(db_url)
+    _page_log(store)
+    metrics = {"spend": MetricQuery("sum", "buy"), "bought": MetricQuery("any", "buy")}
+    rule = ExposureRule("page", {"control": "old", "treatment": "new"})
+    window = {"start": T0 + timedelta(hours=2), "end": T0 + timedelta(hours=18)}
+    got = experiment_statistics(store, "lp", metrics, expect=[rule], **window)
+    units = experiment_units(store, "lp", metrics, expect=[rule], **window)
+    whole = experiment_statistics(store, "lp", metrics)
+    store.close()
+    q = got["spend"]
+    # in the window: u2..u17; u3, u4 (control) and u10 (several arms) break the rule
+    assert q.users_exposure_mismatch == {"treatment": 1, "control": 1, "(several arms)": 1}
+    assert q.exposure_mismatch_examples == ("u10", "u3", "u4")
+    assert (q.users_in_several_arms, q.several_arms_examples) == (1, ("u8",))
+    control = [2, 6, 12, 14, 16]
+    treatment = [5, 7, 9, 11, 13, 15, 17]
+    for arm, ids in (("control", control), ("treatment", treatment)):
+        s = q.statistics[arm]
+        assert isinstance(s, MeanStatistic)
+        assert (s.n, s.sum, s.sum_squares) == (
+            len(ids),
+            sum(0.25 * i for i in ids),
+            sum((0.25 * i) ** 2 for i in ids),
+        )
+        assert got["bought"].statistics[arm] == ProportionStatistic(len(ids), len(ids))
+    assert sorted(units["user_id"]) == sorted(f"u{i}" for i in control + treatment)
+    # without the window and the rule: every user, u8 and u10 in several arms
+    assert (
+        whole["spend"].users_in_several_arms == 2 and whole["spend"].users_exposure_mismatch == {}
+    )
+    assert sum(s.n for s in whole["spend"].statistics.values()) == 18

@@ -37,14 +37,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
-from sqlalchemy import Float, String, and_, case, cast, distinct, func, literal, select, union_all
+from sqlalchemy import (
+    Float,
+    String,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from bizmodel.errors import ConfigError, StoreError
+from bizmodel.stats.exposure import ExposureRule
 from bizmodel.stats.statistics import ArmStatistic, MeanStatistic, ProportionStatistic
 
 if TYPE_CHECKING:
@@ -61,6 +76,8 @@ __all__ = [
 ]
 
 MetricType = Literal["any", "count", "sum"]
+Window: TypeAlias = tuple[datetime | None, datetime | None]  # start <= ts < end
+SEVERAL_ARMS = "(several arms)"  # users_exposure_mismatch's key for users in several arms
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,9 @@ class ArmQueryResult:
     events_after_window: int  # metric events after within_days (0 without a window)
     events_without_value: int  # sum metrics: counted events with no value (counted as 0)
     unknown_variants: dict[str, int] = field(default_factory=dict)  # exposed users per label
+    # users with an event that breaks an exposure rule, per arm (SEVERAL_ARMS: several arms)
+    users_exposure_mismatch: dict[str, int] = field(default_factory=dict)
+    exposure_mismatch_examples: tuple[str, ...] = ()  # up to 3 such user ids
 
 
 class _DaysBetween(FunctionElement[float]):
@@ -133,22 +153,33 @@ def _not_indexed_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(next(iter(element.clauses)), **kw))
 
 
-def _units(experiment: str) -> Any:
-    """One row per exposed user: a variant, how many distinct variants, first exposure time."""
+def _units(experiment: str, window: Window = (None, None)) -> Any:
+    """One row per exposed user: a variant, how many distinct variants, first exposure time.
+
+    Only exposures in ``window`` (``start <= ts < end``, either end open when None) count.
+    """
     from bizmodel.store.schema import assignments, events, predictions
 
+    def in_window(ts: Any) -> list[Any]:
+        start, end = window
+        return [
+            *([] if start is None else [ts >= start.astimezone(UTC)]),
+            *([] if end is None else [ts < end.astimezone(UTC)]),
+        ]
+
     a = select(assignments.c.user_id, assignments.c.variant, assignments.c.ts).where(
-        assignments.c.experiment == experiment
+        assignments.c.experiment == experiment, *in_window(assignments.c.ts)
     )
     p = select(predictions.c.user_id, predictions.c.variant, predictions.c.ts).where(
         predictions.c.experiment == experiment,
         predictions.c.user_id.is_not(None),
         predictions.c.variant.is_not(None),
+        *in_window(predictions.c.ts),
     )
     # events carrying the experiment: their variant may differ from the (sticky) assignment
     # the first of them recorded, which makes the user one in several arms
     e = select(events.c.user_id, events.c.variant, events.c.ts).where(
-        events.c.experiment == experiment, events.c.variant.is_not(None)
+        events.c.experiment == experiment, events.c.variant.is_not(None), *in_window(events.c.ts)
     )
     exposures = union_all(a, p, e).subquery("exposures")
     return (
@@ -160,6 +191,31 @@ def _units(experiment: str) -> Any:
         )
         .group_by(exposures.c.user_id)
         .subquery("units")
+    )
+
+
+def _mismatched(experiment: str, units: Any, expect: Sequence[ExposureRule]) -> Any:
+    """The exposed users with an event (any type, any time) whose property ``rule.column`` is
+    present and differs from the value ``rule`` expects for the event's arm: the event's own
+    variant when it carries this experiment, else the user's arm (users in several arms have
+    none: their events without the experiment are not checked)."""
+    from bizmodel.store.schema import events
+
+    e = events
+    own = and_(e.c.experiment == experiment, e.c.variant.is_not(None))
+    users_arm = case((units.c.n_variants == 1, units.c.variant), else_=None)
+    arm = case((own, e.c.variant), else_=users_arm)
+    breaks = []
+    for rule in expect:
+        shown = e.c.properties[rule.column].as_string()
+        wanted = case(dict(rule.expected), value=arm, else_=None)
+        breaks.append(and_(shown.is_not(None), arm.in_(list(rule.expected)), shown != wanted))
+    return (
+        select(units.c.user_id)
+        .select_from(units.join(e, e.c.user_id == units.c.user_id))
+        .where(or_(*breaks))
+        .distinct()
+        .subquery("mismatched")
     )
 
 
@@ -181,9 +237,15 @@ def _rows(store: EventStore, stmt: Any) -> list[Any]:
         raise StoreError(f"the event store is not available: {exc}") from None
 
 
-def _per_user(experiment: str, metrics: Mapping[str, MetricQuery]) -> Any:
-    """One row per exposed user: ``user_id``, ``variant`` (None for a user in several arms)
-    and, per metric ``i``, ``m{i}_y`` (its value) and the user's events left out of it:
+def _per_user(
+    experiment: str,
+    metrics: Mapping[str, MetricQuery],
+    window: Window = (None, None),
+    expect: Sequence[ExposureRule] = (),
+) -> Any:
+    """One row per exposed user: ``user_id``, ``variant`` (None for a user in several arms),
+    ``mismatched`` (1 for a user with an event that breaks an ``expect`` rule, else 0) and,
+    per metric ``i``, ``m{i}_y`` (its value) and the user's events left out of it:
     ``m{i}_before`` (before first exposure), ``m{i}_late`` (after ``within_days``),
     ``m{i}_novalue`` (counted events with no value).
 
@@ -192,13 +254,18 @@ def _per_user(experiment: str, metrics: Mapping[str, MetricQuery]) -> Any:
     """
     from bizmodel.store.schema import events
 
-    units = _units(experiment)
+    units = _units(experiment, window)
     e = events
     single = units.c.n_variants == 1
     types = sorted({m.event for m in metrics.values()})
     joined = units.outerjoin(
         e, and_(e.c.user_id == units.c.user_id, _NotIndexed(e.c.type).in_(types))
     )
+    mismatched: Any = literal(0)
+    if expect:
+        bad = _mismatched(experiment, units, expect)
+        joined = joined.outerjoin(bad, bad.c.user_id == units.c.user_id)
+        mismatched = case((bad.c.user_id.is_not(None), 1), else_=0)
     after = e.c.ts >= units.c.first_ts
     days = _DaysBetween(units.c.first_ts, e.c.ts)
     # PostgreSQL keeps a NaN value (SQLite stores NULL): both are a missing value here
@@ -228,7 +295,7 @@ def _per_user(experiment: str, metrics: Mapping[str, MetricQuery]) -> Any:
     # users in several arms are one group with no variant (counted, never analysed)
     arm = case((single, units.c.variant), else_=None).label("variant")
     return (
-        select(units.c.user_id, arm, *user_cols)
+        select(units.c.user_id, arm, func.max(mismatched).label("mismatched"), *user_cols)
         .select_from(joined)
         .group_by(units.c.user_id, units.c.variant, units.c.n_variants)
         .subquery("per_user")
@@ -241,13 +308,17 @@ def experiment_units(
     metrics: Mapping[str, MetricQuery],
     *,
     variants: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    expect: Sequence[ExposureRule] = (),
 ) -> pd.DataFrame:
     """The analysed users of ``experiment`` and their value of each of ``metrics``.
 
     One row per user, columns ``user_id``, ``variant`` and one float column per metric (named
     after it), sorted by ``user_id``: exactly the users and values whose per-arm ``n``, ``Σy``
-    and ``Σy²`` :func:`experiment_statistics` returns (the same per-user query), so users in
-    several arms and, when ``variants`` are given, users under other labels are left out.
+    and ``Σy²`` :func:`experiment_statistics` returns with the same arguments (the same
+    per-user query): users in several arms, users who break an ``expect`` rule and, when
+    ``variants`` are given, users under other labels are left out.
 
     Examples
     --------
@@ -268,9 +339,9 @@ def experiment_units(
     clash = [n for n in metrics if n in ("user_id", "variant")]
     if clash:
         raise ConfigError(f"metric {clash[0]!r}: the name is taken by a column of the units")
-    per_user = _per_user(experiment, metrics)
+    per_user = _per_user(experiment, metrics, (start, end), expect)
     c = per_user.c
-    keep = c.variant.is_not(None)
+    keep = and_(c.variant.is_not(None), c.mismatched == 0)
     if variants is not None:
         keep = and_(keep, c.variant.in_(list(variants)))
     ys = [c[f"m{i}_y"] for i in range(len(metrics))]
@@ -291,58 +362,87 @@ def experiment_statistics(
     metrics: Mapping[str, MetricQuery],
     *,
     variants: Sequence[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    expect: Sequence[ExposureRule] = (),
 ) -> dict[str, ArmQueryResult]:
     """Per-arm statistics of each of ``metrics`` for the users exposed to ``experiment``.
 
     One query for all metrics: each exposed user's events of the metrics' types are read
     once (through the user index), reduced to one row per user, then to one row per arm.
     ``variants`` are the experiment's arms; exposures under any other label are left out and
-    counted in ``unknown_variants``. Default: every label found.
+    counted in ``unknown_variants``. Default: every label found. Only exposures from ``start``
+    (inclusive) to ``end`` (exclusive) count. A user with an event that breaks an ``expect``
+    rule (:class:`~bizmodel.stats.exposure.ExposureRule`: the event property ``column`` must hold
+    the value its arm expects) is left out of every arm and counted in
+    ``users_exposure_mismatch`` (before users in several arms: each user under one reason).
     """
     if not metrics:
         raise ConfigError("experiment_statistics needs at least one metric")
-    per_user = _per_user(experiment, metrics)
+    window = (start, end)
+    per_user = _per_user(experiment, metrics, window, expect)
+    c = per_user.c
     arm_cols: list[Any] = []
     for i in range(len(metrics)):
-        c = per_user.c
         y = c[f"m{i}_y"]
         arm_cols += [func.sum(y), func.sum(y * y)]
         arm_cols += [func.sum(c[f"m{i}_{k}"]) for k in ("before", "late", "novalue")]
-    per_arm = select(per_user.c.variant, func.count(), *arm_cols).group_by(per_user.c.variant)
+    per_arm = select(c.variant, c.mismatched, func.count(), *arm_cols).group_by(
+        c.variant, c.mismatched
+    )
 
     wanted = None if variants is None else set(variants)
     stats: list[dict[str, ArmStatistic]] = [{} for _ in metrics]
     left_out = np.zeros((len(metrics), 3), dtype=np.int64)  # before, late, no value
     unknown: dict[str, int] = {}
+    mismatched: dict[str, int] = {}
     several = 0
     for row in _rows(store, per_arm):
-        variant, n, sums = row[0], int(row[1]), [float(v or 0.0) for v in row[2:]]
-        if variant is None:
+        variant, bad, n = row[0], bool(row[1]), int(row[2])
+        sums = [float(v or 0.0) for v in row[3:]]
+        if variant is not None and wanted is not None and variant not in wanted:
+            unknown[str(variant)] = unknown.get(str(variant), 0) + n
+        elif bad:
+            label = SEVERAL_ARMS if variant is None else str(variant)
+            mismatched[label] = n
+        elif variant is None:
             several = n
-            continue
-        if wanted is not None and variant not in wanted:
-            unknown[str(variant)] = n
-            continue
-        for i, m in enumerate(metrics.values()):
-            sy, syy, *dropped = sums[5 * i : 5 * i + 5]
-            left_out[i] += np.asarray(dropped, dtype=np.int64)
-            stats[i][str(variant)] = (
-                ProportionStatistic(n, sy) if m.type == "any" else MeanStatistic(n, sy, syy)
-            )
-    examples: list[Any] = []
-    if several:
-        units = _units(experiment)
-        first = select(units.c.user_id).where(units.c.n_variants > 1)
-        examples = _rows(store, first.order_by(units.c.user_id).limit(3))
+        else:
+            for i, m in enumerate(metrics.values()):
+                sy, syy, *dropped = sums[5 * i : 5 * i + 5]
+                left_out[i] += np.asarray(dropped, dtype=np.int64)
+                stats[i][str(variant)] = (
+                    ProportionStatistic(n, sy) if m.type == "any" else MeanStatistic(n, sy, syy)
+                )
+    units = _units(experiment, window)
+    flagged = _mismatched(experiment, units, expect) if expect else None
+
+    def examples(where: Any, table: Any = units) -> tuple[str, ...]:
+        if flagged is not None and table is units:  # mismatched users are counted as such
+            where = and_(where, units.c.user_id.not_in(select(flagged.c.user_id)))
+        query = select(units.c.user_id).select_from(table).where(where)
+        rows = _rows(store, query.order_by(units.c.user_id).limit(3))
+        return tuple(str(r[0]) for r in rows)
+
+    several_examples = examples(units.c.n_variants > 1) if several else ()
+    mismatch_examples: tuple[str, ...] = ()
+    if mismatched and flagged is not None:
+        planned: Any = true()
+        if wanted is not None:  # unknown variants are counted as such
+            planned = or_(units.c.n_variants > 1, units.c.variant.in_(sorted(wanted)))
+        on = units.join(flagged, flagged.c.user_id == units.c.user_id)
+        mismatch_examples = examples(planned, on)
     return {
         name: ArmQueryResult(
             statistics=stats[i],
             users_in_several_arms=several,
-            several_arms_examples=tuple(str(r[0]) for r in examples),
+            several_arms_examples=several_examples,
             events_before_exposure=int(left_out[i, 0]),
             events_after_window=int(left_out[i, 1]),
             events_without_value=int(left_out[i, 2]) if m.type == "sum" else 0,
             unknown_variants=dict(unknown),
+            users_exposure_mismatch=dict(mismatched),
+            exposure_mismatch_examples=mismatch_examples,
         )
         for i, (name, m) in enumerate(metrics.items())
     }
