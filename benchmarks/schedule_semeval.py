@@ -45,8 +45,14 @@ WHO = ("trainer", "old", "new", "fixed")
 SCHEDULE = {"old": "holdout", "new": "cv", "fixed": "fixed"}
 
 
-def load() -> pd.DataFrame:
-    df = pd.read_csv(SHARED / "semeval2017-task5/normalized/headlines.csv", keep_default_na=False)
+def load(dataset: str = "headlines") -> pd.DataFrame:
+    """Official train and test rows of a SemEval-2017 Task 5 subtask, as ``company``/``title``/
+    ``score`` (microblogs: cashtag and span text)."""
+    path = SHARED / f"semeval2017-task5/normalized/{dataset}.csv"
+    df = pd.read_csv(path, keep_default_na=False, dtype=str)
+    if dataset == "microblogs":
+        df = df.rename(columns={"cashtag": "company", "spans_text": "title"})
+    df["score"] = df["score"].astype(float)
     return df[df["split"].isin(["train", "test"])].reset_index(drop=True)
 
 
@@ -127,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--model", default="packaged", help="base model of both sides (a local folder or id)"
     )
+    ap.add_argument("--dataset", choices=["headlines", "microblogs"], default="headlines")
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args(argv)
     if args.table:
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     done = set()
     if args.log.exists():
         done = {(r["who"], r["seed"]) for r in map(json.loads, args.log.read_text().splitlines())}
-    df = load()
+    df = load(args.dataset)
     for seed in map(int, args.seeds.split(",")):
         for who in args.who.split(","):
             if (who, seed) in done:
@@ -153,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                 "cpu_s": round(time.process_time() - c0, 1),
                 "threads": args.threads,
                 "model": args.model,
+                "dataset": args.dataset,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             }
             print(json.dumps(rec), flush=True)
