@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bizmodel.optimize.pareto import pareto
 from bizmodel.optimize.results import (
+    GrowthEffect,
     OptimizationResult,
     ParetoPoint,
     ParetoResult,
@@ -32,6 +33,7 @@ from bizmodel.optimize.solver import evaluate_plan, optimize
 from bizmodel.optimize.spec import Spec, load_spec
 
 __all__ = [
+    "GrowthEffect",
     "OptimizationResult",
     "ParetoPoint",
     "ParetoResult",

@@ -11,6 +11,11 @@ JSON itself rather than importing :mod:`bizmodel.growth`. The format::
 
 One-hot columns are named ``"<lever>=<level>"``; the first level of each categorical lever is
 the reference and has no column.
+
+A project keeps the fit of each declared experiment as ``growth/<experiment>.json`` in its
+folder (:data:`FITS_DIR`, written by ``bizmodel fit-growth --project DIR --experiment NAME``):
+the same format plus an ``experiment`` object (name, metric, arms' lever values) saying what
+was fitted. A spec reads it with ``[growth] from_experiment = "NAME"``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,18 @@ from bizmodel.errors import SpecError
 
 FORMAT = "bizmodel-growth-fit"
 FORMAT_VERSION = 1
+FITS_DIR = "growth"  # a project's stored fits: <project>/growth/<experiment>.json
+
+
+def stored_fit_path(project_dir: str | Path, experiment: str) -> Path:
+    """Where a project keeps the growth fit of ``experiment`` (``growth/<experiment>.json``).
+
+    Examples
+    --------
+    >>> stored_fit_path("shop", "email").as_posix()
+    'shop/growth/email.json'
+    """
+    return Path(project_dir) / FITS_DIR / f"{experiment}.json"
 
 
 @dataclass(frozen=True)
@@ -39,6 +56,7 @@ class GrowthFitFile:
     categorical: dict[str, list[str]]
     exposure: bool
     family: str
+    experiment: dict[str, Any] | None = None  # what a stored fit was fitted from (name, metric)
 
 
 def load_growth_fit(path: Path, spec_file: str, key: str) -> GrowthFitFile:
@@ -115,4 +133,5 @@ def load_growth_fit(path: Path, spec_file: str, key: str) -> GrowthFitFile:
         categorical={str(k): list(v) for k, v in categorical.items()},
         exposure=bool(data.get("exposure", False)),
         family=str(data.get("family", "poisson")),
+        experiment=data["experiment"] if isinstance(data.get("experiment"), dict) else None,
     )

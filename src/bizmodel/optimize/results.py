@@ -64,6 +64,30 @@ class SensitivityReport:
 
 
 @dataclass(frozen=True)
+class GrowthEffect:
+    """A growth coefficient that a recommended lever acts through, and whether the data
+    establish it: ``significant`` when its ``1 - alpha`` interval excludes 0 (``p <= alpha``,
+    two-sided z-test on the fit's standard error); see :mod:`bizmodel.optimize.effects`."""
+
+    coefficient: str  # the growth feature: a lever, "lever=level" or a choice's constant
+    lever: str  # the lever whose recommended value rests on it
+    estimate: float
+    std_error: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    alpha: float
+    source: str = "growth"  # where the coefficient came from (inline, a fit file)
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value <= self.alpha
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "significant": self.significant}
+
+
+@dataclass(frozen=True)
 class OptimizationResult:
     """The optimum of a business-model spec (or why there is none).
 
@@ -79,6 +103,9 @@ class OptimizationResult:
     ``kkt_residual`` near 0 confirms the first-order optimality conditions. ``closed_form``
     is True when the optimum is a stationary point solved symbolically
     (:mod:`bizmodel.optimize.closed_form`) that the numeric search confirmed.
+    ``growth_effects`` are the growth coefficients the levers act through, each with its
+    p-value and interval; ``warnings`` names every one that is not significant (the
+    recommendation then rests on a point estimate) and the robust mode to use instead.
     """
 
     status: str
@@ -98,10 +125,33 @@ class OptimizationResult:
     robustness: RobustnessReport | None = None
     sensitivity: SensitivityReport | None = None
     closed_form: bool = False
+    growth_effects: tuple[GrowthEffect, ...] = ()
 
     @property
     def is_optimal(self) -> bool:
         return self.status == "optimal"
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """One line per growth coefficient the plan rests on that is not significant."""
+        out = []
+        for e in self.growth_effects:
+            if e.significant:
+                continue
+            level = f"{1 - e.alpha:.0%}"
+            robust = (
+                f"this plan was optimised over their uncertainty ({self.robustness.mode})"
+                if self.robustness is not None
+                else "the robust mode optimises over their uncertainty: --robust 0.1 (a "
+                "quantile) or --robust expected"
+            )
+            out.append(
+                f"not significant: lever {e.lever!r} rests on growth coefficient "
+                f"{e.coefficient!r} = {e.estimate:.4g} (p = {e.p_value:.3g} > {e.alpha:g}, "
+                f"{level} CI [{e.ci_low:.4g}, {e.ci_high:.4g}] includes 0, {e.source}); "
+                f"{robust}"
+            )
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (keys include levers, quantities, objective, status)."""
@@ -123,6 +173,8 @@ class OptimizationResult:
             "closed_form": self.closed_form,
             "robustness": self.robustness.to_dict() if self.robustness else None,
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
+            "growth_effects": [e.to_dict() for e in self.growth_effects],
+            "warnings": list(self.warnings),
         }
 
     def summary(self) -> str:
@@ -170,6 +222,14 @@ class OptimizationResult:
                 "sensitivity d(objective)/d(coefficient): "
                 + ", ".join(f"{k} {v:.6g}" for k, v in s.value_by_coefficient.items())
             )
+        if self.growth_effects:
+            lines.append("growth effects the levers act through:")
+            lines += [
+                f"  {e.coefficient:<24} {e.estimate:>11.4g}  p = {e.p_value:.3g}"
+                f"{'' if e.significant else '  NOT SIGNIFICANT'}"
+                for e in self.growth_effects
+            ]
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 

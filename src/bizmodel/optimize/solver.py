@@ -146,6 +146,7 @@ def optimize(
     sensitivity: bool = False,
     method: str = "auto",
     closed_form: bool = True,
+    alpha: float = 0.05,
 ) -> OptimizationResult:
     """Find the levers that maximise the spec's objective under its bounds and constraints.
 
@@ -181,6 +182,10 @@ def optimize(
         where they are polynomial once positive factors are removed
         (:mod:`bizmodel.optimize.closed_form`) and start from those points; the multi-start
         runs either way. ``False``: numeric only.
+    alpha : float
+        Significance level of the growth coefficients the levers act through: those whose
+        ``1 - alpha`` interval includes 0 are named in the result's ``warnings``
+        (:mod:`bizmodel.optimize.effects`).
 
     Returns
     -------
@@ -200,6 +205,9 @@ def optimize(
     """
     spec = as_spec(spec)
     from bizmodel.optimize.analysis import draw_coefficients, robustness, sensitivity_report
+    from bizmodel.optimize.effects import growth_effects
+
+    effects = growth_effects(spec, alpha)
 
     options = SearchOptions(n_starts, seed, tol, enumerate_limit, method, closed_form)
     model = BusinessModel(spec)
@@ -226,7 +234,16 @@ def optimize(
     if not found.feasible:
         name, message = diagnose_infeasible(search, found)
         return build_result(
-            spec, found, signed, scales, rows, counter, "infeasible", message, infeasible=name
+            spec,
+            found,
+            signed,
+            scales,
+            rows,
+            counter,
+            "infeasible",
+            message,
+            infeasible=name,
+            growth_effects=effects,
         )
     check_finite(spec, found)
     rob = sens = None
@@ -247,6 +264,7 @@ def optimize(
         robustness=rob,
         sensitivity=sens,
         closed_form=found.closed_form,
+        growth_effects=effects,
     )
 
 

@@ -18,7 +18,10 @@ Sections
     and ``coefficients`` (names are levers, constants, choice constants, quantities, or
     ``lever=level`` indicators of a discrete lever), optional ``std_errors`` or ``cov``
     (order: intercept, then the coefficients as written) for robustness; or
-    ``fit = "growth_fit.json"`` (relative to the spec file), a ``GrowthFit`` JSON.
+    ``fit = "growth_fit.json"`` (relative to the spec file), a ``GrowthFit`` JSON; or
+    ``from_experiment = "NAME"`` (optional ``metric = "M"``, checked): the fit that
+    ``bizmodel fit-growth --project DIR --experiment NAME`` stored as ``growth/NAME.json`` in
+    the project (the spec file's folder), whose levers must be numeric levers of the spec.
     Optional ``exposure`` expression. Quantities read the result as ``growth``.
 ``[quantities]``
     ``name = "expression"`` over levers, constants, ``growth`` and other quantities; cycles
@@ -46,7 +49,12 @@ import numpy as np
 
 from bizmodel.errors import SpecError
 from bizmodel.optimize.expr import Comparison, Node, check_names, parse
-from bizmodel.optimize.growth_file import load_growth_fit
+from bizmodel.optimize.growth_file import (
+    FITS_DIR,
+    GrowthFitFile,
+    load_growth_fit,
+    stored_fit_path,
+)
 
 SECTIONS = ("levers", "constants", "growth", "quantities", "objective", "constraints")
 GROWTH = "growth"  # the reserved quantity name of the growth model's output
@@ -344,6 +352,7 @@ class _Builder:
             return None
         raw = self.table("growth", raw)
         allowed = {"fit", "intercept", "coefficients", "std_errors", "cov", "exposure"}
+        allowed |= {"from_experiment", "metric"}
         for k in raw:
             if k not in allowed:
                 raise self.err(f"growth.{k}", f"unknown key; valid: {', '.join(sorted(allowed))}")
@@ -352,6 +361,10 @@ class _Builder:
             exposure = parse(raw["exposure"], f"{self.source}: growth.exposure")
         symbols = set(self.names)
         indicators = {f"{d.name}={c}" for d in discrete for c in d.choices}
+        if "from_experiment" in raw:
+            return self.stored_growth(raw, exposure, discrete)
+        if "metric" in raw:
+            raise self.err("growth.metric", 'goes with from_experiment = "NAME"')
         if "fit" in raw:
             if "intercept" in raw or "coefficients" in raw:
                 raise self.err(
@@ -362,36 +375,7 @@ class _Builder:
                 raise self.err("growth.fit", f"expected a path string, got {fit!r}")
             path = (self.base_dir / fit) if self.base_dir is not None else Path(fit)
             g = load_growth_fit(path, self.source, "growth.fit")
-            if g.exposure and exposure is None:
-                raise self.err(
-                    "growth.exposure",
-                    f"{fit} was fitted with an exposure (counts per unit of "
-                    'exposure); valid: exposure = "<expression>", e.g. "visitors"',
-                )
-            for lever, levels in g.categorical.items():
-                d = next((d for d in discrete if d.name == lever), None)
-                if d is None:
-                    raise self.err(
-                        "growth.fit",
-                        f"{fit}: categorical lever {lever!r} is not a discrete "
-                        "lever of the spec; valid: "
-                        + (", ".join(x.name for x in discrete) or "(none)"),
-                    )
-                unknown = [c for c in d.choices if c not in levels]
-                if unknown:
-                    raise self.err(
-                        f"levers.{lever}.choices",
-                        f"choice {unknown[0]!r} has no effect in the "
-                        f"growth fit {fit}; valid: {', '.join(levels)}",
-                    )
-            for feat in g.features:
-                if feat not in symbols and feat not in indicators:
-                    raise self.err(
-                        "growth.fit",
-                        f"{fit}: feature {feat!r} is not a lever, constant or "
-                        f"quantity of the spec; valid: {', '.join(sorted(symbols | indicators))}",
-                    )
-            return Growth(g.features, g.params, g.cov, exposure, str(fit))
+            return self.fitted(g, fit, "growth.fit", exposure, discrete)
         if "intercept" not in raw or _number(raw["intercept"]) is None:
             raise self.err(
                 "growth",
@@ -436,6 +420,96 @@ class _Builder:
             if cov is None or cov.shape != (p, p) or not np.all(np.isfinite(cov)):
                 raise self.err("growth.cov", f"expected a {p}x{p} matrix (intercept first)")
         return Growth(tuple(feats), np.asarray(params), cov, exposure, "inline")
+
+    def fitted(
+        self,
+        g: GrowthFitFile,
+        fit: str,
+        key: str,
+        exposure: Node | None,
+        discrete: tuple[DiscreteLever, ...],
+    ) -> Growth:
+        """A :class:`Growth` from a loaded fit, its features checked against the spec."""
+        symbols = set(self.names)
+        indicators = {f"{d.name}={c}" for d in discrete for c in d.choices}
+        if g.exposure and exposure is None:
+            raise self.err(
+                "growth.exposure",
+                f"{fit} was fitted with an exposure (counts per unit of "
+                'exposure); valid: exposure = "<expression>", e.g. "visitors"',
+            )
+        for lever, levels in g.categorical.items():
+            d = next((d for d in discrete if d.name == lever), None)
+            if d is None:
+                raise self.err(
+                    key,
+                    f"{fit}: categorical lever {lever!r} is not a discrete "
+                    "lever of the spec; valid: "
+                    + (", ".join(x.name for x in discrete) or "(none)"),
+                )
+            unknown = [c for c in d.choices if c not in levels]
+            if unknown:
+                raise self.err(
+                    f"levers.{lever}.choices",
+                    f"choice {unknown[0]!r} has no effect in the "
+                    f"growth fit {fit}; valid: {', '.join(levels)}",
+                )
+        for feat in g.features:
+            if feat not in symbols and feat not in indicators:
+                raise self.err(
+                    key,
+                    f"{fit}: feature {feat!r} is not a lever, constant or "
+                    f"quantity of the spec; valid: {', '.join(sorted(symbols | indicators))}",
+                )
+        return Growth(g.features, g.params, g.cov, exposure, str(fit))
+
+    def stored_growth(
+        self, raw: Mapping[str, Any], exposure: Node | None, discrete: tuple[DiscreteLever, ...]
+    ) -> Growth:
+        """``from_experiment = "NAME"``: the project's stored fit ``growth/NAME.json``."""
+        clash = [k for k in ("fit", "intercept", "coefficients", "std_errors", "cov") if k in raw]
+        if clash:
+            raise self.err(
+                f"growth.{clash[0]}",
+                "give either from_experiment (the stored fit) or the growth's own numbers, "
+                "not both",
+            )
+        name, metric = raw["from_experiment"], raw.get("metric")
+        if not isinstance(name, str) or not _IDENT.match(name):
+            raise self.err("growth.from_experiment", f"expected an experiment's name, got {name!r}")
+        if metric is not None and not isinstance(metric, str):
+            raise self.err("growth.metric", f"expected a declared metric's name, got {metric!r}")
+        folder = self.base_dir if self.base_dir is not None else Path(".")
+        path = stored_fit_path(folder, name)
+        make = (
+            f"bizmodel fit-growth --project {folder} --experiment {name} "
+            f"--metric {metric or 'METRIC'}"
+        )
+        if not path.is_file():
+            raise self.err(
+                "growth.from_experiment",
+                f"no stored growth fit of experiment {name!r} ({path}); make it with: {make}",
+            )
+        g = load_growth_fit(path, self.source, "growth.from_experiment")
+        fitted = (g.experiment or {}).get("metric")
+        if metric is not None and fitted != metric:
+            raise self.err(
+                "growth.metric",
+                f"the stored fit of experiment {name!r} ({path}) is of metric {fitted!r}, not "
+                f"{metric!r}; refit it with: {make}",
+            )
+        levers = sorted(self.numeric_levers)
+        stray = [f for f in g.features if f not in self.numeric_levers]
+        if stray:
+            raise self.err(
+                "growth.from_experiment",
+                f"the fit of experiment {name!r} ({path}) has levers {list(g.features)} but "
+                f"the spec's numeric [levers] are {levers}; declare {stray[0]!r} as a lever, "
+                f"e.g. [levers.{stray[0]}] min = 0.0, max = 1.0",
+            )
+        return self.fitted(
+            g, f"{FITS_DIR}/{name}.json", "growth.from_experiment", exposure, discrete
+        )
 
     def quantities(self, raw: Mapping[str, Any], growth: Growth | None) -> dict[str, Node]:
         nodes: dict[str, Node] = {}
