@@ -314,7 +314,15 @@ class Settings(_Section):
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"not valid TOML: {exc}", file=str(path)) from exc
             data = dict(data.get("bizmodel", data))  # allow a [bizmodel] table or top level
-            for key in ("spec", "levers", "growth", "quantities", "objective", "constraints"):
+            for key in (
+                "spec",
+                "levers",
+                "constants",
+                "growth",
+                "quantities",
+                "objective",
+                "constraints",
+            ):
                 data.pop(key, None)  # business-model spec keys may share the file
         data["project_dir"] = pdir
         _merge_env(data, env)
