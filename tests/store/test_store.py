@@ -25,7 +25,7 @@ def test_open_migrates_to_head_and_reopens(db_url: str) -> None:
     EventStore.open(db_url).close()
     s = EventStore.open(db_url)  # second open: nothing to do, no error
     with s.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         names = set(sa.inspect(conn).get_table_names())
     assert {
         "predictions",
@@ -35,6 +35,10 @@ def test_open_migrates_to_head_and_reopens(db_url: str) -> None:
         "assignments",
         "api_keys",
         "audit_log",
+        "rollup_state",
+        "event_days",
+        "activity_days",
+        "activity_firsts",
     } <= names
     s.close()
 

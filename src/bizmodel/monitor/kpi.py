@@ -29,6 +29,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from bizmodel.errors import ConfigError, DataError
+from bizmodel.monitor.rollup import EventRollup
 from bizmodel.monitor.windows import (
     EVENTS_COLUMNS,
     FEEDBACK_COLUMNS,
@@ -299,7 +300,7 @@ def _resolve(kpis: Iterable[str | KpiDefinition] | None) -> list[KpiDefinition]:
 
 
 def compute_kpis(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EventRollup,
     predictions: pd.DataFrame | None = None,
     feedback: pd.DataFrame | None = None,
     *,
@@ -316,7 +317,8 @@ def compute_kpis(
     ----------
     events, predictions, feedback : DataFrame
         Frames with the columns in the module docstring; predictions and feedback optional
-        (their KPIs are then 0 or NaN).
+        (their KPIs are then 0 or NaN). ``events`` may be the store's daily rollups
+        (:func:`bizmodel.store.rollups.event_rollup`) for windows of whole days.
     kpis : names or definitions, optional
         Which KPIs; all of :data:`KPIS` by default.
     window : str, optional

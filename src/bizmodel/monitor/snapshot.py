@@ -39,6 +39,7 @@ from bizmodel.monitor.drift import (
     text_drift,
 )
 from bizmodel.monitor.kpi import KpiReport, compute_kpis
+from bizmodel.monitor.rollup import EventRollup
 from bizmodel.monitor.windows import to_utc, utc_timestamp
 
 Embed = Callable[[Sequence[str]], Any]  # texts -> array (n, d)
@@ -106,7 +107,7 @@ def _drift_periods(
 
 
 def run_monitor(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EventRollup,
     predictions: pd.DataFrame | None = None,
     feedback: pd.DataFrame | None = None,
     *,
@@ -125,7 +126,8 @@ def run_monitor(
     Parameters
     ----------
     events, predictions, feedback : DataFrame
-        The KPI input frames.
+        The KPI input frames; ``events`` may be the store's daily rollups
+        (:class:`~bizmodel.monitor.rollup.EventRollup`).
     since, until : timestamp-like, optional
         KPI windows start at ``since`` (default: the first day in the data) and end at
         ``until`` (default: midnight after the last timestamp); drift periods end at ``until``.

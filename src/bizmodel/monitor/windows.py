@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from bizmodel.errors import ConfigError, DataError
+from bizmodel.monitor.rollup import EventRollup, epoch_day, event_columns
 
 EVENTS_COLUMNS = ("event_id", "user_id", "type", "value", "ts")
 PREDICTIONS_COLUMNS = (
@@ -218,7 +219,7 @@ def _quantiles(w: np.ndarray, values: np.ndarray, n: int, qs: Sequence[float]) -
 
 
 def window_aggregates(
-    events: pd.DataFrame,
+    events: pd.DataFrame | EventRollup,
     predictions: pd.DataFrame | None = None,
     feedback: pd.DataFrame | None = None,
     *,
@@ -231,7 +232,9 @@ def window_aggregates(
     """One row of aggregates per window ``[start + k·window, start + (k+1)·window)``.
 
     ``start`` defaults to midnight (UTC) of the earliest timestamp; ``end`` to midnight after
-    the latest. Rows outside ``[start, end)`` are ignored. The index is the window start; the
+    the latest. Rows outside ``[start, end)`` are ignored. ``events`` may be the store's
+    daily rollups (:class:`~bizmodel.monitor.rollup.EventRollup`) for windows of whole days
+    from a midnight: the same numbers without the event frame. The index is the window start; the
     columns are those listed in the module docstring, plus ``window_end`` and ``complete``.
 
     A window is *complete* when it ends at or before the time the data is known up to:
@@ -264,7 +267,11 @@ def window_aggregates(
             max_empty = int(pd.Timedelta(max_gap) // delta)
         except ValueError:
             raise ConfigError(f"max_gap {max_gap!r} is not a duration such as '7D'") from None
-    ev = _check_frame(events, "events", EVENTS_COLUMNS)
+    rollup, ev = None, None
+    if isinstance(events, EventRollup):
+        rollup = events
+    else:
+        ev = _check_frame(events, "events", EVENTS_COLUMNS)
     pr = (
         _check_frame(predictions, "predictions", PREDICTIONS_COLUMNS, ("output",))
         if predictions is not None
@@ -277,7 +284,15 @@ def window_aggregates(
     )
     if fb is not None and "rating" not in fb.columns and "label" not in fb.columns:
         raise DataError(f"feedback: needs a 'rating' and/or 'label' column; got {list(fb.columns)}")
-    all_ts = pd.concat([f["ts"] for f in (ev, pr, fb) if f is not None])
+    ev_ts = (
+        ev["ts"]
+        if ev is not None
+        else pd.Series(
+            [t for t in (rollup.min_ts, rollup.max_ts) if t is not None] if rollup else [],
+            dtype="datetime64[ns, UTC]",
+        )
+    )
+    all_ts = pd.concat([ev_ts, *(f["ts"] for f in (pr, fb) if f is not None)])
     if all_ts.empty and (start is None or end is None):
         raise DataError("events, predictions and feedback are all empty; give start and end")
     origin = utc_timestamp(start) if start is not None else all_ts.min().floor("D")
@@ -290,9 +305,19 @@ def window_aggregates(
     known_until = utc_timestamp(end) if end is not None else all_ts.max()
     full = _windows(origin, stop, delta)
     # window index of every row over the full range, then only the kept windows, renumbered
+    day = pd.Timedelta("1D")
+    if rollup is not None and (origin != origin.normalize() or delta % day):
+        raise ConfigError(
+            f"KPIs from the store's daily rollups need windows of whole days starting at a "
+            f"midnight (UTC); got window {window!r} from {origin.isoformat()}"
+        )
     raw = [
         _assign(f["ts"], origin, delta, len(full)) if f is not None else None for f in (ev, pr, fb)
     ]
+    if rollup is not None:  # the windows of the days with events
+        days = rollup.day_counts["day"].to_numpy(dtype=np.int64)
+        k = (days - epoch_day(origin)) // (delta // day)
+        raw[0] = np.where((k >= 0) & (k < len(full)), k, -1)
     occupied = np.zeros(len(full), dtype=bool)
     for w in raw:
         if w is not None:
@@ -313,9 +338,25 @@ def window_aggregates(
     out.index.name = "window_start"
     out["window_end"] = starts + delta
     out["complete"] = out["window_end"] <= known_until
-    zeros = np.zeros(n)
 
-    assert ev_w is not None
+    if rollup is not None:
+        cols = event_columns(
+            rollup,
+            renumber,
+            n,
+            origin_day=epoch_day(origin),
+            window_days=int(delta // day),
+            predictions=pr,
+            prediction_windows=pr_w_all,
+        )
+        for name in ("new_users", "visits", "purchases", "purchasers", "revenue_usd"):
+            out[name] = cols[name]
+        out["churned_users"] = cols["churned_users"]
+        _prediction_columns(out, pr, pr_w_all, n)
+        out["active_users"] = cols["active_users"]
+        _feedback_columns(out, fb, fb_w_all, pr, n, rating_scale)
+        return out
+    assert ev is not None and ev_w is not None
     # one factorization of user ids across events and predictions, for distinct counts
     pr_users = pr["user_id"] if pr is not None else pd.Series([], dtype=object)
     user_codes, _ = pd.factorize(pd.concat([ev["user_id"], pr_users], ignore_index=True))
@@ -339,24 +380,41 @@ def window_aggregates(
     active_w, active_codes = np.where(churn, -1, ev_w), ev_users
 
     if pr is not None:
-        pr_w = pr_w_all
-        assert pr_w is not None
-        active_w = np.concatenate([active_w, pr_w])
+        assert pr_w_all is not None
+        active_w = np.concatenate([active_w, pr_w_all])
         active_codes = np.concatenate([active_codes, pr_user_codes])
-        lat = pd.to_numeric(pr["latency_ms"], errors="coerce").to_numpy(dtype=float)
-        cost = pd.to_numeric(pr["cost_usd"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
-        out["predictions"] = _count(pr_w, n)
-        out["latency_p50_ms"], out["latency_p95_ms"] = _quantiles(pr_w, lat, n, (0.5, 0.95)).T
-        out["compute_cost_usd"] = _count(pr_w, n, weights=cost)
-    else:
-        out["predictions"], out["compute_cost_usd"] = zeros, zeros
-        out["latency_p50_ms"] = out["latency_p95_ms"] = np.full(n, np.nan)
+    _prediction_columns(out, pr, pr_w_all, n)
     out["active_users"] = _distinct(active_w, active_codes, n)
+    _feedback_columns(out, fb, fb_w_all, pr, n, rating_scale)
+    return out
 
+
+def _prediction_columns(
+    out: pd.DataFrame, pr: pd.DataFrame | None, pr_w: np.ndarray | None, n: int
+) -> None:
+    if pr is None or pr_w is None:
+        out["predictions"], out["compute_cost_usd"] = np.zeros(n), np.zeros(n)
+        out["latency_p50_ms"] = out["latency_p95_ms"] = np.full(n, np.nan)
+        return
+    lat = pd.to_numeric(pr["latency_ms"], errors="coerce").to_numpy(dtype=float)
+    cost = pd.to_numeric(pr["cost_usd"], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    out["predictions"] = _count(pr_w, n)
+    out["latency_p50_ms"], out["latency_p95_ms"] = _quantiles(pr_w, lat, n, (0.5, 0.95)).T
+    out["compute_cost_usd"] = _count(pr_w, n, weights=cost)
+
+
+def _feedback_columns(
+    out: pd.DataFrame,
+    fb: pd.DataFrame | None,
+    fb_w: np.ndarray | None,
+    pr: pd.DataFrame | None,
+    n: int,
+    rating_scale: str,
+) -> None:
+    zeros = np.zeros(n)
     out["ratings"] = out["satisfaction_sum"] = zeros
     out["labels"] = out["abs_error_sum"] = out["correct"] = zeros
     if fb is not None:
-        fb_w = fb_w_all
         assert fb_w is not None
         if "rating" in fb.columns:
             rated = fb["rating"].notna().to_numpy()
@@ -365,7 +423,6 @@ def window_aggregates(
             out["satisfaction_sum"] = _count(fb_w[rated], n, weights=sat)
         if "label" in fb.columns and pr is not None and "output" in pr.columns:
             _label_quality(out, fb.assign(w=fb_w), pr)
-    return out
 
 
 def _label_quality(out: pd.DataFrame, fb: pd.DataFrame, pr: pd.DataFrame) -> None:

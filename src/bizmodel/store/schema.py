@@ -6,7 +6,8 @@ is the source the migrations were written from and the one the queries use.
 Examples
 --------
 >>> sorted(metadata.tables)
-['api_keys', 'assignments', 'audit_log', 'events', 'experiments', 'feedback', 'predictions']
+['activity_days', 'activity_firsts', 'api_keys', 'assignments', 'audit_log', 'event_days', \
+'events', 'experiments', 'feedback', 'predictions', 'rollup_state']
 """
 
 from __future__ import annotations
@@ -119,5 +120,44 @@ audit_log = Table(  # admin actions: key create/revoke, experiment writes, promo
     Column("detail", JSON, nullable=True),
 )
 
+# ---- KPI rollups (bizmodel.store.rollups): derived from events, refreshed before each read ----
+# Days are whole UTC days since 1970-01-01; NO_PREV (in rollups.py) stands for "none before".
+
+rollup_state = Table(  # one row: the events already folded into the rollups
+    "rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("last_event_id", Integer, nullable=False),  # events with id <= this are folded in
+    Column("events", Integer, nullable=False),  # how many events that is (a consistency check)
+)
+
+event_days = Table(  # per UTC day and event type: count and sum of value
+    "event_days",
+    metadata,
+    Column("day", Integer, primary_key=True),
+    Column("type", String(64), primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("value_sum", Float, nullable=False),  # NULL values count as 0
+)
+
+activity_days = Table(  # one row per (kind, user, day) the user was active in that kind
+    "activity_days",
+    metadata,
+    Column("kind", String(16), primary_key=True),  # active | purchase | churn
+    Column("user_id", String(128), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("prev_day", Integer, nullable=False),  # the user's previous day of that kind
+)
+
+activity_firsts = Table(  # activity_days counted per (kind, day, prev_day): distinct users
+    "activity_firsts",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("day", Integer, primary_key=True),
+    Column("prev_day", Integer, primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+Index("ix_activity_days_day", activity_days.c.day)
 Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)
 Index("ix_events_experiment_user", events.c.experiment, events.c.user_id)
