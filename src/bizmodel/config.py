@@ -68,6 +68,7 @@ class ServerSettings(_Section):
     explain_budget: int = Field(4000, ge=2)  # /v1/explain: inputs x (n_steps | n_samples) at most
     rate_per_minute: int = Field(0, ge=0)  # calls per API key and minute (0 = none); a key's wins
     key_cache_s: float = Field(1.0, ge=0, le=60)  # a stored key's row is re-read after this long
+    dashboard: bool = False  # `serve` also serves the web app (bizmodel.webapp) under /app/
 
 
 class TrainSettings(_Section):

@@ -33,7 +33,8 @@ def test_overview_tiles_equal_monitor_and_follow_the_time_range(
     html = pages[30].text
     assert "Revenue (USD)" in html and "Conversion rate (%)" in html
     # no prediction served: no accuracy, latency, compute cost or margin of compute
-    assert "Live accuracy" not in html and "Latency" not in html and "Gross margin" not in html
+    assert "Live accuracy" not in html and "Latency" not in html
+    assert 'id="kpi-gross_margin"' not in html
     # the same period through the CLI: two 30-day windows ending at midnight after the last event
     out = _cli_json(
         capsys,
@@ -55,7 +56,7 @@ def test_unknown_time_range_is_refused(client) -> None:
 
 def test_experiments_list(client) -> None:
     html = client.get("/experiments").text
-    assert '<a href="/experiments/checkout">checkout</a>' in html
+    assert '<a href="/experiments/checkout?days=30">checkout</a>' in html
     assert "New checkout page" in html
     row = html.split("/experiments/checkout")[1].split("</tr>")[0]
     assert "a (" in row and "b (" in row and "ok" in row

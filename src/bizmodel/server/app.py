@@ -3,7 +3,8 @@
 Routes are thin (see :mod:`bizmodel.server.routes`); state lives on ``app.state``: the event
 store, the registry, the model pool and the metrics. Errors: :mod:`bizmodel.server.errors`
 turns every error into ``{"error", "detail"}`` with nothing of the server's internals in it;
-bodies over ``server.max_body_bytes`` get 413.
+bodies over ``server.max_body_bytes`` get 413. With ``server.dashboard`` the web app
+(:func:`bizmodel.webapp.create_app`) answers under ``/app/``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 from bizmodel.config import Settings
 from bizmodel.errors import BizmodelError
+
+DASHBOARD_PATH = "/app"  # where `server.dashboard = true` mounts the web app
 
 
 class ExperimentCache:
@@ -122,6 +125,10 @@ def create_app(
         extra = get_template(settings.project.template).api_router(settings)
         if extra is not None:
             app.include_router(extra)
+    if settings.server.dashboard:  # the web app on the same store, registry and key rules
+        from bizmodel.webapp import create_app as create_webapp
+
+        app.mount(DASHBOARD_PATH, create_webapp(settings))
     app.add_middleware(
         LimitAndMeasure, max_body_bytes=settings.server.max_body_bytes, metrics=metrics
     )

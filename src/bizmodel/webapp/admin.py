@@ -1,8 +1,11 @@
-"""Changes made from the web app: promoting a model version, with an admin key.
+"""Who may use the web app: reading with a ``read`` key when ``server.read_requires_key``,
+promoting a model version with an ``admin`` key.
 
-The key is checked as the HTTP API checks it (:class:`bizmodel.server.security.KeyRing`: a
-bootstrap key from ``BIZMODEL_API_KEYS`` or a stored key with role ``admin``), and the change
-is written to the store's audit log like ``POST /v1/models/{name}/promote``.
+Keys are checked as the HTTP API checks them (:class:`bizmodel.server.security.KeyRing`: a
+bootstrap key from ``BIZMODEL_API_KEYS`` or a stored key with the role), and a promotion is
+written to the store's audit log like ``POST /v1/models/{name}/promote``. A browser sends its
+read key in the ``bizmodel_key`` cookie that the ``/login`` form sets; other clients in the
+``X-API-Key`` header or as ``Authorization: Bearer KEY``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,37 @@ from typing import Any
 
 from bizmodel.config import Settings
 
-__all__ = ["promote_version"]
+__all__ = ["KEY_COOKIE", "check_read", "promote_version", "provided_key"]
+
+KEY_COOKIE = "bizmodel_key"  # set by the /login form when reads need a key
+
+
+def provided_key(headers: Any, cookies: Any) -> str | None:
+    """The key a request carries: ``X-API-Key``, ``Authorization: Bearer``, or the cookie."""
+    if headers.get("x-api-key"):
+        return str(headers["x-api-key"])
+    auth = str(headers.get("authorization", ""))
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    cookie = cookies.get(KEY_COOKIE)
+    return str(cookie) if cookie else None
+
+
+async def check_read(settings: Settings, key: str | None) -> None:
+    """Pass when reads are open, or ``key`` has role ``read``; else AuthError (401) or
+    PermissionDeniedError (403), as ``GET /v1/...`` answers."""
+    if not settings.server.read_requires_key:
+        return
+    from bizmodel.server.security import KeyRing
+    from bizmodel.store import EventStore
+    from bizmodel.store.keys import KeyStore
+
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        principal = await KeyRing(settings.api_keys, KeyStore(store), cache_s=0).authenticate(key)
+        KeyRing.authorize(principal, "read")
+    finally:
+        store.close()
 
 
 async def promote_version(

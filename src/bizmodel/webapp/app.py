@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ def create_app(
     *,
     spec: str | Path | None = None,
     refresh_s: float = 10.0,
+    embed: Callable[[Sequence[str]], Any] | None = None,
 ) -> Any:
     """A FastAPI app serving the project's pages, read live from its store and registry.
 
@@ -64,6 +66,9 @@ def create_app(
         ``.json``) in the project folder.
     refresh_s : float
         Polling interval of the one-page live report mounted at ``/live/``.
+    embed : callable, optional
+        ``embed(texts) -> (n, d) array`` (e.g. the served model's sentence embeddings): the
+        Monitoring page adds the embedding's drift.
 
     Examples
     --------
@@ -86,17 +91,37 @@ def create_app(
     app.state.spec_path = find_spec(settings.project_dir, Path(spec) if spec else None)
     app.state.plan = None  # BusinessPlan, loaded on first use
     app.state.templates = templates()
+    app.state.embed = embed
 
     @app.exception_handler(BizmodelError)
     def bizmodel_error(request: Request, exc: BizmodelError) -> Any:
         # the one place an error becomes an answer: JSON for the API, a page for people
-        if request.url.path.startswith("/api/"):
+        root = request.scope.get("root_path", "").rstrip("/")
+        if request.url.path[len(root) :].startswith("/api/"):
             body = {"error": exc.kind, "detail": exc.public or str(exc)}
             return JSONResponse(body, status_code=exc.http_status)
         page = app.state.templates.get_template("error.html").render(
-            title="Error", active="", message=str(exc), days=None
-        )
+            title="Error", active="", message=str(exc), filters=None, root=root,
+            status=exc.http_status,
+        )  # fmt: skip
         return HTMLResponse(page, status_code=exc.http_status)
+
+    @app.middleware("http")
+    async def read_key(request: Request, call_next: Any) -> Any:
+        # reads need a read key when server.read_requires_key, as GET /v1/... do; the login
+        # form, the static script and the promote form (it checks its admin key) stay open
+        root = request.scope.get("root_path", "").rstrip("/")
+        path = request.url.path[len(root) :]
+        if settings.server.read_requires_key and not (
+            path in ("/login", "/models/promote") or path.startswith("/static/")
+        ):
+            from bizmodel.webapp.admin import check_read, provided_key
+
+            try:
+                await check_read(settings, provided_key(request.headers, request.cookies))
+            except BizmodelError as exc:
+                return bizmodel_error(request, exc)
+        return await call_next(request)
 
     plotly_js = resources.files("plotly") / "package_data" / "plotly.min.js"
 

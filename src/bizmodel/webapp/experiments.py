@@ -6,20 +6,26 @@ from __future__ import annotations
 from typing import Any
 
 from bizmodel.config import Settings
-from bizmodel.webapp.pages import open_store
+from bizmodel.webapp.filters import Filters
+from bizmodel.webapp.pages import open_store, resolve
 
 __all__ = ["experiment_page", "experiments_page", "lift_figures"]
 
 
-def experiments_page(settings: Settings) -> list[dict[str, Any]]:
-    """One row per experiment: status, arms, start, users exposed per arm and the SRM check."""
+def experiments_page(settings: Settings, filters: Filters | None = None) -> list[dict[str, Any]]:
+    """One row per experiment: status, arms, start, users exposed per arm and the SRM check;
+    with ``filters``, users first exposed in the period and in the segment."""
     from bizmodel.stats.srm import srm_check
     from bizmodel.webapp.queries import exposures
 
     store = open_store(settings)
     try:
         defined = store.list_experiments()
-        seen = exposures(store)
+        scope = resolve(settings, store, filters) if filters is not None else None
+        if scope is None:
+            seen = exposures(store)
+        else:
+            seen = exposures(store, scope.since, scope.until, scope.users)
     finally:
         store.close()
     rows = []
@@ -47,12 +53,15 @@ def experiments_page(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-def experiment_page(settings: Settings, name: str) -> dict[str, Any]:
-    """Every declared metric's result, exactly ``bizmodel ab-test --experiment NAME --json``."""
+def experiment_page(
+    settings: Settings, name: str, filters: Filters | None = None
+) -> dict[str, Any]:
+    """Every declared metric's result, exactly ``bizmodel ab-test --experiment NAME --json``
+    (the whole run, as the command analyses it); the exposure counts follow ``filters``."""
     from bizmodel.errors import BizmodelError
     from bizmodel.flywheel.experiments import analyze_project_experiment
 
-    row = next((r for r in experiments_page(settings) if r["name"] == name), None)
+    row = next((r for r in experiments_page(settings, filters) if r["name"] == name), None)
     if row is None:
         from bizmodel.errors import NotFoundError
 

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from bizmodel.config import Settings
 from bizmodel.report.formatting import format_value, kpi_label, kpi_unit
+from bizmodel.webapp.filters import PERIODS, Filters
 
 __all__ = [
     "PERIODS",
+    "Scope",
     "analysis_figures",
     "models_page",
+    "observed_period",
     "open_store",
     "overview_page",
     "period_end",
+    "resolve",
 ]
-
-PERIODS = (7, 30, 90)  # the time-range picker's choices, in days
 # KPIs of served predictions: without any in the period they are zeros that mean "no model
 # served", and the margin a revenue with no cost subtracted; not shown then
 PREDICTION_KPIS = frozenset(
@@ -74,29 +77,76 @@ def _finite(v: Any) -> float | None:
     return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
 
 
-def overview_page(settings: Settings, days: int) -> dict[str, Any]:
-    """KPI tiles over the last ``days`` (value, change vs the ``days`` before, a daily
-    sparkline) and the alerts fired on any day of the period.
+@dataclass(frozen=True)
+class Scope:
+    """The filters made concrete: ``[since, until)`` in UTC and the segment's users."""
+
+    filters: Filters
+    since: dt.datetime
+    until: dt.datetime
+    users: Any  # a select of user ids (queries.segment_users), or None for everyone
+
+    @property
+    def span(self) -> dt.timedelta:
+        return self.until - self.since
+
+    def describe(self) -> str:
+        """``'2026-03-01 to 2026-03-30, segment arm=B'`` (the last day inclusive)."""
+        last = (self.until - dt.timedelta(microseconds=1)).date()
+        out = f"{self.since.date().isoformat()} to {last.isoformat()}"
+        return out + (f", segment {self.filters.segment}" if self.filters.segment else "")
+
+
+def resolve(settings: Settings, store: Any, filters: Filters) -> Scope | None:
+    """``filters`` on the project's store; None when a preset range has no event to end at.
+
+    Raises
+    ------
+    ConfigError
+        The segment names neither an experiment nor an event property.
+    """
+    from bizmodel.webapp.queries import segment_users
+
+    period = filters.period(None if filters.custom else period_end(settings))
+    if period is None:
+        return None
+    parts = filters.segment_parts()
+    users = segment_users(store, *parts) if parts else None
+    return Scope(filters, period[0], period[1], users)
+
+
+def overview_page(
+    settings: Settings, filters: Filters, margin: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """KPI tiles over the filtered period (value, change vs the period of the same length
+    before it, a daily sparkline) and the alerts fired on any day of the period.
 
     The tiles are ``bizmodel monitor --window {days}D`` over the last two such periods, so each
     KPI has exactly the current and the previous value; the sparklines and the alert history
-    are the daily monitor over the period (``--window 1D``, every window evaluated).
+    are the daily monitor over the period (``--window 1D``, every window evaluated). With a
+    segment, only its users' events, predictions and feedback count. ``margin`` (the plan's
+    margin with every cost, :func:`bizmodel.webapp.costs.plan_margin`) replaces the
+    compute-only gross margin when the spec declares costs the store does not record.
     """
     from bizmodel.monitor.kpi import compute_kpis
     from bizmodel.monitor.snapshot import run_monitor
     from bizmodel.webapp.queries import period_frames
 
-    end = period_end(settings)
-    if end is None:
-        return {"days": days, "tiles": [], "alerts": [], "end": None, "empty": True}
-    span = dt.timedelta(days=days)
+    days = filters.n_days
+    nothing = {"days": days, "tiles": [], "alerts": [], "end": None, "margin": margin}
     store = open_store(settings)
     try:
+        scope = resolve(settings, store, filters)
+        if scope is None:
+            return {**nothing, "empty": True, "scope": ""}
+        end, span = scope.until, scope.span
         # the drift comparison reads the 7 days before the period's last 7 too
         since = end - max(2 * span, dt.timedelta(days=14))
-        events, predictions, feedback = period_frames(store, since, end)
+        events, predictions, feedback = period_frames(store, since, end, scope.users)
     finally:
         store.close()
+    if events.empty or not (events["ts"] >= scope.since).any():
+        return {**nothing, "empty": False, "none_here": True, "scope": scope.describe()}
     periods = compute_kpis(
         events, predictions, feedback, window=f"{days}D", start=end - 2 * span, end=end
     )
@@ -113,6 +163,8 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
             predictions is None and k["name"] in PREDICTION_KPIS
         ):
             continue  # this KPI does not apply (no accuracy for a regression model)
+        if k["name"] == "gross_margin" and margin and margin["beyond_compute"]:
+            continue  # compute only, while the spec knows more costs: the margin card instead
         unit = k.get("unit") or kpi_unit(k["name"])
         spark = [_finite(p.get("value")) for p in by_day.get(k["name"], {}).get("points", [])]
         tiles.append(
@@ -124,7 +176,8 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
                 "previous": format_value(previous, unit),
                 "change": _change(value, previous, unit),
                 "direction": k.get("direction", "up"),
-                "description": k.get("description", ""),
+                "description": k.get("description", "")
+                + (" Costs included: compute." if k["name"] == "gross_margin" else ""),
                 "spark": sparkline(spark),
             }
         )
@@ -135,9 +188,12 @@ def overview_page(settings: Settings, days: int) -> dict[str, Any]:
         "days": days,
         "start": (end - span).date().isoformat(),
         "end": end.isoformat(),
+        "scope": scope.describe(),
         "tiles": tiles,
         "alerts": alerts,
+        "margin": margin,
         "empty": False,
+        "none_here": False,
     }
 
 
@@ -162,12 +218,22 @@ def sparkline(values: list[float | None], width: int = 120, height: int = 28) ->
     )
 
 
-def models_page(settings: Settings) -> list[dict[str, Any]]:
+def models_page(settings: Settings, filters: Filters | None = None) -> list[dict[str, Any]]:
     """Every registered version: quality, inference cost per 1k (measured or given, with the
-    hardware and the spread of the repeats), stage and recorded checks."""
+    hardware and the spread of the repeats), stage, recorded checks, and what it served in the
+    filtered period (predictions, mean latency, compute cost; to the segment's users)."""
     from bizmodel.registry import Registry
+    from bizmodel.webapp.queries import served_by_version
 
     registry = Registry(settings.resolved_registry_dir())
+    served = {}
+    store = open_store(settings)
+    try:
+        scope = resolve(settings, store, filters or Filters())
+        if scope is not None:
+            served = served_by_version(store, scope.since, scope.until, scope.users)
+    finally:
+        store.close()
     usd_per_cpu_s = settings.server.cpu_usd_per_hour / 3600
     rows = []
     for name in registry.names():
@@ -203,6 +269,7 @@ def models_page(settings: Settings) -> list[dict[str, Any]]:
                         else ""
                     ),
                     "checks": sorted(mv.checks),
+                    "served": served.get((mv.name, mv.version)),
                 }
             )
     return rows
@@ -221,3 +288,32 @@ def analysis_figures(settings: Settings) -> list[dict[str, Any]]:
         for s in sections_from_data(wanted)
         for f in s.figures[:1]
     ]
+
+
+def observed_period(settings: Settings, filters: Filters) -> dict[str, Any] | None:
+    """Revenue, active users and compute cost of the filtered period (one KPI window of its
+    length, ``bizmodel monitor --window {days}D``), for the Business page to set beside the
+    plan; None without events in it."""
+    from bizmodel.monitor.kpi import compute_kpis
+    from bizmodel.webapp.queries import period_frames
+
+    store = open_store(settings)
+    try:
+        scope = resolve(settings, store, filters)
+        if scope is None:
+            return None
+        frames = period_frames(store, scope.since, scope.until, scope.users)
+    finally:
+        store.close()
+    if frames[0].empty:
+        return None
+    report = compute_kpis(
+        *frames, window=f"{filters.n_days}D", start=scope.since, end=scope.until
+    ).to_dict()
+    wanted = ("revenue_usd", "active_users", "compute_cost_usd")
+    values = {
+        k["name"]: _finite(k["points"][-1].get("value")) if k["points"] else None
+        for k in report["kpis"]
+        if k["name"] in wanted
+    }
+    return {"scope": scope.describe(), **{k: values.get(k) for k in wanted}}

@@ -94,11 +94,17 @@ def period_frames(
     their range, so the numbers equal those computed from every event. ``users`` (a select
     of user ids, :func:`segment_users`) keeps only those users' rows (feedback: the feedback
     on their predictions).
+
+    For whole days and every user (``since`` and ``until`` midnights UTC, no ``users``) the
+    events come as the store's daily rollups (:func:`bizmodel.store.rollups.event_rollup`),
+    which every KPI function takes in place of the frame: the same numbers, without reading
+    the period's events (1M events: 0.02 s instead of seconds).
     """
     import pandas as pd
     from sqlalchemy import String, cast, select
 
     from bizmodel.report.project import _output_value
+    from bizmodel.store.rollups import event_rollup, is_midnight
     from bizmodel.store.schema import events, feedback, predictions
 
     def frame(table: Any, columns: list[Any], names: list[str], raw: bool = False) -> pd.DataFrame:
@@ -117,13 +123,17 @@ def period_frames(
         df["ts"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601")
         return df
 
-    ts = cast(events.c.ts, String).label("ts")
-    ev = frame(
-        events,
-        [events.c.id, ts, events.c.user_id, events.c.type, events.c.value],
-        ["event_id", "ts", "user_id", "type", "value"],
-        raw=True,  # ids, text and numbers: nothing to convert
-    )
+    ev: Any
+    if users is None and is_midnight(since) and is_midnight(until):
+        ev = event_rollup(store, since, until)  # whole days: the daily rollups, no event rows
+    else:
+        ts = cast(events.c.ts, String).label("ts")
+        ev = frame(
+            events,
+            [events.c.id, ts, events.c.user_id, events.c.type, events.c.value],
+            ["event_id", "ts", "user_id", "type", "value"],
+            raw=True,  # ids, text and numbers: nothing to convert
+        )
     p_cols = [c for c in predictions.c if c.name != "ts"]
     pr = frame(
         predictions,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
 from bizmodel.webapp import experiments as exp_pages
 from bizmodel.webapp import pages
+from bizmodel.webapp.filters import PERIODS, Filters
+from bizmodel.webapp.monitoring import monitoring_page
 from bizmodel.webapp.schemas import WhatIfRequest, WhatIfResponse
 from bizmodel.webapp.whatif import SPEC_FILES, BusinessPlan, whatif
 
@@ -30,47 +32,98 @@ def _plan(request: Request) -> BusinessPlan | None:
     return plan
 
 
+def _filters(request: Request) -> Filters:
+    return Filters.parse(request.query_params)
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PlanDep = Annotated[BusinessPlan | None, Depends(_plan)]
-Days = Annotated[int, Query(description="Time range: the last 7, 30 or 90 days.")]
+FiltersDep = Annotated[Filters, Depends(_filters)]
+
+
+def _segments(request: Request) -> list[tuple[str, str]]:
+    from bizmodel.webapp.queries import segment_choices
+
+    store = pages.open_store(request.app.state.settings)
+    try:
+        return segment_choices(store)
+    finally:
+        store.close()
 
 
 def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
+    filters = context.setdefault("filters", None)
     context.setdefault("days", None)
+    context.setdefault("periods", PERIODS)
+    context["root"] = request.scope.get("root_path", "").rstrip("/")
+    context["segments"] = _segments(request) if filters is not None else []
+    context["filters_scope"] = filters.describe() if filters is not None else ""
     html = request.app.state.templates.get_template(name).render(**context)
     return HTMLResponse(html)
 
 
-def _days(days: int) -> int:
-    if days not in pages.PERIODS:
-        raise ConfigError(f"days: got {days}; valid: {', '.join(map(str, pages.PERIODS))}")
-    return days
+def _margin(plan: BusinessPlan | None) -> dict[str, Any] | None:
+    """The plan's margin with every cost the spec declares, at the recommendation."""
+    from bizmodel.optimize import evaluate_plan
+    from bizmodel.webapp.costs import plan_margin
+
+    if plan is None:
+        return None
+    return plan_margin(plan.spec, evaluate_plan(plan.spec, plan.recommendation.levers))
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, settings: SettingsDep, days: Days = 30) -> HTMLResponse:
-    data = pages.overview_page(settings, _days(days))
+def overview(
+    request: Request, settings: SettingsDep, filters: FiltersDep, plan: PlanDep
+) -> HTMLResponse:
+    data = pages.overview_page(settings, filters, margin=_margin(plan))
     return _render(
-        request, "overview.html", title="Overview", active="overview", periods=pages.PERIODS, **data
+        request, "overview.html", title="Overview", active="overview", filters=filters, **data
     )
+
+
+@router.get("/monitoring", response_class=HTMLResponse)
+def monitoring(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
+    data = monitoring_page(settings, filters, embed=request.app.state.embed)
+    charts = [
+        {"id": f"chart-drift-{f['name']}", "figure": f["figure"]}
+        for f in data["features"]
+        if f.get("figure")
+    ]
+    charts += [{"id": f"chart-kpi-{p['name']}", "figure": p["figure"]} for p in data["panels"]]
+    context = {"title": "Monitoring", "active": "monitoring", "filters": filters}
+    return _render(request, "monitoring.html", charts=charts, **context, **data)
+
+
+@router.get("/api/monitoring")
+def monitoring_json(request: Request, settings: SettingsDep, filters: FiltersDep) -> Any:
+    """The Monitoring page's data: per feature its drift (``monitor --json``'s) and bins."""
+    data = monitoring_page(settings, filters, embed=request.app.state.embed)
+    for f in data["features"]:
+        f.pop("figure", None)
+    for p in data["panels"]:
+        p.pop("figure", None)
+    return data
 
 
 @router.get("/experiments", response_class=HTMLResponse)
-def experiments(request: Request, settings: SettingsDep) -> HTMLResponse:
-    rows = exp_pages.experiments_page(settings)
-    return _render(
-        request, "experiments.html", title="Experiments", active="experiments", rows=rows
-    )
+def experiments(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
+    rows = exp_pages.experiments_page(settings, filters)
+    context = {"title": "Experiments", "active": "experiments", "filters": filters}
+    return _render(request, "experiments.html", rows=rows, **context)
 
 
 @router.get("/experiments/{name}", response_class=HTMLResponse)
-def experiment(request: Request, name: str, settings: SettingsDep) -> HTMLResponse:
-    data = exp_pages.experiment_page(settings, name)
+def experiment(
+    request: Request, name: str, settings: SettingsDep, filters: FiltersDep
+) -> HTMLResponse:
+    data = exp_pages.experiment_page(settings, name, filters)
     return _render(
         request,
         "experiment.html",
         title=f"Experiment {name}",
         active="experiments",
+        filters=filters,
         figures=exp_pages.lift_figures(data["results"]),
         **data,
     )
@@ -83,10 +136,12 @@ def experiment_json(name: str, settings: SettingsDep) -> dict[str, Any]:
 
 
 @router.get("/models", response_class=HTMLResponse)
-def models(request: Request, settings: SettingsDep, promoted: str = "") -> HTMLResponse:
-    rows = pages.models_page(settings)
+def models(
+    request: Request, settings: SettingsDep, filters: FiltersDep, promoted: str = ""
+) -> HTMLResponse:
+    rows = pages.models_page(settings, filters)
     context = {"title": "Models", "active": "models", "rows": rows, "promoted": promoted}
-    return _render(request, "models.html", **context)
+    return _render(request, "models.html", filters=filters, **context)
 
 
 @router.post("/models/promote", response_class=HTMLResponse)
@@ -106,18 +161,31 @@ async def promote(request: Request, settings: SettingsDep) -> Any:
     mv = await promote_version(
         settings, form.get("api_key"), form.get("name", ""), version, form.get("stage", "")
     )
-    return RedirectResponse(f"/models?promoted={mv.name}+v{mv.version}", status_code=303)
+    root = request.scope.get("root_path", "").rstrip("/")
+    return RedirectResponse(f"{root}/models?promoted={mv.name}+v{mv.version}", status_code=303)
 
 
 @router.get("/business", response_class=HTMLResponse)
-def business(request: Request, plan: PlanDep, settings: SettingsDep) -> HTMLResponse:
+def business(
+    request: Request, plan: PlanDep, settings: SettingsDep, filters: FiltersDep
+) -> HTMLResponse:
     context: dict[str, Any] = {"title": "Business", "active": "business", "plan": plan}
     context["figures"] = pages.analysis_figures(settings)
     context["spec_files"] = SPEC_FILES
+    context["observed"] = pages.observed_period(settings, filters)
     if plan is not None:
         levers = plan.parse(request.query_params)
-        context.update(fields=plan.levers(), chosen=levers, result=whatif(plan, levers))
-    return _render(request, "business.html", **context)
+        context.update(fields=plan.levers(), chosen=levers, result=_whatif(plan, levers))
+    return _render(request, "business.html", filters=filters, **context)
+
+
+def _whatif(plan: BusinessPlan, levers: dict[str, float | str]) -> dict[str, Any]:
+    from bizmodel.optimize import evaluate_plan
+    from bizmodel.webapp.costs import plan_margin
+
+    out = whatif(plan, levers)
+    out["margin"] = plan_margin(plan.spec, evaluate_plan(plan.spec, levers))
+    return out
 
 
 @router.get("/business/whatif", response_class=HTMLResponse)
@@ -125,7 +193,7 @@ def business_whatif(request: Request, plan: PlanDep) -> HTMLResponse:
     """The what-if result block alone, for the page to swap in as levers move."""
     plan = _need(plan)
     levers = plan.parse(request.query_params)
-    return _render(request, "_whatif.html", result=whatif(plan, levers))
+    return _render(request, "_whatif.html", result=_whatif(plan, levers))
 
 
 @router.post("/api/whatif", response_model=WhatIfResponse)
@@ -133,6 +201,33 @@ def whatif_json(body: WhatIfRequest, plan: PlanDep) -> dict[str, Any]:
     """Evaluate the spec at ``levers`` (``bizmodel evaluate-plan``) against the optimum."""
     plan = _need(plan)
     return whatif(plan, plan.parse(body.levers))
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _render(request, "login.html", title="Sign in", active="")
+
+
+@router.post("/login")
+async def login(request: Request, settings: SettingsDep) -> Any:
+    """Check the form's key for role ``read`` and keep it in a cookie for the next pages."""
+    from urllib.parse import parse_qs
+
+    from fastapi.responses import RedirectResponse
+
+    from bizmodel.webapp.admin import KEY_COOKIE, check_read
+
+    form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+    key = form.get("api_key") or None
+    await check_read(settings.model_copy(update={"server": _reads_need_key(settings)}), key)
+    root = request.scope.get("root_path", "").rstrip("/")
+    answer = RedirectResponse(f"{root}/", status_code=303)
+    answer.set_cookie(KEY_COOKIE, key or "", httponly=True, samesite="strict", path=root or "/")
+    return answer
+
+
+def _reads_need_key(settings: Settings) -> Any:
+    return settings.server.model_copy(update={"read_requires_key": True})
 
 
 def _need(plan: BusinessPlan | None) -> BusinessPlan:
