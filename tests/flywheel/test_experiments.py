@@ -210,7 +210,8 @@ def test_units_table_equals_the_pandas_oracle(project: Path, db_url: str) -> Non
         (["--metric", "nope"], "metric 'nope' is not declared in [metrics]; declared: ["),
         (
             ["--experiment", "x"],
-            "no experiment named 'x'; defined: ['email'] (POST /v1/experiments)",
+            "no experiment named 'x'; defined: ['email'] (POST /v1/experiments, or declare "
+            "[experiments.x] in bizmodel.toml)",
         ),
         (["--user", "u"], "--user is for a DATA file, not for --experiment"),
         (["--control", "zz"], "control 'zz' is not a variant of experiment 'email'"),

@@ -32,27 +32,36 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from bizmodel.config import CONFIG_FILE
 from bizmodel.errors import ConfigError, DataError, NotFoundError
 from bizmodel.stats import ABTestResult, MeanStatistic, ProportionStatistic, analyze
+from bizmodel.stats.exposure import Expect, ExposureRule, exposure_rules
 from bizmodel.store.metrics import (
     ArmQueryResult,
     MetricQuery,
     event_types,
     experiment_statistics,
     experiment_units,
+    exposure_variants,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bizmodel.config import Settings
+    from bizmodel.config import ExperimentSettings, Settings
     from bizmodel.store import EventStore
 
 __all__ = [
+    "ExperimentDesign",
+    "ExperimentMetricResult",
     "analyze_project_experiment",
+    "experiment_design",
     "experiment_results_from_store",
     "project_experiment_units",
 ]
@@ -62,18 +71,32 @@ def analyze_project_experiment(
     settings: Settings,
     experiment: str,
     metrics: Sequence[str] | None = None,
+    *,
+    expect: Expect | None = None,
     **options: Any,
 ) -> list[ABTestResult]:
-    """Results of ``experiment`` for the project's declared ``metrics`` (all by default).
+    """Results of ``experiment`` for the project's declared ``metrics``.
 
-    ``options`` go to :func:`experiment_results_from_store` (control, engine, alpha, ...).
+    Default metrics: the experiment's ``goal`` and ``guardrails`` when ``[experiments.NAME]``
+    declares them, else every metric in ``[metrics]``. ``expect`` adds exposure rules to the
+    declared ones (a rule for the same property replaces it). ``options`` go to
+    :func:`experiment_results_from_store` (control, engine, alpha, ...).
     """
     from bizmodel.store import EventStore
 
-    queries = _metric_queries(settings, metrics)
+    declared = settings.experiments.get(experiment)
+    queries = _metric_queries(settings, metrics, declared)
     store = EventStore.open(settings.resolved_database_url())
     try:
-        return experiment_results_from_store(store, experiment, queries, **options)
+        return experiment_results_from_store(
+            store,
+            experiment,
+            queries,
+            declared=declared,
+            expect=expect,
+            config_file=_config_file(settings),
+            **options,
+        )
     finally:
         store.close()
 
@@ -84,18 +107,19 @@ def project_experiment_units(
     """The per-user table behind :func:`analyze_project_experiment`: one row per analysed user.
 
     Columns ``user_id``, ``variant`` and one float column per declared metric (``metrics``,
-    default all): exactly the users and values whose per-arm ``n``, ``Σy`` and ``Σy²`` the
-    analysis uses, with the same exclusions (users in several arms, under variants not in the
-    experiment), read with the same per-user SQL query
+    default as in :func:`analyze_project_experiment`): exactly the users and values whose
+    per-arm ``n``, ``Σy`` and ``Σy²`` the analysis uses, with the same exclusions (users in
+    several arms, under variants not in the experiment, exposed outside the declared window,
+    breaking a declared ``expect`` rule), read with the same per-user SQL query
     (:func:`bizmodel.store.metrics.experiment_units`). For a growth fit, a custom analysis or an
     export.
 
     Raises
     ------
     ConfigError
-        When a metric is not declared.
+        When a metric is not declared, or the declaration and the store disagree on the arms.
     NotFoundError
-        When no experiment has that name.
+        When the experiment is neither in the store nor declared.
     DataError
         When a metric's event type never occurs in the store.
 
@@ -120,47 +144,192 @@ def project_experiment_units(
     """
     from bizmodel.store import EventStore
 
-    queries = _metric_queries(settings, metrics)
+    declared = settings.experiments.get(experiment)
+    queries = _metric_queries(settings, metrics, declared)
     store = EventStore.open(settings.resolved_database_url())
     try:
-        variants, _ = _definition(store, experiment)
+        design = experiment_design(store, experiment, declared, _config_file(settings))
         _check_event_types(store, queries)
-        return experiment_units(store, experiment, queries, variants=variants)
+        return experiment_units(store, experiment, queries, **design.query())
     finally:
         store.close()
 
 
-def _metric_queries(settings: Settings, metrics: Sequence[str] | None) -> dict[str, MetricQuery]:
-    """The declared ``metrics`` (all by default) as queries; one-line errors naming the file."""
-    declared = settings.metrics
-    where = f"{settings.project_dir / 'bizmodel.toml'}"
-    if not declared:
+@dataclass(frozen=True)
+class ExperimentDesign:
+    """How an experiment's exposures are read: from ``[experiments.NAME]`` and the store.
+
+    Examples
+    --------
+    >>> d = ExperimentDesign(("b", "a"), "a", {"a": 1.0, "b": 3.0})
+    >>> d.order, d.planned_split
+    (['a', 'b'], [1.0, 3.0])
+    """
+
+    arms: tuple[str, ...]  # declared arms, else the store's variants, else the labels exposed
+    control: str
+    split: dict[str, float]  # planned traffic share per arm (any scale), for the SRM check
+    start: dt.datetime | None = None  # exposures at or after this instant (UTC) count
+    end: dt.datetime | None = None  # ... and before this one
+    expect: tuple[ExposureRule, ...] = ()  # event properties that must agree with the arm
+    roles: dict[str, str] = field(default_factory=dict)  # metric -> "goal" | "guardrail"
+
+    @property
+    def order(self) -> list[str]:
+        """The arms, control first."""
+        return [self.control, *(a for a in self.arms if a != self.control)]
+
+    @property
+    def planned_split(self) -> list[float]:
+        """``split`` in :attr:`order`."""
+        return [self.split[a] for a in self.order]
+
+    def query(self) -> dict[str, Any]:
+        """Keyword arguments of the store's per-user query."""
+        return {
+            "variants": list(self.arms),
+            "start": self.start,
+            "end": self.end,
+            "expect": self.expect,
+        }
+
+
+def experiment_design(
+    store: EventStore,
+    experiment: str,
+    declared: ExperimentSettings | None = None,
+    config_file: str | None = None,
+    *,
+    control: str | None = None,
+    expect: Expect | None = None,
+) -> ExperimentDesign:
+    """The arms, control, split, window, exposure rules and metric roles of ``experiment``.
+
+    Arms and control come from the declaration when it names arms (they must be the store's
+    variants when the store defines the experiment too), else from the store's definition
+    (its first variant is the control), else from the labels its exposures carry; ``control``
+    overrides. The split is the declared one, else the store's weights, else equal. ``expect``
+    rules replace the declared rule of the same property.
+
+    Raises
+    ------
+    NotFoundError
+        When the store does not define the experiment and nothing declares it.
+    ConfigError
+        When the declaration names an arm the store's definition lacks or the other way round,
+        or ``control`` or a rule names an arm that is not one.
+    """
+    where = f"[experiments.{experiment}]"
+    stored = _definition(store, experiment, required=declared is None)
+    arms: list[str]
+    if declared is not None and declared.arms:
+        arms = list(declared.arms)
+        if stored is not None:
+            missing = [v for v in stored[0] if v not in arms]
+            extra = [a for a in arms if a not in stored[0]]
+            if missing or extra:
+                arm = (extra or missing)[0]
+                side = "declared but not a variant" if extra else "a variant but not declared"
+                raise ConfigError(
+                    f"{where}: arm {arm!r} is {side} of the stored experiment; the store's "
+                    f"variants are {stored[0]}, the declared arms {arms}",
+                    file=config_file,
+                )
+    elif stored is not None:
+        arms = stored[0]
+    else:
+        arms = exposure_variants(store, experiment)
+        if not arms:
+            raise DataError(
+                f"experiment {experiment!r} has no exposures yet: no events carry it "
+                "(experiment and variant) and no GET /v1/assign recorded a user"
+            )
+    ctrl = control or (declared.control_arm if declared is not None else None) or arms[0]
+    if ctrl not in arms:
+        raise ConfigError(
+            f"control {ctrl!r} is not a variant of experiment {experiment!r}; variants: {arms}"
+        )
+    if declared is not None and declared.split is not None:
+        split = dict(declared.split)
+        unsplit = [a for a in arms if a not in split]
+        if unsplit:
+            raise ConfigError(
+                f"{where}: split has no share for arm {unsplit[0]!r}; arms: {arms}",
+                file=config_file,
+            )
+    elif stored is not None:
+        split = stored[1]
+    else:
+        split = dict.fromkeys(arms, 1.0)
+    rules = {r.column: r for r in exposure_rules(declared.expect if declared else None)}
+    rules |= {r.column: r for r in exposure_rules(expect)}
+    for rule in rules.values():
+        stray = [a for a in rule.expected if a not in arms]
+        if stray:
+            raise ConfigError(
+                f"exposure rule for {rule.column!r}: arm {stray[0]!r} is not an arm of "
+                f"experiment {experiment!r}; arms: {arms}"
+            )
+    roles: dict[str, str] = {}
+    if declared is not None:
+        roles = dict.fromkeys(declared.goal, "goal") | dict.fromkeys(
+            declared.guardrails, "guardrail"
+        )
+    return ExperimentDesign(
+        arms=tuple(arms),
+        control=ctrl,
+        split=split,
+        start=declared.start if declared else None,
+        end=declared.end if declared else None,
+        expect=tuple(rules.values()),
+        roles=roles,
+    )
+
+
+def _config_file(settings: Settings) -> str:
+    return f"{settings.project_dir / CONFIG_FILE}"
+
+
+def _metric_queries(
+    settings: Settings, metrics: Sequence[str] | None, declared: ExperimentSettings | None = None
+) -> dict[str, MetricQuery]:
+    """The declared ``metrics`` (default: the experiment's goal and guardrails, else all) as
+    queries; one-line errors naming the file."""
+    known = settings.metrics
+    where = _config_file(settings)
+    if not known:
         raise ConfigError(
             "no metrics declared: add a [metrics] section, e.g. conversion = { type = "
             '"any", event = "purchase", within_days = 14 } (bizmodel init writes one)',
             file=where,
         )
-    names = list(metrics) if metrics else list(declared)
-    unknown = [n for n in names if n not in declared]
+    names = list(metrics or ())
+    if not names and declared is not None:
+        names = [*declared.goal, *declared.guardrails]
+    names = names or list(known)
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
-            f"metric {unknown[0]!r} is not declared in [metrics]; declared: {sorted(declared)}",
+            f"metric {unknown[0]!r} is not declared in [metrics]; declared: {sorted(known)}",
             file=where,
         )
-    return {
-        n: MetricQuery(declared[n].type, declared[n].event, declared[n].within_days) for n in names
-    }
+    return {n: MetricQuery(known[n].type, known[n].event, known[n].within_days) for n in names}
 
 
-def _definition(store: EventStore, experiment: str) -> tuple[list[str], dict[str, float]]:
-    """The stored experiment's variants, in order, and their weights."""
+def _definition(
+    store: EventStore, experiment: str, *, required: bool = True
+) -> tuple[list[str], dict[str, float]] | None:
+    """The stored experiment's variants, in order, and their weights (None when not stored
+    and not ``required``)."""
     try:
         exp = store.get_experiment(experiment)
     except NotFoundError:
+        if not required:
+            return None
         names = [e["name"] for e in store.list_experiments()]
         raise NotFoundError(
             f"no experiment named {experiment!r}; defined: {names or 'none yet'} "
-            "(POST /v1/experiments)"
+            f"(POST /v1/experiments, or declare [experiments.{experiment}] in {CONFIG_FILE})"
         ) from None
     variants = [str(v["name"]) for v in exp["variants"]]
     return variants, {str(v["name"]): float(v["weight"]) for v in exp["variants"]}
@@ -182,6 +351,9 @@ def experiment_results_from_store(
     metrics: Mapping[str, MetricQuery],
     *,
     control: str | None = None,
+    declared: ExperimentSettings | None = None,
+    expect: Expect | None = None,
+    config_file: str | None = None,
     **options: Any,
 ) -> list[ABTestResult]:
     """One :class:`~bizmodel.stats.ABTestResult` per metric, every arm against control.
@@ -190,11 +362,21 @@ def experiment_results_from_store(
     ----------
     store : EventStore
     experiment : str
-        A defined experiment; its variants are the arms, in their order, and their weights the
-        planned split (``planned_split`` in ``options`` overrides it).
+        A defined (``POST /v1/experiments``) or ``declared`` experiment: see
+        :func:`experiment_design` for its arms, control, planned split (``planned_split`` in
+        ``options`` overrides it), window and exposure rules.
     metrics : mapping of name to MetricQuery
     control : str, optional
-        Control arm; default the experiment's first variant.
+        Control arm; default the declared one, else the first arm.
+    declared : ExperimentSettings, optional
+        ``[experiments.NAME]`` of ``bizmodel.toml``. A metric it names as a goal or guardrail
+        gets that ``role`` (:class:`ExperimentMetricResult`); a guardrail that significantly
+        worsens is a warning.
+    expect : str, list of str or mapping, optional
+        Exposure rules ``PROPERTY=ARM:VALUE,...`` on the events' properties, added to the
+        declared ones; users with an event that breaks one are left out and counted.
+    config_file : str, optional
+        Named in the errors about the declaration.
     **options
         Passed to :func:`bizmodel.stats.analyze` (engine, alpha, relative, correction, ...).
 
@@ -205,48 +387,91 @@ def experiment_results_from_store(
     DataError
         When a metric's event type never occurs in the store, or nobody was exposed.
     """
-    variants, weights = _definition(store, experiment)
-    ctrl = variants[0] if control is None else control
-    if ctrl not in variants:
-        raise ConfigError(
-            f"control {ctrl!r} is not a variant of experiment {experiment!r}; variants: {variants}"
-        )
-    order = [ctrl, *(v for v in variants if v != ctrl)]
-    options.setdefault("planned_split", [weights[v] for v in order])
+    design = experiment_design(
+        store, experiment, declared, config_file, control=control, expect=expect
+    )
+    options.setdefault("planned_split", design.planned_split)
     _check_event_types(store, metrics)
-    results = []
-    per_metric = experiment_statistics(store, experiment, metrics, variants=variants)
+    results: list[ABTestResult] = []
+    per_metric = experiment_statistics(store, experiment, metrics, **design.query())
     for name, m in metrics.items():
         q = per_metric[name]
-        if not q.statistics and not q.unknown_variants and not q.users_in_several_arms:
+        if not (
+            q.statistics
+            or q.unknown_variants
+            or q.users_in_several_arms
+            or q.users_exposure_mismatch
+        ):
             raise DataError(
-                f"experiment {experiment!r} has no exposures yet: no GET /v1/assign (or "
-                "/v1/predict under it) recorded a user"
+                f"experiment {experiment!r} has no exposures"
+                + (" in its window" if design.start or design.end else " yet")
+                + ": no GET /v1/assign (or /v1/predict under it, or event carrying it) "
+                "recorded a user"
             )
         empty = ProportionStatistic(0, 0.0) if m.type == "any" else MeanStatistic(0, 0.0, 0.0)
-        stats = {v: q.statistics.get(v, empty) for v in order}
-        warnings, quality = _notes(q, m, variants)
-        results.append(
-            analyze(
-                stats,
-                control=ctrl,
-                metric=name,
-                warnings=warnings,
-                data_quality=quality,
-                **options,
-            )
+        stats = {v: q.statistics.get(v, empty) for v in design.order}
+        warnings, quality = _notes(q, m, design)
+        result = analyze(
+            stats,
+            control=design.control,
+            metric=name,
+            warnings=warnings,
+            data_quality=quality,
+            **options,
         )
+        role = design.roles.get(name)
+        if role is not None:
+            result = ExperimentMetricResult.of(result, role, options.get("lower_is_better", False))
+        results.append(result)
     return results
 
 
+@dataclass(frozen=True)
+class ExperimentMetricResult(ABTestResult):
+    """An :class:`~bizmodel.stats.ABTestResult` of a metric the experiment declares as its
+    ``goal`` (decides it) or a ``guardrail`` (must not get worse)."""
+
+    role: str = "goal"  # "goal" | "guardrail"
+
+    @classmethod
+    def of(
+        cls, result: ABTestResult, role: str, lower_is_better: bool = False
+    ) -> ExperimentMetricResult:
+        """``result`` with its ``role``; a guardrail that significantly worsens in an arm
+        (frequentist: significant after correction; Bayesian: chance to win below alpha)
+        adds a warning."""
+        warnings = list(result.warnings)
+        if role == "guardrail":
+            for c in result.comparisons:
+                worse = c.estimate > 0 if lower_is_better else c.estimate < 0
+                if math.isnan(c.p_value):  # Bayesian
+                    hit = c.chance_to_win < result.alpha
+                else:
+                    hit = worse and c.significant(result.alpha)
+                if hit:
+                    warnings.append(
+                        f"guardrail {result.metric!r} got significantly worse in arm "
+                        f"{c.arm!r} ({c.estimate:+.4g} vs control)"
+                    )
+        values = {f.name: getattr(result, f.name) for f in fields(ABTestResult)}
+        return cls(**(values | {"warnings": tuple(warnings)}), role=role)
+
+    def summary(self) -> str:
+        """The A/B table with the metric's role on its second line."""
+        head, _, rest = super().summary().partition("\n")
+        what = "decides the experiment" if self.role == "goal" else "must not get worse"
+        return f"{head}\nrole: {self.role} ({what})\n{rest}"
+
+
 def _notes(
-    q: ArmQueryResult, m: MetricQuery, variants: Sequence[str]
+    q: ArmQueryResult, m: MetricQuery, design: ExperimentDesign
 ) -> tuple[list[str], dict[str, int]]:
     """Warnings and data-quality counts of one metric's query."""
     used = sum(s.n for s in q.statistics.values())
     n_unknown = sum(q.unknown_variants.values())
+    n_mismatch = sum(q.users_exposure_mismatch.values())
     quality = {
-        "users_exposed": used + n_unknown + q.users_in_several_arms,
+        "users_exposed": used + n_unknown + q.users_in_several_arms + n_mismatch,
         "users_in_several_arms": q.users_in_several_arms,
         "users_unknown_variant": n_unknown,
         "users_used": used,
@@ -254,7 +479,18 @@ def _notes(
         "events_after_window": q.events_after_window,
         "events_without_value": q.events_without_value,
     }
+    if design.expect:
+        quality["users_exposure_mismatch"] = n_mismatch
     warnings = []
+    if n_mismatch:
+        what = "; ".join(
+            f"{r.column!r} must be " + ", ".join(f"{v!r} in {a!r}" for a, v in r.expected.items())
+            for r in design.expect
+        )
+        warnings.append(
+            f"exposure mismatch: dropped {n_mismatch} users with an event that breaks the rule "
+            f"({what}): {q.users_exposure_mismatch}, e.g. {list(q.exposure_mismatch_examples)}"
+        )
     if q.users_in_several_arms:
         warnings.append(
             f"dropped {q.users_in_several_arms} users exposed to more than one arm, "
@@ -263,7 +499,7 @@ def _notes(
     if n_unknown:
         warnings.append(
             f"dropped {n_unknown} users exposed under variants not in the experiment "
-            f"{list(variants)}: {q.unknown_variants}"
+            f"{list(design.arms)}: {q.unknown_variants}"
         )
     if q.events_before_exposure:
         warnings.append(

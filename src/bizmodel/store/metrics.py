@@ -73,6 +73,7 @@ __all__ = [
     "event_types",
     "experiment_statistics",
     "experiment_units",
+    "exposure_variants",
 ]
 
 MetricType = Literal["any", "count", "sum"]
@@ -153,11 +154,9 @@ def _not_indexed_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(next(iter(element.clauses)), **kw))
 
 
-def _units(experiment: str, window: Window = (None, None)) -> Any:
-    """One row per exposed user: a variant, how many distinct variants, first exposure time.
-
-    Only exposures in ``window`` (``start <= ts < end``, either end open when None) count.
-    """
+def _exposures(experiment: str, window: Window = (None, None)) -> Any:
+    """Every exposure (``user_id``, ``variant``, ``ts``) to ``experiment`` in ``window``
+    (``start <= ts < end``, either end open when None)."""
     from bizmodel.store.schema import assignments, events, predictions
 
     def in_window(ts: Any) -> list[Any]:
@@ -181,7 +180,12 @@ def _units(experiment: str, window: Window = (None, None)) -> Any:
     e = select(events.c.user_id, events.c.variant, events.c.ts).where(
         events.c.experiment == experiment, events.c.variant.is_not(None), *in_window(events.c.ts)
     )
-    exposures = union_all(a, p, e).subquery("exposures")
+    return union_all(a, p, e).subquery("exposures")
+
+
+def _units(experiment: str, window: Window = (None, None)) -> Any:
+    """One row per exposed user: a variant, how many distinct variants, first exposure time."""
+    exposures = _exposures(experiment, window)
     return (
         select(
             exposures.c.user_id,
@@ -224,6 +228,14 @@ def event_types(store: EventStore) -> list[str]:
     from bizmodel.store.schema import events
 
     rows = _rows(store, select(events.c.type).distinct().order_by(events.c.type))
+    return [str(r[0]) for r in rows]
+
+
+def exposure_variants(store: EventStore, experiment: str) -> list[str]:
+    """The distinct variant labels ``experiment``'s exposures carry, sorted (an experiment
+    declared in ``bizmodel.toml`` without arms and never defined in the store)."""
+    exposures = _exposures(experiment)
+    rows = _rows(store, select(exposures.c.variant).distinct().order_by(exposures.c.variant))
     return [str(r[0]) for r in rows]
 
 
