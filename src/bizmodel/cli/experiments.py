@@ -39,7 +39,8 @@ def ab_test(
         None,
         "--metric",
         help="With DATA: column with the outcome. With --experiment: declared metrics, "
-        "comma-separated (default: all in [metrics]).",
+        "comma-separated (default: the experiment's goal and guardrails in "
+        "[experiments.NAME], else all in [metrics]).",
     ),
     experiment: str | None = typer.Option(
         None, "--experiment", help="Analyse this experiment from the project's store."
@@ -66,7 +67,9 @@ def ab_test(
         "--expect",
         help="A column that must agree with the arm, COLUMN=ARM:VALUE,ARM:VALUE (e.g. "
         "landing_page=control:old_page,treatment:new_page; repeatable). Disagreeing rows are "
-        "dropped; with --user, their users entirely.",
+        "dropped; with --user, their users entirely. With --experiment: an event property, "
+        "added to (or replacing) the rules in [experiments.NAME] expect; users with a "
+        "disagreeing event are dropped.",
     ),
     engine: str = typer.Option("frequentist", "--engine", help="frequentist or bayesian."),
     sequential: bool = typer.Option(
@@ -99,13 +102,15 @@ def ab_test(
     """A/B analysis: every arm against control, from a file of units or from the store.
 
     With DATA: one row per unit, --variant and --metric name its columns. With --experiment:
-    exposures (GET /v1/assign) and events of the project's store, the metrics declared in
-    bizmodel.toml, the experiment's first variant as control and its weights as the planned
-    split; one result per metric (a JSON list with --json when there are several).
+    exposures (GET /v1/assign, events carrying it) and events of the project's store, the
+    metrics declared in bizmodel.toml; arms, control, split, window, goal/guardrail metrics
+    and exposure rules from [experiments.NAME] where declared, else the stored experiment's
+    variants (first = control) and weights; one result per metric (a JSON list with --json
+    when there are several).
 
-    --expect (DATA only) declares what each arm's units must have been shown; rows that
-    disagree are dropped, and with --user a user with any such row is dropped entirely,
-    counted apart from duplicates and users in several arms.
+    --expect declares what each arm's units must have been shown; rows that disagree are
+    dropped, and with --user (or from the store) a user with any such row is dropped
+    entirely, counted apart from duplicates and users in several arms.
     """
     from bizmodel.cli.output import emit, to_json
     from bizmodel.stats import GaussianPrior, analyze_units
@@ -147,14 +152,19 @@ def ab_test(
             "--covariate": covariate,
             "--denominator": denominator,
         }
-        file_only |= {"--user": user, "--arms": arms, "--expect": expect or None}
+        file_only |= {"--user": user, "--arms": arms}
         given = [k for k, v in file_only.items() if v is not None]
         if given:
             raise ConfigError(f"{given[0]} is for a DATA file, not for --experiment")
         if opts["planned_split"] is None:
             del opts["planned_split"]  # the experiment's own weights
         results = analyze_project_experiment(
-            Settings.load(project), experiment, _split(metric), control=control, **opts
+            Settings.load(project),
+            experiment,
+            _split(metric),
+            control=control,
+            expect=expect or None,
+            **opts,
         )
         if len(results) == 1:
             emit(results[0], as_json)
