@@ -151,3 +151,62 @@ def test_windows_must_be_whole_days_from_a_midnight() -> None:
             event_rollup(store, since="2026-03-02T06:00:00")
     finally:
         store.close()
+
+
+def _market_project(tmp_path: Any, db_url: str) -> Any:
+    """A project whose store holds a simulated market as the demo writes it: events,
+    predictions by the same users (and some by no user), feedback with ratings and labels."""
+    from bizmodel.config import Settings
+    from bizmodel.simulate.market import MarketConfig, simulate_market
+
+    m = simulate_market(MarketConfig(days=8, seed=0))
+    (tmp_path / "bizmodel.toml").write_text(f'database_url = "{db_url}"\n', encoding="utf-8")
+    settings = Settings.load(tmp_path, env={})
+    store = EventStore.open(settings.resolved_database_url())
+    ev = m.events
+    store.add_events(
+        {"user_id": str(u), "type": t, "value": None if pd.isna(v) else float(v), "ts": ts}
+        for u, t, v, ts in zip(ev["user_id"], ev["type"], ev["value"], ev["ts"], strict=True)
+    )
+    pr = m.predictions.iloc[::20]
+    ids = store.log_predictions(
+        [
+            {
+                "model_name": "advisor",
+                "model_version": 1,
+                "inputs": {"text": r.text},
+                "output": {"value": float(r.output)},
+                "latency_ms": float(r.latency_ms),
+                "cost_usd": float(r.cost_usd),
+                "user_id": None if k % 7 == 0 else str(r.user_id),
+                "ts": r.ts,
+            }
+            for k, r in enumerate(pr.itertuples())
+        ]
+    )
+    by_id = dict(zip(pr["prediction_id"], ids, strict=True))
+    for r in m.feedback[m.feedback["prediction_id"].isin(by_id)].itertuples():
+        store.add_feedback(
+            by_id[r.prediction_id], rating=float(r.rating), correction=float(r.label), ts=r.ts
+        )
+    store.close()
+    return settings
+
+
+def test_monitor_of_a_project_equals_the_event_frame_path(tmp_path: Any, db_url: str) -> None:
+    from bizmodel.report.project import monitor_frames, project_monitor
+
+    settings = _market_project(tmp_path, db_url)
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        frames = store_frames(store)
+    finally:
+        store.close()
+    for options in ({}, {"window": "2D"}, {"since": "2026-01-07", "until": "2026-01-11"}):
+        want = monitor_frames(settings, *frames, **options)
+        got = project_monitor(settings, **options)
+        _same(want.kpis.table, got.kpis.table)
+        assert got.to_dict()["alerts"] == want.to_dict()["alerts"]
+        assert got.kpis.latest("latency_p95_ms") == want.kpis.latest("latency_p95_ms")
+    active = got.kpis.table[got.kpis.table["kpi"] == "active_users"]["value"]
+    assert (active > 0).all()

@@ -81,6 +81,19 @@ class EventRollup:
         """Number of events."""
         return int(self.day_counts["n"].sum())
 
+    @property
+    def empty(self) -> bool:
+        """No event, as ``DataFrame.empty``."""
+        return self.min_ts is None
+
+    def __getitem__(self, column: str) -> pd.Series:
+        """``rollup["ts"]``: the first and last event times, so code that reads the time
+        range of an event frame (``frame["ts"].max()``) reads the same from a rollup."""
+        if column != "ts":
+            raise KeyError(f"an EventRollup has no event column {column!r}; only 'ts' (its range)")
+        times = [t for t in (self.min_ts, self.max_ts) if t is not None]
+        return pd.Series(times, dtype="datetime64[ns, UTC]", name="ts")
+
 
 def _window_of(
     days: np.ndarray, origin_day: int, window_days: int, renumber: np.ndarray

@@ -284,14 +284,7 @@ def window_aggregates(
     )
     if fb is not None and "rating" not in fb.columns and "label" not in fb.columns:
         raise DataError(f"feedback: needs a 'rating' and/or 'label' column; got {list(fb.columns)}")
-    ev_ts = (
-        ev["ts"]
-        if ev is not None
-        else pd.Series(
-            [t for t in (rollup.min_ts, rollup.max_ts) if t is not None] if rollup else [],
-            dtype="datetime64[ns, UTC]",
-        )
-    )
+    ev_ts = ev["ts"] if ev is not None else events["ts"]  # a rollup's: its first and last
     all_ts = pd.concat([ev_ts, *(f["ts"] for f in (pr, fb) if f is not None)])
     if all_ts.empty and (start is None or end is None):
         raise DataError("events, predictions and feedback are all empty; give start and end")

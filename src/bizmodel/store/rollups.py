@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from bizmodel.store.db import EventStore
 
-__all__ = ["event_rollup", "rebuild", "refresh"]
+__all__ = ["answers", "event_rollup", "is_midnight", "rebuild", "refresh"]
 
 _NEW = "rollup_tmp_new"  # the (kind, user, day) rows the new events add
 _CHANGED = "rollup_tmp_changed"  # activity rows whose previous day changes
@@ -91,8 +91,9 @@ def refresh(store: EventStore) -> int:
         When the store cannot be reached.
     """
     with store.engine.connect() as conn:  # most reads find nothing new: no write lock then
-        w, absorbed, m, total = _state(conn)
-    if (m or 0) == w and total == absorbed:
+        w = _sql(conn, "SELECT last_event_id FROM rollup_state WHERE id = 1").scalar()
+        m = _sql(conn, "SELECT max(id) FROM events").scalar()
+    if (m or 0) == w:
         return 0
     return int(store._write(lambda conn: _fold(conn, store.dialect)))
 
@@ -252,6 +253,25 @@ def is_midnight(value: Any) -> bool:
     return t is None or t == t.normalize()
 
 
+def answers(since: Any = None, window: str | None = None) -> bool:
+    """Whether the rollups answer KPI windows of ``window`` (None: the KPIs' own, whole
+    days) starting at ``since`` (None: the first day of the data): whole days from a midnight.
+
+    Examples
+    --------
+    >>> answers(), answers("2026-03-01", "7D"), answers("2026-03-01T06:00"), answers(None, "1h")
+    (True, True, False, False)
+    """
+    from bizmodel.monitor.kpi import KPIS
+
+    windows = [window] if window is not None else {d.window for d in KPIS.values()}
+    try:
+        whole = all(pd.Timedelta(w) % pd.Timedelta("1D") == pd.Timedelta(0) for w in windows)
+        return whole and is_midnight(since)
+    except (TypeError, ValueError):  # not a duration or a time: the frame path says why
+        return False
+
+
 def event_rollup(store: EventStore, since: Any = None, until: Any = None) -> EventRollup:
     """The rollups of the events in ``[since, until)`` (both midnights UTC, or None for the
     store's first/last day), after a :func:`refresh`; the users who also have predictions
@@ -303,9 +323,9 @@ def event_rollup(store: EventStore, since: Any = None, until: Any = None) -> Eve
             conn.execute(select(activity_firsts).where(days(activity_firsts.c.day))).all(),
             columns=["kind", "day", "prev_day", "n"],
         )
-        lo_ts, hi_ts = conn.execute(
-            select(func.min(events.c.ts), func.max(events.c.ts)).where(ts_range(events.c.ts))
-        ).one()
+        # apart: SQLite answers a lone min() or max() from the index, both at once by a scan
+        lo_ts = conn.execute(select(func.min(events.c.ts)).where(ts_range(events.c.ts))).scalar()
+        hi_ts = conn.execute(select(func.max(events.c.ts)).where(ts_range(events.c.ts))).scalar()
         users = [
             u
             for (u,) in conn.execute(
