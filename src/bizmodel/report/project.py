@@ -23,20 +23,28 @@ ANALYSIS_FILE = "analysis.json"
 CUTOFF_KEY = "monitor_until"  # in analysis.json: where the analysed period ended
 
 
-def store_frames(store: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def store_frames(store: Any, *, rollup: bool = False) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     """The store's events, predictions and feedback in the KPI input schema.
 
     Events get an ``arm`` column from their ``properties``; predictions an ``output`` (the value
     or label) and ``prediction_id``; feedback a numeric ``label`` from its ``correction``.
+    With ``rollup`` the events are the store's daily rollups
+    (:func:`bizmodel.store.rollups.event_rollup`; KPIs of whole-day windows), not a frame.
     """
-    events = pd.DataFrame(store.events())
+    if rollup:
+        from bizmodel.store.rollups import event_rollup
+
+        events: Any = event_rollup(store)
+    else:
+        events = pd.DataFrame(store.events())
     if events.empty:
         raise DataError(
             "the event store holds no events yet; send some to POST /v1/events "
             "(or run `bizmodel demo`)"
         )
-    events["arm"] = events["properties"].map(lambda p: (p or {}).get("arm"))
-    events = events.rename(columns={"id": "event_id"})
+    if not rollup:
+        events["arm"] = events["properties"].map(lambda p: (p or {}).get("arm"))
+        events = events.rename(columns={"id": "event_id"})
     predictions = pd.DataFrame(store.predictions())
     if not predictions.empty:
         predictions = predictions.rename(columns={"id": "prediction_id"})
@@ -90,10 +98,13 @@ def project_monitor(settings: Settings, **options: Any) -> Any:
     """KPIs, drift and alerts of the project's event store
     (:func:`~bizmodel.monitor.snapshot.run_monitor` with ``options``)."""
     from bizmodel.store import EventStore
+    from bizmodel.store.rollups import answers
 
+    # windows of whole days from a midnight: the events' daily rollups, not every event
+    rollup = answers(options.get("since"), options.get("window"))
     store = EventStore.open(settings.resolved_database_url())
     try:
-        events, predictions, feedback = store_frames(store)
+        events, predictions, feedback = store_frames(store, rollup=rollup)
     finally:
         store.close()
     return monitor_frames(settings, events, predictions, feedback, **options)
@@ -101,7 +112,7 @@ def project_monitor(settings: Settings, **options: Any) -> Any:
 
 def monitor_frames(
     settings: Settings,
-    events: pd.DataFrame,
+    events: Any,
     predictions: pd.DataFrame,
     feedback: pd.DataFrame,
     **options: Any,
