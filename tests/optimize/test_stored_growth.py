@@ -124,7 +124,7 @@ def test_an_insignificant_effect_is_flagged_with_its_p_value(tmp_path: Path) -> 
     assert d["growth_effects"][0]["significant"] is False
     # the robust mode says it was used
     robust = optimize(Spec.from_dict(spec(), base_dir=tmp_path), robust=0.1, samples=50)
-    assert "optimised over their uncertainty (quantile=0.1)" in robust.warnings[0]
+    assert "optimised over the fit's uncertainty (quantile=0.1)" in robust.warnings[0]
 
 
 def test_a_significant_effect_is_not_flagged(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from bizmodel.cli.output import emit
+from bizmodel.cli.project import ProjectOpt
 from bizmodel.errors import ConfigError
 
 # optimize / pareto: the answer is "no plan meets every constraint" (printed, exit 3); exit 1
@@ -39,12 +41,27 @@ def _assignments(pairs: list[str]) -> dict[str, float | str]:
     return out
 
 
+def _spec(spec: Path | None, project: Path | None) -> Any:
+    """The spec file, or the project's declared spec (its stored growth fits resolved)."""
+    if spec is not None:
+        if project is not None:
+            raise ConfigError("give a SPEC file or --project DIR (its declared spec), not both")
+        return spec
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.plain import project_spec
+
+    return project_spec(Settings.load(project))
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to app."""
 
     @app.command("optimize")
     def optimize_cmd(
-        spec: Path = typer.Argument(..., help="Business-model spec (TOML)."),
+        spec: Path | None = typer.Argument(
+            None, help="Business-model spec (TOML); default: the project's declared spec."
+        ),
+        project: ProjectOpt = None,
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
         robust: str | None = typer.Option(
             None, help="Optimise over growth-fit uncertainty: 'expected' or a quantile (0.1)."
@@ -56,6 +73,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find the lever values that maximise the spec's objective under its constraints.
 
+        Without SPEC, the project's declared spec ([levers], [growth], [quantities],
+        [objective] in bizmodel.toml, or business_spec.toml beside it); its [growth]
+        from_experiment = "NAME" reads the fit that fit-growth --project stored, and the plan
+        is saved as recommendation.json in the project (what report --project shows).
+        A plan whose levers rest on growth coefficients that are not significant says so.
+
         The result is printed either way; the exit code is 3 (``EXIT_INFEASIBLE``) when the
         constraints cannot all be met (the result names the binding constraint, the shortfall
         and the closest plan), 1 only for a malformed spec.
@@ -63,20 +86,28 @@ def register(app: typer.Typer) -> None:
         from bizmodel.optimize import optimize
 
         result = optimize(
-            spec,
+            _spec(spec, project),
             n_starts=starts,
             seed=seed,
             robust=_robust(robust),
             samples=samples,
             sensitivity=sensitivity,
         )
+        if spec is None:
+            from bizmodel.config import Settings
+            from bizmodel.flywheel.plain import save_recommendation
+
+            save_recommendation(Settings.load(project), result)
         emit(result, as_json)
         if not result.is_optimal:
             raise typer.Exit(EXIT_INFEASIBLE)
 
     @app.command("pareto")
     def pareto_cmd(
-        spec: Path = typer.Argument(..., help="Business-model spec (TOML)."),
+        spec: Path | None = typer.Argument(
+            None, help="Business-model spec (TOML); default: the project's declared spec."
+        ),
+        project: ProjectOpt = None,
         objectives: str = typer.Option(
             ..., help="Comma-separated quantities, e.g. profit_usd,users (-name to minimise)."
         ),
@@ -85,20 +116,24 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Trace the Pareto front between objectives (weight sweep + ε-constraint).
 
-        The front is printed either way; the exit code is 3 (``EXIT_INFEASIBLE``) when the
-        constraints cannot all be met, 1 only for a malformed spec.
+        Without SPEC, the project's declared spec (as for optimize). The front is printed
+        either way; the exit code is 3 (``EXIT_INFEASIBLE``) when the constraints cannot all
+        be met, 1 only for a malformed spec.
         """
         from bizmodel.optimize import pareto
 
         names = [o for o in objectives.split(",") if o.strip()]
-        front = pareto(spec, names, points=points)
+        front = pareto(_spec(spec, project), names, points=points)
         emit(front, as_json)
         if not front.is_optimal:
             raise typer.Exit(EXIT_INFEASIBLE)
 
     @app.command("evaluate-plan")
     def evaluate_plan_cmd(
-        spec: Path = typer.Argument(..., help="Business-model spec (TOML)."),
+        spec: Path | None = typer.Argument(
+            None, help="Business-model spec (TOML); default: the project's declared spec."
+        ),
+        project: ProjectOpt = None,
         set_: list[str] = typer.Option(
             [], "--set", help="Lever value NAME=VALUE; repeat for every lever."
         ),
@@ -107,4 +142,5 @@ def register(app: typer.Typer) -> None:
         """Evaluate every quantity, the objective and the constraints at given lever values."""
         from bizmodel.optimize import evaluate_plan, load_spec
 
-        emit(evaluate_plan(load_spec(spec), _assignments(set_)), as_json)
+        loaded = _spec(spec, project)
+        emit(evaluate_plan(load_spec(loaded) if spec else loaded, _assignments(set_)), as_json)

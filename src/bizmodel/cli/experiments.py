@@ -244,8 +244,12 @@ def power_cmd(
 
 
 def fit_growth_cmd(
-    data: Path = typer.Argument(..., help="CSV, TSV, Parquet or JSONL file."),
-    target: str = typer.Option(..., "--target", help="Outcome column (visits, signups, ...)."),
+    data: Path | None = typer.Argument(
+        None, help="CSV, TSV, Parquet or JSONL file (or give --experiment)."
+    ),
+    target: str | None = typer.Option(
+        None, "--target", help="With DATA: outcome column (visits, signups, ...)."
+    ),
     features: str = typer.Option(
         "", "--features", help="Lever (or, with --levers, covariate) columns, comma-separated."
     ),
@@ -255,6 +259,15 @@ def fit_growth_cmd(
     levers: Path | None = typer.Option(
         None, "--levers", help='JSON file {"arm": {"lever": value, ...}, ...} (experiments).'
     ),
+    experiment: str | None = typer.Option(
+        None,
+        "--experiment",
+        help="Fit from the project's store: this declared experiment's arms and lever values.",
+    ),
+    metric: str | None = typer.Option(
+        None, "--metric", help="With --experiment: the declared metric to fit (one per user)."
+    ),
+    project: ProjectOpt = None,
     family: str = typer.Option(
         "poisson", "--family", help="poisson, negative_binomial or gaussian."
     ),
@@ -278,12 +291,46 @@ def fit_growth_cmd(
 
     From observational rows: --features are the lever columns. From an experiment: --variant
     names the arm column and --levers gives each arm's lever values; --features then adds
-    pre-period covariates.
+    pre-period covariates. From the project's store: --experiment NAME --metric M takes the
+    arms' lever values from [experiments.NAME] in bizmodel.toml and each analysed user's value
+    of M (the users of ab-test --project --experiment), and stores the fit as
+    growth/NAME.json in the project, where a spec's [growth] from_experiment = "NAME" reads it.
     """
     from bizmodel.cli.output import emit
     from bizmodel.growth import fit_from_experiments, fit_growth
     from bizmodel.tables import read_table
 
+    if (data is None) == (experiment is None):
+        raise ConfigError(
+            "fit-growth: give a DATA file (with --target) or --experiment NAME --metric M "
+            "(fitted from the project's store), not both"
+        )
+    if experiment is not None:
+        _fit_growth_from_store(
+            project,
+            experiment,
+            metric,
+            family,
+            robust,
+            output,
+            as_json,
+            {
+                "--target": target,
+                "--features": features or None,
+                "--variant": variant,
+                "--levers": levers,
+                "--exposure": exposure,
+                "--weights": weights,
+                "--categorical": categorical,
+                "--reference": reference or None,
+            },
+        )
+        return
+    assert data is not None
+    if target is None:
+        raise ConfigError("fit-growth DATA needs --target (the outcome column)")
+    if metric is not None:
+        raise ConfigError("--metric is for --experiment; with a DATA file give --target")
     feats = _split(features)
     if (levers is None) != (variant is None):
         raise ConfigError("--levers and --variant go together (arms and their lever values)")
@@ -327,6 +374,42 @@ def fit_growth_cmd(
     if output is not None:
         fit.to_json(output)
     emit(fit, as_json)
+
+
+def _fit_growth_from_store(
+    project: Path | None,
+    experiment: str,
+    metric: str | None,
+    family: str,
+    robust: str | None,
+    output: Path | None,
+    as_json: bool,
+    file_only: dict[str, object],
+) -> None:
+    """``fit-growth --experiment``: fit from the store, store it in the project, print it."""
+    from bizmodel.cli.output import emit
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.growth import fit_experiment_growth, save_experiment_growth
+    from bizmodel.report.html import write_atomic
+
+    given = [k for k, v in file_only.items() if v is not None]
+    if given:
+        raise ConfigError(f"{given[0]} is for a DATA file, not for --experiment")
+    settings = Settings.load(project)
+    if metric is None:
+        goal = settings.experiments.get(experiment)
+        metrics = (goal.goal if goal is not None else []) or list(settings.metrics)
+        raise ConfigError(
+            f"fit-growth --experiment {experiment} needs --metric (a declared metric: "
+            f"{metrics or 'none declared'})"
+        )
+    result = fit_experiment_growth(settings, experiment, metric, family=family, robust=robust)
+    result = save_experiment_growth(settings, result)
+    if output is not None:
+        import json
+
+        write_atomic(output, json.dumps(result.to_dict(), indent=2, allow_nan=False))
+    emit(result, as_json)
 
 
 def _read_levers(path: Path) -> dict[str, dict[str, Any]]:

@@ -4,10 +4,15 @@ the project's own store.
 Nothing is trained or simulated: the events, exposures and experiments are already in the
 store (``POST /v1/events``, ``GET /v1/assign``, ``bizmodel events import``). The run monitors
 them, analyses every experiment for the metrics declared in ``bizmodel.toml``
-(:func:`~bizmodel.report.project.store_experiment_results`), optimises the business-model
-spec when the project declares one (``[levers]``, ``[growth]``, ``[quantities]``,
-``[objective]`` in ``bizmodel.toml``, or a ``business_spec.toml``/``.json`` beside it; skipped
-with a note otherwise) and writes the report.
+(:func:`~bizmodel.report.project.store_experiment_results`), fits growth from the store for
+every declared experiment whose arms carry lever values and that names a goal metric
+(``[experiments.NAME]`` with ``arms`` and ``goal``: :mod:`bizmodel.flywheel.growth`, stored as
+``growth/NAME.json``, Poisson with HC1 standard errors), optimises the business-model spec
+when the project declares one (``[levers]``, ``[growth]``, ``[quantities]``, ``[objective]``
+in ``bizmodel.toml``, or a ``business_spec.toml``/``.json`` beside it; skipped with a note
+otherwise) and writes the report. The spec's growth is its ``[growth]`` as written
+(``from_experiment = "NAME"`` reads a stored fit); a spec without ``[growth]`` takes the fit
+of the first fitted experiment.
 
 Examples
 --------
@@ -19,15 +24,21 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bizmodel.config import CONFIG_FILE, Settings
-from bizmodel.errors import ConfigError
+from bizmodel.errors import BizmodelError, ConfigError
 from bizmodel.flywheel.pipeline import Product, Run, run_pipeline
 from bizmodel.progress import Progress
 
+if TYPE_CHECKING:
+    from bizmodel.flywheel.growth import ExperimentGrowthFit
+    from bizmodel.optimize import OptimizationResult
+    from bizmodel.optimize.spec import Spec
+
 #: The business-model spec's sections (:mod:`bizmodel.optimize.spec`) in ``bizmodel.toml``.
 SPEC_SECTIONS = ("levers", "constants", "growth", "quantities", "objective", "constraints")
+GROWTH_ROBUST = "HC1"  # the run's growth fits: a user's metric is rarely Poisson-distributed
 
 
 def declared_spec(settings: Settings) -> tuple[dict[str, Any], Path] | None:
@@ -51,6 +62,62 @@ def declared_spec(settings: Settings) -> tuple[dict[str, Any], Path] | None:
         if isinstance(data, dict) and data.get("levers"):
             return {k: data[k] for k in SPEC_SECTIONS if k in data}, path
     return None
+
+
+def project_spec(settings: Settings) -> Spec:
+    """The project's declared spec (:func:`declared_spec`), validated, its stored growth fits
+    (``[growth] from_experiment``) read from the project folder; a one-line error without."""
+    from bizmodel.optimize.spec import Spec
+
+    declared = declared_spec(settings)
+    if declared is None:
+        raise ConfigError(
+            "the project declares no business-model spec: add [levers], [growth], [quantities] "
+            f"and [objective] to {CONFIG_FILE} (or a business_spec.toml), or give a SPEC file",
+            file=str(Path(settings.project_dir) / CONFIG_FILE),
+        )
+    data, path = declared
+    return Spec.from_dict(data, source=str(path), base_dir=path.parent)
+
+
+def save_recommendation(settings: Settings, result: OptimizationResult) -> Path:
+    """Write the plan atomically as ``recommendation.json`` in the project (what ``bizmodel
+    run`` writes and ``report --project`` shows); return the path."""
+    import json
+
+    from bizmodel.report.html import write_atomic
+    from bizmodel.report.plan import RECOMMENDATION_FILE
+
+    path = Path(settings.project_dir) / RECOMMENDATION_FILE
+    return write_atomic(path, json.dumps(result.to_dict(), indent=2, default=str))
+
+
+def fit_declared_growth(
+    settings: Settings,
+) -> tuple[dict[str, ExperimentGrowthFit], list[str]]:
+    """Fit and store growth for every declared experiment whose arms carry lever values, on
+    its first goal metric (:func:`~bizmodel.flywheel.growth.fit_experiment_growth`); a note
+    for each one left out, and why."""
+    from bizmodel.flywheel.growth import fit_experiment_growth, save_experiment_growth
+
+    fits: dict[str, ExperimentGrowthFit] = {}
+    notes = []
+    for name, exp in settings.experiments.items():
+        if not exp.lever_names:
+            continue
+        if not exp.goal:
+            notes.append(
+                f"growth of experiment {name!r} not fitted: it declares no goal metric "
+                f"(goal = [{', '.join(repr(m) for m in settings.metrics)}])"
+            )
+            continue
+        try:
+            fit = fit_experiment_growth(settings, name, exp.goal[0], robust=GROWTH_ROBUST)
+        except BizmodelError as exc:
+            notes.append(f"growth of experiment {name!r} not fitted: {exc.message}")
+            continue
+        fits[name] = save_experiment_growth(settings, fit)
+    return fits, notes
 
 
 class PlainProject(Product):
@@ -84,24 +151,37 @@ class PlainProject(Product):
         return []
 
     def growth(self, run: Run) -> None:
+        fits, notes = fit_declared_growth(run.settings)
         declared = declared_spec(run.settings)
-        run.state["declared"] = declared
+        run.state["declared"], run.state["fits"] = declared, fits
+        for note in notes:
+            run.note(note)
+        fitted = ", ".join(f"{n} ({f.metric})" for n, f in fits.items())
+        if fits:
+            first = next(iter(fits.values()))
+            run.growth, run.growth_path = first.fit, first.path
         if declared is None:
+            head = f"growth fitted from the store for {fitted}; " if fits else "growth fit and "
             run.steps.append(
                 run.say(
-                    f"growth fit and plan skipped: the project declares no [levers] (in "
+                    f"{head}plan skipped: the project declares no [levers] (in "
                     f"{CONFIG_FILE} or a business_spec.toml)"
                 )
             )
-            run.notes.append("growth fit and plan skipped: no [levers] declared")
+            run.notes.append("plan skipped: no [levers] declared")
             return None
-        run.steps.append(
-            run.say(
-                f"optimising the business model of {declared[1].name} (its own [growth] as given)"
-            )
+        growth = declared[0].get("growth")
+        if growth is None and fits:
+            declared[0]["growth"] = {"from_experiment": next(iter(fits))}
+            growth = declared[0]["growth"]
+        source = (
+            f"the stored fit of experiment {growth['from_experiment']!r}"
+            if isinstance(growth, dict) and "from_experiment" in growth
+            else "its own [growth] as given"
         )
-        run.notes.append(
-            "growth is not fitted from the store: experiments' arms carry no lever values yet"
+        head = f"growth fitted from the store for {fitted}; " if fits else ""
+        run.steps.append(
+            run.say(f"{head}optimising the business model of {declared[1].name} ({source})")
         )
         return None
 
@@ -171,4 +251,11 @@ def run_plain_project(
     return product.result(run_pipeline(product, run))
 
 
-__all__ = ["PlainProject", "declared_spec", "run_plain_project"]
+__all__ = [
+    "PlainProject",
+    "declared_spec",
+    "fit_declared_growth",
+    "project_spec",
+    "run_plain_project",
+    "save_recommendation",
+]

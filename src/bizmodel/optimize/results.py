@@ -140,10 +140,10 @@ class OptimizationResult:
                 continue
             level = f"{1 - e.alpha:.0%}"
             robust = (
-                f"this plan was optimised over their uncertainty ({self.robustness.mode})"
+                f"this plan was optimised over the fit's uncertainty ({self.robustness.mode})"
                 if self.robustness is not None
-                else "the robust mode optimises over their uncertainty: --robust 0.1 (a "
-                "quantile) or --robust expected"
+                else "the robust mode optimises over the fit's uncertainty instead: "
+                "--robust 0.1 (a quantile) or --robust expected"
             )
             out.append(
                 f"not significant: lever {e.lever!r} rests on growth coefficient "

@@ -166,6 +166,11 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
     checks = model_check_sections(settings)
     if checks:
         data["custom"] = [*data.get("custom", []), *checks]
+    from bizmodel.report.plan import plan_sections
+
+    plans = plan_sections(settings)  # stored growth fits, the last plan and its warnings
+    if plans:
+        data["custom"] = [*data.get("custom", []), *plans]
     return data
 
 
@@ -229,9 +234,12 @@ def growth_fit_section(fit: dict[str, Any]) -> dict[str, Any]:
 
 
 def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], list[str]]:
-    """Every experiment of the project's store analysed for its declared metrics
-    (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`), by name; and a note
-    for each one that could not be analysed (no exposures yet, a metric's events missing)."""
+    """Every experiment of the project's store, and every one declared in ``[experiments]``
+    (its exposures read from events when the store does not define it), analysed for its
+    declared metrics (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`: a
+    declared one with its arms, window, exposure rules, goal and guardrails), by name; and a
+    note for each one that could not be analysed (no exposures yet, a metric's events
+    missing, the declaration disagreeing with the store)."""
     from bizmodel.errors import BizmodelError
     from bizmodel.flywheel.experiments import analyze_project_experiment
     from bizmodel.store import EventStore
@@ -241,6 +249,7 @@ def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], 
         names = [str(e["name"]) for e in store.list_experiments()]
     finally:
         store.close()
+    names += [n for n in settings.experiments if n not in names]
     if not names:
         return {}, []
     if not settings.metrics:
