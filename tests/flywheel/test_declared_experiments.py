@@ -285,3 +285,26 @@ def test_declared_only_without_exposures(tmp_path: Path, db_url: str) -> None:
     store.close()
     with pytest.raises(DataError, match="experiment 'lp' has no exposures in its window: "):
         analyze_project_experiment(Settings.load(_project(tmp_path, db_url)), "lp")
+
+
+def test_report_analyses_declared_only_experiments(tmp_path: Path, db_url: str) -> None:
+    from bizmodel.report.project import store_experiment_results
+
+    log = _log(300, seed=3)
+    _store(db_url, log)
+    store = EventStore.open(db_url)
+    store.create_experiment("banner", [{"name": "a"}, {"name": "b"}])  # stored, no exposures
+    store.close()
+    settings = Settings.load(_project(tmp_path, db_url))
+    results, notes = store_experiment_results(settings)
+    assert list(results) == ["lp"]
+    assert [(r.metric, getattr(r, "role", None)) for r in results["lp"]] == [
+        ("conversion", "goal"),
+        ("revenue", "guardrail"),
+    ]
+    want, _ = _oracle(log)
+    assert [a.n for a in results["lp"][0].arms] == [int((want["variant"] == a).sum()) for a in PAGE]
+    assert notes == [
+        "experiment 'banner' not analysed: experiment 'banner' has no exposures yet: "
+        "no GET /v1/assign (or /v1/predict under it, or event carrying it) recorded a user"
+    ]
