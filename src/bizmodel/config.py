@@ -401,6 +401,20 @@ title = {title_toml}  # shown in reports and the dashboard
 [metrics]
 conversion = {{ type = "any", event = "purchase", within_days = 14 }}
 revenue_usd = {{ type = "sum", event = "purchase" }}
+
+# A declared experiment: `ab-test --project DIR --experiment checkout` reads it (the report too).
+# Its exposures are GET /v1/assign or events sent with experiment = "checkout" and a variant
+# (e.g. `bizmodel events import`); when the store also defines it, the arms must agree.
+# [experiments.checkout]
+# arms = {{ control = {{ price_usd = 10 }}, cheaper = {{ price_usd = 8 }} }}  # lever values per arm
+# control = "control"                  # default: the first arm
+# split = {{ control = 50, cheaper = 50 }}  # planned traffic (SRM); default: store, else equal
+# start = 2026-11-01                   # exposures from this UTC day (or a time with a zone) ...
+# end = 2026-11-14                     # ... to the end of this one
+# goal = ["conversion"]                # metrics that decide; --metric default: goal + guardrails
+# guardrails = ["revenue_usd"]         # a significant loss here is a warning
+# expect = {{ landing_page = {{ control = "old_page", cheaper = "new_page" }} }}  # users with an
+#                                      # event whose property disagrees are left out, counted
 """
 
 
