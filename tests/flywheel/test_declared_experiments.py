@@ -308,3 +308,21 @@ def test_report_analyses_declared_only_experiments(tmp_path: Path, db_url: str) 
         "experiment 'banner' not analysed: experiment 'banner' has no exposures yet: "
         "no GET /v1/assign (or /v1/predict under it, or event carrying it) recorded a user"
     ]
+
+
+def test_the_init_template_example_is_a_valid_declaration(tmp_path: Path) -> None:
+    from bizmodel.config import init_project
+
+    path = init_project(tmp_path / "shop")
+    lines = path.read_text().splitlines()
+    at = lines.index("# [experiments.checkout]")
+    path.write_text("\n".join([*lines[:at], *(ln.removeprefix("# ") for ln in lines[at:])]))
+    e = Settings.load(path.parent).experiments["checkout"]
+    assert (e.control_arm, e.lever_names, e.goal, e.guardrails) == (
+        "control",
+        ["price_usd"],
+        ["conversion"],
+        ["revenue_usd"],
+    )
+    assert e.end == datetime(2026, 11, 15, tzinfo=UTC)
+    assert e.expect == {"landing_page": {"control": "old_page", "cheaper": "new_page"}}
