@@ -235,8 +235,9 @@ def test_window_and_exposure_rule_in_sql(db_url: str) -> None:
     _page_log(store)
     metrics = {"spend": MetricQuery("sum", "buy"), "bought": MetricQuery("any", "buy")}
     rule = ExposureRule("page", {"control": "old", "treatment": "new"})
+    counted = ExposureRule("n", {"control": "1", "treatment": "1"})  # a number, held by buys
     window = {"start": T0 + timedelta(hours=2), "end": T0 + timedelta(hours=18)}
-    got = experiment_statistics(store, "lp", metrics, expect=[rule], **window)
+    got = experiment_statistics(store, "lp", metrics, expect=[rule, counted], **window)
     units = experiment_units(store, "lp", metrics, expect=[rule], **window)
     whole = experiment_statistics(store, "lp", metrics)
     store.close()

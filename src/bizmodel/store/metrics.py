@@ -211,7 +211,8 @@ def _mismatched(experiment: str, units: Any, expect: Sequence[ExposureRule]) -> 
     arm = case((own, e.c.variant), else_=users_arm)
     breaks = []
     for rule in expect:
-        shown = e.c.properties[rule.column].as_string()
+        # as text on both databases: SQLite's json_extract gives a number for 1, not '1'
+        shown = cast(e.c.properties[rule.column].as_string(), String)
         wanted = case(dict(rule.expected), value=arm, else_=None)
         breaks.append(and_(shown.is_not(None), arm.in_(list(rule.expected)), shown != wanted))
     return (
