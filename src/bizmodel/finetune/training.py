@@ -77,8 +77,10 @@ def dev_notes(n_train: int, n_dev: int) -> tuple[str, ...]:
     'the dev split has only 14 rows (1142 tra'
     >>> dev_notes(40, 4)  # small data: nothing larger to hold out
     ()
+    >>> dev_notes(300, 0)  # no dev rows at all (schedule fixed or cv): nothing to warn about
+    ()
     """
-    if n_dev >= MIN_DEV_ROWS or n_train < 10 * MIN_DEV_ROWS:
+    if n_dev == 0 or n_dev >= MIN_DEV_ROWS or n_train < 10 * MIN_DEV_ROWS:
         return ()
     return (
         f"the dev split has only {n_dev} rows ({n_train} train): early stopping and the best "
