@@ -161,3 +161,4 @@ activity_firsts = Table(  # activity_days counted per (kind, day, prev_day): dis
 Index("ix_activity_days_day", activity_days.c.day)
 Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)
 Index("ix_events_experiment_user", events.c.experiment, events.c.user_id)
+Index("ix_assignments_arm", assignments.c.experiment, assignments.c.variant, assignments.c.ts)
