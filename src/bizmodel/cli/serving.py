@@ -243,15 +243,45 @@ def register(app: typer.Typer) -> None:
         ] = None,
         replicas: Annotated[
             int | None,
-            typer.Option(help="Worker processes behind the port (default server.replicas)."),
+            typer.Option(
+                help="Worker processes behind the port (default server.replicas); with "
+                "--backend ray, exactly N Ray Serve replicas (no autoscaling)."
+            ),
         ] = None,
+        backend: Annotated[
+            str, typer.Option(help="local (uvicorn on this machine) or ray (Ray Serve).")
+        ] = "local",
+        address: Annotated[
+            str | None,
+            typer.Option(
+                help="--backend ray: cluster to join (auto, HOST:6379); else a local one."
+            ),
+        ] = None,
+        min_replicas: Annotated[
+            int, typer.Option(help="--backend ray: fewest replicas, however idle.")
+        ] = 1,
+        max_replicas: Annotated[
+            int, typer.Option(help="--backend ray: most replicas, however busy.")
+        ] = 4,
+        target_ongoing_requests: Annotated[
+            float,
+            typer.Option(
+                help="--backend ray: requests in flight per replica the autoscaler aims at."
+            ),
+        ] = 16.0,
+        replica_cpus: Annotated[
+            float,
+            typer.Option(help="--backend ray: CPUs each replica reserves (its inference threads)."),
+        ] = 1.0,
     ) -> None:
         """Serve predictions, feedback, events and A/B assignment over HTTP.
 
         With --replicas N, N uvicorn worker processes share the port and the database (use
-        PostgreSQL as the store for more than one).
+        PostgreSQL as the store for more than one). With --backend ray, the same app runs as
+        Ray Serve replicas that scale with load (docs/scale-out.md).
         """
         from bizmodel.config import Settings
+        from bizmodel.errors import ConfigError
         from bizmodel.server.run import serve
 
         settings = Settings.load(project, registry_dir=registry)
@@ -260,7 +290,30 @@ def register(app: typer.Typer) -> None:
         if changes:
             merged = {**settings.server.model_dump(), **changes}
             settings = Settings.load(project, registry_dir=registry, server=merged)
-        serve(settings, host=host, port=port, replicas=replicas)
+        if backend == "local":
+            serve(settings, host=host, port=port, replicas=replicas)
+            return
+        if backend != "ray":
+            raise ConfigError(f"--backend must be local or ray, got {backend!r}")
+        from bizmodel.scale.serve import ReplicaScaling, serve_ray
+
+        if replicas is not None:
+            scaling = ReplicaScaling.fixed(replicas, num_cpus=replica_cpus)
+        else:
+            scaling = ReplicaScaling(
+                min_replicas=min_replicas,
+                max_replicas=max_replicas,
+                target_ongoing_requests=target_ongoing_requests,
+                num_cpus=replica_cpus,
+            )
+        serve_ray(
+            settings,
+            scaling,
+            address=address,
+            host=host,
+            port=port,
+            on_ready=lambda d: typer.echo(f"{d.summary()} (Ctrl-C stops it)", err=True),
+        )
 
     @events.command("export")
     def export_cmd(

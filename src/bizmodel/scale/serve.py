@@ -1,0 +1,274 @@
+"""``bizmodel serve --backend ray``: the HTTP app as a Ray Serve deployment that scales with load.
+
+Every replica is a Ray actor running the same app as ``bizmodel serve``
+(:func:`bizmodel.server.app.create_app`), built on the replica from the caller's settings:
+its own model pool and micro-batcher per served version (requests that reach one replica
+together share its forward passes), its own connection pool to the one configured store.
+Ray Serve's HTTP proxy on the head node spreads requests over the replicas and its
+autoscaler keeps about ``target_ongoing_requests`` requests in flight per replica, between
+``min_replicas`` and ``max_replicas`` (see :class:`ReplicaScaling`).
+
+The store. A write is acknowledged only after its transaction committed, and events carry a
+``client_event_id``, so a client that retries after a replica died stores each event exactly
+once. PostgreSQL serves any number of machines. SQLite is one file behind a file lock: safe for
+replicas on one machine (WAL mode, a 30 s busy timeout; writers queue), but a replica on another
+machine would write its own file, so :func:`deploy` refuses SQLite on a cluster of more than one
+node. The registry folder must be readable at the same path on every node.
+
+Each response names the replica that answered in the ``X-Bizmodel-Replica`` header (Ray
+Serve's opaque replica id), so load spread and failures can be traced to a replica.
+
+Examples
+--------
+>>> ReplicaScaling(min_replicas=1, max_replicas=4).to_ray()["autoscaling_config"]
+{'min_replicas': 1, 'max_replicas': 4, 'target_ongoing_requests': 16.0}
+>>> ReplicaScaling.fixed(2).summary()
+'2 replicas, 1 CPU each'
+>>> ReplicaScaling(min_replicas=3, max_replicas=2)
+Traceback (most recent call last):
+...
+bizmodel.errors.ConfigError: --min-replicas 3 is more than --max-replicas 2
+>>> check_store("sqlite:////srv/bizmodel.db", nodes=2)
+Traceback (most recent call last):
+...
+bizmodel.errors.ConfigError: database_url is SQLite ... the Ray cluster has 2 nodes: ...
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bizmodel.config import Settings
+from bizmodel.errors import ConfigError
+
+#: Ray Serve application and deployment name.
+APP_NAME = "bizmodel"
+#: Response header naming the replica that answered.
+REPLICA_HEADER = "X-Bizmodel-Replica"
+
+
+@dataclass(frozen=True)
+class ReplicaScaling:
+    """How many replicas, and how much of a machine each one reserves."""
+
+    min_replicas: int = 1  # never fewer, even idle
+    max_replicas: int = 4  # never more, whatever the load
+    target_ongoing_requests: float = 16.0  # requests in flight per replica the autoscaler aims at
+    num_cpus: float = 1.0  # CPUs Ray reserves per replica (also its inference threads)
+
+    def __post_init__(self) -> None:
+        if self.min_replicas < 1:
+            raise ConfigError(f"--min-replicas must be at least 1, got {self.min_replicas}")
+        if self.max_replicas < self.min_replicas:
+            raise ConfigError(
+                f"--min-replicas {self.min_replicas} is more than --max-replicas "
+                f"{self.max_replicas}"
+            )
+        if self.target_ongoing_requests <= 0:
+            raise ConfigError(
+                f"--target-ongoing-requests must be positive, got {self.target_ongoing_requests}"
+            )
+        if self.num_cpus <= 0:
+            raise ConfigError(f"--replica-cpus must be positive, got {self.num_cpus}")
+
+    @classmethod
+    def fixed(cls, replicas: int, num_cpus: float = 1.0) -> ReplicaScaling:
+        """Exactly ``replicas`` replicas (min = max)."""
+        return cls(min_replicas=replicas, max_replicas=replicas, num_cpus=num_cpus)
+
+    def to_ray(self) -> dict[str, Any]:
+        """Keyword arguments of ``serve.deployment``."""
+        return {
+            "autoscaling_config": {
+                "min_replicas": self.min_replicas,
+                "max_replicas": self.max_replicas,
+                "target_ongoing_requests": float(self.target_ongoing_requests),
+            },
+            # Room above the target, so a replica's micro-batcher can fill its batches.
+            "max_ongoing_requests": max(32, int(2 * self.target_ongoing_requests)),
+            "ray_actor_options": {"num_cpus": self.num_cpus},
+        }
+
+    def summary(self) -> str:
+        cpus = f"{self.num_cpus:g} CPU{'' if self.num_cpus == 1 else 's'} each"
+        if self.min_replicas == self.max_replicas:
+            return f"{self.min_replicas} replicas, {cpus}"
+        return (
+            f"{self.min_replicas}..{self.max_replicas} replicas "
+            f"(~{self.target_ongoing_requests:g} requests in flight each), {cpus}"
+        )
+
+
+@dataclass(frozen=True)
+class RayServeDeployment:
+    """What :func:`deploy` started."""
+
+    url: str  # where Ray Serve's HTTP proxy answers
+    app_name: str
+    scaling: ReplicaScaling
+    nodes: int  # alive nodes of the Ray cluster
+    database: str  # the store's dialect: "sqlite" or "postgresql"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "scaling": asdict(self.scaling)}
+
+    def summary(self) -> str:
+        return (
+            f"Ray Serve app {self.app_name!r} on {self.url}: {self.scaling.summary()}, "
+            f"on a {self.nodes}-node cluster, store {self.database}"
+        )
+
+
+def check_store(database_url: str, *, nodes: int) -> None:
+    """Refuse a SQLite store when the replicas may run on more than one machine.
+
+    Parameters
+    ----------
+    database_url : str
+        The store's SQLAlchemy URL.
+    nodes : int
+        Alive nodes of the Ray cluster.
+    """
+    if database_url.startswith("sqlite") and nodes > 1:
+        raise ConfigError(
+            f"database_url is SQLite (one file on one machine) but the Ray cluster has {nodes} "
+            "nodes: set database_url to PostgreSQL (postgresql+psycopg://USER:PASSWORD@HOST/DB)"
+        )
+
+
+class BizmodelReplica:
+    """One replica: builds ``create_app`` of the settings it was deployed with.
+
+    Ray Serve calls :meth:`__serve_build_asgi_app__` on the replica, after the constructor,
+    and runs the app's lifespan (store, registry, model pool) there.
+    """
+
+    def __init__(self, settings_json: str) -> None:
+        self.settings_json = settings_json
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from ray import serve
+
+        from bizmodel.server.app import create_app
+
+        app = create_app(Settings.model_validate_json(self.settings_json))
+        replica = serve.get_replica_context().replica_id.unique_id
+
+        @app.middleware("http")
+        async def name_the_replica(request: Any, call_next: Any) -> Any:
+            response = await call_next(request)
+            response.headers[REPLICA_HEADER] = replica
+            return response
+
+        return app
+
+
+def replica_settings(settings: Settings, scaling: ReplicaScaling) -> Settings:
+    """``settings`` as a replica needs them: absolute paths (a replica's working directory is
+    Ray's), and inference threads = the CPUs it reserves unless ``server.num_threads`` is set."""
+    project = settings.project_dir.resolve()
+    server = settings.server
+    if server.num_threads is None:
+        server = server.model_copy(update={"num_threads": max(1, int(scaling.num_cpus))})
+    return settings.model_copy(
+        update={
+            "project_dir": project,
+            "database_url": settings.resolved_database_url(),
+            "registry_dir": settings.resolved_registry_dir().resolve(),
+            "server": server,
+        }
+    )
+
+
+def deploy(
+    settings: Settings,
+    scaling: ReplicaScaling | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> RayServeDeployment:
+    """Deploy the app on the Ray cluster this process is connected to; returns at once.
+
+    Parameters
+    ----------
+    settings : Settings
+        Database, registry, keys and server options, as for ``bizmodel serve``.
+    scaling : ReplicaScaling, optional
+        Replica counts and CPUs (default: 1..4 replicas of 1 CPU).
+    host, port : optional
+        Where Ray Serve's HTTP proxy listens (default ``settings.server.host`` / ``port``).
+        Cluster-wide: a Serve instance already running on the cluster keeps its own.
+
+    Notes
+    -----
+    Needs a Ray session (:func:`bizmodel.scale.ray_session`). The store is migrated here,
+    once, before any replica opens it.
+    """
+    from bizmodel.scale import require
+    from bizmodel.store import EventStore
+
+    ray = require("ray")
+    serve = require("ray.serve")
+    scaling = scaling or ReplicaScaling()
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    settings = replica_settings(settings, scaling)
+    url = settings.resolved_database_url()
+    check_store(url, nodes=nodes)
+    EventStore.open(url).close()  # migrate once, before the replicas start
+    host = host or settings.server.host
+    port = port or settings.server.port
+    serve.start(http_options={"host": host, "port": port})
+    replica = serve.deployment(name=APP_NAME, **scaling.to_ray())(serve.ingress()(BizmodelReplica))
+    serve.run(replica.bind(settings.model_dump_json()), name=APP_NAME, route_prefix="/")
+    return RayServeDeployment(
+        url=f"http://{host}:{port}",
+        app_name=APP_NAME,
+        scaling=scaling,
+        nodes=nodes,
+        database=url.split(":", 1)[0].split("+", 1)[0],
+    )
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def serve_ray(
+    settings: Settings,
+    scaling: ReplicaScaling | None = None,
+    *,
+    address: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    on_ready: Any = None,
+) -> None:
+    """Deploy on Ray (joining ``address``, or a local cluster) and serve until interrupted.
+
+    On Ctrl-C or SIGTERM the app is deleted from the cluster; a local cluster is shut down
+    with it.
+    ``on_ready(deployment)`` is called once the replicas answer.
+    """
+    from bizmodel.scale import ray_session, require
+
+    serve = require("ray.serve")
+    with ray_session(address):
+        if threading.current_thread() is threading.main_thread():
+            # A service manager stops with SIGTERM: clean up as on Ctrl-C (no orphaned Ray
+            # processes). Set after ray.init, whose own handler would end the process at once.
+            signal.signal(signal.SIGTERM, _interrupt)
+        deployment = deploy(settings, scaling, host=host, port=port)
+        if on_ready is not None:
+            on_ready(deployment)
+        try:
+            while True:
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            serve.delete(APP_NAME)
+            if not address:  # Serve ran on the local cluster this started: stop it with it
+                serve.shutdown()
