@@ -114,3 +114,68 @@ def client(project: Path) -> Any:
 
     with TestClient(create_app(Settings.load(project))) as c:
         yield c
+
+
+SHORT = ["Acme beats", "Globex slips", "Initech rallies", "Umbrella falls"]
+LONG = [
+    "Acme beats every analyst estimate as cloud revenue doubles and margins widen again",
+    "Globex slips after regulators open a broad inquiry into its accounting of leases",
+    "Initech rallies on a surprise buyback and a raised outlook for the coming fiscal year",
+    "Umbrella falls as a recall widens to three more product lines across two continents",
+]
+ADMIN_KEY = "webapp-admin-key"
+
+
+@pytest.fixture(scope="session")
+def api_project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -> Path:
+    """A project whose store holds only what was posted to the HTTP API: the checkout
+    experiment, 60 days of events, 14 days of predictions (short headlines in the first week,
+    long ones in the second: text-length drift) with feedback on every third one."""
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.inference.cost import fixed_inference_cost
+    from bizmodel.registry import Registry
+    from bizmodel.server.app import create_app
+
+    pdir = tmp_path_factory.mktemp("webapp-api-project")
+    (pdir / "bizmodel.toml").write_text(METRICS_TOML, encoding="utf-8")
+    settings = Settings.load(pdir, api_keys=(ADMIN_KEY,))
+    registry = Registry(settings.resolved_registry_dir())
+    mv = registry.register(
+        tiny_model_dir, "advisor", measure=lambda d: fixed_inference_cost(2.0, source="test")
+    )
+    registry.promote("advisor", mv.version, "production")
+    headers = {"X-API-Key": ADMIN_KEY}
+    with TestClient(create_app(settings)) as api:
+        r = api.post(
+            "/v1/experiments",
+            json={"name": "checkout", "variants": [{"name": "a"}, {"name": "b"}]},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        events = _events()
+        for i in range(0, len(events), 1000):
+            r = api.post("/v1/events", json={"events": events[i : i + 1000]}, headers=headers)
+            assert r.status_code == 200, r.text
+        for day in range(46, 60):  # the last 14 days
+            ts = END - dt.timedelta(days=60 - day, hours=-12)
+            texts = (SHORT if day < 53 else LONG) * 3
+            for j, user in enumerate((f"u{day}-0", f"u{day}-1")):  # arms a and b
+                body = {"texts": texts, "text_pairs": ["Acme"] * len(texts)}
+                body.update(user_id=user, ts=ts.isoformat())
+                r = api.post("/v1/predict", json=body, headers=headers)
+                assert r.status_code == 200, r.text
+                for k, p in enumerate(r.json()["predictions"]):
+                    if k % 3 == j:
+                        fb = {"prediction_id": p["id"], "correction": 0.5}
+                        fb["ts"] = (ts + dt.timedelta(hours=1)).isoformat()
+                        r2 = api.post("/v1/feedback", json=fb, headers=headers)
+                        assert r2.status_code == 201, r2.text
+    return pdir
+
+
+@pytest.fixture(scope="session")
+def project_events() -> list[dict[str, Any]]:
+    """The events both projects hold (to count by hand what a page should show)."""
+    return _events()
