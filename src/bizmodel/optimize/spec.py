@@ -379,8 +379,8 @@ class _Builder:
         if "intercept" not in raw or _number(raw["intercept"]) is None:
             raise self.err(
                 "growth",
-                "needs a numeric 'intercept' and a 'coefficients' table, or "
-                'fit = "growth_fit.json"',
+                "needs a numeric 'intercept' and a 'coefficients' table, "
+                'fit = "growth_fit.json" or from_experiment = "NAME" (a stored fit)',
             )
         coefs = self.table("growth.coefficients", raw.get("coefficients", {}))
         feats: list[str] = []
@@ -528,7 +528,7 @@ class _Builder:
                     f"quantities.{name}",
                     "uses 'growth' but the spec has no "
                     "[growth] section; valid: add [growth] with intercept and "
-                    'coefficients, or fit = "growth_fit.json"',
+                    'coefficients, fit = "growth_fit.json" or from_experiment = "NAME"',
                 )
             check_names(node, known, key, text)
             nodes[name] = node
