@@ -18,6 +18,14 @@ The per-user values are aggregated by the database (one ``GROUP BY`` user, then 
 one query for all metrics), so only a few numbers per arm leave it: ``n``, ``Σy``, ``Σy²`` —
 the sufficient statistics :func:`bizmodel.stats.analyze` takes. Users exposed to more than one
 arm are left out and counted (GrowthBook drops such "multiple exposures" too).
+:func:`experiment_units` reads the same per-user rows instead.
+
+Optionally only exposures in a window (``start <= ts < end``) count, and *exposure rules*
+(:class:`~bizmodel.stats.exposure.ExposureRule`) say which value an event property must hold
+in each arm (``landing_page``: ``old_page`` in control): a user with any event whose property
+is present and disagrees with the event's arm (its own variant when it carries the
+experiment, else the user's) is left out of every metric and counted per arm, before users in
+several arms — the policy of ``ab-test FILE --expect --user`` (docs/statistics.md).
 
 Examples
 --------
