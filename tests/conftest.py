@@ -59,6 +59,40 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def serve_app():  # type: ignore[no-untyped-def]
+    """``with serve_app(app) as base:`` serves an ASGI app with uvicorn in a thread on a free
+    loopback port; ``base`` is ``http://127.0.0.1:PORT`` (no trailing slash)."""
+    import contextlib
+    import socket
+    import threading
+    import time
+
+    @contextlib.contextmanager
+    def serve(app: object):  # type: ignore[no-untyped-def]
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+
+    return serve
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> str:
     """Folder of the public data sets (../shared/data); tests using it skip when absent."""
     path = os.path.abspath(SHARED_DATA)

@@ -1,9 +1,6 @@
 """The report and the dashboard in a real browser: every chart drawn with data, no errors."""
 
-import contextlib
-import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,33 +78,9 @@ def test_report_renders_every_chart(browser_page, demo_data, tmp_path: Path) -> 
     assert errors == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-def test_dashboard_renders_and_refreshes(browser_page, demo_data, tmp_path: Path) -> None:
+def test_dashboard_renders_and_refreshes(
+    browser_page, demo_data, tmp_path: Path, serve_app
+) -> None:
     page, errors = browser_page
     calls: list[int] = []
 
@@ -116,8 +89,8 @@ def test_dashboard_renders_and_refreshes(browser_page, demo_data, tmp_path: Path
         return demo_data
 
     app = create_dashboard_app(provider, title="bizmodel live", refresh_s=0.5)
-    with _serve(app) as url:
-        page.goto(url)
+    with serve_app(app) as base:
+        page.goto(base + "/")
         page.wait_for_function(
             f"document.querySelectorAll('.js-plotly-plot').length >= {len(CHARTED)}"
         )

@@ -57,11 +57,14 @@ def with_text(predictions: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def _label(lo: float | None, hi: float | None) -> str:
+    """A bin ``(lo, hi]`` as people read it; the first bin holds what lies below the
+    reference's minimum (its upper edge sits just below it)."""
     if lo is None:
-        return f"≤ {format_number(hi)}"
+        return f"< {format_number(hi, 3)}"
     if hi is None:
-        return f"> {format_number(lo)}"
-    return f"{format_number(lo)} – {format_number(hi)}"
+        return f"> {format_number(lo, 3)}"
+    a, b = format_number(lo, 3), format_number(hi, 3)
+    return a if a == b else f"{a} – {b}"
 
 
 def drift_bins(reference: Any, current: Any, n_bins: int = 10) -> dict[str, Any]:
@@ -76,7 +79,7 @@ def drift_bins(reference: Any, current: Any, n_bins: int = 10) -> dict[str, Any]
     --------
     >>> b = drift_bins([1.0, 2.0, 3.0, 4.0] * 5, [4.0] * 20, n_bins=2)
     >>> b["labels"], b["reference"], b["current"]
-    (['≤ 1', '1 – 2.5', '2.5 – 4', '> 4'], [0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0])
+    (['< 1', '1 – 2.5', '2.5 – 4', '> 4'], [0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0])
     """
     import numpy as np
 
