@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from markupsafe import escape
 
 from bizmodel.cli import run
 from bizmodel.config import Settings
@@ -245,23 +246,23 @@ def chain(
     return {"tests": tests, "fit": fit, "plan": plan, "html": out.read_text(), "flat": flat}
 
 
-def check_report(html: str, tests: list[Any]) -> None:
+def check_report(page: str, tests: list[Any]) -> None:
     """The report shows the experiment per arm: sizes, rates, lift, CI, SRM; the fit and plan."""
-    assert "Experiments from the store: every arm" in html
+    assert "Experiments from the store: every arm" in page
     for res in tests:
         for arm in res["arms"]:
-            assert format_cell(arm["n"]) in html
-            assert format_cell(arm["mean"]) in html
+            assert format_cell(arm["n"]) in page
+            assert format_cell(arm["mean"]) in page
         for c in res["comparisons"]:
             for k in ("estimate", "ci_low", "ci_high"):
-                assert format_cell(c[k]) in html, (res["metric"], k)
-        assert format_cell(res["srm"]["p_value"]) in html
-    assert "srm_p_value" in html
+                assert format_cell(c[k]) in page, (res["metric"], k)
+        assert format_cell(res["srm"]["p_value"]) in page
+    assert "srm_p_value" in page
     assert (
-        "Growth fit of experiment &#39;email&#39;" in html
-        or "Growth fit of experiment 'email'" in html
+        "Growth fit of experiment &#39;email&#39;" in page
+        or "Growth fit of experiment 'email'" in page
     )
-    assert "Recommended plan" in html
+    assert "Recommended plan" in page
 
 
 def test_the_loop_from_a_synthetic_store_to_its_plan(
@@ -291,6 +292,7 @@ def test_the_loop_from_a_synthetic_store_to_its_plan(
         assert effects[name]["estimate"] == pytest.approx(oracle.params[j], rel=1e-6)
         assert effects[name]["p_value"] == pytest.approx(oracle.pvalues[j], rel=1e-6)
     assert f"p = {effects['womens_email']['p_value']:.3g} > 0.05" in warning
+    assert str(escape(warning)) in got["html"]  # the report's plan says so too
     check_report(got["html"], got["tests"][:1])  # the report shows the goal metric
 
 
