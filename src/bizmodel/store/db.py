@@ -58,8 +58,39 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+def head_revision() -> str:
+    """The newest migration's revision id: its file name's leading number
+    (``migrations/versions/NNNN_*.py``), read without importing Alembic.
+
+    Examples
+    --------
+    >>> head_revision() >= "0004"
+    True
+    """
+    names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return names[-1][:4]
+
+
+def _at_head(engine: Engine) -> bool:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except SQLAlchemyError:  # a new database: no version table yet
+        return False
+    return version == head_revision()
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the database at ``engine`` to the newest schema (Alembic ``upgrade head``)."""
+    """Upgrade the database at ``engine`` to the newest schema (Alembic ``upgrade head``).
+
+    A database already at the newest revision is left alone without loading Alembic (a
+    second off every command and request that opens the store).
+    """
+    if _at_head(engine):
+        return
     from alembic import command
     from alembic.config import Config
 
