@@ -20,6 +20,7 @@ from bizmodel.store import EventStore
 from bizmodel.templates import run_project
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
+URL = 'database_url = "{}"\n'
 METRICS = """
 [metrics]
 visits = { type = "count", event = "visit" }
@@ -48,11 +49,12 @@ maximize = { profit_usd = 1.0 }
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """400 users in arms a/b of experiment ``price``; b visits ~1.5x as often."""
+def project(tmp_path: Path, db_url: str) -> Path:
+    """400 users in arms a/b of experiment ``price``; b visits ~1.5x as often (SQLite, and
+    PostgreSQL where there is one)."""
     pdir = tmp_path / "shop"
     pdir.mkdir()
-    (pdir / "bizmodel.toml").write_text(METRICS + EXPERIMENT)
+    (pdir / "bizmodel.toml").write_text(URL.format(db_url) + METRICS + EXPERIMENT)
     rng = np.random.default_rng(0)
     store = EventStore.open(Settings.load(pdir, env={}).resolved_database_url())
     try:
@@ -129,10 +131,11 @@ def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str]) 
         assert run(["fit-growth", "--project", str(project), *extra]) != 0
         err = capsys.readouterr().err.strip()
         assert message in err and "\n" not in err, err
-    toml.write_text(METRICS + "[experiments.price]\narms = { a = {}, b = {} }\n")
+    url = toml.read_text().splitlines()[0] + "\n"
+    toml.write_text(url + METRICS + "[experiments.price]\narms = { a = {}, b = {} }\n")
     with pytest.raises(ConfigError, match=r"experiments\.price: its arms carry no lever values"):
         fit_experiment_growth(settings(project), "price", "visits")
-    toml.write_text(METRICS + "[experiments.price]\narms = { a = { discount = 0 } }\n")
+    toml.write_text(url + METRICS + "[experiments.price]\narms = { a = { discount = 0 } }\n")
     # the store's analysis (project_experiment_units) or the fit itself refuses it
     with pytest.raises(
         (ConfigError, DataError),
@@ -145,7 +148,8 @@ def test_errors_are_one_line(project: Path, capsys: pytest.CaptureFixture[str]) 
 def test_optimize_project_reads_the_stored_fit_or_says_how_to_make_it(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (project / "bizmodel.toml").write_text(METRICS + EXPERIMENT + SPEC)
+    url = (project / "bizmodel.toml").read_text().splitlines()[0] + "\n"
+    (project / "bizmodel.toml").write_text(url + METRICS + EXPERIMENT + SPEC)
     assert run(["optimize", "--project", str(project)]) == 1
     err = capsys.readouterr().err
     assert "no stored growth fit of experiment 'price'" in err
@@ -166,10 +170,11 @@ def test_optimize_project_reads_the_stored_fit_or_says_how_to_make_it(
 
 
 def test_run_fits_growth_for_declared_experiments_and_plans_with_it(project: Path) -> None:
-    (project / "bizmodel.toml").write_text(METRICS + EXPERIMENT + SPEC.replace("[growth]", "[x]"))
-    text = (project / "bizmodel.toml").read_text()
+    url = (project / "bizmodel.toml").read_text().splitlines()[0] + "\n"
     # without [growth] the plan takes the first fitted experiment's fit
-    (project / "bizmodel.toml").write_text(text.replace('[x]\nfrom_experiment = "price"\n', ""))
+    spec = SPEC.replace('[growth]\nfrom_experiment = "price"\n', "")
+    assert "[growth]" not in spec
+    (project / "bizmodel.toml").write_text(url + METRICS + EXPERIMENT + spec)
     lines: list[str] = []
     result = run_project(project, show_progress=False, progress=lines.append)
     assert lines[2] == (
@@ -188,7 +193,9 @@ def test_run_fits_growth_for_declared_experiments_and_plans_with_it(project: Pat
 
 
 def test_run_notes_an_experiment_with_levers_but_no_goal(project: Path) -> None:
-    (project / "bizmodel.toml").write_text(METRICS + EXPERIMENT.replace('goal = ["visits"]', ""))
+    url = (project / "bizmodel.toml").read_text().splitlines()[0] + "\n"
+    no_goal = EXPERIMENT.replace('goal = ["visits"]', "")
+    (project / "bizmodel.toml").write_text(url + METRICS + no_goal)
     lines: list[str] = []
     run_project(project, show_progress=False, progress=lines.append)
     assert "growth of experiment 'price' not fitted: it declares no goal metric" in lines[2]
