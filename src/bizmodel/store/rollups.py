@@ -51,7 +51,7 @@ __all__ = ["answers", "event_rollup", "is_midnight", "rebuild", "refresh"]
 
 _NEW = "rollup_tmp_new"  # the (kind, user, day) rows the new events add
 _CHANGED = "rollup_tmp_changed"  # activity rows whose previous day changes
-_TOUCHED = "rollup_tmp_touched"  # (kind, day) whose first-day counts are recounted
+_DELTA = "rollup_tmp_delta"  # changes of the first-day counts
 
 
 def day_sql(dialect: str, column: str = "ts") -> str:
@@ -75,11 +75,11 @@ def _sql(conn: Connection, stmt: str, **params: Any) -> Any:
     return conn.execute(text(stmt), params)
 
 
-def _state(conn: Connection) -> tuple[int, int, int | None, int]:
-    """(last folded id, events folded, max id, number of events)."""
+def _state(conn: Connection) -> tuple[int, int, int | None]:
+    """(last folded id, events folded, max id)."""
     w, absorbed = _sql(conn, "SELECT last_event_id, events FROM rollup_state WHERE id = 1").one()
-    m, total = _sql(conn, "SELECT max(id), count(*) FROM events").one()
-    return int(w), int(absorbed), (None if m is None else int(m)), int(total)
+    m = _sql(conn, "SELECT max(id) FROM events").scalar()
+    return int(w), int(absorbed), (None if m is None else int(m))
 
 
 def refresh(store: EventStore) -> int:
@@ -127,15 +127,10 @@ def _clear(conn: Connection) -> None:
 
 def _fold(conn: Connection, dialect: str) -> int:
     _lock(conn, dialect)
-    w, absorbed, m, total = _state(conn)
+    w, absorbed, m = _state(conn)
     if m is None or m <= w:
-        if total == absorbed:
-            return 0
-        m = m or 0
+        return 0
     n_new = int(_sql(conn, "SELECT count(*) FROM events WHERE id > :w", w=w).scalar())
-    if absorbed + n_new != total:  # rows at or below the mark changed: start over
-        _clear(conn)
-        w, absorbed, n_new = 0, 0, total
     day = day_sql(dialect)
     new = "id > :w AND id <= :m"
     _sql(
@@ -160,8 +155,9 @@ def _fold(conn: Connection, dialect: str) -> int:
 def _fold_activity(conn: Connection, day: str, w: int, m: int) -> None:
     temp = {
         _NEW: "kind VARCHAR(16), user_id VARCHAR(128), day INTEGER",
-        _CHANGED: "kind VARCHAR(16), user_id VARCHAR(128), day INTEGER, prev_day INTEGER",
-        _TOUCHED: "kind VARCHAR(16), day INTEGER",
+        _CHANGED: "kind VARCHAR(16), user_id VARCHAR(128), day INTEGER, prev_day INTEGER, "
+        "old_prev INTEGER",
+        _DELTA: "kind VARCHAR(16), day INTEGER, prev_day INTEGER, n INTEGER",
     }
     for name, cols in temp.items():
         _sql(conn, f"DROP TABLE IF EXISTS {name}")
@@ -190,8 +186,8 @@ def _fold_activity(conn: Connection, day: str, w: int, m: int) -> None:
     # the previous day of every active day of the users with a new one, where it changed
     _sql(
         conn,
-        f"INSERT INTO {_CHANGED} (kind, user_id, day, prev_day) "
-        f"SELECT kind, user_id, day, prev FROM (SELECT kind, user_id, day, prev_day, "
+        f"INSERT INTO {_CHANGED} (kind, user_id, day, prev_day, old_prev) "
+        f"SELECT kind, user_id, day, prev, prev_day FROM (SELECT kind, user_id, day, prev_day, "
         f"LAG(day, 1, {NO_PREV}) OVER (PARTITION BY kind, user_id ORDER BY day) AS prev "
         f"FROM activity_days WHERE (kind, user_id) IN (SELECT kind, user_id FROM {_NEW})) AS s "
         f"WHERE prev <> prev_day",
@@ -202,21 +198,23 @@ def _fold_activity(conn: Connection, day: str, w: int, m: int) -> None:
         f"WHERE activity_days.kind = c.kind AND activity_days.user_id = c.user_id "
         f"AND activity_days.day = c.day",
     )
+    # first-day counts change by: +1 per new row (as if it had no previous day), and per
+    # changed row -1 at its old previous day, +1 at the new one
     _sql(
         conn,
-        f"INSERT INTO {_TOUCHED} (kind, day) SELECT kind, day FROM {_NEW} "
-        f"UNION SELECT kind, day FROM {_CHANGED}",
-    )
-    _sql(
-        conn,
-        f"DELETE FROM activity_firsts WHERE (kind, day) IN (SELECT kind, day FROM {_TOUCHED})",
+        f"INSERT INTO {_DELTA} (kind, day, prev_day, n) SELECT kind, day, prev_day, sum(n) "
+        f"FROM (SELECT kind, day, {NO_PREV} AS prev_day, 1 AS n FROM {_NEW} "
+        f"UNION ALL SELECT kind, day, old_prev, -1 FROM {_CHANGED} "
+        f"UNION ALL SELECT kind, day, prev_day, 1 FROM {_CHANGED}) AS d "
+        f"GROUP BY kind, day, prev_day",
     )
     _sql(
         conn,
         f"INSERT INTO activity_firsts (kind, day, prev_day, n) "
-        f"SELECT kind, day, prev_day, count(*) FROM activity_days "
-        f"WHERE (kind, day) IN (SELECT kind, day FROM {_TOUCHED}) GROUP BY kind, day, prev_day",
+        f"SELECT kind, day, prev_day, n FROM {_DELTA} WHERE n <> 0 "
+        f"ON CONFLICT (kind, day, prev_day) DO UPDATE SET n = activity_firsts.n + excluded.n",
     )
+    _sql(conn, "DELETE FROM activity_firsts WHERE n = 0")
     for name in temp:
         _sql(conn, f"DROP TABLE {name}")
 
