@@ -179,3 +179,9 @@ def api_project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -
 def project_events() -> list[dict[str, Any]]:
     """The events both projects hold (to count by hand what a page should show)."""
     return _events()
+
+
+@pytest.fixture(scope="session")
+def api_texts() -> tuple[list[str], list[str]]:
+    """The headlines ``api_project`` predicted on: the first week's, the second week's."""
+    return SHORT, LONG

@@ -111,3 +111,23 @@ def test_no_predictions_no_drift_and_no_model_panels(api_client) -> None:
         "No prediction was served in this period"
         in api_client.get("/monitoring", params=params).text
     )
+
+
+def test_embedding_drift_on_request(api_client, api_texts) -> None:
+    from bizmodel.monitor.drift import embedding_drift
+    from bizmodel.webapp.embeddings import sentence_embedder
+
+    html = api_client.get("/monitoring", params={"days": 7}).text
+    assert "embeddings=1" in html and "drift-embedding" not in html  # off until asked for
+    body = api_client.get("/api/monitoring", params={"days": 7, "embeddings": "1"}).json()
+    page = _features(body)["embedding"]
+    # the library on the same texts: each request sent 3 x the 4 headlines of its week
+    short, long = api_texts
+    embed = sentence_embedder()
+    lib = embedding_drift(embed(short * 42), embed(long * 42)).to_dict()
+    assert page["details"] == pytest.approx(lib.pop("details"))
+    assert {k: page[k] for k in lib} == pytest.approx(lib)
+    assert page["severity"] == "major" and page["n_current"] == 168 and page["bins"] is None
+    # mean pooling: a text's row is the masked mean of its token states, one row per text
+    rows = embed(["Acme beats", "Acme beats", "Globex slips"])
+    assert rows.shape == (3, 384) and np.array_equal(rows[0], rows[1])

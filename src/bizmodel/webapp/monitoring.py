@@ -9,7 +9,8 @@ thresholds, and pass (no material drift) or fail.
 
 Features: the model's output (prediction drift); the length of the input text in characters
 and in tokens when predictions carry a ``text`` input; the embedding (random projection of the
-sentence embeddings) when the app is given an ``embed`` function. KPI panels are the model's
+sentence embeddings) when the app is given an ``embed`` function, or the page is asked for it
+(``embeddings=1``: :func:`bizmodel.webapp.embeddings.sentence_embedder`). KPI panels are the model's
 KPIs that have data in the period: no accuracy panel for a regression model, no panel of
 nulls.
 """

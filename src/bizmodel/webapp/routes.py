@@ -82,9 +82,20 @@ def overview(
     )
 
 
+def _embed(request: Request) -> Any:
+    """The app's embedding function; with ``embeddings=1`` and none given, the packaged
+    sentence encoder (loaded once, on this first request that asks for it)."""
+    state = request.app.state
+    if state.embed is None and request.query_params.get("embeddings") == "1":
+        from bizmodel.webapp.embeddings import sentence_embedder
+
+        state.embed = sentence_embedder()
+    return state.embed
+
+
 @router.get("/monitoring", response_class=HTMLResponse)
 def monitoring(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
-    data = monitoring_page(settings, filters, embed=request.app.state.embed)
+    data = monitoring_page(settings, filters, embed=_embed(request))
     charts = [
         {"id": f"chart-drift-{f['name']}", "figure": f["figure"]}
         for f in data["features"]
@@ -98,7 +109,7 @@ def monitoring(request: Request, settings: SettingsDep, filters: FiltersDep) -> 
 @router.get("/api/monitoring")
 def monitoring_json(request: Request, settings: SettingsDep, filters: FiltersDep) -> Any:
     """The Monitoring page's data: per feature its drift (``monitor --json``'s) and bins."""
-    data = monitoring_page(settings, filters, embed=request.app.state.embed)
+    data = monitoring_page(settings, filters, embed=_embed(request))
     for f in data["features"]:
         f.pop("figure", None)
     for p in data["panels"]:
