@@ -116,7 +116,8 @@ def test_select_int8_keeps_the_fastest_variant_that_passes(
     assert list(got["variants"]) == list(variants)
     assert got["variants"]["static"]["pred_per_cpu_s"] == 20.0
     assert "pred_per_cpu_s" not in got["variants"]["static-edges"]
-    assert got["n"] == len(TEXTS) and got["criterion"] == "output difference"
+    assert got["n"] == got["gate_rows"] == len(TEXTS) - got["calibration_rows"]  # held out
+    assert got["criterion"] == "output difference"
 
     verdicts.update({"onnx-int8": False, "onnx-int8-static": False})
     none = select_int8(model, tmp_path, TEXTS, _pairs(model), variants=variants, speed=len)

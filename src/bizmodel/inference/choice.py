@@ -21,7 +21,7 @@ import numpy as np
 
 from bizmodel.errors import ConfigError, DataError
 from bizmodel.inference.export import export_onnx
-from bizmodel.inference.quantize import INT8_VARIANTS, int8_variant
+from bizmodel.inference.quantize import INT8_VARIANTS, int8_variant, split_calibration
 from bizmodel.inference.runtime import OnnxRuntime, Runtime, ServableModel, TorchRuntime
 
 FP32_ATOL = 1e-4  # ONNX fp32 vs PyTorch, absolute, output units (values or probabilities)
@@ -239,9 +239,12 @@ def select_int8(
     MiniLM) unless ``keep_files``; the dynamic graph is always kept (``onnx-int8`` asks for
     it by name).
 
-    Static variants are calibrated on ``texts``/``pairs`` (the registered held-out sample);
-    each variant's :func:`int8_check` on the same rows decides whether it may be served
-    (the task metric with ``targets``, else the output distance). Among those that pass, the
+    With a static variant among ``variants``, the sample ``texts``/``pairs`` (the registered
+    held-out rows) is split in two (:func:`~bizmodel.inference.quantize.split_calibration`):
+    static variants are calibrated on one part, and each variant's :func:`int8_check` on the
+    other part decides whether it may be served (the task metric with ``targets``, else the
+    output distance), so no variant is judged on rows it was fitted to. Dynamic variants
+    alone (no calibration) are checked on every row. Among those that pass, the
     one with the highest ``speed`` (default: :func:`cpu_rate`, predictions per CPU-second at
     batch 8 on the sample) is chosen. A variant that cannot be built (e.g. no layer count for
     ``edges``) is recorded with its ``error`` and skipped.
@@ -254,22 +257,32 @@ def select_int8(
         or None), ``runtime`` (its runtime name or None) and ``variants`` (name → check,
         with ``pred_per_cpu_s`` (or the injected ``speed``) for those that passed). This is
         what ``inference_cost["int8"]``
-        of a registered version holds and what :func:`choose_runtime` reads.
+        of a registered version holds and what :func:`choose_runtime` reads; with
+        ``calibration_rows`` and ``gate_rows``, the sizes of the two parts.
     """
     speed = speed or (lambda rt: cpu_rate(rt, texts, pairs))
+    # Only static variants are fitted to rows; dynamic ones alone are gated on every row.
+    static = any(v in INT8_VARIANTS and INT8_VARIANTS[v].mode == "static" for v in variants)
+    cal, gate = split_calibration(len(texts)) if static else ([], list(range(len(texts))))
+    calibration = ([texts[i] for i in cal], None if pairs is None else [pairs[i] for i in cal])
+    gate_texts = [texts[i] for i in gate]
+    gate_pairs = None if pairs is None else [pairs[i] for i in gate]
+    gate_targets = None if targets is None else [targets[i] for i in gate]
     fp32 = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
-    fp32_out = _Outputs(fp32.predict(texts, pairs))  # one fp32 pass for every variant
+    fp32_out = _Outputs(fp32.predict(gate_texts, gate_pairs))  # one fp32 pass for every variant
     labels = getattr(model, "labels", None)
     checks: dict[str, dict[str, Any]] = {}
     passed: dict[str, float] = {}
     for name in variants:
         try:
-            path = export_onnx(model, onnx_dir, quantize=name, calibration=(texts, pairs))
+            path = export_onnx(model, onnx_dir, quantize=name, calibration=calibration)
         except ConfigError as exc:
             checks[name] = {"within_tolerance": False, "error": str(exc)}
             continue
         rt = OnnxRuntime(model, path, threads=threads)
-        check = int8_check(fp32_out, rt, texts, pairs, targets=targets, labels=labels)
+        check = int8_check(
+            fp32_out, rt, gate_texts, gate_pairs, targets=gate_targets, labels=labels
+        )
         if check["within_tolerance"]:
             check["pred_per_cpu_s"] = passed[name] = float(speed(rt))
         checks[name] = check
@@ -288,6 +301,8 @@ def select_int8(
         "variant": chosen,
         "runtime": int8_variant(chosen).runtime_name if chosen else None,
         "variants": checks,
+        "calibration_rows": len(cal),
+        "gate_rows": len(gate),
     }
 
 

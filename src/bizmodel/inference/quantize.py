@@ -16,7 +16,9 @@
 
 Only MatMuls with a constant weight are quantised (the attention scores ``Q·Kᵀ`` and ``A·V``,
 the pooler and the head, which are ``Gemm`` nodes, stay fp32). Which variant is served is
-measured, not assumed: :func:`bizmodel.inference.choice.select_int8`.
+measured, not assumed: :func:`bizmodel.inference.choice.select_int8`, which calibrates on one
+part of the registered sample and gates on the rest (:func:`split_calibration`), so a static
+variant is never judged on the rows its ranges were fitted to.
 """
 
 from __future__ import annotations
@@ -67,6 +69,42 @@ INT8_VARIANTS: dict[str, Int8Variant] = {
         Int8Variant("static-percentile", "static", calibration="percentile"),
     )
 }
+
+
+#: Rows of the registered sample that calibrate static ranges: a third, at most this many.
+CALIBRATION_MAX_ROWS = 128
+
+
+def split_calibration(n: int, *, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Disjoint row indices ``(calibration, gate)`` of a sample of ``n`` rows.
+
+    A seeded shuffle (the same split for the same ``n``, whatever the machine) puts a third
+    of the rows (at least 1, at most :data:`CALIBRATION_MAX_ROWS`) in calibration and the
+    rest in the gate, each part in the sample's order. A sample sorted by its target still
+    gives both parts its whole range.
+
+    Raises
+    ------
+    ConfigError
+        With fewer than 2 rows (one to calibrate on, one to check).
+
+    Examples
+    --------
+    >>> cal, gate = split_calibration(9)
+    >>> len(cal), len(gate), sorted(cal + gate) == list(range(9))
+    (3, 6, True)
+    >>> split_calibration(9) == (cal, gate)  # the same split every time
+    True
+    >>> [len(part) for part in split_calibration(512)]
+    [128, 384]
+    """
+    if n < 2:
+        raise ConfigError(
+            f"the int8 check needs at least 2 sample rows (1 to calibrate on, 1 to check), got {n}"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    k = min(CALIBRATION_MAX_ROWS, max(1, n // 3))
+    return sorted(order[:k].tolist()), sorted(order[k:].tolist())
 
 
 def int8_variant(name: str | Int8Variant) -> Int8Variant:
