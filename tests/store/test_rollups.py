@@ -210,3 +210,25 @@ def test_monitor_of_a_project_equals_the_event_frame_path(tmp_path: Any, db_url:
         assert got.kpis.latest("latency_p95_ms") == want.kpis.latest("latency_p95_ms")
     active = got.kpis.table[got.kpis.table["kpi"] == "active_users"]["value"]
     assert (active > 0).all()
+
+
+def test_monitor_falls_back_to_the_frames_where_the_rollups_cannot_answer(
+    tmp_path: Any,
+) -> None:
+    from bizmodel.report.project import monitor_frames, project_monitor
+    from bizmodel.store.rollups import answers
+
+    assert answers() and answers("2026-01-07", "7D") and answers(None, "2D")
+    assert not answers("2026-01-07T06:00:00") and not answers(None, "12h")
+    assert not answers("not a date")  # the frame path names the mistake
+    settings = _market_project(tmp_path, f"sqlite:///{tmp_path}/bizmodel.db")
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        frames = store_frames(store)
+    finally:
+        store.close()
+    for options in ({"since": "2026-01-07T06:00:00"}, {"window": "12h"}):
+        want = monitor_frames(settings, *frames, **options)
+        _same(want.kpis.table, project_monitor(settings, **options).kpis.table)
+    with pytest.raises(ConfigError, match="is not a timestamp"):
+        project_monitor(settings, since="not a date")
