@@ -39,7 +39,7 @@ PAGES = {
     "experiment": "/experiments/checkout",
     "models": "/models",
     "business": "/business",
-    "monitoring": "/monitoring?days=7",
+    "monitoring-no-predictions": "/monitoring?days=7",
     "live": "/live/",
 }
 
@@ -184,6 +184,14 @@ def test_monitoring_and_filters_in_chromium(
         page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 7")
         traces = [t for plot in page.evaluate(TRACES_JS) for t in plot]
         assert traces and all(t.split("/")[0] == t.split("/")[1] != "0" for t in traces), traces
+        # bins are categories ("2" is a bin, not a position on a number line)
+        assert (
+            page.evaluate(
+                "[...document.querySelectorAll('[id^=chart-drift-]')]"
+                ".map(gd => gd._fullLayout.xaxis.type)"
+            )
+            == ["category"] * 3
+        )
         psi = float(page.get_attribute("#drift-model_output .psi", "data-value"))
         assert psi == pytest.approx(cli_psi, rel=1e-12)  # the number monitor --json prints
         assert "fail: major drift" in page.inner_text("#drift-length_chars")

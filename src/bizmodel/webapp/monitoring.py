@@ -121,10 +121,12 @@ def _figure(bins: dict[str, Any], periods: tuple[str, str]) -> dict[str, Any]:
     ]
     layout = {
         "barmode": "group",
-        "height": 280,
-        "margin": {"l": 56, "r": 16, "t": 8, "b": 64},
+        "height": 300,
+        "margin": {"l": 56, "r": 16, "t": 8, "b": 8},
+        # bins are categories: a label such as "2" must not turn the axis numeric
+        "xaxis": {"type": "category", "automargin": True},
         "yaxis": {"title": {"text": "share of predictions"}, "tickformat": ".0%"},
-        "legend": {"orientation": "h", "y": -0.35},
+        "legend": {"orientation": "h", "y": -0.4, "yanchor": "top"},
     }
     return {"data": data, "layout": layout}
 
