@@ -68,3 +68,14 @@ def test_mounted_app_keeps_the_key_rules(api_project: Path) -> None:
         assert done.status_code == 303
         assert done.headers["location"] == "/app/models?promoted=advisor+v1"
     assert "staging" in Registry(settings.resolved_registry_dir()).get("advisor", 1).stages
+
+
+def test_serve_dashboard_flag_turns_it_on(tmp_path: Path, monkeypatch) -> None:
+    import bizmodel.server.run
+    from bizmodel.cli import run
+
+    served: list[Settings] = []
+    monkeypatch.setattr(bizmodel.server.run, "serve", lambda s, **_: served.append(s))
+    assert run(["serve", "--project", str(tmp_path), "--dashboard"]) == 0
+    assert run(["serve", "--project", str(tmp_path)]) == 0
+    assert [s.server.dashboard for s in served] == [True, False]

@@ -273,6 +273,9 @@ def register(app: typer.Typer) -> None:
             float,
             typer.Option(help="--backend ray: CPUs each replica reserves (its inference threads)."),
         ] = 1.0,
+        dashboard: Annotated[
+            bool, typer.Option(help="Also serve the web app under /app/ (server.dashboard).")
+        ] = False,
     ) -> None:
         """Serve predictions, feedback, events and A/B assignment over HTTP.
 
@@ -285,7 +288,8 @@ def register(app: typer.Typer) -> None:
         from bizmodel.server.run import serve
 
         settings = Settings.load(project, registry_dir=registry)
-        server_opts = {"model_name": model, "runtime": runtime, "device": device}
+        server_opts: dict[str, object] = {"model_name": model, "runtime": runtime}
+        server_opts.update(device=device, dashboard=True if dashboard else None)
         changes = {k: v for k, v in server_opts.items() if v is not None}
         if changes:
             merged = {**settings.server.model_dump(), **changes}
