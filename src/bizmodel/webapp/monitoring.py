@@ -181,8 +181,9 @@ def _kpi_panels(kpis: dict[str, Any], served: bool) -> list[dict[str, Any]]:
             ],
             "layout": {
                 "height": 220,
-                "margin": {"l": 64, "r": 16, "t": 8, "b": 40},
-                "yaxis": {"tickformat": fmt, "title": {"text": kpi_label(k["name"], unit)}},
+                "margin": {"l": 16, "r": 16, "t": 8, "b": 40},
+                # the label is the panel's heading; ticks like $0.0000337 need the room
+                "yaxis": {"tickformat": fmt, "automargin": True},
             },
         }
         order = MODEL_KPIS.index(k["name"])
