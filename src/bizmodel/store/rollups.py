@@ -130,9 +130,9 @@ def _fold(conn: Connection, dialect: str) -> int:
     w, absorbed, m = _state(conn)
     if m is None or m <= w:
         return 0
-    n_new = int(_sql(conn, "SELECT count(*) FROM events WHERE id > :w", w=w).scalar())
     day = day_sql(dialect)
-    new = "id > :w AND id <= :m"
+    new = "id > :w AND id <= :m"  # both bounds: PostgreSQL then reads the key's index
+    n_new = int(_sql(conn, f"SELECT count(*) FROM events WHERE {new}", w=w, m=m).scalar())
     _sql(
         conn,
         f"INSERT INTO event_days (day, type, n, value_sum) "
