@@ -185,3 +185,63 @@ def project_events() -> list[dict[str, Any]]:
 def api_texts() -> tuple[list[str], list[str]]:
     """The headlines ``api_project`` predicted on: the first week's, the second week's."""
     return SHORT, LONG
+
+
+@pytest.fixture(scope="session")
+def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's market (``bizmodel.simulate.market``: four arms of price and model, users
+    who sign up, visit, buy and churn, a model scoring their headlines, feedback), 14 days,
+    headlines drifting to the long style from day 7, written into a project's store."""
+    from bizmodel.config import Settings
+    from bizmodel.simulate.market import MarketConfig, simulate_market
+    from bizmodel.store import EventStore
+    from bizmodel.store.schema import feedback
+
+    market = simulate_market(
+        MarketConfig(days=14, seed=0, long_text_from_day=7, ad_spend_usd_range=(50.0, 150.0))
+    )
+    pdir = tmp_path_factory.mktemp("webapp-demo-project")
+    store = EventStore.open(Settings.load(pdir).resolved_database_url())
+    try:
+        ev = market.events
+        store.add_events(
+            {
+                "user_id": str(r.user_id),
+                "type": r.type,
+                "value": None if r.value != r.value else float(r.value),  # NaN: no value
+                "ts": r.ts.floor("us").to_pydatetime(),
+                "properties": {"arm": r.arm},
+            }
+            for r in ev.itertuples()
+        )
+        pr = market.predictions
+        ids = store.log_predictions(
+            [
+                {
+                    "model_name": r.model_name,
+                    "model_version": 1 if r.model_version == "small" else 2,
+                    "inputs": {"text": r.text},
+                    "output": {"value": float(r.output)},
+                    "latency_ms": float(r.latency_ms),
+                    "cost_usd": float(r.cost_usd),
+                    "user_id": str(r.user_id),
+                    "ts": r.ts.floor("us").to_pydatetime(),
+                }
+                for r in pr.itertuples()
+            ]
+        )
+        by_sim_id = dict(zip(pr["prediction_id"], ids, strict=True))
+        rows = [
+            {
+                "prediction_id": by_sim_id[r.prediction_id],
+                "rating": float(r.rating),
+                "correction": float(r.label),
+                "ts": r.ts.floor("us").to_pydatetime(),
+            }
+            for r in market.feedback.itertuples()
+        ]
+        with store.engine.begin() as conn:  # one transaction (add_feedback is one per call)
+            conn.execute(feedback.insert(), rows)
+    finally:
+        store.close()
+    return pdir

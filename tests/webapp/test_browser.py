@@ -242,3 +242,48 @@ def test_monitoring_and_filters_in_chromium(
         assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 0
     assert errors == []
     assert outside == []
+
+
+def test_monitoring_on_the_demo_market_in_chromium(
+    chromium_path: str, demo_project: Path, tmp_path: Path, serve_app, capsys
+) -> None:
+    from bizmodel.cli import run
+
+    capsys.readouterr()
+    argv = ["monitor", "--project", str(demo_project), "--since", "2026-01-12"]
+    assert run([*argv, "--until", "2026-01-19", "--window", "1D", "--json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    cli_output = next(f for f in cli["drift"]["features"] if f["name"] == "model_output")
+    with (
+        serve_app(create_app(Settings.load(demo_project), refresh_s=60)) as base,
+        _chromium(chromium_path, tmp_path, base) as (page, errors, outside),
+    ):
+        page.goto(base + "/monitoring?days=7")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 7")
+        traces = [t for plot in page.evaluate(TRACES_JS) for t in plot]
+        assert traces and all(t.split("/")[0] == t.split("/")[1] != "0" for t in traces), traces
+        psi = float(page.get_attribute("#drift-model_output .psi", "data-value"))
+        assert psi == pytest.approx(cli_output["psi"], rel=1e-12)
+        assert _n_current(page) == cli_output["n_current"]
+        # the headlines turn long from day 7: the input's length fails, in characters and tokens
+        for feature in ("length_chars", "length_tokens"):
+            assert "fail" in page.inner_text(f"#drift-{feature} h3")
+        # a regression model: an error panel, no accuracy panel
+        assert page.locator("#kpi-live_mae").count() == 1
+        assert page.locator("#kpi-live_accuracy").count() == 0
+        everyone = _n_current(page)
+        page.select_option("#segment", "arm=B")
+        page.click("#filters button")
+        page.wait_for_url("**segment=arm%3DB**")
+        arm_b = _n_current(page)
+        assert 0 < arm_b < everyone
+        page.fill("input[name=from]", "2026-01-15")
+        page.fill("input[name=to]", "2026-01-18")
+        page.click("#filters button")
+        page.wait_for_url("**from=2026-01-15**")
+        assert 0 < _n_current(page) < arm_b  # 4 days of arm B
+        page.click("nav >> text=Overview")
+        assert "from=2026-01-15" in page.url and "segment=arm%3DB" in page.url
+        assert float(page.get_attribute("#kpi-active_users .value", "data-value")) > 0
+    assert errors == []
+    assert outside == []
