@@ -32,6 +32,7 @@ def test_a_bad_filter_is_a_one_line_422_on_every_page(client, params, message) -
         assert r.status_code == 422, (path, r.status_code)
         [shown] = re.findall(r'role="alert"><p>(.*?)</p>', r.text)
         assert message in shown.replace("&#39;", "'") and "\n" not in shown
+        assert f'<a href="{path}">Open this page without the filters</a>' in r.text
     r = client.get("/api/monitoring", params=params)
     assert r.status_code == 422 and message in r.json()["detail"]
 

@@ -102,7 +102,7 @@ def create_app(
             return JSONResponse(body, status_code=exc.http_status)
         page = app.state.templates.get_template("error.html").render(
             title="Error", active="", message=str(exc), filters=None, root=root,
-            status=exc.http_status,
+            status=exc.http_status, reset=request.url.path,
         )  # fmt: skip
         return HTMLResponse(page, status_code=exc.http_status)
 
