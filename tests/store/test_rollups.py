@@ -232,3 +232,50 @@ def test_monitor_falls_back_to_the_frames_where_the_rollups_cannot_answer(
         _same(want.kpis.table, project_monitor(settings, **options).kpis.table)
     with pytest.raises(ConfigError, match="is not a timestamp"):
         project_monitor(settings, since="not a date")
+
+
+def test_events_posted_to_the_api_while_the_dashboard_reads(tmp_path: Any, db_url: str) -> None:
+    """Batches through ``POST /v1/events`` (times in several zones, near midnight, some late),
+    the rollups folded after each: the monitor equals the frame path over the same store."""
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.report.project import monitor_frames, project_monitor
+    from bizmodel.server import create_app
+
+    key = "test-key-0123456789"
+    settings = Settings.load(project_dir=tmp_path, env={}, database_url=db_url, api_keys=(key,))
+    rng = np.random.default_rng(3)
+    zones = ["Z", "+02:00", "-05:00", "+09:30"]
+    with TestClient(create_app(settings)) as client:
+        for batch in range(6):
+            first = 2 + 2 * batch if batch != 4 else 1  # batch 4 arrives late
+            events = []
+            for i in range(40):
+                day = pd.Timestamp("2026-03-01") + pd.Timedelta(
+                    days=first + int(rng.integers(0, 3))
+                )
+                at = day + pd.Timedelta(hours=float(rng.choice([0.2, 12.0, 23.9])))
+                kind = str(rng.choice(TYPES))
+                event = {
+                    "user_id": f"u{rng.integers(0, 25)}",
+                    "type": kind,
+                    "ts": at.isoformat() + zones[i % 4],
+                    "client_event_id": f"b{batch}-{i}",
+                }
+                if kind == "purchase":
+                    event["value"] = round(float(rng.uniform(1, 50)), 2)
+                events.append(event)
+            r = client.post("/v1/events", json={"events": events}, headers={"X-API-Key": key})
+            assert r.status_code == 200, r.text
+            got = project_monitor(settings)  # folds this batch in
+    store = EventStore.open(db_url)
+    try:
+        frames = store_frames(store)
+    finally:
+        store.close()
+    _same(monitor_frames(settings, *frames).kpis.table, got.kpis.table)
+    _same(
+        monitor_frames(settings, *frames, window="7D").kpis.table,
+        project_monitor(settings, window="7D").kpis.table,
+    )
