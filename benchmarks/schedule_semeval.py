@@ -11,9 +11,13 @@ for each seed, in ONE process:
   seeded 10% of train held out, early stopping, best epoch restored);
 - ``new``: ``bizmodel.finetune.train`` with its defaults (``schedule="cv"``);
 - ``fixed``: ``schedule="fixed"``: all rows, the default 6 epochs, nothing chosen (does the
-  cross-validated choice matter, or only training on every row?).
+  cross-validated choice matter, or only training on every row?);
+- ``lora``: as ``fixed`` with ``method="lora"`` (its defaults: r 8, lr 5e-4, the
+  architecture's attention and feed-forward projections), against ``fixed`` full fine-tuning.
 
-One JSON line per (who, seed) goes to ``--log`` (lines already there are skipped, so an
+``--model DIR`` gives both sides another encoder (e.g. all-mpnet-base-v2 from
+``../shared/models/fetch-all-mpnet-base-v2``); ``--dataset microblogs`` the other subtask
+(cashtag, span text). One JSON line per (who, seed) goes to ``--log`` (lines already there are skipped, so an
 interrupted run continues); ``--table`` prints the summary.
 
 Run from the repository root::
@@ -41,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SHARED = Path(os.environ.get("BIZMODEL_SHARED_DATA", "/work/shared/data"))
 if not SHARED.exists():
     SHARED = Path(__file__).resolve().parents[1].parent.parent / "shared" / "data"
-WHO = ("trainer", "old", "new", "fixed")
-SCHEDULE = {"old": "holdout", "new": "cv", "fixed": "fixed"}
+WHO = ("trainer", "old", "new", "fixed", "lora")
+SCHEDULE = {"old": "holdout", "new": "cv", "fixed": "fixed", "lora": "fixed"}
+METHOD = {"lora": "lora"}  # the rest: full fine-tuning
 
 
 def load(dataset: str = "headlines") -> pd.DataFrame:
@@ -73,7 +78,12 @@ def run_trainer(df: pd.DataFrame, seed: int, threads: int, model_id: str = "pack
 
 
 def run_bizmodel(
-    df: pd.DataFrame, seed: int, threads: int, schedule: str, model_id: str = "packaged"
+    df: pd.DataFrame,
+    seed: int,
+    threads: int,
+    schedule: str,
+    model_id: str = "packaged",
+    method: str = "full",
 ) -> dict:
     from bizmodel.finetune import train
 
@@ -90,6 +100,7 @@ def run_bizmodel(
             show_progress=False,
             schedule=schedule,
             model=model_id,
+            method=method,
         )
     sel = r.schedule_selection
     return {
@@ -151,7 +162,9 @@ def main(argv: list[str] | None = None) -> None:
             if who == "trainer":
                 rec = run_trainer(df, seed, args.threads, args.model)
             else:
-                rec = run_bizmodel(df, seed, args.threads, SCHEDULE[who], args.model)
+                rec = run_bizmodel(
+                    df, seed, args.threads, SCHEDULE[who], args.model, METHOD.get(who, "full")
+                )
             rec = {
                 "who": who,
                 "seed": seed,
