@@ -12,7 +12,7 @@ for each seed, in ONE process:
 - ``new``: ``bizmodel.finetune.train`` with its defaults (``schedule="cv"``);
 - ``fixed``: ``schedule="fixed"``: all rows, the default 6 epochs, nothing chosen (does the
   cross-validated choice matter, or only training on every row?);
-- ``lora``: as ``fixed`` with ``method="lora"`` (its defaults: r 8, lr 5e-4, the
+- ``lora``: as ``fixed`` with ``method="lora"`` (its defaults: r 16, alpha 32, lr 5e-4, the
   architecture's attention and feed-forward projections), against ``fixed`` full fine-tuning.
 
 ``--model DIR`` gives both sides another encoder (e.g. all-mpnet-base-v2 from
