@@ -213,3 +213,19 @@ def test_serve_cli_refuses_a_bad_backend_or_replica_range(
     assert run([*base, "--backend", "ray", "--min-replicas", "3", "--max-replicas", "2"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "Error: --min-replicas 3 is more than --max-replicas 2"
+
+
+def test_sqlite_is_refused_on_a_cluster_of_several_machines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bizmodel.config import Settings
+    from bizmodel.errors import ConfigError
+    from bizmodel.scale.serve import deploy
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True}, {"Alive": True}, {"Alive": False}])
+    settings = Settings.load(project_dir=tmp_path, env={})  # the default store: SQLite
+    with pytest.raises(
+        ConfigError, match=r"SQLite .* the Ray cluster has 2 nodes: set database_url"
+    ):
+        deploy(settings)
+    assert not (tmp_path / "bizmodel.db").exists()  # refused before touching anything

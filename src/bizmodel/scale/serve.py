@@ -36,6 +36,7 @@ bizmodel.errors.ConfigError: database_url is SQLite ... the Ray cluster has 2 no
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -255,6 +256,9 @@ def serve_ray(
     from bizmodel.scale import ray_session, require
 
     serve = require("ray.serve")
+    # Serve's INFO lines ("Started Serve", "Application ... is ready") repeat what the
+    # on_ready line says; warnings and errors still reach stderr.
+    logging.getLogger("ray.serve").setLevel(logging.WARNING)
     with ray_session(address):
         if threading.current_thread() is threading.main_thread():
             # A service manager stops with SIGTERM: clean up as on Ctrl-C (no orphaned Ray
