@@ -9,7 +9,8 @@ module top; :func:`require` imports them on first use and, when missing, raises 
   what it started;
 - :mod:`bizmodel.scale.predict`: batch scoring with Ray Data;
 - :mod:`bizmodel.scale.train`: data-parallel fine-tuning with Ray Train;
-- :mod:`bizmodel.scale.tune`: hyper-parameter search with Optuna, locally or on Ray Tune.
+- :mod:`bizmodel.scale.tune`: hyper-parameter search with Optuna, locally or on Ray Tune;
+- :mod:`bizmodel.scale.serve`: the HTTP app as a Ray Serve deployment (``serve --backend ray``).
 
 Examples
 --------
