@@ -27,7 +27,8 @@ def store(db_url: str) -> Any:
         [
             {"user_id": "u1", "type": "signup", "ts": _day(0), "properties": {"plan": "pro"}},
             {"user_id": "u2", "type": "signup", "ts": _day(0), "properties": {"plan": "free"}},
-            {"user_id": "u3", "type": "signup", "ts": _day(5), "properties": {"plan": "pro"}},
+            {"user_id": "u3", "type": "signup", "ts": _day(5),
+             "properties": {"plan": "pro", "cohort": 3, "beta": True}},
             # an id-like property with more values than the menu lists
             *({"user_id": f"x{i}", "type": "visit", "ts": _day(1), "properties": {"ref": f"r{i}"}}
               for i in range(13)),
@@ -61,6 +62,7 @@ def test_segment_users_by_arm_or_property(store) -> None:
     assert users("checkout", "b") == {"u2", "u3"}  # an experiment's arm
     assert users("plan", "pro") == {"u1", "u3"}  # an event property
     assert users("plan", "enterprise") == set()
+    assert users("cohort", "3") == {"u3"}  # a number compares as its text on both databases
     with pytest.raises(ConfigError, match="'tier' is neither an experiment nor a property"):
         queries.segment_users(store, "tier", "gold")
 
@@ -69,9 +71,10 @@ def test_segment_menu_lists_arms_and_few_valued_properties(store) -> None:
     assert queries.segment_choices(store) == [
         ("checkout=a", "checkout: arm a"),
         ("checkout=b", "checkout: arm b"),
+        ("cohort=3", "cohort = 3"),
         ("plan=free", "plan = free"),
         ("plan=pro", "plan = pro"),
-    ]  # "ref" has 13 values: left out
+    ]  # "ref" has 13 values, "beta" is true (its text differs by database): left out
 
 
 def test_served_exposures_and_frames_follow_the_filters(store) -> None:

@@ -163,7 +163,7 @@ def segment_users(store: EventStore, key: str, value: str) -> Any:
     ConfigError
         When ``key`` names neither an experiment nor a property of any event.
     """
-    from sqlalchemy import select
+    from sqlalchemy import String, cast, select
 
     from bizmodel.errors import ConfigError
     from bizmodel.store.schema import assignments as a
@@ -173,7 +173,8 @@ def segment_users(store: EventStore, key: str, value: str) -> Any:
     with store.engine.connect() as conn:
         if conn.execute(select(x.c.name).where(x.c.name == key)).first() is not None:
             return select(a.c.user_id).where(a.c.experiment == key, a.c.variant == value)
-        prop = e.c.properties[key].as_string()
+        # as text on both databases: SQLite's json_extract gives the number 3 for 3, not '3'
+        prop = cast(e.c.properties[key].as_string(), String)
         if conn.execute(select(e.c.id).where(prop.is_not(None)).limit(1)).first() is None:
             raise ConfigError(
                 f"segment {key}={value}: {key!r} is neither an experiment nor a property of "
@@ -183,32 +184,33 @@ def segment_users(store: EventStore, key: str, value: str) -> Any:
 
 
 def segment_choices(
-    store: EventStore, max_values: int = 12, sample: int = 500
+    store: EventStore, max_values: int = 12, scan: int = 20_000
 ) -> list[tuple[str, str]]:
     """``(segment, label)`` pairs for the filter's menu: every experiment arm with
-    exposures, then each event property seen in the latest ``sample`` events with
-    properties that takes at most ``max_values`` values (ids and free text are left out)."""
+    exposures, then each property of the latest ``scan`` events with properties that takes at
+    most ``max_values`` values there (ids and free text are left out). One bounded read: the
+    menu costs the same on a store of a thousand events and of a million."""
     from sqlalchemy import select
 
     from bizmodel.store.schema import assignments as a
     from bizmodel.store.schema import events as e
 
     out: list[tuple[str, str]] = []
+    values: dict[str, set[str]] = {}
     with store.engine.connect() as conn:
         arms = select(a.c.experiment, a.c.variant).distinct().order_by(a.c.experiment, a.c.variant)
         for experiment, variant in conn.execute(arms):
             out.append((f"{experiment}={variant}", f"{experiment}: arm {variant}"))
         recent = select(e.c.properties).where(e.c.properties.is_not(None))
-        keys: set[str] = set()
-        for (props,) in conn.execute(recent.order_by(e.c.id.desc()).limit(sample)):
-            if isinstance(props, dict):
-                keys.update(k for k, v in props.items() if isinstance(v, str | int | bool))
-        for key in sorted(keys):
-            prop = e.c.properties[key].as_string()
-            stmt = select(prop).where(prop.is_not(None)).group_by(prop).order_by(prop)
-            values = [v for (v,) in conn.execute(stmt.limit(max_values + 1))]
-            if len(values) <= max_values:
-                out += [(f"{key}={v}", f"{key} = {v}") for v in values]
+        for (props,) in conn.execute(recent.order_by(e.c.id.desc()).limit(scan)):
+            for k, v in (props if isinstance(props, dict) else {}).items():
+                # text and whole numbers read the same on both databases; true does not
+                seen = values.setdefault(k, set())
+                if isinstance(v, str | int) and not isinstance(v, bool) and len(seen) <= max_values:
+                    seen.add(str(v))
+    for key in sorted(values):
+        if len(values[key]) <= max_values:
+            out += [(f"{key}={v}", f"{key} = {v}") for v in sorted(values[key])]
     return out
 
 
