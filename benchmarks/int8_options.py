@@ -4,8 +4,9 @@ For each model (``--model NAME=MODEL_DIR,DATA_CSV``; the CSV has a ``split`` col
 model's text/pair/target columns) the test rows are split in two:
 
 - the **registered sample** (even test rows): what ``bizmodel register --sample`` would get.
-  Static variants are calibrated on it and :func:`bizmodel.inference.choice.select_int8`
-  gates every variant on it (Pearson within 0.005 of fp32), exactly as registration does;
+  :func:`bizmodel.inference.choice.select_int8` calibrates static variants on a third of it
+  and gates every variant on the rest (Pearson within 0.005 of fp32), exactly as registration
+  does (results before 2026-12-06 17:00 UTC calibrated and gated on the whole sample);
 - the **unseen half** (odd test rows): the metric change there shows whether a variant that
   passed on the sample also holds on rows it was not calibrated or gated on.
 
