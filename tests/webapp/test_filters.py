@@ -145,3 +145,16 @@ def test_margin_subtracts_every_cost_of_the_spec(client, project: Path) -> None:
     overview = client.get("/").text  # the store measures compute only: the plan's margin
     assert 'id="margin"' in overview and "Costs included: ad_spend_usd" in overview
     assert 'id="kpi-gross_margin"' not in overview
+
+
+def test_a_broken_spec_leaves_the_overview_alone(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.webapp import create_app
+
+    (tmp_path / "business_spec.toml").write_text("[levers.price_usd]\nmin = 5.0\n")
+    c = TestClient(create_app(Settings.load(tmp_path)))
+    assert c.get("/").status_code == 200  # no margin card, the KPIs as ever
+    r = c.get("/business")
+    assert r.status_code == 422 and "levers.price_usd" in r.text

@@ -62,21 +62,25 @@ def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
     return HTMLResponse(html)
 
 
-def _margin(plan: BusinessPlan | None) -> dict[str, Any] | None:
-    """The plan's margin with every cost the spec declares, at the recommendation."""
+def _margin(request: Request) -> dict[str, Any] | None:
+    """The plan's margin with every cost the spec declares, at the recommendation; None
+    without a spec, or with one the Business page will report as broken."""
+    from bizmodel.errors import BizmodelError
     from bizmodel.optimize import evaluate_plan
     from bizmodel.webapp.costs import plan_margin
 
-    if plan is None:
+    try:
+        plan = _plan(request)
+        if plan is None:
+            return None
+        return plan_margin(plan.spec, evaluate_plan(plan.spec, plan.recommendation.levers))
+    except BizmodelError:
         return None
-    return plan_margin(plan.spec, evaluate_plan(plan.spec, plan.recommendation.levers))
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(
-    request: Request, settings: SettingsDep, filters: FiltersDep, plan: PlanDep
-) -> HTMLResponse:
-    data = pages.overview_page(settings, filters, margin=_margin(plan))
+def overview(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
+    data = pages.overview_page(settings, filters, margin=_margin(request))
     return _render(
         request, "overview.html", title="Overview", active="overview", filters=filters, **data
     )
