@@ -192,7 +192,7 @@ def deploy(
     host: str | None = None,
     port: int | None = None,
 ) -> RayServeDeployment:
-    """Deploy the app on the Ray cluster this process is connected to; returns at once.
+    """Deploy the app on the Ray cluster this process is connected to; returns once it answers.
 
     Parameters
     ----------
