@@ -279,3 +279,39 @@ def test_events_posted_to_the_api_while_the_dashboard_reads(tmp_path: Any, db_ur
         monitor_frames(settings, *frames, window="7D").kpis.table,
         project_monitor(settings, window="7D").kpis.table,
     )
+
+
+def test_a_store_from_before_the_rollups_folds_its_events_in_on_first_read(db_url: str) -> None:
+    """A database at revision 0003 with events, then upgraded by ``EventStore.open``: the
+    first read folds every old event in."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from bizmodel.store.db import MIGRATIONS_DIR, _make_engine
+
+    engine = _make_engine(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(
+            sa.text(
+                "INSERT INTO events (ts, received_ts, user_id, type, value) "
+                "VALUES (:ts, :ts, :u, :t, :v)"
+            ),
+            [
+                {"ts": T0 + dt.timedelta(hours=7 * i), "u": f"u{i % 4}", "t": t, "v": v}
+                for i, (t, v) in enumerate([("visit", None), ("purchase", 5.0)] * 10)
+            ],
+        )
+    engine.dispose()
+    store = EventStore.open(db_url)
+    try:
+        events, _, _ = store_frames(store)
+        rollup = event_rollup(store)
+    finally:
+        store.close()
+    assert len(rollup) == len(events) == 20
+    _same(compute_kpis(events).table, compute_kpis(rollup).table)
