@@ -8,7 +8,10 @@ that has not been read since its events were written, for folding them into the 
 that one-time cost is printed first). ``monitor --project`` is
 :func:`bizmodel.report.project.project_monitor` in process (what the command runs after
 parsing its options); the dashboard refresh is ``GET /live/api/sections``, the live report's
-poll. ``--no-rollups`` times the event-frame path instead (the numbers before the rollups).
+poll. ``--no-rollups`` times the event-frame path instead (the numbers before the rollups);
+``--no-cache`` keeps no store-derived section input between requests
+(:mod:`bizmodel.store.cache`), i.e. every refresh analyses the experiments again, as one after
+a new event or exposure does.
 
 Run:  PYTHONPATH=src:benchmarks nice -n 10 python benchmarks/webapp_pages.py [--users 100000]
 """
@@ -28,6 +31,7 @@ import bizmodel.store.rollups as rollups
 from bizmodel.config import Settings
 from bizmodel.report.project import project_monitor
 from bizmodel.store import EventStore
+from bizmodel.store.cache import process_cache
 from bizmodel.webapp import create_app
 
 PAGES = (
@@ -61,6 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/bizmodel-ab-store"))
     parser.add_argument("--no-rollups", action="store_true", help="time the event-frame path")
+    parser.add_argument("--no-cache", action="store_true", help="recompute sections each time")
     args = parser.parse_args()
     project = args.folder / f"u{args.users}"
     n_events = build(project, args.users)
@@ -74,6 +79,8 @@ def main() -> None:
         folded = rollups.refresh(store)
         print(f"rollups: folded in {folded:,} new events in {time.perf_counter() - start:.2f} s")
         store.close()
+    if args.no_cache:
+        process_cache().maxsize = 0  # every value is dropped as soon as it is computed
     client = TestClient(create_app(settings))
     client.get("/models")  # imports
     print(f"{n_events:,} events, {args.users:,} exposed users")

@@ -27,7 +27,8 @@ def store_frames(store: Any, *, rollup: bool = False) -> tuple[Any, pd.DataFrame
     """The store's events, predictions and feedback in the KPI input schema.
 
     Events get an ``arm`` column from their ``properties``; predictions an ``output`` (the value
-    or label) and ``prediction_id``; feedback a numeric ``label`` from its ``correction``.
+    or label), ``prediction_id`` and, when every one was asked about a text, ``text`` (the
+    monitor's text-length drift); feedback a numeric ``label`` from its ``correction``.
     With ``rollup`` the events are the store's daily rollups
     (:func:`bizmodel.store.rollups.event_rollup`; KPIs of whole-day windows), not a frame.
     """
@@ -49,10 +50,22 @@ def store_frames(store: Any, *, rollup: bool = False) -> tuple[Any, pd.DataFrame
     if not predictions.empty:
         predictions = predictions.rename(columns={"id": "prediction_id"})
         predictions["output"] = predictions["output"].map(_output_value)
+        predictions = with_text(predictions)
     feedback = pd.DataFrame(store.feedback())
     if not feedback.empty:
         feedback["label"] = pd.to_numeric(feedback["correction"], errors="coerce")
     return events, predictions, feedback
+
+
+def with_text(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Predictions with a ``text`` column from their inputs' ``text`` when every row has one
+    (the monitor's text-length drift reads it), else unchanged."""
+    if "inputs" not in predictions.columns or predictions.empty:
+        return predictions
+    texts = predictions["inputs"].map(lambda i: i.get("text") if isinstance(i, dict) else None)
+    if not texts.map(lambda t: isinstance(t, str)).all():
+        return predictions
+    return predictions.assign(text=texts)
 
 
 def _output_value(output: Any) -> Any:
@@ -239,16 +252,35 @@ def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], 
     declared metrics (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`: a
     declared one with its arms, window, exposure rules, goal and guardrails), by name; and a
     note for each one that could not be analysed (no exposures yet, a metric's events
-    missing, the declaration disagreeing with the store)."""
-    from bizmodel.errors import BizmodelError
-    from bizmodel.flywheel.experiments import analyze_project_experiment
+    missing, the declaration disagreeing with the store).
+
+    Computed once per state of the store and of the settings
+    (:func:`bizmodel.store.cache.cached`): a dashboard refresh with no new event, exposure,
+    prediction or experiment definition gets the same objects back without a query beyond
+    the state's; they must not be changed.
+    """
     from bizmodel.store import EventStore
+    from bizmodel.store.cache import cached
 
     store = EventStore.open(settings.resolved_database_url())
     try:
-        names = [str(e["name"]) for e in store.list_experiments()]
+        return cached(
+            store,
+            "store_experiment_results",
+            settings.model_dump_json(),
+            lambda: _store_experiment_results(settings, store),
+        )
     finally:
         store.close()
+
+
+def _store_experiment_results(
+    settings: Settings, store: Any
+) -> tuple[dict[str, list[Any]], list[str]]:
+    from bizmodel.errors import BizmodelError
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+
+    names = [str(e["name"]) for e in store.list_experiments()]
     names += [n for n in settings.experiments if n not in names]
     if not names:
         return {}, []
