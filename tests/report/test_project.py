@@ -93,3 +93,33 @@ def test_model_rows_price_a_gpu_version_by_the_gpu_hour(tmp_path: Path) -> None:
     # CPU: 3.6 CPU-s per 1k x $0.04 per core-hour; GPU: 0.36 wall-s per 1k x $2 per GPU-hour
     assert rows["cpu v1"]["cost_usd_per_1k"] == pytest.approx(3.6 * 0.04 / 3600, rel=1e-12)
     assert rows["gpu v1"]["cost_usd_per_1k"] == pytest.approx(0.36 * 2.0 / 3600, rel=1e-12)
+
+
+def test_monitor_project_drifts_on_the_texts_asked_about(tmp_path: Path) -> None:
+    from bizmodel.monitor.text_drift import text_drift
+
+    settings = Settings.load(project_dir=tmp_path, env={})
+    store = EventStore.open(settings.resolved_database_url())
+    short = [f"stock {i} up" for i in range(60)]
+    long = [f"a long headline about company {i} and its quarterly results" for i in range(60)]
+    try:
+        store.add_events(
+            {"user_id": f"u{d}", "type": "visit", "ts": f"2026-01-{d:02d}T09:00:00Z"}
+            for d in range(1, 15)
+        )
+        store.log_predictions(
+            [
+                {"model_name": "m", "model_version": 1, "inputs": {"text": t}, "output": 0.0,
+                 "latency_ms": 1.0, "ts": f"2026-01-{1 + i % 7 + 7 * (k == 1):02d}T08:00:00Z"}
+                for k, texts in enumerate((short, long)) for i, t in enumerate(texts)
+            ]
+        )  # fmt: skip
+    finally:
+        store.close()
+    m = project_monitor(settings, until="2026-01-15T00:00:00Z", drift_days=7)
+    got = {f.name: f for f in m.drift.features}
+    oracle = {f.name: f for f in text_drift(short, long).features}
+    for name in ("length_chars", "length_tokens"):
+        assert got[name].psi == pytest.approx(oracle[name].psi, rel=1e-12)
+        assert (got[name].n_reference, got[name].n_current) == (60, 60)
+    assert got["length_chars"].severity == oracle["length_chars"].severity != "none"

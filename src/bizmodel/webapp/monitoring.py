@@ -26,6 +26,7 @@ import pandas as pd
 
 from bizmodel.config import Settings
 from bizmodel.report.formatting import format_number, kpi_label, kpi_unit, plotly_format
+from bizmodel.report.project import with_text
 from bizmodel.webapp.filters import Filters
 from bizmodel.webapp.pages import open_store, resolve
 
@@ -44,17 +45,6 @@ MODEL_KPIS = (
     "satisfaction",
 )
 COLORS = {"reference": "#8a96a3", "current": "#1f5fa8"}
-
-
-def with_text(predictions: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Predictions with a ``text`` column from their inputs' ``text`` when every row has one
-    (the monitor's text-length drift reads it), else unchanged."""
-    if predictions is None or "inputs" not in predictions.columns or predictions.empty:
-        return predictions
-    texts = predictions["inputs"].map(lambda i: i.get("text") if isinstance(i, dict) else None)
-    if not texts.map(lambda t: isinstance(t, str)).all():
-        return predictions
-    return predictions.assign(text=texts)
 
 
 def _label(lo: float | None, hi: float | None) -> str:
@@ -226,7 +216,7 @@ def monitoring_page(
         )
     finally:
         store.close()
-    predictions = with_text(predictions)
+    predictions = None if predictions is None else with_text(predictions)
     if events.empty or not (events["ts"] >= since).any():
         why = "no event in this period" + (" and segment" if filters.segment else "")
         return {**empty, "empty": True, "scope": scope.describe(), "why": why}
