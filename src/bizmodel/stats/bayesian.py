@@ -15,9 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
-
 from bizmodel.errors import ConfigError
+from bizmodel.stats.distributions import norm_cdf, norm_pdf, norm_ppf, norm_sf
 from bizmodel.stats.effects import EffectMoments
 
 __all__ = ["BayesianResult", "GaussianPrior", "bayesian_test", "expected_positive_part"]
@@ -65,7 +64,7 @@ def expected_positive_part(mu: float, sigma: float) -> float:
     if sigma == 0:
         return max(mu, 0.0)
     z = mu / sigma
-    return float(mu * stats.norm.cdf(z) + sigma * stats.norm.pdf(z))
+    return float(mu * norm_cdf(z) + sigma * norm_pdf(z))
 
 
 def bayesian_test(
@@ -95,10 +94,10 @@ def bayesian_test(
     else:
         v1, mu1 = v, effect.estimate
     s1 = math.sqrt(v1)
-    z = float(stats.norm.ppf(1 - alpha / 2))
+    z = norm_ppf(1 - alpha / 2)
     # "win" is the good direction of the effect: up, or down when lower is better.
     sign = -1.0 if lower_is_better else 1.0
-    ctw = float(stats.norm.sf(0.0, loc=sign * mu1, scale=s1))
+    ctw = norm_sf(0.0, loc=sign * mu1, scale=s1)
     gain = expected_positive_part(sign * mu1, s1)  # lost by keeping control
     loss = expected_positive_part(-sign * mu1, s1)  # lost by shipping treatment
     return BayesianResult(mu1, s1, mu1 - z * s1, mu1 + z * s1, ctw, gain, loss)

@@ -35,9 +35,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy import stats
-
 from bizmodel.errors import ConfigError
+from bizmodel.stats.distributions import t_cdf, t_ppf, t_sf
 from bizmodel.stats.effects import Convention, EffectMoments, check_convention
 
 __all__ = [
@@ -95,14 +94,13 @@ def fixed_horizon_test(
     if se == 0 or not math.isfinite(dof):
         return FrequentistResult(est, se, math.nan, math.nan, math.nan, dof)
     t = est / se
-    dist = stats.t(dof)
     if alternative == "two-sided":
-        w = float(dist.ppf(1 - alpha / 2)) * se
-        return FrequentistResult(est, se, est - w, est + w, float(2 * dist.sf(abs(t))), dof)
-    w = float(dist.ppf(1 - alpha)) * se
+        w = t_ppf(1 - alpha / 2, dof) * se
+        return FrequentistResult(est, se, est - w, est + w, 2 * t_sf(abs(t), dof), dof)
+    w = t_ppf(1 - alpha, dof) * se
     if alternative == "greater":
-        return FrequentistResult(est, se, est - w, math.inf, float(dist.sf(t)), dof)
-    return FrequentistResult(est, se, -math.inf, est + w, float(dist.cdf(t)), dof)
+        return FrequentistResult(est, se, est - w, math.inf, t_sf(t, dof), dof)
+    return FrequentistResult(est, se, -math.inf, est + w, t_cdf(t, dof), dof)
 
 
 def sequential_rho(alpha: float, n_star: float = DEFAULT_N_STAR, two_sided: bool = True) -> float:

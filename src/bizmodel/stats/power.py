@@ -27,9 +27,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scipy import optimize, stats
-
 from bizmodel.errors import ConfigError
+from bizmodel.stats.distributions import norm_cdf, norm_ppf
 from bizmodel.stats.frequentist import check_alpha, check_alternative
 
 __all__ = ["PowerResult", "minimum_detectable_effect", "power", "sample_size"]
@@ -90,13 +89,13 @@ def _z_alpha(alpha: float, alternative: str, arms: int) -> float:
     if arms < 2:
         raise ConfigError(f"arms must be ≥ 2 (control + treatments), got {arms}")
     a = alpha / (arms - 1)
-    return float(stats.norm.ppf(1 - a / 2 if alternative == "two-sided" else 1 - a))
+    return norm_ppf(1 - a / 2 if alternative == "two-sided" else 1 - a)
 
 
 def _z_power(power: float) -> float:
     if not 0 < power < 1:
         raise ConfigError(f"power must lie in (0, 1), got {power}")
-    return float(stats.norm.ppf(power))
+    return norm_ppf(power)
 
 
 def _delta(mde: float, relative: bool, mean: float) -> float:
@@ -111,8 +110,8 @@ def _power(
     delta: float, n_c: float, ratio: float, vc: float, vt: float, za: float, two: bool
 ) -> float:
     se = math.sqrt(vc / n_c + vt / (ratio * n_c))
-    p = float(stats.norm.cdf(abs(delta) / se - za))
-    return p + float(stats.norm.cdf(-abs(delta) / se - za)) if two else p
+    p = norm_cdf(abs(delta) / se - za)
+    return p + norm_cdf(-abs(delta) / se - za) if two else p
 
 
 def power(
@@ -193,6 +192,8 @@ def minimum_detectable_effect(
     if n_per_arm < 2:
         raise ConfigError(f"n_per_arm must be ≥ 2, got {n_per_arm}")
     za = _z_alpha(alpha, alternative, arms)
+    from scipy import optimize  # only here: importing it costs every A/B analysis 0.2 s
+
     two = alternative == "two-sided"
     scale = abs(baseline_mean) if relative else 1.0
     if relative and baseline_mean == 0:

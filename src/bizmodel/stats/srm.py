@@ -18,9 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats
-
 from bizmodel.errors import ConfigError
+from bizmodel.stats.distributions import chi2_sf
 
 __all__ = ["SRMResult", "srm_check"]
 
@@ -51,5 +50,5 @@ def srm_check(
     if k < 2 or n == 0:
         return SRMResult(0.0, 1.0, False, tuple(w))
     chi2 = sum((o - n * wi) ** 2 / (n * wi) for o, wi in zip(counts, w, strict=True) if wi > 0)
-    p = float(stats.chi2.sf(chi2, k - 1))
+    p = chi2_sf(chi2, k - 1)
     return SRMResult(float(chi2), p, p < threshold, tuple(w))
