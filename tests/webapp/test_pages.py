@@ -143,3 +143,46 @@ def test_pages_without_data(tmp_path: Path) -> None:
     assert "No business-model spec" in c.get("/business").text
     assert c.post("/api/whatif", json={}).json()["error"] == "config_error"
     assert c.get("/static/plotly.min.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_experiment_declared_only_in_the_project_file(tmp_path: Path, capsys) -> None:
+    """An experiment declared in bizmodel.toml whose exposures are imported events (no
+    POST /v1/experiments) is listed with its arms and counts, and its page has ab-test's
+    numbers."""
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.store import EventStore
+    from bizmodel.webapp import create_app
+
+    (tmp_path / "bizmodel.toml").write_text(
+        '[metrics]\nbought = { type = "any", event = "purchase" }\n'
+        "[experiments.email]\n"
+        'description = "Spring e-mail"\ncontrol = "none"\ngoal = ["bought"]\n'
+        "arms = { mail = { email = 1 }, none = { email = 0 } }\n",
+        encoding="utf-8",
+    )
+    store = EventStore.open(Settings.load(tmp_path).resolved_database_url())
+    try:
+        rows: list[dict[str, Any]] = []
+        for i in range(30):
+            arm = "mail" if i % 3 else "none"  # 20 mailed, 10 not
+            ts = f"2026-03-{1 + i % 20:02d}T09:00:00Z"
+            rows.append(
+                {"user_id": f"u{i}", "type": "exposure", "ts": ts, "experiment": "email",
+                 "variant": arm}
+            )  # fmt: skip
+            if i % 2 == 0:
+                rows.append({"user_id": f"u{i}", "type": "purchase", "ts": ts, "value": 5.0})
+        store.add_events(rows)
+    finally:
+        store.close()
+    c = TestClient(create_app(Settings.load(tmp_path)))
+    html = c.get("/experiments").text
+    row = html.split("/experiments/email")[1].split("</tr>")[0]
+    assert "Spring e-mail" in html and "declared" in row
+    assert row.index("none (10)") < row.index("mail (20)")  # the control first
+    cli = _cli_json(
+        capsys, "ab-test", "--project", str(tmp_path), "--experiment", "email", "--json"
+    )
+    assert c.get("/api/experiments/email").json()["results"] == [json.loads(json.dumps(cli))]

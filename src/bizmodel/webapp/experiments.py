@@ -21,6 +21,7 @@ def experiments_page(settings: Settings, filters: Filters | None = None) -> list
     store = open_store(settings)
     try:
         defined = store.list_experiments()
+        defined += _declared_only(settings, store, {e["name"] for e in defined})
         scope = resolve(settings, store, filters) if filters is not None else None
         if scope is None:
             seen = exposures(store)
@@ -51,6 +52,36 @@ def experiments_page(settings: Settings, filters: Filters | None = None) -> list
             }
         )
     return rows
+
+
+def _declared_only(settings: Settings, store: Any, stored: set[str]) -> list[dict[str, Any]]:
+    """Experiments declared in ``bizmodel.toml`` but not defined in the store (their exposures
+    are events carrying them, e.g. from ``events import``), shaped like stored definitions:
+    arms and split from :func:`~bizmodel.flywheel.design.experiment_design`."""
+    from bizmodel.errors import BizmodelError
+    from bizmodel.flywheel.design import experiment_design
+
+    out = []
+    for name, declared in settings.experiments.items():
+        if name in stored:
+            continue
+        try:
+            design = experiment_design(store, name, declared)
+            split = {arm: design.split[arm] for arm in design.order}  # control first
+        except BizmodelError:  # no arms declared and no exposure yet: nothing to list
+            if not declared.arms:
+                continue
+            split = dict(declared.split or dict.fromkeys(declared.arms, 1.0))
+        out.append(
+            {
+                "name": name,
+                "status": "declared",
+                "description": declared.description,
+                "model_name": None,
+                "variants": [{"name": arm, "weight": w} for arm, w in split.items()],
+            }
+        )
+    return out
 
 
 def experiment_page(
