@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from bizmodel.cli import run
 from bizmodel.store import EventStore
+from bizmodel.store.schema import event_days, events, rollup_state
 
 ARMS = ["control", "mens", "womens"]
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -128,10 +130,17 @@ def test_an_imported_log_gives_the_flat_files_ab_numbers(
     args = ["events", "import", str(src), "--map", MAP, "--set", "experiment=email"]
     assert run([*args, "--project", str(project), "--batch-rows", "997", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
-    assert first == {"source": src.name, "rows": len(log), "inserted": len(log), "duplicates": 0}
+    assert first.pop("fold_s") >= 0
+    assert first == {
+        "source": src.name,
+        "rows": len(log),
+        "inserted": len(log),
+        "duplicates": 0,
+        "folded": len(log),
+    }
     assert run([*args, "--project", str(project), "--json"]) == 0  # again: nothing new
     again = json.loads(capsys.readouterr().out)
-    assert (again["inserted"], again["duplicates"]) == (0, len(log))
+    assert (again["inserted"], again["duplicates"], again["folded"]) == (0, len(log), 0)
     store = _store(project)
     assert store.count("events") == len(log)
     assert store.count("assignments") == len(users)
@@ -327,3 +336,33 @@ def test_an_export_imports_back_into_another_project(
     assert rows(a) == rows(b) and b.count("assignments") == a.count("assignments") == 40
     a.close()
     b.close()
+
+
+def test_an_import_leaves_the_rollups_up_to_date(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, log = _log(300, seed=5)
+    src = _write(log, tmp_path / "log.csv")
+    args = ["events", "import", str(src), "--map", MAP, "--set", "experiment=email"]
+    assert run([*args, "--project", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{len(log)} rows read: {len(log)} events stored, 0 already stored; ")
+    assert f"KPI rollups updated with {len(log)} events in " in out
+    store = _store(project)
+    with store.engine.connect() as conn:  # read as they are: no read has folded anything yet
+        last = conn.execute(sa.select(rollup_state.c.last_event_id)).scalar()
+        top = conn.execute(sa.select(sa.func.max(events.c.id))).scalar()
+        rows = conn.execute(sa.select(event_days.c.day, event_days.c.type, event_days.c.n,
+                                      event_days.c.value_sum)).all()  # fmt: skip
+    store.close()
+    assert last == top
+    # the oracle: the log's events per UTC day and type, with pandas
+    day = (pd.to_datetime(log["time"], utc=True) - pd.Timestamp(0, tz="UTC")).dt.days
+    expected = (
+        log.assign(day=day, spend=log["spend"].fillna(0.0))
+        .groupby(["day", "event"])
+        .agg(n=("spend", "size"), value_sum=("spend", "sum"))
+    )
+    got = pd.DataFrame(rows, columns=["day", "event", "n", "value_sum"]).set_index(["day", "event"])
+    got = got.astype(float).sort_index()
+    pd.testing.assert_frame_equal(got, expected.astype(float).sort_index(), rtol=1e-12)

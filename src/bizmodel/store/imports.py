@@ -16,6 +16,11 @@ the file, the row (1-based, header not counted) and the field, and nothing of it
 stored (earlier batches are; a re-import after the fix skips them). Timestamps must carry a
 time zone unless ``timezone`` names the one that naive times are in.
 
+At its end the import folds the new events into the KPI rollups
+(:func:`bizmodel.store.rollups.refresh`), so the first ``monitor``, report or dashboard read
+after a large import does not pay for it (≈ 12 s for 1M events); ``folded`` and ``fold_s``
+in the result say how many events and how long.
+
 Examples
 --------
 >>> import io
@@ -23,8 +28,11 @@ Examples
 >>> store = EventStore.open("sqlite://")
 >>> csv = io.StringIO("customer,event,time\\nc1,visit,2025-03-01T10:00:00Z\\n")
 >>> mapping = ColumnMap.parse("user_id=customer,type=event,ts=time")
->>> import_events(store, csv, mapping).summary()
-'1 rows read: 1 events stored, 0 already stored'
+>>> r = import_events(store, csv, mapping)
+>>> r.summary()  # doctest: +ELLIPSIS
+'1 rows read: 1 events stored, 0 already stored; KPI rollups updated with 1 events in ... s'
+>>> r.folded
+1
 >>> import_events(store, io.StringIO(csv.getvalue()), mapping).duplicates
 1
 >>> store.close()
@@ -124,15 +132,21 @@ class ImportResult:
     rows: int  # rows read
     inserted: int  # events stored now
     duplicates: int  # rows already stored (same client_event_id)
+    folded: int = 0  # events folded into the KPI rollups at the end (these and any earlier)
+    fold_s: float = 0.0  # seconds that fold took
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("source", "rows", "inserted", "duplicates")}
+        keys = ("source", "rows", "inserted", "duplicates", "folded", "fold_s")
+        return {k: getattr(self, k) for k in keys}
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.rows} rows read: {self.inserted} events stored, "
             f"{self.duplicates} already stored"
         )
+        if self.folded:
+            text += f"; KPI rollups updated with {self.folded} events in {self.fold_s:.2f} s"
+        return text
 
 
 Source = str | Path | Any  # a path, a file object (CSV), or a SQL query (see import_events)
@@ -147,12 +161,14 @@ def import_events(
     timezone: str | None = None,
     batch_rows: int = 10_000,
     progress: Callable[[int], None] | None = None,
+    fold: bool = True,
 ) -> ImportResult:
     """Store the events of ``source`` (see the module docstring); return the counts.
 
     ``source`` is a ``.csv``/``.parquet`` path or a CSV file object, or, with ``sql_url``
     (any SQLAlchemy URL), a ``SELECT`` run there. ``progress`` is called with the number of
-    rows read after each batch.
+    rows read after each batch. With ``fold`` (default) the new events are folded into the
+    KPI rollups at the end, not by the next read.
     """
     mapping = mapping or ColumnMap()
     zone = _zone(timezone)
@@ -178,7 +194,19 @@ def import_events(
         inserted += done.inserted
         if progress is not None:
             progress(rows)
-    return ImportResult(name, rows, inserted, rows - inserted)
+    folded, fold_s = _fold(store) if fold else (0, 0.0)
+    return ImportResult(name, rows, inserted, rows - inserted, folded, fold_s)
+
+
+def _fold(store: EventStore) -> tuple[int, float]:
+    """Fold the store's new events into the KPI rollups: (events, seconds)."""
+    import time
+
+    from bizmodel.store.rollups import refresh
+
+    start = time.perf_counter()
+    folded = refresh(store)
+    return folded, round(time.perf_counter() - start, 3)
 
 
 def _zone(timezone: str | None) -> Any:
