@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape as html_escape
 
 from bizmodel.cli import run
 from bizmodel.optimize import evaluate_plan, load_spec
@@ -186,3 +187,44 @@ def test_experiment_declared_only_in_the_project_file(tmp_path: Path, capsys) ->
         capsys, "ab-test", "--project", str(tmp_path), "--experiment", "email", "--json"
     )
     assert c.get("/api/experiments/email").json()["results"] == [json.loads(json.dumps(cli))]
+
+
+def test_business_page_reads_the_project_spec_and_flags_a_weak_effect(
+    tmp_path: Path, capsys
+) -> None:
+    """A spec declared in bizmodel.toml on a stored growth fit (fit-growth --project) whose
+    effect is not significant: the Business page shows optimize's warning."""
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from bizmodel.config import Settings
+    from bizmodel.growth import fit_from_experiments
+    from bizmodel.optimize.growth_file import stored_fit_path
+    from bizmodel.webapp import create_app
+
+    arms = {"control": {"email": 0.0}, "mail": {"email": 1.0}}
+    units = pd.DataFrame(
+        {"variant": ["control"] * 100 + ["mail"] * 100,
+         "visit": [1.0] * 50 + [0.0] * 50 + [1.0] * 51 + [0.0] * 49}
+    )  # fmt: skip
+    fit = fit_from_experiments(units, "variant", "visit", arms)
+    path = stored_fit_path(tmp_path, "email")
+    path.parent.mkdir(parents=True)
+    body = {**fit.to_dict(), "experiment": {"name": "email", "metric": "visit", "arms": arms}}
+    path.write_text(json.dumps(body))
+    (tmp_path / "bizmodel.toml").write_text(
+        '[project]\ntitle = "shop"\n'
+        "[levers]\nemail = { choices = [0, 1] }\n"
+        "[constants]\ncustomers = 10000.0\n"
+        '[growth]\nfrom_experiment = "email"\n'
+        '[quantities]\nvisits = "growth * customers"\n'
+        'profit_usd = "visits * 2.0 - email * customers * 0.05"\n'
+        "[objective]\nmaximize = { profit_usd = 1.0 }\n",
+        encoding="utf-8",
+    )
+    c = TestClient(create_app(Settings.load(tmp_path)))
+    html = c.get("/business").text
+    assert "Spec <code>bizmodel.toml</code>" in html and 'id="plan-warnings"' in html
+    [warning] = _cli_json(capsys, "optimize", "--project", str(tmp_path), "--json")["warnings"]
+    assert warning.startswith("not significant: lever 'email'")
+    assert str(html_escape(warning)) in html  # as Jinja escapes it

@@ -3,8 +3,9 @@
 :func:`whatif` calls :func:`bizmodel.optimize.evaluate_plan` (``bizmodel evaluate-plan``) at
 the levers a person sets and compares it with :func:`bizmodel.optimize.optimize`'s
 recommendation (``bizmodel optimize``): objective gap, lever and quantity differences, and
-which constraints hold and which bind. The spec is the project's ``business_spec.toml`` (or
-``.json``), or the path given to :func:`bizmodel.webapp.create_app`.
+which constraints hold and which bind. The spec is the project's declared one (the spec
+sections of ``bizmodel.toml``, else ``business_spec.toml`` or ``.json``), or the path given to
+:func:`bizmodel.webapp.create_app`.
 """
 
 from __future__ import annotations
@@ -24,21 +25,36 @@ BIND_TOL = 1e-6  # |slack| below this: the constraint binds (holds with no room 
 
 
 def find_spec(project_dir: Path, given: Path | None = None) -> Path | None:
-    """The spec file: ``given``, else the first of :data:`SPEC_FILES` in the project."""
+    """The spec file: ``given``, else the project's declared spec, as ``optimize --project``
+    reads it (:func:`bizmodel.flywheel.plain.declared_spec`: the spec sections of
+    ``bizmodel.toml`` when it has ``[levers]``, else one of :data:`SPEC_FILES`)."""
     if given is not None:
         return Path(given)
-    return next((project_dir / f for f in SPEC_FILES if (project_dir / f).is_file()), None)
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.plain import declared_spec
+
+    found = declared_spec(Settings.load(project_dir, env={}))
+    return None if found is None else found[1]
 
 
 def _load(path: Path) -> Any:
+    from bizmodel.config import CONFIG_FILE
     from bizmodel.optimize import load_spec
     from bizmodel.optimize.spec import Spec
 
-    if path.suffix == ".json":
+    if path.suffix == ".json" or path.name == CONFIG_FILE:
+        import tomllib
+
+        from bizmodel.flywheel.plain import SPEC_SECTIONS
+
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (OSError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read the business spec: {exc}", file=str(path)) from None
+        if path.name == CONFIG_FILE:  # the spec's sections beside the project's settings
+            data = dict(data.get("bizmodel", data))
+            data = {k: data[k] for k in SPEC_SECTIONS if k in data}
         return Spec.from_dict(data, source=str(path), base_dir=path.parent)
     return load_spec(path)
 
