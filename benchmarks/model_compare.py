@@ -46,6 +46,7 @@ if not SHARED.exists():
     SHARED = Path(__file__).resolve().parents[1].parent.parent / "shared" / "data"
 LOGS = (
     "benchmarks/results/schedule_semeval.jsonl",
+    "benchmarks/results/schedule_semeval_fixed.jsonl",
     "benchmarks/results/schedule_semeval_mpnet.jsonl",
 )
 
