@@ -53,7 +53,7 @@ T = TypeVar("T")
 def store_state(store: EventStore) -> tuple[Any, ...]:
     """What identifies the store's data: changes whenever an event, exposure, prediction,
     feedback or experiment definition is written (see the module docstring)."""
-    from sqlalchemy import func, select
+    from sqlalchemy import BigInteger, cast, func, select
 
     from bizmodel.store.schema import assignments, events, experiments, feedback, predictions
 
@@ -67,7 +67,7 @@ def store_state(store: EventStore) -> tuple[Any, ...]:
                 select(func.max(events.c.id)).scalar_subquery(),
                 select(func.count()).select_from(assignments).scalar_subquery(),
                 select(func.max(assignments.c.id)).scalar_subquery(),
-                select(func.sum(func.cast(seconds, _bigint()))).scalar_subquery(),
+                select(func.sum(cast(seconds, BigInteger))).scalar_subquery(),
                 select(func.count()).select_from(predictions).scalar_subquery(),
                 select(func.max(predictions.c.ts)).scalar_subquery(),
                 select(func.count()).select_from(feedback).scalar_subquery(),
@@ -80,12 +80,6 @@ def store_state(store: EventStore) -> tuple[Any, ...]:
             )
         ).all()
     return (*(str(v) for v in row), tuple((n, s, repr(v)) for n, s, v in defined))
-
-
-def _bigint() -> Any:
-    from sqlalchemy import BigInteger
-
-    return BigInteger()
 
 
 class StoreCache:
