@@ -91,7 +91,14 @@ class ModelVersion:
                 + " x fp32 std"
             )
             which = f" ({q['variant']})" if q.get("variant") else ""
-            if q.get("criterion") == "task metric":
+            if q.get("criterion") == "task metric" and q.get("rule"):  # bootstrap gate
+                lines.append(
+                    f"  int8{which} vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
+                    f"{q['fp32_metric']:.4f} (loss {q['metric_delta']:.4f}, n={q['n']}); {spread}"
+                )
+                served = "served" if q.get("within_tolerance") else "not served"
+                lines.append(f"    {served}: {q['rule']}")
+            elif q.get("criterion") == "task metric":
                 lines.append(
                     f"  int8{which} vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
                     f"{q['fp32_metric']:.4f} (loss {q['metric_delta']:.4f}, {verdict} "
