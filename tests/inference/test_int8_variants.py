@@ -6,6 +6,7 @@ momentary speed.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -171,6 +172,15 @@ def test_registration_records_each_variant_and_the_choice(
     assert stored["criterion"] == "task metric" and stored["sample"] == "held-out file"
     passing = [n for n, c in stored["variants"].items() if c["within_tolerance"]]
     assert stored["within_tolerance"] == bool(passing)
+    # dynamic variants (fitted to no rows) are gated on every row, static ones on the rest
+    sizes = {n: c["n"] for n, c in stored["variants"].items() if "error" not in c}
+    gate = stored["gate_rows"]
+    assert sizes == {n: len(TEXTS) if INT8_VARIANTS[n].mode == "dynamic" else gate for n in sizes}
+    assert re.search(
+        r"\n    (not )?served: 95% upper bound of the pearson loss -?\d\.\d{4} (<=|>) 0\.005 "
+        rf"\(paired bootstrap, 2000 resamples of ({gate}|{len(TEXTS)}) rows, seed 0",
+        mv.summary(),
+    )
     if passing:
         assert stored["variant"] in passing
         assert stored["runtime"] == INT8_VARIANTS[stored["variant"]].runtime_name

@@ -5,8 +5,10 @@
 - ONNX fp32 must match PyTorch within :data:`FP32_ATOL`;
 - an int8 variant (:mod:`bizmodel.inference.quantize`: dynamic, static calibrated on the
   sample, either with the first and last layer in fp32) must pass :func:`int8_check` against
-  fp32: with labelled held-out rows, a loss of at most :data:`INT8_METRIC_TOLERANCE` of the
-  task metric; without labels, outputs within :data:`INT8_TOLERANCE` standard deviations of
+  fp32: with labelled held-out rows, the one-sided 95% upper bound of its task-metric loss (a
+  seeded paired bootstrap over the rows, :func:`metric_loss_bound`) must be at most
+  :data:`INT8_METRIC_TOLERANCE`, for dynamic variants under every batching the server may
+  use; without labels, outputs within :data:`INT8_TOLERANCE` standard deviations of
   fp32's. :func:`select_int8` tries each and keeps the fastest that passes.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +34,142 @@ INT8_MIN_CORR = 0.98  # dynamic int8 vs PyTorch: Pearson r of outputs (a sanity 
 INT8_TOLERANCE = 0.05
 INT8_MIN_LABEL_AGREEMENT = 0.98
 # With labelled held-out rows the gate is the task metric instead (the issue's criterion):
-# int8 may lose at most INT8_METRIC_TOLERANCE of Pearson (regression) or macro-F1 (classes).
+# int8 may lose at most INT8_METRIC_TOLERANCE of Pearson (regression) or macro-F1 (classes),
+# and the loss observed on ~160 rows is too noisy to decide that (docs/benchmarks.md, "int8
+# gate": variants that lost <= 0.005 on the gate rows lost up to 0.019 on unseen rows), so the
+# verdict is the one-sided INT8_CONFIDENCE upper bound of the loss (paired bootstrap).
 INT8_METRIC_TOLERANCE = 0.005
+INT8_CONFIDENCE = 0.95
+INT8_BOOTSTRAP_RESAMPLES = 2000
+INT8_BOOTSTRAP_SEED = 0
+# Dynamic int8 scales activations per batch, so a row's output depends on the rows batched with
+# it: dynamic variants are also checked in batches of one and in seeded mixed batches of the
+# micro-batcher's default size, and the worst batching decides.
+INT8_CHECK_BATCH = 32
+DYNAMIC_BATCHINGS = ("one", "mixed")
 # The int8 variants select_int8 tries (bizmodel.inference.quantize.INT8_VARIANTS), in order.
 DEFAULT_INT8_VARIANTS = ("dynamic", "dynamic-edges", "static", "static-edges", "static-ffn")
 # Without a stored check auto measures at load on synthetic headlines: static ranges calibrated
 # on them would not be the users' data, and five exports would add tens of seconds to every
 # load of an unchecked version (the demo's), so only dynamic is tried there, as before.
 LOAD_INT8_VARIANTS = ("dynamic",)
+
+
+@dataclass(frozen=True)
+class LossBound:
+    """A paired bootstrap of ``metric(fp32) - metric(int8)`` (:func:`metric_loss_bound`)."""
+
+    metric: str  # "pearson" or "macro_f1"
+    n: int  # rows resampled
+    metric_delta: float  # the loss observed on all n rows (positive: int8 is worse)
+    loss_bound: float  # one-sided upper bound of the loss at ``confidence``
+    confidence: float
+    resamples: int
+    seed: int
+
+    def summary(self) -> str:
+        return (
+            f"{self.metric} loss {self.metric_delta:+.4f}, {self.confidence:.0%} upper bound "
+            f"{self.loss_bound:+.4f} (paired bootstrap, {self.resamples} resamples of "
+            f"{self.n} rows, seed {self.seed})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pearson_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``y`` and ``p`` (resamples x rows); NaN without spread."""
+    yc = y - y.mean(axis=1, keepdims=True)
+    pc = p - p.mean(axis=1, keepdims=True)
+    den = np.sqrt((yc * yc).sum(axis=1) * (pc * pc).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (yc * pc).sum(axis=1) / den, np.nan)
+
+
+def _macro_f1_rows(t: np.ndarray, p: np.ndarray, k: int) -> np.ndarray:
+    """Macro-F1 over ``k`` classes of each row of codes ``t``, ``p`` (as classification_metrics:
+    a class neither true nor predicted scores 0)."""
+    f1 = np.zeros(t.shape[0])
+    for c in range(k):
+        tp = ((t == c) & (p == c)).sum(axis=1)
+        den = (t == c).sum(axis=1) + (p == c).sum(axis=1)
+        f1 += np.divide(2.0 * tp, den, out=np.zeros(t.shape[0]), where=den > 0)
+    return f1 / k
+
+
+def metric_loss_bound(
+    truth: Sequence[Any] | np.ndarray,
+    fp32: np.ndarray,
+    int8: np.ndarray,
+    *,
+    metric: str = "pearson",
+    num_classes: int | None = None,
+    confidence: float = INT8_CONFIDENCE,
+    resamples: int = INT8_BOOTSTRAP_RESAMPLES,
+    seed: int = INT8_BOOTSTRAP_SEED,
+) -> LossBound:
+    """How much of the task metric int8 loses against fp32 on these rows, and how much it may
+    lose on rows like them: the one-sided ``confidence`` upper bound of the loss.
+
+    Paired percentile bootstrap: ``resamples`` draws of the rows with replacement (seeded: the
+    same draws for the same ``n``, whatever the outputs), each scoring both outputs on the same
+    rows, so the noise the two share (which rows are hard) cancels and what is left is the
+    noise in how int8's changes fall. The bound is the ``confidence`` quantile of
+    ``metric(fp32*) - metric(int8*)`` over the draws (draws without spread are skipped).
+
+    Parameters
+    ----------
+    truth : sequence
+        True values (``pearson``) or integer class codes (``macro_f1``).
+    fp32, int8 : ndarray
+        Predicted values, or class codes (``macro_f1``), in the rows' order.
+    metric : str
+        ``pearson`` or ``macro_f1``.
+    num_classes : int, optional
+        The classifier's class count (``macro_f1``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> y = rng.normal(size=200)
+    >>> a = y + rng.normal(size=200)
+    >>> _ = rng.normal(size=200)
+    >>> metric_loss_bound(y, a, a).loss_bound  # identical outputs lose nothing
+    0.0
+
+    Noise that costs more in some rows than it gains in others: the loss seen on these 200
+    rows (0.0032) is within 0.005, but rows like them may lose up to 0.0065:
+
+    >>> noisy = a + 0.05 * rng.normal(size=200)
+    >>> got = metric_loss_bound(y, a, noisy)
+    >>> round(got.metric_delta, 4), round(got.loss_bound, 4)
+    (0.0032, 0.0065)
+    >>> metric_loss_bound(y, a, noisy) == metric_loss_bound(y, a, noisy)  # seeded
+    True
+    """
+    y = np.asarray(truth, dtype=np.float64)
+    a, b = np.asarray(fp32, dtype=np.float64), np.asarray(int8, dtype=np.float64)
+    n = len(y)
+    if not (len(a) == len(b) == n) or n < 2:
+        raise DataError(f"int8 loss bound: needs >= 2 rows with both outputs, got {n}")
+    idx = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    if metric == "pearson":
+        full = _pearson_rows(y[None, :], a[None, :]) - _pearson_rows(y[None, :], b[None, :])
+        draws = _pearson_rows(y[idx], a[idx]) - _pearson_rows(y[idx], b[idx])
+    elif metric == "macro_f1":
+        k = int(num_classes or 1 + max(y.max(), a.max(), b.max()))
+        t, pa, pb = y.astype(np.int64), a.astype(np.int64), b.astype(np.int64)
+        full = _macro_f1_rows(t[None, :], pa[None, :], k) - _macro_f1_rows(
+            t[None, :], pb[None, :], k
+        )
+        draws = _macro_f1_rows(t[idx], pa[idx], k) - _macro_f1_rows(t[idx], pb[idx], k)
+    else:
+        raise ConfigError(f"int8 loss bound: metric must be pearson or macro_f1, got {metric!r}")
+    draws = draws[np.isfinite(draws)]
+    bound = float(np.quantile(draws, confidence)) if draws.size else float("inf")
+    delta = float(full[0]) if np.isfinite(full[0]) else float("inf")
+    return LossBound(metric, n, delta, max(bound, delta), confidence, resamples, seed)
 
 
 def max_abs_diff(
@@ -98,14 +229,16 @@ def int8_check(
     targets: Sequence[Any] | None = None,
     labels: Sequence[str] | None = None,
     metric_tolerance: float = INT8_METRIC_TOLERANCE,
+    batchings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """How far int8 outputs are from fp32 outputs on held-out inputs, and whether that is
     within ``tolerance``.
 
     With ``targets`` (the held-out rows' labels: numbers, or class names from ``labels``) the
-    verdict is the task metric instead: int8 passes when it loses at most
-    ``metric_tolerance`` of Pearson (regression) or macro-F1 (classification) against fp32;
-    the output distance is still reported.
+    verdict is the task metric instead: int8 passes when the one-sided
+    :data:`INT8_CONFIDENCE` upper bound of its loss of Pearson (regression) or macro-F1
+    (classification) against fp32 (:func:`metric_loss_bound`) is at most
+    ``metric_tolerance``; the output distance is still reported.
 
     With ``a`` the fp32 and ``b`` the int8 outputs (values, or class probabilities), the
     relative distance is ``d = mean|a - b| / std(a)``; int8 passes when ``d <= tolerance``
@@ -126,7 +259,12 @@ def int8_check(
     labels : sequence of str, optional
         The classifier's class names, in output order (needed with class-name targets).
     metric_tolerance : float
-        Largest accepted loss of the task metric (the verdict with targets).
+        Largest accepted upper bound of the task metric's loss (the verdict with targets).
+    batchings : sequence of str
+        Further ways to batch the int8 rows, each checked too (the worst decides): ``one``
+        (batches of one row) and ``mixed`` (seeded random batches of
+        :data:`INT8_CHECK_BATCH`, as a busy micro-batcher forms them); the int8 runtime
+        needs ``predict(..., batch_size=)``. Always checked: ``predict``'s own batching.
 
     Returns
     -------
@@ -134,8 +272,10 @@ def int8_check(
         ``n``, ``mean_abs_diff``, ``max_abs_diff``, ``fp32_std``, ``relative_diff``,
         ``tolerance``, ``label_agreement`` (classifiers, else None), ``criterion``
         (``"output difference"`` or ``"task metric"``), with targets also ``metric``,
-        ``fp32_metric``, ``int8_metric``, ``metric_delta`` and ``metric_tolerance``; and
-        ``within_tolerance``.
+        ``fp32_metric``, ``int8_metric``, ``metric_delta``, ``metric_tolerance``,
+        ``loss_bound`` (the largest over the batchings), ``rule`` (the verdict's rule in
+        words) and ``batchings`` (name → ``metric_delta`` and ``loss_bound``); and
+        ``within_tolerance``. The figures above ``batchings`` are those of the worst batching.
 
     Examples
     --------
@@ -147,13 +287,31 @@ def int8_check(
     >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4)
     >>> round(c["relative_diff"], 4), c["within_tolerance"]
     (0.0447, True)
+
+    With targets, a loss of 0.0017 Pearson on 4 rows is no evidence of a loss under 0.005:
+
     >>> c = int8_check(Fixed([0.0, 1.0, 2.0, 3.0]), Fixed([0.0, 1.1, 2.0, 2.9]), ["t"] * 4,
     ...                targets=[0.1, 0.9, 2.2, 2.8])
     >>> c["criterion"], c["metric"], round(c["metric_delta"], 4), c["within_tolerance"]
-    ('task metric', 'pearson', 0.0017, True)
+    ('task metric', 'pearson', 0.0017, False)
+    >>> round(c["loss_bound"], 3) > 0.005
+    True
     """
     a = np.asarray(fp32.predict(texts, pairs), dtype=np.float64)
-    b = np.asarray(int8.predict(texts, pairs), dtype=np.float64)
+    outputs = {"sorted": np.asarray(int8.predict(texts, pairs), dtype=np.float64)}
+    for name in batchings:
+        outputs[name] = predict_in_batches(int8, texts, pairs, name)
+    worst: dict[str, Any] | None = None
+    gates: dict[str, dict[str, Any]] = {}
+    if targets is not None:
+        for name, out in outputs.items():
+            gates[name] = _metric_gate(a, out, targets, labels, metric_tolerance)
+        name = max(gates, key=lambda k: gates[k]["loss_bound"])
+        worst = gates[name]
+        b = outputs[name]
+    else:  # the largest output distance decides
+        name = max(outputs, key=lambda k: float(np.abs(a - outputs[k]).mean()) if a.size else 0)
+        b = outputs[name]
     diff = np.abs(a - b)
     mean_diff = float(diff.mean()) if diff.size else 0.0
     std = float(a.std()) if a.size else 0.0
@@ -165,9 +323,16 @@ def int8_check(
         agreement = float(np.mean(a.argmax(axis=1) == b.argmax(axis=1)))
         ok = ok and agreement >= INT8_MIN_LABEL_AGREEMENT
     gate: dict[str, Any] = {"criterion": "output difference"}
-    if targets is not None:
-        gate = _metric_gate(a, b, targets, labels, metric_tolerance)
-        ok = gate["metric_delta"] <= metric_tolerance
+    if worst is not None:
+        ok = worst["loss_bound"] <= metric_tolerance
+        gate = {
+            **{k: v for k, v in worst.items() if k != "bound"},
+            "rule": _rule(worst["bound"], metric_tolerance, len(outputs), ok),
+            "batchings": {
+                k: {"metric_delta": g["metric_delta"], "loss_bound": g["loss_bound"]}
+                for k, g in gates.items()
+            },
+        }
     return {
         **gate,
         "n": len(texts),
@@ -181,6 +346,44 @@ def int8_check(
     }
 
 
+def _rule(bound: LossBound, tolerance: float, batchings: int, ok: bool) -> str:
+    """The task-metric verdict in words (stored, and printed by ``bizmodel register``)."""
+    worst = f", worst of {batchings} batchings" if batchings > 1 else ""
+    return (
+        f"{bound.confidence:.0%} upper bound of the {bound.metric} loss "
+        f"{bound.loss_bound:.4f} {'<=' if ok else '>'} {tolerance} (paired bootstrap, "
+        f"{bound.resamples} resamples of {bound.n} rows, seed {bound.seed}{worst})"
+    )
+
+
+def predict_in_batches(
+    runtime: Any, texts: Sequence[str], pairs: Sequence[str] | None, batching: str
+) -> np.ndarray:
+    """``runtime``'s outputs with the rows batched as ``batching`` (see :func:`int8_check`)."""
+    n = len(texts)
+    if batching == "one":
+        chunks = [np.array([i]) for i in range(n)]
+    elif batching == "mixed":
+        order = np.random.default_rng(INT8_BOOTSTRAP_SEED).permutation(n)
+        chunks = [order[i : i + INT8_CHECK_BATCH] for i in range(0, n, INT8_CHECK_BATCH)]
+    else:
+        raise ConfigError(f"int8 check: batching must be one or mixed, got {batching!r}")
+    out: np.ndarray | None = None
+    for idx in chunks:
+        part = np.asarray(
+            runtime.predict(
+                [texts[i] for i in idx],
+                None if pairs is None else [pairs[i] for i in idx],
+                batch_size=len(idx),
+            ),
+            dtype=np.float64,
+        )
+        if out is None:
+            out = np.empty((n, *part.shape[1:]))
+        out[idx] = part
+    return out if out is not None else np.zeros((0,))
+
+
 def _metric_gate(
     a: np.ndarray,
     b: np.ndarray,
@@ -188,7 +391,8 @@ def _metric_gate(
     labels: Sequence[str] | None,
     tolerance: float,
 ) -> dict[str, Any]:
-    """Task metric of fp32 outputs ``a`` and int8 outputs ``b`` against ``targets``."""
+    """Task metric of fp32 outputs ``a`` and int8 outputs ``b`` against ``targets``, with the
+    bootstrap bound of the loss (``bound``, a :class:`LossBound`)."""
     from bizmodel.finetune.metrics import classification_metrics, regression_metrics
 
     if len(targets) != len(a):
@@ -207,10 +411,14 @@ def _metric_gate(
         metric = "macro_f1"
         fa = classification_metrics(codes, a.argmax(axis=1), list(labels))[metric]
         fb = classification_metrics(codes, b.argmax(axis=1), list(labels))[metric]
+        bound = metric_loss_bound(
+            codes, a.argmax(axis=1), b.argmax(axis=1), metric=metric, num_classes=len(labels)
+        )
     else:
         y = np.asarray(targets, dtype=np.float64)
         metric = "pearson"
         fa, fb = regression_metrics(y, a)[metric], regression_metrics(y, b)[metric]
+        bound = metric_loss_bound(y, a, b, metric=metric)
     return {
         "criterion": "task metric",
         "metric": metric,
@@ -218,6 +426,10 @@ def _metric_gate(
         "int8_metric": float(fb),
         "metric_delta": float(fa - fb),
         "metric_tolerance": tolerance,
+        "loss_bound": bound.loss_bound,
+        "confidence": bound.confidence,
+        "resamples": bound.resamples,
+        "bound": bound,
     }
 
 
@@ -244,7 +456,9 @@ def select_int8(
     static variants are calibrated on one part, and each variant's :func:`int8_check` on the
     other part decides whether it may be served (the task metric with ``targets``, else the
     output distance), so no variant is judged on rows it was fitted to. Dynamic variants
-    alone (no calibration) are checked on every row. Among those that pass, the
+    (fitted to no rows) are checked on every row, and in three batchings (the runtime's
+    sorted batches, batches of one, seeded mixed batches: the worst decides, since their
+    outputs depend on the batch). Among those that pass, the
     one with the highest ``speed`` (default: :func:`cpu_rate`, predictions per CPU-second at
     batch 8 on the sample) is chosen. A variant that cannot be built (e.g. no layer count for
     ``edges``) is recorded with its ``error`` and skipped.
@@ -258,18 +472,18 @@ def select_int8(
         with ``pred_per_cpu_s`` (or the injected ``speed``) for those that passed). This is
         what ``inference_cost["int8"]``
         of a registered version holds and what :func:`choose_runtime` reads; with
-        ``calibration_rows`` and ``gate_rows``, the sizes of the two parts.
+        ``calibration_rows`` and ``gate_rows``, the sizes of the two parts (each check's ``n``
+        is the rows it was decided on: ``gate_rows`` for static variants, all for dynamic).
     """
     speed = speed or (lambda rt: cpu_rate(rt, texts, pairs))
-    # Only static variants are fitted to rows; dynamic ones alone are gated on every row.
+    # Only static variants are fitted to rows; dynamic ones are gated on every row (more rows,
+    # a tighter bound: none of them was fitted to any).
     static = any(v in INT8_VARIANTS and INT8_VARIANTS[v].mode == "static" for v in variants)
-    cal, gate = split_calibration(len(texts)) if static else ([], list(range(len(texts))))
+    every = list(range(len(texts)))
+    cal, gate = split_calibration(len(texts)) if static else ([], every)
     calibration = ([texts[i] for i in cal], None if pairs is None else [pairs[i] for i in cal])
-    gate_texts = [texts[i] for i in gate]
-    gate_pairs = None if pairs is None else [pairs[i] for i in gate]
-    gate_targets = None if targets is None else [targets[i] for i in gate]
     fp32 = OnnxRuntime(model, export_onnx(model, onnx_dir), threads=threads)
-    fp32_out = _Outputs(fp32.predict(gate_texts, gate_pairs))  # one fp32 pass for every variant
+    fp32_all = fp32.predict(texts, pairs)  # one fp32 pass for every variant
     labels = getattr(model, "labels", None)
     checks: dict[str, dict[str, Any]] = {}
     passed: dict[str, float] = {}
@@ -280,8 +494,16 @@ def select_int8(
             checks[name] = {"within_tolerance": False, "error": str(exc)}
             continue
         rt = OnnxRuntime(model, path, threads=threads)
+        dynamic = name in INT8_VARIANTS and INT8_VARIANTS[name].mode == "dynamic"
+        rows = every if dynamic else gate
         check = int8_check(
-            fp32_out, rt, gate_texts, gate_pairs, targets=gate_targets, labels=labels
+            _Outputs(fp32_all[rows]),
+            rt,
+            [texts[i] for i in rows],
+            None if pairs is None else [pairs[i] for i in rows],
+            targets=None if targets is None else [targets[i] for i in rows],
+            labels=labels,
+            batchings=DYNAMIC_BATCHINGS if dynamic else (),
         )
         if check["within_tolerance"]:
             check["pred_per_cpu_s"] = passed[name] = float(speed(rt))
