@@ -18,7 +18,9 @@ Only MatMuls with a constant weight are quantised (the attention scores ``QÂ·Káµ
 the pooler and the head, which are ``Gemm`` nodes, stay fp32). Which variant is served is
 measured, not assumed: :func:`bizmodel.inference.choice.select_int8`, which calibrates on one
 part of the registered sample and gates on the rest (:func:`split_calibration`), so a static
-variant is never judged on the rows its ranges were fitted to.
+variant is never judged on the rows its ranges were fitted to, and serves a variant only when
+the 95% bootstrap bound of its task-metric loss is within tolerance (dynamic ones: in every
+batching checked, since their outputs depend on the batch).
 """
 
 from __future__ import annotations
