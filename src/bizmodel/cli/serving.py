@@ -136,8 +136,9 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 help="Held-out rows (CSV/Parquet/JSONL with the model's text columns) for the "
-                "int8 check; with the target column too, int8 must keep the task metric "
-                "(Pearson / macro-F1) within 0.005 of fp32. Default: synthetic headlines."
+                "int8 check; with the target column too, the 95% upper bound of int8's task-"
+                "metric loss (Pearson / macro-F1; paired bootstrap) must be <= 0.005. "
+                "Default: synthetic headlines."
             ),
         ] = None,
         as_json: JsonOpt = False,

@@ -512,13 +512,11 @@ def select_int8(
     unused = set() if keep_files else set(variants) - {chosen, "dynamic"}
     for name in unused:
         (Path(onnx_dir) / int8_variant(name).file_name).unlink(missing_ok=True)
-    shown = (
-        checks[chosen]
-        if chosen
-        else next((c for c in checks.values() if "error" not in c), {"within_tolerance": False})
-    )
+    shown_name = chosen or next((n for n, c in checks.items() if "error" not in c), None)
+    shown = checks[shown_name] if shown_name else {"within_tolerance": False}
     return {
         **{k: v for k, v in shown.items() if k != "pred_per_cpu_s"},
+        "shown": shown_name,  # the variant whose figures are above: the chosen, else the first
         "within_tolerance": chosen is not None,
         "variant": chosen,
         "runtime": int8_variant(chosen).runtime_name if chosen else None,

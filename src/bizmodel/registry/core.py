@@ -91,6 +91,8 @@ class ModelVersion:
                 + " x fp32 std"
             )
             which = f" ({q['variant']})" if q.get("variant") else ""
+            if not q.get("variant") and q.get("shown"):  # none passed: say whose figures
+                which = f" ({q['shown']}; none of {len(q.get('variants') or {})} passed)"
             if q.get("criterion") == "task metric" and q.get("rule"):  # bootstrap gate
                 lines.append(
                     f"  int8{which} vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
