@@ -17,8 +17,8 @@ for each seed, in ONE process:
 
 ``--model DIR`` gives both sides another encoder (e.g. all-mpnet-base-v2 from
 ``../shared/models/fetch-all-mpnet-base-v2``); ``--dataset microblogs`` the other subtask
-(cashtag, span text). One JSON line per (who, seed) goes to ``--log`` (lines already there are skipped, so an
-interrupted run continues); ``--table`` prints the summary.
+(cashtag, span text). One JSON line per (who, seed) goes to ``--log`` (lines already there
+are skipped, so an interrupted run continues); ``--table`` prints the summary.
 
 Run from the repository root::
 
