@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -157,17 +159,14 @@ def tiny_lora_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 # --- serving (registry, store, server): database per test, a model dir to serve --------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: object) -> object:
-    """A fresh empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+@contextlib.contextmanager
+def _fresh_postgres(url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of ``url``, dropped afterwards."""
     import uuid
 
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/bizmodel.db"
-        return
     import sqlalchemy as sa
 
-    base = sa.engine.make_url(request.getfixturevalue("postgres_url"))
+    base = sa.engine.make_url(url)
     name = f"bizmodel_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -178,6 +177,23 @@ def db_url(request: pytest.FixtureRequest, tmp_path: object) -> object:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def fresh_postgres() -> Callable[[str], contextlib.AbstractContextManager[str]]:
+    """``with fresh_postgres(url) as db_url:`` a new PostgreSQL database, dropped afterwards
+    (for fixtures of a wider scope than :func:`db_url`)."""
+    return _fresh_postgres
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> object:
+    """A fresh empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bizmodel.db"
+        return
+    with _fresh_postgres(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

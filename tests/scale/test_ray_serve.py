@@ -11,7 +11,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,24 +34,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database(tmp_path_factory: pytest.TempPathFactory, fresh_postgres: Any) -> Iterator[str]:
     """A fresh PostgreSQL database when the suite has one, else a SQLite file."""
     if not os.environ.get("BIZMODEL_TEST_POSTGRES_URL"):
         yield f"sqlite:///{tmp_path_factory.mktemp('ray-serve-db')}/bizmodel.db"
         return
-    import sqlalchemy as sa
-
-    base = sa.engine.make_url(os.environ["BIZMODEL_TEST_POSTGRES_URL"])
-    name = f"bizmodel_t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres(os.environ["BIZMODEL_TEST_POSTGRES_URL"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
