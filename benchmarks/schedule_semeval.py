@@ -84,6 +84,7 @@ def run_bizmodel(
     schedule: str,
     model_id: str = "packaged",
     method: str = "full",
+    options: dict | None = None,
 ) -> dict:
     from bizmodel.finetune import train
 
@@ -101,6 +102,7 @@ def run_bizmodel(
             schedule=schedule,
             model=model_id,
             method=method,
+            **(options or {}),
         )
     sel = r.schedule_selection
     return {
@@ -145,6 +147,12 @@ def main(argv: list[str] | None = None) -> None:
         "--model", default="packaged", help="base model of both sides (a local folder or id)"
     )
     ap.add_argument("--dataset", choices=["headlines", "microblogs"], default="headlines")
+    ap.add_argument(
+        "--options",
+        type=json.loads,
+        default=None,
+        help='bizmodel train options, JSON ({"pooling": "mean"})',
+    )
     ap.add_argument("--table", action="store_true")
     args = ap.parse_args(argv)
     if args.table:
@@ -163,7 +171,13 @@ def main(argv: list[str] | None = None) -> None:
                 rec = run_trainer(df, seed, args.threads, args.model)
             else:
                 rec = run_bizmodel(
-                    df, seed, args.threads, SCHEDULE[who], args.model, METHOD.get(who, "full")
+                    df,
+                    seed,
+                    args.threads,
+                    SCHEDULE[who],
+                    args.model,
+                    METHOD.get(who, "full"),
+                    args.options,
                 )
             rec = {
                 "who": who,
@@ -174,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
                 "threads": args.threads,
                 "model": args.model,
                 "dataset": args.dataset,
+                "options": args.options,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             }
             print(json.dumps(rec), flush=True)
