@@ -58,7 +58,8 @@ def test_declared_metrics_load(tmp_path: Path) -> None:
     [
         (
             'r = { type = "avg", event = "purchase" }',
-            "setting 'metrics.r.type': Input should be 'any', 'count' or 'sum' (got 'avg')",
+            "setting 'metrics.r.type': Input should be 'any', 'count', 'sum' or 'ratio' "
+            "(got 'avg')",
         ),
         (
             'r = { type = "any", event = "buy", within_day = 3 }',
@@ -68,7 +69,10 @@ def test_declared_metrics_load(tmp_path: Path) -> None:
             'r = { type = "any", event = "buy", within_days = 0 }',
             "setting 'metrics.r.within_days': Input should be greater than 0 (got 0)",
         ),
-        ('r = { type = "any" }', "setting 'metrics.r.event': Field required"),
+        (
+            'r = { type = "any" }',
+            "setting 'metrics.r': a metric of type 'any' needs event = the event type it counts",
+        ),
         ('"two words" = { type = "any", event = "buy" }', "(got 'two words')"),
     ],
 )

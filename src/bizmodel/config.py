@@ -102,13 +102,43 @@ class MetricSettings(_Section):
     first exposure to the experiment (``[metrics]`` in ``bizmodel.toml``).
 
     ``any``: 1 when the user has at least one event of type ``event``, else 0 (a proportion);
-    ``count``: the number of such events; ``sum``: the sum of their ``value`` (missing = 0).
+    ``count``: the number of such events; ``sum``: the sum of their ``value`` (missing = 0);
+    ``ratio``: ``Σ numerator / Σ denominator`` over an arm's users, two other declared metrics
+    (e.g. revenue per visit), with its delta-method variance.
     """
 
-    type: Literal["any", "count", "sum"]  # how a user's events become one number
-    event: str = Field(min_length=1, max_length=64)  # event type (the "type" of POST /v1/events)
+    type: Literal["any", "count", "sum", "ratio"]  # how a user's events become one number
+    # event type (the "type" of POST /v1/events); every type but ratio
+    event: str | None = Field(None, min_length=1, max_length=64)
     within_days: float | None = Field(None, gt=0)  # only events this many days after exposure
+    numerator: str | None = None  # ratio: the declared metric summed on top
+    denominator: str | None = None  # ratio: the declared metric summed below
     description: str | None = None  # shown with the results
+
+    @model_validator(mode="after")
+    def _shape(self) -> MetricSettings:
+        if self.type == "ratio":
+            if self.numerator is None or self.denominator is None:
+                raise ValueError(
+                    "a ratio metric needs numerator and denominator (two declared metrics, "
+                    'e.g. numerator = "revenue_usd", denominator = "visits")'
+                )
+            if self.event is not None or self.within_days is not None:
+                raise ValueError(
+                    "a ratio metric takes no event or within_days: its numerator and "
+                    "denominator metrics say what they count"
+                )
+        else:
+            if self.event is None:
+                raise ValueError(
+                    f"a metric of type {self.type!r} needs event = the event type it counts "
+                    '(e.g. event = "purchase")'
+                )
+            if self.numerator is not None or self.denominator is not None:
+                raise ValueError(
+                    f"numerator and denominator are for type 'ratio', not {self.type!r}"
+                )
+        return self
 
 
 def _moment(value: Any, *, end: bool) -> dt.datetime | None:
@@ -263,6 +293,21 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _declared_metrics(self) -> Settings:
+        for name, m in self.metrics.items():
+            for part in (m.numerator, m.denominator):
+                if part is None:
+                    continue
+                other = self.metrics.get(part)
+                if other is None:
+                    raise ValueError(
+                        f"metric {name!r}: {part!r} is not declared in [metrics]; declared: "
+                        f"{sorted(self.metrics)}"
+                    )
+                if other.type == "ratio":
+                    raise ValueError(
+                        f"metric {name!r}: {part!r} is itself a ratio; a ratio's parts are "
+                        "any, count or sum metrics"
+                    )
         for name, exp in self.experiments.items():
             for role, names in (("goal", exp.goal), ("guardrails", exp.guardrails)):
                 unknown = [m for m in names if m not in self.metrics]
@@ -398,6 +443,9 @@ title = {title_toml}  # shown in reports and the dashboard
 #   type = "any"    1 if the user has an event of that type, else 0 (a conversion rate)
 #   type = "count"  the number of such events
 #   type = "sum"    the sum of their value (a missing value counts as 0)
+#   type = "ratio"  sum of numerator / sum of denominator over an arm's users (two metrics
+#                   declared here; delta-method variance), e.g. revenue_per_visit =
+#                   {{ type = "ratio", numerator = "revenue_usd", denominator = "visits" }}
 [metrics]
 conversion = {{ type = "any", event = "purchase", within_days = 14 }}
 revenue_usd = {{ type = "sum", event = "purchase" }}

@@ -53,6 +53,7 @@ from bizmodel.errors import ConfigError, DataError
 from bizmodel.flywheel.design import ExperimentDesign, experiment_design
 from bizmodel.stats import ABTestResult, MeanStatistic, ProportionStatistic, analyze
 from bizmodel.stats.exposure import Expect
+from bizmodel.stats.statistics import ArmStatistic, RatioStatistic
 from bizmodel.store.metrics import (
     ArmQueryResult,
     MetricQuery,
@@ -67,8 +68,24 @@ if TYPE_CHECKING:
     from bizmodel.config import ExperimentSettings, Settings
     from bizmodel.store import EventStore
 
+
+@dataclass(frozen=True)
+class RatioQuery:
+    """A ratio metric ``Σ numerator / Σ denominator`` over an arm's users: two declared metrics,
+    queried together with the per-arm ``Σ numerator·denominator`` its delta-method variance
+    needs (:class:`~bizmodel.stats.statistics.RatioStatistic`)."""
+
+    numerator: str  # declared metric names
+    denominator: str
+    num: MetricQuery  # their queries
+    den: MetricQuery
+
+
+MetricSpec = MetricQuery | RatioQuery  # what a declared metric asks of the store
+
 __all__ = [
     "ExperimentMetricResult",
+    "RatioQuery",
     "analyze_project_experiment",
     "experiment_results_from_store",
     "project_experiment_units",
@@ -153,7 +170,16 @@ def project_experiment_units(
     from bizmodel.store import EventStore
 
     declared = settings.experiments.get(experiment)
-    queries = _metric_queries(settings, metrics, declared)
+    specs = _metric_queries(settings, metrics, declared)
+    queries: dict[str, MetricQuery] = {}
+    for name, spec in specs.items():
+        if isinstance(spec, RatioQuery):
+            raise ConfigError(
+                f"metric {name!r} is a ratio ({spec.numerator} / {spec.denominator} summed over "
+                "an arm): it has no value per user; ask for its numerator and denominator",
+                file=_config_file(settings),
+            )
+        queries[name] = spec
     store = EventStore.open(settings.resolved_database_url())
     try:
         design = experiment_design(store, experiment, declared, _config_file(settings))
@@ -169,7 +195,7 @@ def _config_file(settings: Settings) -> str:
 
 def _metric_queries(
     settings: Settings, metrics: Sequence[str] | None, declared: ExperimentSettings | None = None
-) -> dict[str, MetricQuery]:
+) -> dict[str, MetricSpec]:
     """The declared ``metrics`` (default: the experiment's goal and guardrails, else all) as
     queries; one-line errors naming the file."""
     known = settings.metrics
@@ -190,7 +216,40 @@ def _metric_queries(
             f"metric {unknown[0]!r} is not declared in [metrics]; declared: {sorted(known)}",
             file=where,
         )
-    return {n: MetricQuery(known[n].type, known[n].event, known[n].within_days) for n in names}
+
+    def query(n: str) -> MetricQuery:
+        m = known[n]
+        assert m.type != "ratio" and m.event is not None  # checked by Settings
+        return MetricQuery(m.type, m.event, m.within_days)
+
+    out: dict[str, MetricSpec] = {}
+    for n in names:
+        m = known[n]
+        if m.type == "ratio":
+            assert m.numerator is not None and m.denominator is not None
+            out[n] = RatioQuery(
+                m.numerator, m.denominator, query(m.numerator), query(m.denominator)
+            )
+        else:
+            out[n] = query(n)
+    return out
+
+
+def _base_queries(
+    metrics: Mapping[str, MetricSpec],
+) -> tuple[dict[str, MetricQuery], list[tuple[str, str]]]:
+    """The event metrics to query (ratios' parts included) and the ratios' (num, den) pairs."""
+    base: dict[str, MetricQuery] = {}
+    products: list[tuple[str, str]] = []
+    for name, m in metrics.items():
+        if isinstance(m, RatioQuery):
+            base.setdefault(m.numerator, m.num)
+            base.setdefault(m.denominator, m.den)
+            if (m.numerator, m.denominator) not in products:
+                products.append((m.numerator, m.denominator))
+        else:
+            base[name] = m
+    return base, products
 
 
 def _check_event_types(store: EventStore, metrics: Mapping[str, MetricQuery]) -> None:
@@ -206,7 +265,7 @@ def _check_event_types(store: EventStore, metrics: Mapping[str, MetricQuery]) ->
 def experiment_results_from_store(
     store: EventStore,
     experiment: str,
-    metrics: Mapping[str, MetricQuery],
+    metrics: Mapping[str, MetricSpec],
     *,
     control: str | None = None,
     declared: ExperimentSettings | None = None,
@@ -249,11 +308,13 @@ def experiment_results_from_store(
         store, experiment, declared, config_file, control=control, expect=expect
     )
     options.setdefault("planned_split", design.planned_split)
-    _check_event_types(store, metrics)
+    base, products = _base_queries(metrics)
+    _check_event_types(store, base)
     results: list[ABTestResult] = []
-    per_metric = experiment_statistics(store, experiment, metrics, **design.query())
-    for name, m in metrics.items():
-        q = per_metric[name]
+    per_metric = experiment_statistics(store, experiment, base, products=products, **design.query())
+    for name, spec in metrics.items():
+        m = spec.num if isinstance(spec, RatioQuery) else spec
+        q = per_metric[spec.numerator if isinstance(spec, RatioQuery) else name]
         if not (
             q.statistics
             or q.unknown_variants
@@ -266,9 +327,16 @@ def experiment_results_from_store(
                 + ": no GET /v1/assign (or /v1/predict under it, or event carrying it) "
                 "recorded a user"
             )
-        empty = ProportionStatistic(0, 0.0) if m.type == "any" else MeanStatistic(0, 0.0, 0.0)
-        stats = {v: q.statistics.get(v, empty) for v in design.order}
+        stats: dict[str, ArmStatistic]
+        if isinstance(spec, RatioQuery):
+            stats = _ratio_statistics(spec, per_metric, design.order)
+        else:
+            empty = ProportionStatistic(0, 0.0) if m.type == "any" else MeanStatistic(0, 0.0, 0.0)
+            stats = {v: q.statistics.get(v, empty) for v in design.order}
         warnings, quality = _notes(q, m, design)
+        if isinstance(spec, RatioQuery):
+            den = per_metric[spec.denominator]
+            warnings += [w for w in _notes(den, spec.den, design)[0] if w not in warnings]
         result = analyze(
             stats,
             control=design.control,
@@ -282,6 +350,29 @@ def experiment_results_from_store(
             result = ExperimentMetricResult.of(result, role, options.get("lower_is_better", False))
         results.append(result)
     return results
+
+
+def _sums(stat: ArmStatistic | None) -> tuple[int, float, float]:
+    """``(n, Σy, Σy²)`` of an event metric's arm statistic (0/1 values: Σy² = Σy)."""
+    if isinstance(stat, ProportionStatistic):
+        return stat.n, stat.successes, stat.successes
+    if isinstance(stat, MeanStatistic):
+        return stat.n, stat.sum, stat.sum_squares
+    return 0, 0.0, 0.0
+
+
+def _ratio_statistics(
+    spec: RatioQuery, per_metric: Mapping[str, ArmQueryResult], order: Sequence[str]
+) -> dict[str, ArmStatistic]:
+    """Per arm, the :class:`RatioStatistic` of ``Σ numerator / Σ denominator``."""
+    num, den = per_metric[spec.numerator], per_metric[spec.denominator]
+    cross = num.sum_products.get(spec.denominator, {})
+    out: dict[str, ArmStatistic] = {}
+    for v in order:
+        n, sm, smm = _sums(num.statistics.get(v))
+        _, sd, sdd = _sums(den.statistics.get(v))
+        out[v] = RatioStatistic(n, sm, smm, sd, sdd, float(cross.get(v, 0.0)))
+    return out
 
 
 @dataclass(frozen=True)

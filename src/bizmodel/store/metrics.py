@@ -118,6 +118,9 @@ class ArmQueryResult:
     # users with an event that breaks an exposure rule, per arm (SEVERAL_ARMS: several arms)
     users_exposure_mismatch: dict[str, int] = field(default_factory=dict)
     exposure_mismatch_examples: tuple[str, ...] = ()  # up to 3 such user ids
+    # other metric -> variant -> Σ (this metric's value x the other's) over the arm's users,
+    # for the pairs asked for with ``products`` (a ratio metric's Σ M·D)
+    sum_products: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 class _DaysBetween(FunctionElement[float]):
@@ -388,6 +391,7 @@ def experiment_statistics(
     start: datetime | None = None,
     end: datetime | None = None,
     expect: Sequence[ExposureRule] = (),
+    products: Sequence[tuple[str, str]] = (),
 ) -> dict[str, ArmQueryResult]:
     """Per-arm statistics of each of ``metrics`` for the users exposed to ``experiment``.
 
@@ -399,9 +403,15 @@ def experiment_statistics(
     rule (:class:`~bizmodel.stats.exposure.ExposureRule`: the event property ``column`` must hold
     the value its arm expects) is left out of every arm and counted in
     ``users_exposure_mismatch`` (before users in several arms: each user under one reason).
+    ``products``: pairs ``(a, b)`` of metric names whose per-arm ``Σ a·b`` over users is wanted
+    too (a ratio metric's numerator and denominator), in ``result[a].sum_products[b]``.
     """
     if not metrics:
         raise ConfigError("experiment_statistics needs at least one metric")
+    names = list(metrics)
+    unknown_pairs = [p for p in products if p[0] not in metrics or p[1] not in metrics]
+    if unknown_pairs:
+        raise ConfigError(f"products: {unknown_pairs[0]} names a metric not queried: {names}")
     window = (start, end)
     per_user = _per_user(experiment, metrics, window, expect)
     c = per_user.c
@@ -410,6 +420,10 @@ def experiment_statistics(
         y = c[f"m{i}_y"]
         arm_cols += [func.sum(y), func.sum(y * y)]
         arm_cols += [func.sum(c[f"m{i}_{k}"]) for k in ("before", "late", "novalue")]
+    for a, b in products:
+        arm_cols.append(func.sum(c[f"m{names.index(a)}_y"] * c[f"m{names.index(b)}_y"]))
+    n_own = 5 * len(metrics)  # the per-metric columns, then one per product
+    crossed: dict[tuple[str, str], dict[str, float]] = {p: {} for p in products}
     per_arm = select(c.variant, c.mismatched, func.count(), *arm_cols).group_by(
         c.variant, c.mismatched
     )
@@ -437,6 +451,8 @@ def experiment_statistics(
                 stats[i][str(variant)] = (
                     ProportionStatistic(n, sy) if m.type == "any" else MeanStatistic(n, sy, syy)
                 )
+            for k, pair in enumerate(products):
+                crossed[pair][str(variant)] = sums[n_own + k]
     units = _units(experiment, window)
     flagged = _mismatched(experiment, units, expect) if expect else None
 
@@ -466,6 +482,7 @@ def experiment_statistics(
             unknown_variants=dict(unknown),
             users_exposure_mismatch=dict(mismatched),
             exposure_mismatch_examples=mismatch_examples,
+            sum_products={b: crossed[(a, b)] for a, b in products if a == name},
         )
         for i, (name, m) in enumerate(metrics.items())
     }
