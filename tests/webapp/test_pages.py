@@ -228,3 +228,43 @@ def test_business_page_reads_the_project_spec_and_flags_a_weak_effect(
     [warning] = _cli_json(capsys, "optimize", "--project", str(tmp_path), "--json")["warnings"]
     assert warning.startswith("not significant: lever 'email'")
     assert str(html_escape(warning)) in html  # as Jinja escapes it
+
+
+def test_sequential_path_over_time_equals_ab_test_as_of_each_day(
+    client, project: Path, capsys
+) -> None:
+    """Each point is the sequential ab-test on the exposures and events before that midnight;
+    the last one is `ab-test --sequential` on everything."""
+    import datetime as dt
+
+    from bizmodel.config import Settings
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+    from bizmodel.webapp.experiments import sequential_path
+
+    path = client.get("/api/experiments/checkout/path").json()
+    assert path["metric"] == "converted"
+    points = path["points"]
+    days = sorted({p["as_of"] for p in points})
+    assert 2 <= len(days) <= 30 and all(p["arm"] == "b" for p in points)
+    users = [p["users"] for p in points]
+    assert users == sorted(users)  # exposures accumulate
+    cli = _cli_json(
+        capsys, "ab-test", "--project", str(project), "--experiment", "checkout",
+        "--metric", "converted", "--sequential", "--json",
+    )  # fmt: skip
+    last = points[-1]
+    assert last["estimate"] == pytest.approx(cli["comparisons"][0]["estimate"], rel=1e-12)
+    assert last["ci_low"] == pytest.approx(cli["comparisons"][0]["ci_low"], rel=1e-12)
+    # a point in the middle: the same analysis cut at its midnight, recomputed here
+    mid = points[len(points) // 2]
+    cut = dt.datetime.fromisoformat(mid["as_of"]).replace(tzinfo=dt.UTC)
+    [r] = analyze_project_experiment(
+        Settings.load(project), "checkout", ["converted"], sequential=True, as_of=cut
+    )
+    assert mid["estimate"] == pytest.approx(r.comparisons[0].estimate, rel=1e-12)
+    assert mid["users"] == sum(a.n for a in r.arms) < last["users"]
+    assert sequential_path(Settings.load(project), "checkout", points=3)["points"][-1] == last
+    page = client.get("/experiments/checkout?days=30&path=1").text
+    assert 'id="chart-path"' in page and '"id": "chart-path"' in page
+    assert "path=1#path" in client.get("/experiments/checkout").text
+    assert client.get("/api/experiments/nope/path").status_code == 404

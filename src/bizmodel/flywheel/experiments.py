@@ -43,6 +43,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -271,6 +272,7 @@ def experiment_results_from_store(
     declared: ExperimentSettings | None = None,
     expect: Expect | None = None,
     config_file: str | None = None,
+    as_of: dt.datetime | None = None,
     **options: Any,
 ) -> list[ABTestResult]:
     """One :class:`~bizmodel.stats.ABTestResult` per metric, every arm against control.
@@ -294,6 +296,9 @@ def experiment_results_from_store(
         declared ones; users with an event that breaks one are left out and counted.
     config_file : str, optional
         Named in the errors about the declaration.
+    as_of : datetime, optional
+        The results as they stood at that instant: exposures and metric events before it only
+        (one point of the results' path over time, e.g. a sequential test's).
     **options
         Passed to :func:`bizmodel.stats.analyze` (engine, alpha, relative, correction, ...).
 
@@ -311,7 +316,9 @@ def experiment_results_from_store(
     base, products = _base_queries(metrics)
     _check_event_types(store, base)
     results: list[ABTestResult] = []
-    per_metric = experiment_statistics(store, experiment, base, products=products, **design.query())
+    per_metric = experiment_statistics(
+        store, experiment, base, products=products, as_of=as_of, **design.query()
+    )
     for name, spec in metrics.items():
         m = spec.num if isinstance(spec, RatioQuery) else spec
         q = per_metric[spec.numerator if isinstance(spec, RatioQuery) else name]

@@ -268,6 +268,7 @@ def _per_user(
     metrics: Mapping[str, MetricQuery],
     window: Window = (None, None),
     expect: Sequence[ExposureRule] = (),
+    as_of: datetime | None = None,
 ) -> Any:
     """One row per exposed user: ``user_id``, ``variant`` (None for a user in several arms),
     ``mismatched`` (1 for a user with an event that breaks an ``expect`` rule, else 0) and,
@@ -277,16 +278,21 @@ def _per_user(
 
     Each exposed user's events of the metrics' types are read once (through the user index).
     :func:`experiment_statistics` aggregates it per arm, :func:`experiment_units` reads it.
+    ``as_of``: the state of the experiment at that instant — exposures and metric events
+    before it only (a point of the results' path over time).
     """
     from bizmodel.store.schema import events
 
+    if as_of is not None:
+        window = (window[0], as_of if window[1] is None else min(window[1], as_of))
     units = _units(experiment, window)
     e = events
     single = units.c.n_variants == 1
     types = sorted({m.event for m in metrics.values()})
-    joined = units.outerjoin(
-        e, and_(e.c.user_id == units.c.user_id, _NotIndexed(e.c.type).in_(types))
-    )
+    on = and_(e.c.user_id == units.c.user_id, _NotIndexed(e.c.type).in_(types))
+    if as_of is not None:
+        on = and_(on, e.c.ts < as_of)
+    joined = units.outerjoin(e, on)
     mismatched: Any = literal(0)
     if expect:
         bad = _mismatched(experiment, units, expect)
@@ -392,6 +398,7 @@ def experiment_statistics(
     end: datetime | None = None,
     expect: Sequence[ExposureRule] = (),
     products: Sequence[tuple[str, str]] = (),
+    as_of: datetime | None = None,
 ) -> dict[str, ArmQueryResult]:
     """Per-arm statistics of each of ``metrics`` for the users exposed to ``experiment``.
 
@@ -405,6 +412,8 @@ def experiment_statistics(
     ``users_exposure_mismatch`` (before users in several arms: each user under one reason).
     ``products``: pairs ``(a, b)`` of metric names whose per-arm ``Σ a·b`` over users is wanted
     too (a ratio metric's numerator and denominator), in ``result[a].sum_products[b]``.
+    ``as_of``: only exposures and metric events before that instant (the results as they
+    stood then).
     """
     if not metrics:
         raise ConfigError("experiment_statistics needs at least one metric")
@@ -413,7 +422,9 @@ def experiment_statistics(
     if unknown_pairs:
         raise ConfigError(f"products: {unknown_pairs[0]} names a metric not queried: {names}")
     window = (start, end)
-    per_user = _per_user(experiment, metrics, window, expect)
+    per_user = _per_user(experiment, metrics, window, expect, as_of)
+    if as_of is not None:  # the counts of users left out below follow the same window
+        window = (start, as_of if end is None else min(end, as_of))
     c = per_user.c
     arm_cols: list[Any] = []
     for i in range(len(metrics)):

@@ -9,7 +9,16 @@ from bizmodel.config import Settings
 from bizmodel.webapp.filters import Filters
 from bizmodel.webapp.pages import open_store, resolve
 
-__all__ = ["experiment_page", "experiments_page", "lift_figures"]
+__all__ = [
+    "PATH_POINTS",
+    "experiment_page",
+    "experiments_page",
+    "lift_figures",
+    "path_figure",
+    "sequential_path",
+]
+
+PATH_POINTS = 30  # at most this many cut points on an experiment's path over time
 
 
 def experiments_page(settings: Settings, filters: Filters | None = None) -> list[dict[str, Any]]:
@@ -102,6 +111,94 @@ def experiment_page(
     except BizmodelError as exc:  # no metrics declared, no exposures yet: say so on the page
         return {"experiment": row, "results": [], "problem": str(exc)}
     return {"experiment": row, "results": [r.to_dict() for r in results], "problem": ""}
+
+
+def sequential_path(
+    settings: Settings, name: str, metric: str | None = None, *, points: int = PATH_POINTS
+) -> dict[str, Any]:
+    """The experiment's results over time: at midnights (UTC) from the day after the first
+    exposure to the one after the last event (at most ``points`` of them, evenly spaced),
+    ``bizmodel ab-test --experiment NAME --sequential`` as it stood then
+    (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment` with ``as_of``: the
+    exposures and metric events before the cut). The intervals are always-valid confidence
+    sequences, so looking at every point is safe: a lift whose band leaves 0 at any point is
+    significant at the test's alpha. ``metric``: default the first analysed one.
+
+    Returns ``{"metric", "points": [{"as_of", "arm", "users", "estimate", "ci_low", "ci_high"}]}``.
+    """
+    import datetime as dt
+
+    from bizmodel.errors import BizmodelError
+    from bizmodel.flywheel.experiments import analyze_project_experiment
+    from bizmodel.webapp.pages import period_end
+
+    row = next((r for r in experiments_page(settings) if r["name"] == name), None)
+    end = period_end(settings)
+    if row is None or not row["start"] or end is None:
+        return {"metric": metric, "points": []}
+    first = dt.datetime.strptime(row["start"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=dt.UTC)
+    day0 = first.replace(hour=0, minute=0) + dt.timedelta(days=1)
+    days = max(1, (end - day0).days)
+    step = -(-days // points)  # whole days between points
+    cuts = [day0 + dt.timedelta(days=k) for k in range(0, days, step)]
+    cuts = [c for c in cuts if c < end] + [end]
+    out: list[dict[str, Any]] = []
+    for cut in cuts:
+        try:
+            results = analyze_project_experiment(
+                settings,
+                name,
+                [metric] if metric else None,
+                sequential=True,
+                convention=settings.stats_convention,
+                as_of=cut,
+            )
+        except BizmodelError:  # nobody exposed yet at this cut, no event of a type yet
+            continue
+        r = results[0]
+        metric = r.metric
+        users = sum(a.n for a in r.arms)
+        out += [
+            {
+                "as_of": cut.date().isoformat(),
+                "arm": c.arm,
+                "users": users,
+                "estimate": c.estimate,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+            }
+            for c in r.comparisons
+        ]
+    return {"metric": metric, "points": out}
+
+
+def path_figure(path: dict[str, Any]) -> dict[str, Any] | None:
+    """A Plotly figure of :func:`sequential_path`: per arm its lift and confidence band."""
+    pts = path["points"]
+    if not pts:
+        return None
+    data: list[dict[str, Any]] = []
+    for arm in dict.fromkeys(p["arm"] for p in pts):
+        mine = [p for p in pts if p["arm"] == arm]
+        x = [p["as_of"] for p in mine]
+        data.append(
+            {"type": "scatter", "mode": "lines", "x": x + x[::-1], "fill": "toself",
+             "y": [p["ci_high"] for p in mine] + [p["ci_low"] for p in mine][::-1],
+             "line": {"width": 0}, "opacity": 0.25, "name": f"{arm}: confidence sequence",
+             "hoverinfo": "skip"}
+        )  # fmt: skip
+        data.append(
+            {"type": "scatter", "mode": "lines+markers", "x": x,
+             "y": [p["estimate"] for p in mine], "name": f"{arm}: lift"}
+        )  # fmt: skip
+    layout = {
+        "title": {"text": f"{path['metric']}: lift over time (always-valid intervals)"},
+        "xaxis": {"title": {"text": "results as of (UTC)"}},
+        "yaxis": {"title": {"text": "lift vs control"}, "zeroline": True},
+        "legend": {"orientation": "h", "y": -0.25},
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 80},
+    }
+    return {"data": data, "layout": layout}
 
 
 def lift_figures(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

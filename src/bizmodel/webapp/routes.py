@@ -130,16 +130,26 @@ def experiments(request: Request, settings: SettingsDep, filters: FiltersDep) ->
 
 @router.get("/experiments/{name}", response_class=HTMLResponse)
 def experiment(
-    request: Request, name: str, settings: SettingsDep, filters: FiltersDep
+    request: Request,
+    name: str,
+    settings: SettingsDep,
+    filters: FiltersDep,
+    path: bool = False,
 ) -> HTMLResponse:
     data = exp_pages.experiment_page(settings, name, filters)
+    figures = exp_pages.lift_figures(data["results"])
+    if path and data["results"]:  # one analysis per day: only on request
+        figure = exp_pages.path_figure(exp_pages.sequential_path(settings, name))
+        if figure is not None:
+            figures.append({"id": "chart-path", "figure": figure})
     return _render(
         request,
         "experiment.html",
         title=f"Experiment {name}",
         active="experiments",
         filters=filters,
-        figures=exp_pages.lift_figures(data["results"]),
+        figures=figures,
+        show_path=path,
         **data,
     )
 
@@ -148,6 +158,15 @@ def experiment(
 def experiment_json(name: str, settings: SettingsDep) -> dict[str, Any]:
     """The page's data; ``results`` is what ``bizmodel ab-test --experiment NAME --json`` prints."""
     return exp_pages.experiment_page(settings, name)
+
+
+@router.get("/api/experiments/{name}/path")
+def experiment_path_json(
+    name: str, settings: SettingsDep, metric: str | None = None
+) -> dict[str, Any]:
+    """The sequential test's lift and always-valid interval per arm at each day's end."""
+    exp_pages.experiment_page(settings, name)  # 404 for an unknown experiment
+    return exp_pages.sequential_path(settings, name, metric)
 
 
 @router.get("/models", response_class=HTMLResponse)
