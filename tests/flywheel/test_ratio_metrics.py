@@ -114,3 +114,24 @@ def test_a_ratio_has_no_per_user_value(tmp_path: Path) -> None:
     settings, _ = _project(tmp_path, f"sqlite:///{tmp_path}/bizmodel.db")
     with pytest.raises(ConfigError, match="'revenue_per_visit' is a ratio"):
         project_experiment_units(settings, "e", ["revenue_per_visit"])
+
+
+def test_as_of_sees_only_what_happened_before(tmp_path: Path, db_url: str) -> None:
+    """Visits on Jan 2, purchases on Jan 3: as of Jan 2 noon every user's visits count and no
+    revenue yet; before the exposures (Jan 1) nobody is exposed."""
+    import datetime as dt
+
+    from bizmodel.errors import DataError
+
+    settings, truth = _project(tmp_path, db_url)
+    noon = dt.datetime(2026, 1, 2, 12, tzinfo=dt.UTC)
+    [visits] = analyze_project_experiment(settings, "e", ["visits"], as_of=noon)
+    for arm in visits.arms:
+        rows = truth[truth.variant == arm.name]
+        assert arm.n == len(rows) and arm.mean == pytest.approx(rows["visits"].mean(), rel=1e-12)
+    with pytest.raises(DataError, match="revenue: zero variance in both arms"):  # none yet
+        analyze_project_experiment(settings, "e", ["revenue"], as_of=noon)
+    with pytest.raises(DataError, match="no exposures"):
+        analyze_project_experiment(
+            settings, "e", ["visits"], as_of=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        )
