@@ -54,10 +54,12 @@ def run_trainer_script(
     weight_decay: float = 0.0,
     seed: int = 0,
     device: Any = "cpu",
+    labels: list[str] | None = None,
 ) -> TrainerRun:
     """Fine-tune ``model`` on ``train_rows`` with the plain Trainer script; predict
     ``predict_rows``. On CUDA it uses bf16 where the GPU has it (else fp16) and TF32, as a user
-    with a GPU would; on a CPU plain fp32 (Trainer's default)."""
+    with a GPU would; on a CPU plain fp32 (Trainer's default). With ``labels`` (class names)
+    it classifies (``num_labels=len(labels)``, cross-entropy) and predicts label indices."""
     import torch
     from transformers import (
         AutoModelForSequenceClassification,
@@ -71,17 +73,22 @@ def run_trainer_script(
 
     path = str(resolve_model_path(model))
     tok = AutoTokenizer.from_pretrained(path)
-    net = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, problem_type="regression"
-    )
+    if labels:
+        net = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), problem_type="single_label_classification"
+        )
+        code = {name: i for i, name in enumerate(labels)}
+    else:
+        net = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, problem_type="regression"
+        )
 
     def to_ds(part: pd.DataFrame) -> list[dict]:
         # a list of feature dicts is a valid map-style dataset for Trainer
         pairs = list(part[text_pair]) if text_pair else None
         enc = tok(list(part[text]), pairs, truncation=True, max_length=max_length)
-        return [
-            {**{k: enc[k][i] for k in enc}, "labels": float(y)} for i, y in enumerate(part[target])
-        ]
+        ys = [code[y] for y in part[target]] if labels else [float(y) for y in part[target]]
+        return [{**{k: enc[k][i] for k in enc}, "labels": y} for i, y in enumerate(ys)]
 
     train_ds = to_ds(train_rows)
     cuda = torch.device(device).type == "cuda"
@@ -117,7 +124,8 @@ def run_trainer_script(
         t0, c0 = time.perf_counter(), time.process_time()
         out = trainer.train()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        pred = trainer.predict(to_ds(predict_rows)).predictions.reshape(-1)
+        logits = trainer.predict(to_ds(predict_rows)).predictions
+        pred = logits.argmax(axis=-1) if labels else logits.reshape(-1)
     del trainer, net
     torch.set_num_threads(threads)  # Trainer may touch thread settings; restore
     return TrainerRun(

@@ -1,7 +1,10 @@
 """Defaults without dev data: old (10% held out) vs new (CV, then all rows) vs a plain script.
 
-On SemEval-2017 Task 5 headlines (company, title → score; official ``train`` rows only, the
-14 ``trial`` rows dropped so that nobody gets dev rows; official weighted cosine on ``test``),
+On a data set's official ``train`` rows only (no dev or trial rows, so that nobody gets dev
+rows), scored on its official ``test`` rows with its task's metric (:data:`METRIC`) —
+SemEval-2017 Task 5 headlines (company, title → score; weighted cosine), microblogs (cashtag,
+span text; weighted cosine), the STS Benchmark (``stsb``: sentence pair → 0-5; Pearson) or
+``headlines3`` (the headlines binned at ±0.1 into negative / neutral / positive; macro-F1) —
 for each seed, in ONE process:
 
 - ``trainer``: the plain Hugging Face script of issue 16 — ``AutoModelForSequenceClassification
@@ -16,9 +19,9 @@ for each seed, in ONE process:
   architecture's attention and feed-forward projections), against ``fixed`` full fine-tuning.
 
 ``--model DIR`` gives both sides another encoder (e.g. all-mpnet-base-v2 from
-``../shared/models/fetch-all-mpnet-base-v2``); ``--dataset microblogs`` the other subtask
-(cashtag, span text). One JSON line per (who, seed) goes to ``--log`` (lines already there
-are skipped, so an interrupted run continues); ``--table`` prints the summary.
+``../shared/models/fetch-all-mpnet-base-v2``); ``--dataset`` picks the data set. One JSON
+line per (who, seed) goes to ``--log`` (lines already there are skipped, so an interrupted
+run continues); ``--table`` prints the summary.
 
 Run from the repository root::
 
@@ -50,31 +53,71 @@ SCHEDULE = {"old": "holdout", "new": "cv", "fixed": "fixed", "lora": "fixed"}
 METHOD = {"lora": "lora"}  # the rest: full fine-tuning
 
 
+DATASETS = ("headlines", "microblogs", "stsb", "headlines3")
+# the test metric each data set is judged on (its task's official one)
+METRIC = {
+    "headlines": "weighted_cosine",
+    "microblogs": "weighted_cosine",
+    "stsb": "pearson",
+    "headlines3": "macro_f1",
+}
+CLASSES = ["negative", "neutral", "positive"]  # headlines3: score < -0.1, within ±0.1, > 0.1
+
+
 def load(dataset: str = "headlines") -> pd.DataFrame:
-    """Official train and test rows of a SemEval-2017 Task 5 subtask, as ``company``/``title``/
-    ``score`` (microblogs: cashtag and span text)."""
-    path = SHARED / f"semeval2017-task5/normalized/{dataset}.csv"
-    df = pd.read_csv(path, keep_default_na=False, dtype=str)
+    """Official train and test rows of a data set as ``company``/``title``/``score``:
+    SemEval-2017 Task 5 headlines (company, title) or microblogs (cashtag, span text);
+    ``stsb`` the STS Benchmark (sentence1, sentence2; its dev rows dropped, as nobody gets dev
+    rows); ``headlines3`` the headlines with the score binned at ±0.1 into negative / neutral /
+    positive (a 3-class classification set: 405 / 154 / 583 train rows)."""
+    if dataset == "stsb":
+        df = pd.read_csv(SHARED / "stsb/normalized/stsb.csv", keep_default_na=False, dtype=str)
+        df = df.rename(columns={"sentence1": "company", "sentence2": "title"})
+    else:
+        base = "headlines" if dataset == "headlines3" else dataset
+        path = SHARED / f"semeval2017-task5/normalized/{base}.csv"
+        df = pd.read_csv(path, keep_default_na=False, dtype=str)
     if dataset == "microblogs":
         df = df.rename(columns={"cashtag": "company", "spans_text": "title"})
     df["score"] = df["score"].astype(float)
+    if dataset == "headlines3":
+        df["score"] = np.select(
+            [df["score"] < -0.1, df["score"] > 0.1], [CLASSES[0], CLASSES[2]], CLASSES[1]
+        )
     return df[df["split"].isin(["train", "test"])].reset_index(drop=True)
 
 
-def test_wcos(gold: np.ndarray, pred: np.ndarray) -> float:
-    from bizmodel.finetune.metrics import weighted_cosine
+def test_metric(dataset: str, gold: np.ndarray, pred: np.ndarray) -> float:
+    """The data set's test metric (:data:`METRIC`) of ``pred`` against ``gold``; for
+    ``headlines3`` both are class names."""
+    from bizmodel.finetune.metrics import classification_metrics, regression_metrics
 
-    return round(float(weighted_cosine(gold, pred)), 4)
+    if dataset == "headlines3":
+        code = {c: i for i, c in enumerate(CLASSES)}
+        m = classification_metrics([code[g] for g in gold], [code[p] for p in pred], CLASSES)
+    else:
+        m = regression_metrics(gold.astype(float), pred.astype(float))
+    return round(float(m[METRIC[dataset]]), 4)
 
 
-def run_trainer(df: pd.DataFrame, seed: int, threads: int, model_id: str = "packaged") -> dict:
+def run_trainer(
+    df: pd.DataFrame,
+    seed: int,
+    threads: int,
+    model_id: str = "packaged",
+    dataset: str = "headlines",
+) -> dict:
     import torch
     from hf_script import run_trainer_script
 
     torch.set_num_threads(threads)
     test = df[df["split"] == "test"]
-    run = run_trainer_script(df[df["split"] == "train"], test, model=model_id, seed=seed)
-    return {"test": test_wcos(test["score"].to_numpy(float), run.predictions), "epochs": 4}
+    labels = CLASSES if dataset == "headlines3" else None
+    run = run_trainer_script(
+        df[df["split"] == "train"], test, model=model_id, seed=seed, labels=labels
+    )
+    pred = np.asarray(CLASSES)[run.predictions.astype(int)] if labels else run.predictions
+    return {"test": test_metric(dataset, test["score"].to_numpy(), pred), "epochs": 4}
 
 
 def run_bizmodel(
@@ -85,6 +128,7 @@ def run_bizmodel(
     model_id: str = "packaged",
     method: str = "full",
     options: dict | None = None,
+    dataset: str = "headlines",
 ) -> dict:
     from bizmodel.finetune import train
 
@@ -106,7 +150,7 @@ def run_bizmodel(
         )
     sel = r.schedule_selection
     return {
-        "test": round(float((r.test_metrics or {})["weighted_cosine"]), 4),
+        "test": round(float((r.test_metrics or {})[METRIC[dataset]]), 4),
         "n_train": r.n_train,
         "best_epoch": r.best_epoch,
         "epochs_run": r.epochs_run,
@@ -118,7 +162,7 @@ def run_bizmodel(
 def table(log: Path) -> str:
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     out = [
-        "| who | seeds | test weighted cosine (per seed) | mean | wall s (per seed) | "
+        "| who | seeds | test metric (per seed) | mean | wall s (per seed) | "
         "CPU-s (per seed) | epochs |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -146,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--model", default="packaged", help="base model of both sides (a local folder or id)"
     )
-    ap.add_argument("--dataset", choices=["headlines", "microblogs"], default="headlines")
+    ap.add_argument("--dataset", choices=DATASETS, default="headlines")
     ap.add_argument(
         "--options",
         type=json.loads,
@@ -168,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
             if who == "trainer":
-                rec = run_trainer(df, seed, args.threads, args.model)
+                rec = run_trainer(df, seed, args.threads, args.model, args.dataset)
             else:
                 rec = run_bizmodel(
                     df,
@@ -178,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
                     args.model,
                     METHOD.get(who, "full"),
                     args.options,
+                    args.dataset,
                 )
             rec = {
                 "who": who,
@@ -188,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
                 "threads": args.threads,
                 "model": args.model,
                 "dataset": args.dataset,
+                "metric": METRIC[args.dataset],
                 "options": args.options,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             }
