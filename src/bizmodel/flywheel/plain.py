@@ -66,7 +66,8 @@ def declared_spec(settings: Settings) -> tuple[dict[str, Any], Path] | None:
 
 def project_spec(settings: Settings) -> Spec:
     """The project's declared spec (:func:`declared_spec`), validated, its stored growth fits
-    (``[growth] from_experiment``) read from the project folder; a one-line error without."""
+    (``[growth] from_experiment``) read from the project folder and a lever's ``registry``
+    models from the project's registry; a one-line error without."""
     from bizmodel.optimize.spec import Spec
 
     declared = declared_spec(settings)
@@ -77,7 +78,9 @@ def project_spec(settings: Settings) -> Spec:
             file=str(Path(settings.project_dir) / CONFIG_FILE),
         )
     data, path = declared
-    return Spec.from_dict(data, source=str(path), base_dir=path.parent)
+    return Spec.from_dict(
+        data, source=str(path), base_dir=path.parent, registry_dir=settings.resolved_registry_dir()
+    )
 
 
 def save_recommendation(settings: Settings, result: OptimizationResult) -> Path:
