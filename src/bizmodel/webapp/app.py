@@ -88,7 +88,7 @@ def create_app(
 
     app = FastAPI(title="bizmodel", docs_url=None, redoc_url=None)
     app.state.settings = settings
-    app.state.spec_path = find_spec(settings.project_dir, Path(spec) if spec else None)
+    app.state.spec_path = find_spec(settings, Path(spec) if spec else None)
     app.state.plan = None  # BusinessPlan, loaded on first use
     app.state.templates = templates()
     app.state.embed = embed

@@ -14,9 +14,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bizmodel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bizmodel.config import Settings
 
 __all__ = ["SPEC_FILES", "BusinessPlan", "find_spec", "whatif"]
 
@@ -24,16 +27,24 @@ SPEC_FILES = ("business_spec.toml", "business_spec.json")
 BIND_TOL = 1e-6  # |slack| below this: the constraint binds (holds with no room left)
 
 
-def find_spec(project_dir: Path, given: Path | None = None) -> Path | None:
+def find_spec(settings: Settings, given: Path | None = None) -> Path | None:
     """The spec file: ``given``, else the project's declared spec, as ``optimize --project``
     reads it (:func:`bizmodel.flywheel.plain.declared_spec`: the spec sections of
-    ``bizmodel.toml`` when it has ``[levers]``, else one of :data:`SPEC_FILES`)."""
+    ``bizmodel.toml`` when it has ``[levers]``, else one of :data:`SPEC_FILES`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from bizmodel.config import Settings
+    >>> settings = Settings.load(tempfile.mkdtemp())
+    >>> find_spec(settings) is None, find_spec(settings, Path("plan.toml")).name
+    (True, 'plan.toml')
+    """
     if given is not None:
         return Path(given)
-    from bizmodel.config import Settings
     from bizmodel.flywheel.plain import declared_spec
 
-    found = declared_spec(Settings.load(project_dir, env={}))
+    found = declared_spec(settings)
     return None if found is None else found[1]
 
 
