@@ -268,3 +268,25 @@ def test_sequential_path_over_time_equals_ab_test_as_of_each_day(
     assert 'id="chart-path"' in page and '"id": "chart-path"' in page
     assert "path=1#path" in client.get("/experiments/checkout").text
     assert client.get("/api/experiments/nope/path").status_code == 404
+
+
+def test_path_api_checks_the_name_without_analysing_the_experiment(
+    client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path's 404 comes from the name alone: the whole-run analysis is never computed."""
+    from bizmodel.webapp import experiments as exp_pages
+
+    def no_analysis(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("experiment_page called")
+
+    monkeypatch.setattr(exp_pages, "experiment_page", no_analysis)
+    r = client.get("/api/experiments/nope/path")
+    assert r.status_code == 404
+    assert r.json() == {"error": "not_found_error", "detail": "no experiment named 'nope'"}
+    r = client.get("/api/experiments/checkout/path")
+    assert r.status_code == 200 and r.json()["metric"] == "converted"
+    # declared in bizmodel.toml but never stored nor exposed: known, no points yet
+    from bizmodel.config import ExperimentSettings
+
+    monkeypatch.setitem(client.app.state.settings.experiments, "later", ExperimentSettings())
+    assert client.get("/api/experiments/later/path").json() == {"metric": None, "points": []}

@@ -11,6 +11,7 @@ from bizmodel.webapp.pages import open_store, resolve
 
 __all__ = [
     "PATH_POINTS",
+    "check_experiment",
     "experiment_page",
     "experiments_page",
     "lift_figures",
@@ -93,6 +94,25 @@ def _declared_only(settings: Settings, store: Any, stored: set[str]) -> list[dic
     return out
 
 
+def check_experiment(settings: Settings, store: Any, name: str) -> None:
+    """Nothing when experiment ``name`` is declared in ``bizmodel.toml`` or defined in
+    ``store``; else :class:`~bizmodel.errors.NotFoundError` (a 404 in the app).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> settings = Settings.load(tempfile.mkdtemp())
+    >>> store = open_store(settings)
+    >>> check_experiment(settings, store, "nope")
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.NotFoundError: no experiment named 'nope'
+    >>> store.close()
+    """
+    if name not in settings.experiments:
+        store.get_experiment(name)  # NotFoundError: "no experiment named 'NAME'"
+
+
 def experiment_page(
     settings: Settings, name: str, filters: Filters | None = None
 ) -> dict[str, Any]:
@@ -125,6 +145,11 @@ def sequential_path(
     significant at the test's alpha. ``metric``: default the first analysed one.
 
     Returns ``{"metric", "points": [{"as_of", "arm", "users", "estimate", "ci_low", "ci_high"}]}``.
+
+    Raises
+    ------
+    NotFoundError
+        When ``name`` is neither declared in ``bizmodel.toml`` nor stored.
     """
     import datetime as dt
 
@@ -132,6 +157,11 @@ def sequential_path(
     from bizmodel.flywheel.experiments import analyze_project_experiment
     from bizmodel.webapp.pages import period_end
 
+    store = open_store(settings)
+    try:
+        check_experiment(settings, store, name)
+    finally:
+        store.close()
     row = next((r for r in experiments_page(settings) if r["name"] == name), None)
     end = period_end(settings)
     if row is None or not row["start"] or end is None:

@@ -164,8 +164,8 @@ def experiment_json(name: str, settings: SettingsDep) -> dict[str, Any]:
 def experiment_path_json(
     name: str, settings: SettingsDep, metric: str | None = None
 ) -> dict[str, Any]:
-    """The sequential test's lift and always-valid interval per arm at each day's end."""
-    exp_pages.experiment_page(settings, name)  # 404 for an unknown experiment
+    """The sequential test's lift and always-valid interval per arm at each day's end; 404
+    for an experiment neither declared nor stored."""
     return exp_pages.sequential_path(settings, name, metric)
 
 
