@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -41,16 +41,31 @@ def _assignments(pairs: list[str]) -> dict[str, float | str]:
     return out
 
 
-def _spec(spec: Path | None, project: Path | None) -> Any:
+RegistryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--registry",
+        help="Registry of the models a lever's registry = {...} names (default: the "
+        "project's, in the spec's folder).",
+    ),
+]
+
+
+def _spec(spec: Path | None, project: Path | None, registry: Path | None = None) -> Any:
     """The spec file, or the project's declared spec (its stored growth fits resolved)."""
     if spec is not None:
         if project is not None:
             raise ConfigError("give a SPEC file or --project DIR (its declared spec), not both")
-        return spec
+        from bizmodel.optimize import load_spec
+
+        return load_spec(spec, registry_dir=registry)
     from bizmodel.config import Settings
     from bizmodel.flywheel.plain import project_spec
 
-    return project_spec(Settings.load(project))
+    settings = Settings.load(project)
+    if registry is not None:
+        settings = settings.model_copy(update={"registry_dir": registry})
+    return project_spec(settings)
 
 
 def register(app: typer.Typer) -> None:
@@ -62,6 +77,7 @@ def register(app: typer.Typer) -> None:
             None, help="Business-model spec (TOML); default: the project's declared spec."
         ),
         project: ProjectOpt = None,
+        registry: RegistryOpt = None,
         as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
         robust: str | None = typer.Option(
             None, help="Optimise over growth-fit uncertainty: 'expected' or a quantile (0.1)."
@@ -86,7 +102,7 @@ def register(app: typer.Typer) -> None:
         from bizmodel.optimize import optimize
 
         result = optimize(
-            _spec(spec, project),
+            _spec(spec, project, registry),
             n_starts=starts,
             seed=seed,
             robust=_robust(robust),
@@ -108,6 +124,7 @@ def register(app: typer.Typer) -> None:
             None, help="Business-model spec (TOML); default: the project's declared spec."
         ),
         project: ProjectOpt = None,
+        registry: RegistryOpt = None,
         objectives: str = typer.Option(
             ..., help="Comma-separated quantities, e.g. profit_usd,users (-name to minimise)."
         ),
@@ -123,7 +140,7 @@ def register(app: typer.Typer) -> None:
         from bizmodel.optimize import pareto
 
         names = [o for o in objectives.split(",") if o.strip()]
-        front = pareto(_spec(spec, project), names, points=points)
+        front = pareto(_spec(spec, project, registry), names, points=points)
         emit(front, as_json)
         if not front.is_optimal:
             raise typer.Exit(EXIT_INFEASIBLE)
@@ -134,13 +151,13 @@ def register(app: typer.Typer) -> None:
             None, help="Business-model spec (TOML); default: the project's declared spec."
         ),
         project: ProjectOpt = None,
+        registry: RegistryOpt = None,
         set_: list[str] = typer.Option(
             [], "--set", help="Lever value NAME=VALUE; repeat for every lever."
         ),
         as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     ) -> None:
         """Evaluate every quantity, the objective and the constraints at given lever values."""
-        from bizmodel.optimize import evaluate_plan, load_spec
+        from bizmodel.optimize import evaluate_plan
 
-        loaded = _spec(spec, project)
-        emit(evaluate_plan(load_spec(loaded) if spec else loaded, _assignments(set_)), as_json)
+        emit(evaluate_plan(_spec(spec, project, registry), _assignments(set_)), as_json)

@@ -105,6 +105,7 @@ def pareto(
                 message=message,
                 infeasible_constraint=cname or None,
                 closest=closest,
+                sources=spec.choice_sources,
             )
         check_finite(spec, f)
         anchors.append(f)
@@ -159,7 +160,11 @@ def pareto(
         for i in keep
     )
     return ParetoResult(
-        tuple(names), tuple("max" if s > 0 else "min" for s in signs), pts, counter.n
+        tuple(names),
+        tuple("max" if s > 0 else "min" for s in signs),
+        pts,
+        counter.n,
+        sources=spec.choice_sources,
     )
 
 

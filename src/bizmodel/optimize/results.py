@@ -13,6 +13,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _source_lines(levers: Mapping[str, Any], sources: Mapping[str, str]) -> list[str]:
+    """Where the chosen choices' numbers came from: ``  model=large: quality 0.845 (...)``."""
+    chosen = (f"{k}={v}" for k, v in levers.items() if isinstance(v, str))
+    return [f"  {c}: {sources[c]}" for c in chosen if c in sources]
+
+
 @dataclass(frozen=True)
 class RobustnessReport:
     """How the optimum holds up when the growth coefficients are drawn from their covariance.
@@ -106,6 +112,8 @@ class OptimizationResult:
     ``growth_effects`` are the growth coefficients the levers act through, each with its
     p-value and interval; ``warnings`` names every one that is not significant (the
     recommendation then rests on a point estimate) and the robust mode to use instead.
+    ``sources["lever=choice"]`` says where a registry-measured choice's constants came from
+    (its model version, metric and measured cost); the summary shows the chosen ones.
     """
 
     status: str
@@ -126,6 +134,9 @@ class OptimizationResult:
     sensitivity: SensitivityReport | None = None
     closed_form: bool = False
     growth_effects: tuple[GrowthEffect, ...] = ()
+    sources: Mapping[str, str] = field(
+        default_factory=dict
+    )  # "lever=choice" -> its numbers' origin
 
     @property
     def is_optimal(self) -> bool:
@@ -175,6 +186,7 @@ class OptimizationResult:
             "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None,
             "growth_effects": [e.to_dict() for e in self.growth_effects],
             "warnings": list(self.warnings),
+            "sources": dict(self.sources),
         }
 
     def summary(self) -> str:
@@ -189,6 +201,7 @@ class OptimizationResult:
             )
         lines.append("levers:")
         lines += [f"  {k:<24} {_fmt(v):>14}" for k, v in self.levers.items()]
+        lines += _source_lines(self.levers, self.sources)
         lines.append("quantities:")
         lines += [f"  {k:<24} {_fmt(v):>14}" for k, v in self.quantities.items()]
         if self.slack:
@@ -244,9 +257,11 @@ class PlanEvaluation:
     slack: Mapping[str, float]
     feasible: bool
     violated: tuple[str, ...]
+    sources: Mapping[str, str] = field(default_factory=dict)  # as OptimizationResult.sources
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "sources": dict(self.sources),
             "levers": dict(self.levers),
             "quantities": dict(self.quantities),
             "objective": self.objective,
@@ -263,6 +278,7 @@ class PlanEvaluation:
         ]
         lines.append(f"objective: {self.objective:.6g}")
         lines += [f"  {k:<24} {_fmt(v):>14}" for k, v in self.levers.items()]
+        lines += _source_lines(self.levers, self.sources)
         lines.append("quantities:")
         lines += [f"  {k:<24} {_fmt(v):>14}" for k, v in self.quantities.items()]
         if self.slack:
@@ -301,6 +317,7 @@ class ParetoResult:
     message: str = ""
     infeasible_constraint: str | None = None
     closest: ParetoPoint | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)  # as OptimizationResult.sources
 
     @property
     def is_optimal(self) -> bool:
@@ -316,6 +333,7 @@ class ParetoResult:
             "message": self.message,
             "infeasible_constraint": self.infeasible_constraint,
             "closest": self.closest.to_dict() if self.closest else None,
+            "sources": dict(self.sources),
         }
 
     def summary(self) -> str:
@@ -336,4 +354,5 @@ class ParetoResult:
             row = "  ".join(f"{p.values[o]:>20.6g}" for o in self.objectives)
             levers = ", ".join(f"{k}={_fmt(v)}" for k, v in p.levers.items())
             lines.append(f"{row}   {levers}")
+        lines += [f"{k}: {v}" for k, v in self.sources.items()]
         return "\n".join(lines)

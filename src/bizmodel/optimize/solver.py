@@ -423,6 +423,7 @@ def build_result(
         message=message,
         infeasible_constraint=infeasible,
         kkt_residual=resid,
+        sources=spec.choice_sources,
         **extra,
     )
 
@@ -514,4 +515,5 @@ def evaluate_plan(spec: SpecLike, levers: Mapping[str, float | str]) -> PlanEval
         slack=slack,
         feasible=not violated,
         violated=tuple(violated),
+        sources=spec.choice_sources,
     )

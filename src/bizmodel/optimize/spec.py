@@ -10,7 +10,15 @@ Sections
 ``[levers.NAME]``
     continuous: ``min``, ``max`` (both required, ``min <= max``); discrete: ``choices`` as a
     table of named choices each with its own constants (``{ small = { cost = 1.0 } }``), a list
-    of names, or a list of numbers (the lever then takes that number as its value).
+    of names, or a list of numbers (the lever then takes that number as its value); or
+    ``registry = { small = "headlines@production", large = "headlines-mpnet@2" }``: each
+    choice a registered model version (``NAME``, ``NAME@VERSION``, ``NAME@production``,
+    ``NAME@latest``) whose measured numbers become its constants ``model_quality`` (the test
+    metric ``quality_metric``, default the task's selection metric: pearson / macro_f1) and
+    ``inference_cost_usd`` (USD per prediction from the cost measured at registration); a
+    ``choices`` table beside it adds typed constants (naming a measured one is an error). The
+    registry is ``--registry DIR``, else that of the project in the spec's folder
+    (:mod:`bizmodel.optimize.registry_levers`).
 ``[constants]``
     ``name = number``.
 ``[growth]``
@@ -40,14 +48,14 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bizmodel.errors import SpecError
+from bizmodel.errors import ConfigError, SpecError
 from bizmodel.optimize.expr import Comparison, Node, check_names, parse
 from bizmodel.optimize.growth_file import (
     FITS_DIR,
@@ -55,6 +63,10 @@ from bizmodel.optimize.growth_file import (
     load_growth_fit,
     stored_fit_path,
 )
+
+#: ``models(ref, quality_metric) -> (constants, where they came from)`` for a lever's
+#: ``registry`` choices; see :class:`bizmodel.optimize.registry_levers.RegistryModels`.
+ModelResolver = Callable[[str, str | None], tuple[dict[str, float], str]]
 
 SECTIONS = ("levers", "constants", "growth", "quantities", "objective", "constraints")
 GROWTH = "growth"  # the reserved quantity name of the growth model's output
@@ -78,6 +90,7 @@ class DiscreteLever:
     choices: tuple[str, ...]
     constants: Mapping[str, Mapping[str, float]]  # choice -> {constant name: value}
     values: tuple[float, ...] | None = None  # numeric choices: the lever's own value
+    sources: Mapping[str, str] = field(default_factory=dict)  # choice -> where its numbers are from
 
     @property
     def constant_names(self) -> tuple[str, ...]:
@@ -139,6 +152,11 @@ class Spec:
     def lever_names(self) -> tuple[str, ...]:
         return tuple(lv.name for lv in self.continuous) + tuple(lv.name for lv in self.discrete)
 
+    @property
+    def choice_sources(self) -> dict[str, str]:
+        """``{"lever=choice": where its constants came from}`` for registry-measured choices."""
+        return {f"{d.name}={c}": text for d in self.discrete for c, text in d.sources.items()}
+
     def symbols(self) -> list[str]:
         """Every name an expression may read."""
         out = [lv.name for lv in self.continuous]
@@ -154,9 +172,18 @@ class Spec:
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], source: str = "<spec>", base_dir: str | Path | None = None
+        cls,
+        data: Mapping[str, Any],
+        source: str = "<spec>",
+        base_dir: str | Path | None = None,
+        *,
+        registry_dir: str | Path | None = None,
+        models: ModelResolver | None = None,
     ) -> Spec:
         """Validate ``data`` (the TOML structure) into a :class:`Spec`.
+
+        A lever's ``registry`` choices are measured by ``models``; default: the registry
+        ``registry_dir``, else that of the project in ``base_dir`` (the spec's folder).
 
         Examples
         --------
@@ -169,11 +196,27 @@ class Spec:
         >>> spec.lever_names, list(spec.quantities)
         (('price_usd',), ['growth', 'revenue_usd'])
         """
-        return _Builder(data, source, Path(base_dir) if base_dir is not None else None).build()
+        folder = Path(base_dir) if base_dir is not None else None
+        if models is None:
+            models = _registry_models(folder, registry_dir)
+        return _Builder(data, source, folder, models).build()
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a TOML spec; a growth ``fit`` path is relative to the spec file.
+def _registry_models(folder: Path | None, registry_dir: str | Path | None) -> ModelResolver:
+    """The default resolver, imported only when a lever names registered models: reading the
+    registry is an adapter's job, not this module's."""
+
+    def resolve(ref: str, metric: str | None) -> tuple[dict[str, float], str]:
+        from bizmodel.optimize.registry_levers import RegistryModels
+
+        return RegistryModels.for_folder(folder or Path("."), registry_dir)(ref, metric)
+
+    return resolve
+
+
+def load_spec(path: str | Path, *, registry_dir: str | Path | None = None) -> Spec:
+    """Read and validate a TOML spec; a growth ``fit`` path is relative to the spec file, and
+    registered models are looked up in ``registry_dir`` (default: the spec folder's project).
 
     Examples
     --------
@@ -195,7 +238,7 @@ def load_spec(path: str | Path) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"not valid TOML: {exc}", file=str(path)) from None
-    return Spec.from_dict(data, source=str(path), base_dir=path.parent)
+    return Spec.from_dict(data, source=str(path), base_dir=path.parent, registry_dir=registry_dir)
 
 
 def _number(value: Any) -> float | None:
@@ -206,10 +249,13 @@ def _number(value: Any) -> float | None:
 
 
 class _Builder:
-    def __init__(self, data: Mapping[str, Any], source: str, base_dir: Path | None) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], source: str, base_dir: Path | None, models: ModelResolver
+    ) -> None:
         self.data = data
         self.source = source
         self.base_dir = base_dir
+        self.models = models
 
     def err(self, key: str, message: str) -> SpecError:
         return SpecError(f"{key}: {message}", file=self.source)
@@ -269,6 +315,11 @@ class _Builder:
             key = f"levers.{name}"
             self.define(name, key)
             body = self.table(key, body)
+            if "registry" in body:
+                disc.append(self.registry_lever(name, key, body))
+                continue
+            if "quality_metric" in body:
+                raise self.err(f"{key}.quality_metric", "goes with registry = { choice = ... }")
             if "choices" in body:
                 extra = set(body) - {"choices"}
                 if extra:
@@ -335,6 +386,55 @@ class _Builder:
             f"expected a table of named choices, a list of names or a list of numbers, "
             f"got {choices!r}",
         )
+
+    def registry_lever(self, name: str, key: str, body: Mapping[str, Any]) -> DiscreteLever:
+        """``registry = { choice = "NAME@REF" }``: each choice's measured quality and cost as
+        its constants, with typed ``choices`` constants added (a clash is an error)."""
+        allowed = ("registry", "quality_metric", "choices")
+        extra = sorted(set(body) - set(allowed))
+        if extra:
+            raise self.err(f"{key}.{extra[0]}", f"unknown key; valid: {', '.join(allowed)}")
+        refs = body["registry"]
+        if not isinstance(refs, Mapping) or not refs:
+            raise self.err(
+                f"{key}.registry",
+                f'expected a table of choices, e.g. {{ small = "headlines@production" }}, '
+                f"got {refs!r}",
+            )
+        metric = body.get("quality_metric")
+        if metric is not None and not isinstance(metric, str):
+            raise self.err(f"{key}.quality_metric", f"expected a metric's name, got {metric!r}")
+        typed: Mapping[str, Mapping[str, float]] = {}
+        if "choices" in body:
+            typed = self.discrete(name, key, body["choices"]).constants
+            if set(typed) != set(refs):
+                raise self.err(
+                    f"{key}.choices",
+                    f"choices {sorted(typed)} differ from the registry's {sorted(refs)}; "
+                    "valid: a table with the same choice names",
+                )
+        consts: dict[str, dict[str, float]] = {}
+        sources: dict[str, str] = {}
+        for choice, ref in refs.items():
+            ck = f"{key}.registry.{choice}"
+            if not isinstance(ref, str) or not ref.strip():
+                raise self.err(
+                    ck, f'expected "NAME" or "NAME@VERSION" of a registered model, got {ref!r}'
+                )
+            try:
+                measured, sources[str(choice)] = self.models(ref.strip(), metric)
+            except ConfigError as exc:
+                raise self.err(ck, exc.message) from None
+            own = dict(typed.get(choice, {}))
+            for cname in own:
+                if cname in measured:
+                    raise self.err(
+                        f"{key}.choices.{choice}.{cname}",
+                        f"{cname!r} is measured by registry.{choice} ({ref}); valid: drop "
+                        "it here, or list the choice under choices only",
+                    )
+            consts[str(choice)] = {**measured, **own}
+        return DiscreteLever(name, tuple(consts), consts, sources=sources)
 
     def constants(self, raw: Any) -> dict[str, float]:
         out: dict[str, float] = {}
