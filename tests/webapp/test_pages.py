@@ -290,3 +290,35 @@ def test_path_api_checks_the_name_without_analysing_the_experiment(
 
     monkeypatch.setitem(client.app.state.settings.experiments, "later", ExperimentSettings())
     assert client.get("/api/experiments/later/path").json() == {"metric": None, "points": []}
+
+
+def test_sequential_path_opens_one_store_and_builds_one_design_for_all_cuts(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More cuts mean more as_of analyses, not more store opens or experiment designs."""
+    from bizmodel.config import Settings
+    from bizmodel.flywheel import design as design_module
+    from bizmodel.flywheel import experiments as flywheel_experiments
+    from bizmodel.store import EventStore
+    from bizmodel.webapp.experiments import sequential_path
+
+    calls = {"open": 0, "design": 0}
+    real_open, real_design = EventStore.open, design_module.experiment_design
+
+    def counted_open(*args: Any, **kwargs: Any) -> Any:
+        calls["open"] += 1
+        return real_open(*args, **kwargs)
+
+    def counted_design(*args: Any, **kwargs: Any) -> Any:
+        calls["design"] += 1
+        return real_design(*args, **kwargs)
+
+    monkeypatch.setattr(EventStore, "open", counted_open)
+    monkeypatch.setattr(design_module, "experiment_design", counted_design)
+    monkeypatch.setattr(flywheel_experiments, "experiment_design", counted_design)
+    settings = Settings.load(project)
+    for points in (3, 30):
+        calls.update(open=0, design=0)
+        path = sequential_path(settings, "checkout", points=points)
+        assert len({p["as_of"] for p in path["points"]}) > points // 2  # many cuts analysed
+        assert calls == {"open": 1, "design": 1}

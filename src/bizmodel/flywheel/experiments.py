@@ -90,6 +90,7 @@ __all__ = [
     "analyze_project_experiment",
     "experiment_results_from_store",
     "project_experiment_units",
+    "project_metric_queries",
 ]
 
 
@@ -111,7 +112,7 @@ def analyze_project_experiment(
     from bizmodel.store import EventStore
 
     declared = settings.experiments.get(experiment)
-    queries = _metric_queries(settings, metrics, declared)
+    queries = project_metric_queries(settings, metrics, declared)
     store = EventStore.open(settings.resolved_database_url())
     try:
         return experiment_results_from_store(
@@ -171,7 +172,7 @@ def project_experiment_units(
     from bizmodel.store import EventStore
 
     declared = settings.experiments.get(experiment)
-    specs = _metric_queries(settings, metrics, declared)
+    specs = project_metric_queries(settings, metrics, declared)
     queries: dict[str, MetricQuery] = {}
     for name, spec in specs.items():
         if isinstance(spec, RatioQuery):
@@ -194,11 +195,23 @@ def _config_file(settings: Settings) -> str:
     return f"{settings.project_dir / CONFIG_FILE}"
 
 
-def _metric_queries(
+def project_metric_queries(
     settings: Settings, metrics: Sequence[str] | None, declared: ExperimentSettings | None = None
 ) -> dict[str, MetricSpec]:
     """The declared ``metrics`` (default: the experiment's goal and guardrails, else all) as
-    queries; one-line errors naming the file."""
+    the queries :func:`experiment_results_from_store` takes; one-line errors naming the file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from bizmodel.config import Settings
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "bizmodel.toml").write_text(
+    ...     '[metrics]\\nbought = { type = "any", event = "buy" }\\n')
+    >>> project_metric_queries(Settings.load(folder), None)
+    {'bought': MetricQuery(type='any', event='buy', within_days=None)}
+    """
     known = settings.metrics
     where = _config_file(settings)
     if not known:
@@ -273,6 +286,7 @@ def experiment_results_from_store(
     expect: Expect | None = None,
     config_file: str | None = None,
     as_of: dt.datetime | None = None,
+    design: ExperimentDesign | None = None,
     **options: Any,
 ) -> list[ABTestResult]:
     """One :class:`~bizmodel.stats.ABTestResult` per metric, every arm against control.
@@ -299,6 +313,9 @@ def experiment_results_from_store(
     as_of : datetime, optional
         The results as they stood at that instant: exposures and metric events before it only
         (one point of the results' path over time, e.g. a sequential test's).
+    design : ExperimentDesign, optional
+        :func:`experiment_design` of ``store``, ``experiment``, ``declared``, ``control`` and
+        ``expect``, built beforehand (once for every ``as_of`` of a path); default built here.
     **options
         Passed to :func:`bizmodel.stats.analyze` (engine, alpha, relative, correction, ...).
 
@@ -309,9 +326,10 @@ def experiment_results_from_store(
     DataError
         When a metric's event type never occurs in the store, or nobody was exposed.
     """
-    design = experiment_design(
-        store, experiment, declared, config_file, control=control, expect=expect
-    )
+    if design is None:
+        design = experiment_design(
+            store, experiment, declared, config_file, control=control, expect=expect
+        )
     options.setdefault("planned_split", design.planned_split)
     base, products = _base_queries(metrics)
     _check_event_types(store, base)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bizmodel.config import Settings
 from bizmodel.webapp.filters import Filters
-from bizmodel.webapp.pages import open_store, resolve
+from bizmodel.webapp.pages import open_store, period_end, resolve
 
 __all__ = [
     "PATH_POINTS",
@@ -153,52 +153,66 @@ def sequential_path(
     """
     import datetime as dt
 
+    from bizmodel.config import CONFIG_FILE
     from bizmodel.errors import BizmodelError
-    from bizmodel.flywheel.experiments import analyze_project_experiment
-    from bizmodel.webapp.pages import period_end
+    from bizmodel.flywheel.design import experiment_design
+    from bizmodel.flywheel.experiments import (
+        experiment_results_from_store,
+        project_metric_queries,
+    )
+    from bizmodel.webapp.queries import exposures
 
-    store = open_store(settings)
+    declared = settings.experiments.get(name)
+    config_file = str(settings.project_dir / CONFIG_FILE)
+    out: list[dict[str, Any]] = []
+    store = open_store(settings)  # one store and one design for every cut
     try:
         check_experiment(settings, store, name)
+        got = exposures(store).get(name)
+        end = period_end(settings, store)
+        if got is None or got.first is None or end is None:
+            return {"metric": metric, "points": []}
+        try:
+            queries = project_metric_queries(settings, [metric] if metric else None, declared)
+            design = experiment_design(store, name, declared, config_file)
+        except BizmodelError:  # no metrics declared, arms that disagree: no path to draw
+            return {"metric": metric, "points": []}
+        first = got.first.astimezone(dt.UTC)
+        day0 = first.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+        days = max(1, (end - day0).days)
+        step = -(-days // points)  # whole days between points
+        cuts = [day0 + dt.timedelta(days=k) for k in range(0, days, step)]
+        cuts = [c for c in cuts if c < end] + [end]
+        for cut in cuts:
+            try:
+                [r, *_] = experiment_results_from_store(
+                    store,
+                    name,
+                    queries,
+                    declared=declared,
+                    config_file=config_file,
+                    as_of=cut,
+                    design=design,
+                    sequential=True,
+                    convention=settings.stats_convention,
+                )
+            except BizmodelError:  # nobody exposed yet at this cut, no event of a type yet
+                continue
+            metric = r.metric
+            users = sum(a.n for a in r.arms)
+            out += [
+                {
+                    "as_of": cut.date().isoformat(),
+                    "arm": c.arm,
+                    "users": users,
+                    "estimate": c.estimate,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                }
+                for c in r.comparisons
+            ]
     finally:
         store.close()
-    row = next((r for r in experiments_page(settings) if r["name"] == name), None)
-    end = period_end(settings)
-    if row is None or not row["start"] or end is None:
-        return {"metric": metric, "points": []}
-    first = dt.datetime.strptime(row["start"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=dt.UTC)
-    day0 = first.replace(hour=0, minute=0) + dt.timedelta(days=1)
-    days = max(1, (end - day0).days)
-    step = -(-days // points)  # whole days between points
-    cuts = [day0 + dt.timedelta(days=k) for k in range(0, days, step)]
-    cuts = [c for c in cuts if c < end] + [end]
-    out: list[dict[str, Any]] = []
-    for cut in cuts:
-        try:
-            results = analyze_project_experiment(
-                settings,
-                name,
-                [metric] if metric else None,
-                sequential=True,
-                convention=settings.stats_convention,
-                as_of=cut,
-            )
-        except BizmodelError:  # nobody exposed yet at this cut, no event of a type yet
-            continue
-        r = results[0]
-        metric = r.metric
-        users = sum(a.n for a in r.arms)
-        out += [
-            {
-                "as_of": cut.date().isoformat(),
-                "arm": c.arm,
-                "users": users,
-                "estimate": c.estimate,
-                "ci_low": c.ci_low,
-                "ci_high": c.ci_high,
-            }
-            for c in r.comparisons
-        ]
     return {"metric": metric, "points": out}
 
 

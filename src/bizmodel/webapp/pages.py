@@ -43,16 +43,20 @@ def open_store(settings: Settings) -> Any:
     return EventStore.open(settings.resolved_database_url())
 
 
-def period_end(settings: Settings) -> dt.datetime | None:
-    """Midnight after the latest event (or the analysis cut-off of a simulated run)."""
+def period_end(settings: Settings, store: Any = None) -> dt.datetime | None:
+    """Midnight after the latest event (or the analysis cut-off of a simulated run), read
+    from ``store`` (default: the project's, opened and closed here)."""
     from bizmodel.report.project import analysis_cutoff
     from bizmodel.webapp.queries import last_event_time
 
-    store = open_store(settings)
-    try:
+    if store is not None:
         last = last_event_time(store)
-    finally:
-        store.close()
+    else:
+        store = open_store(settings)
+        try:
+            last = last_event_time(store)
+        finally:
+            store.close()
     if last is None:
         return None
     end = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
@@ -107,7 +111,7 @@ def resolve(settings: Settings, store: Any, filters: Filters) -> Scope | None:
     """
     from bizmodel.webapp.queries import segment_users
 
-    period = filters.period(None if filters.custom else period_end(settings))
+    period = filters.period(None if filters.custom else period_end(settings, store))
     if period is None:
         return None
     parts = filters.segment_parts()
