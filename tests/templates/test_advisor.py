@@ -227,6 +227,34 @@ def test_subscriber_growth_fit_recovers_the_truth() -> None:
             assert abs(fit.params[name] - truth[name]) < 0.65 * (hi - lo), name
 
 
+def test_model_sizes_are_the_measured_minilm_and_mpnet() -> None:
+    """The template's figures against the benchmark logs they were averaged from, and the
+    spec's choices against them (cost ratio, hosting, a run's own measured small cost)."""
+    from bizmodel.templates.advisor.business import business_spec
+    from bizmodel.templates.advisor.market import MODEL_SIZES, SubscriberTruth
+    from bizmodel.templates.advisor.measured import MEASURED, QUALITY_LOGS
+
+    logs = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    for size, (log, who, model) in zip(("small", "large"), QUALITY_LOGS, strict=True):
+        rows = [json.loads(line) for line in (logs / log).read_text().splitlines() if line]
+        scores = {r["seed"]: r["test"] for r in rows if r["who"] == who and r.get("model") == model}
+        assert sorted(scores) == [0, 1, 2]
+        assert MEASURED[size].quality == pytest.approx(np.mean(list(scores.values())), abs=5e-5)
+    assert MODEL_SIZES["small"].quality == 0.7622 and MODEL_SIZES["large"].quality == 0.8451
+    # 4.14 and 32.8 CPU-s per 1k predictions at $0.04 per CPU-hour
+    assert MODEL_SIZES["large"].cost_usd_per_request == pytest.approx(32.8e-3 * 0.04 / 3600)
+    t = SubscriberTruth()
+    measured_here = 1e-7  # what a run's registration measured for its small model
+    spec = business_spec(
+        t.growth(), t.conversion(), truth=t, small_cost_usd_per_request=measured_here
+    )
+    small, large = (spec["levers"]["model"]["choices"][k] for k in ("small", "large"))
+    assert small["inference_cost_usd"] == pytest.approx(measured_here)
+    assert large["inference_cost_usd"] == pytest.approx(measured_here * 32.8 / 4.14)
+    assert large["hosting_usd_per_day"] == pytest.approx(5.0 * 32.8 / 4.14)
+    assert large["paid_months"] == pytest.approx(1 / (0.04 + 0.3 * (1 - 0.8451)))
+
+
 # --- POST /v1/advice --------------------------------------------------------------------------
 
 

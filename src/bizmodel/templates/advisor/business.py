@@ -13,7 +13,10 @@ One day of sign-ups at a setting of the levers, followed over their lifetime::
 
 ``paid_months = 1 / churn`` with the churn of :class:`~.market.SubscriberTruth` for the
 model's quality. The model size is the cost-vs-quality lever: the large model converts and
-retains better but costs more per request and to host.
+retains better but costs more per request and to host. Quality and cost per request are
+measured (:mod:`~bizmodel.templates.advisor.measured`); the small model's hosting is
+assumed and the large one's scales with the measured compute per prediction (the same
+traffic at the same latency needs that many more cores).
 
 Examples
 --------
@@ -30,9 +33,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from bizmodel.templates.advisor.market import LEVERS, MODEL_SIZES, SubscriberTruth
+from bizmodel.templates.advisor.measured import MEASURED
 
-#: Daily hosting of each model size (assumed, USD): the fixed part of the model's cost.
-HOSTING_USD_PER_DAY = {"small": 5.0, "large": 120.0}
+#: Daily hosting of each model size (USD): the fixed part of the model's cost; the small
+#: model's is assumed, the large one's that × the measured CPU-seconds ratio (32.8 / 4.14).
+HOSTING_USD_PER_DAY = {
+    name: 5.0 * m.cpu_s_per_1k / MEASURED["small"].cpu_s_per_1k for name, m in MEASURED.items()
+}
 
 
 def business_spec(
@@ -48,8 +55,9 @@ def business_spec(
 
     ``growth`` is a ``GrowthFit`` JSON file name (relative to the spec) or inline coefficients
     ``{"intercept", "price_usd", "free_limit", "model_quality"}``; ``conversion`` has the same
-    keys. ``small_cost_usd_per_request`` replaces the small model's assumed cost by the
-    measured one (the large one keeps its cost ratio).
+    keys. ``small_cost_usd_per_request`` replaces the small model's cost (measured on the
+    benchmark machine) by the one measured where the run registered it; the large one keeps
+    the measured cost ratio.
     """
     t = truth or SubscriberTruth()
     small = MODEL_SIZES["small"].cost_usd_per_request
