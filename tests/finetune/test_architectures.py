@@ -354,3 +354,61 @@ def test_decoders_get_a_pad_token_and_right_padding(zoo: Zoo) -> None:
     assert tok.pad_token == "[SEP]" and model.config.pad_token_id == tok.sep_token_id
     assert tok.padding_side == "right" and "token_type_ids" not in tok.model_input_names
     assert not is_decoder(AutoModel.from_pretrained(zoo.base("bert")).config)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_freeze_bottom_fixes_embeddings_and_the_lowest_blocks_only(zoo: Zoo, arch: str) -> None:
+    from transformers import AutoModel
+
+    from bizmodel.finetune.architectures import freeze_bottom
+
+    m = AutoModel.from_pretrained(zoo.base(arch))
+    fixed = freeze_bottom(m, 1)
+    trainable = {n for n, p in m.named_parameters() if p.requires_grad}
+    frozen = {n for n, p in m.named_parameters() if not p.requires_grad}
+    assert len(frozen) == fixed > 0
+    # block 0 and every embedding fixed; every parameter of block 1 trainable
+    embeddings = ("wte", "wpe")  # GPT-2's names
+    assert all(".0." in f".{n}" or "embed" in n or n.split(".")[0] in embeddings for n in frozen)
+    assert any(".1." in f".{n}" for n in trainable)
+    assert not any(".0." in f".{n}" for n in trainable)
+    with pytest.raises(ConfigError, match=r"^freeze_layers: 2 would fix all 2 blocks"):
+        freeze_bottom(AutoModel.from_pretrained(zoo.base(arch)), 2)
+
+
+def test_training_with_frozen_layers_leaves_them_as_they_were(zoo: Zoo, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    base = zoo.base("bert")
+    out = tmp_path / "m"
+    train(
+        zoo.data,
+        **COLS,
+        output=out,
+        model=str(base),
+        split_column="split",
+        freeze_layers=1,
+        **{**TINY, "schedule": "fixed"},
+    )
+    before = load_file(base / "model.safetensors")
+    after = load_file(next((out / "model").glob("*.safetensors")))
+    pick = {k.removeprefix("bert."): v for k, v in after.items()}
+    low = "encoder.layer.0.attention.self.query.weight"
+    high = "encoder.layer.1.attention.self.query.weight"
+    assert torch.equal(pick[low], before[low])  # fixed: bit for bit the pre-trained weights
+    assert not torch.equal(pick[high], before[high])  # trained
+
+
+def test_freeze_layers_with_a_peft_method_is_a_one_line_error(zoo: Zoo, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^freeze_layers: only full fine-tuning.*'lora'"):
+        train(
+            zoo.data,
+            **COLS,
+            output=tmp_path / "m",
+            model=str(zoo.base("bert")),
+            method="lora",
+            split_column="split",
+            freeze_layers=1,
+            **TINY,
+        )
+    assert not (tmp_path / "m").exists()

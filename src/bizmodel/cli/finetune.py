@@ -77,6 +77,13 @@ def train(
         int | None,
         typer.Option(help="Folds of --schedule cv (default: 5 to 2,000 rows, 3 to 20k, else 1)."),
     ] = None,
+    freeze_layers: Annotated[
+        int,
+        typer.Option(
+            help="Full fine-tuning: also fix the embeddings and the lowest N transformer blocks "
+            "(faster steps, usually a lower metric; see docs/benchmarks.md)."
+        ),
+    ] = 0,
     lr: Annotated[
         float | None, typer.Option(help="Peak learning rate (default: the method's).")
     ] = None,
@@ -129,7 +136,7 @@ def train(
         text=text, target=target, text_pair=text_pair, task=task, method=method, model=model,
         epochs=epochs, lr=lr, batch_size=batch_size, max_length=max_length, seed=seed,
         num_threads=threads, augment=augment, schedule=schedule, cv_folds=cv_folds,
-        device=device,
+        device=device, freeze_layers=freeze_layers,
     )  # fmt: skip
     if backend == "ray":
         from bizmodel.errors import ConfigError

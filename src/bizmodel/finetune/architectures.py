@@ -14,7 +14,9 @@ questions asked of its config and modules:
 - :func:`adapter_targets`: the linear layers PEFT methods adapt (every linear layer of the
   repeated transformer blocks: for BERT exactly ``query``, ``key``, ``value``, the attention
   output, ``intermediate.dense`` and ``output.dense``; on MPNet ``attn.q/k/v/o`` too);
-  :func:`check_targets` refuses targets that match nothing, with one line.
+  :func:`check_targets` refuses targets that match nothing, with one line;
+- :func:`freeze_bottom`: fix the embeddings and the lowest blocks (``freeze_layers``), so that
+  backward stops above them.
 
 Examples
 --------
@@ -147,6 +149,54 @@ def load_for_training(
         encoder = load_classifier(name, n_outputs)
     prepare_tokenizer(tokenizer, encoder)
     return encoder, used
+
+
+_BLOCK_INDEX = re.compile(r"\.(\d+)\.")
+
+
+def freeze_bottom(model: Any, n: int) -> int:
+    """Fix (``requires_grad=False``) every embedding weight and the lowest ``n`` repeated blocks
+    of ``model``; returns how many parameters were fixed.
+
+    With nothing below them trainable, backward never reaches these blocks: a step costs their
+    forward pass only. ``n`` must leave at least one block trainable (ConfigError, one line).
+
+    Examples
+    --------
+    >>> from transformers import BertConfig, BertModel
+    >>> m = BertModel(BertConfig(vocab_size=99, hidden_size=8, num_hidden_layers=3,
+    ...                          num_attention_heads=2, intermediate_size=16))
+    >>> freeze_bottom(m, 2) > 0
+    True
+    >>> sorted({n.split(".")[2] for n, p in m.named_parameters()
+    ...         if n.startswith("encoder.") and p.requires_grad})
+    ['2']
+    >>> try:
+    ...     freeze_bottom(m, 3)
+    ... except ConfigError as e:
+    ...     print(e)
+    freeze_layers: 3 would fix all 3 blocks of this bert model; valid: 0 to 2
+    """
+    named = list(base_model(model).named_parameters())
+    blocks = {int(m.group(1)) for name, _ in named if (m := _BLOCK_INDEX.search(name))}
+    if n >= len(blocks):
+        kind = getattr(getattr(base_model(model), "config", None), "model_type", "this")
+        raise ConfigError(
+            f"freeze_layers: {n} would fix all {len(blocks)} blocks of this {kind} model; "
+            f"valid: 0 to {len(blocks) - 1}"
+        )
+    fixed = 0
+    for name, p in named:
+        m = _BLOCK_INDEX.search(name)
+        below = int(m.group(1)) < n if m else ("embed" in name or name.split(".")[0] in EMBEDS)
+        if below and p.requires_grad:
+            p.requires_grad_(False)
+            fixed += 1
+    return fixed
+
+
+# GPT-2's token and position embeddings ("wte", "wpe") are not called "embed..."
+EMBEDS = ("wte", "wpe")
 
 
 def _linear_names(model: Any) -> list[str]:

@@ -71,6 +71,9 @@ class TrainConfig:
     cv_folds: int | None = None  # "cv": folds; None = by rows (5 to 2k, 3 to 20k, else 1)
     metric: str | None = None  # dev metric to select on; None = pearson / macro_f1
     freeze_embeddings: bool = True  # full: keep the word-embedding matrix (half of MiniLM) fixed
+    # full: also fix all embeddings and the lowest N transformer blocks; backward stops above
+    # them (a speed option: fewer FLOPs per step; docs/benchmarks.md measures what it costs)
+    freeze_layers: int = 0
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.1
@@ -139,6 +142,7 @@ class TrainConfig:
         pos_int("checkpoint_every_steps", 0)
         pos_int("augment", 0)
         pos_int("soup")
+        pos_int("freeze_layers", 0)
         need(self.lr is None or float(self.lr) > 0, "lr", "a positive number")
         need(self.pooling is None or self.pooling in POOLINGS, "pooling", " or ".join(POOLINGS))
         need(

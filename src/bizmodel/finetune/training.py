@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bizmodel.errors import TrainingError
+from bizmodel.errors import ConfigError, TrainingError
 from bizmodel.finetune import artifacts
-from bizmodel.finetune.architectures import load_for_training
+from bizmodel.finetune.architectures import freeze_bottom, load_for_training
 from bizmodel.finetune.batching import bucket_batches, collate, tokenize
 from bizmodel.finetune.config import TrainConfig
 from bizmodel.finetune.data import Examples, fingerprint, prepare_data
@@ -491,6 +491,13 @@ def fit_examples(
         # a dense gradient and an AdamW pass per step for rows a small data set barely
         # touches (see docs/benchmarks.md for speed and dev metric with and without).
         encoder.get_input_embeddings().weight.requires_grad_(False)
+    if config.freeze_layers:
+        if not method.train_encoder or method.is_peft:
+            raise ConfigError(
+                f"freeze_layers: only full fine-tuning trains the blocks it would fix; method "
+                f"{config.method!r} trains none of them (use freeze_layers=0)"
+            )
+        freeze_bottom(encoder, config.freeze_layers)
     n_out = 1 if task == "regression" else len(labels or [])
     model = TextModel(
         encoder,
