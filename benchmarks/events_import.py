@@ -1,9 +1,10 @@
 """``events import`` vs ``POST /v1/events`` on the real Hillstrom log, and the A/B numbers after.
 
 The 64,000 customers of ``../shared/data/hillstrom`` become an event log in a product's own
-column names: one ``exposure`` row per customer with its segment as the variant, spread over
-two weeks; a ``visit`` one hour later where ``visit`` = 1; a ``purchase`` two hours later with
-``spend`` as value where ``conversion`` = 1. The same rows are then
+column names (:func:`bizmodel.datasets.hillstrom_event_log`): one ``exposure`` row per
+customer with its segment as the variant, spread over two weeks; a ``visit`` one hour later
+where ``visit`` = 1; a ``purchase`` two hours later with ``spend`` as value where
+``conversion`` = 1. The same rows are then
 
 1. imported with :func:`bizmodel.store.imports.import_events` from CSV and from Parquet into
    fresh SQLite projects (and imported again: every row is a duplicate),
@@ -26,19 +27,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from bizmodel.config import ServerSettings, Settings
+from bizmodel.datasets.hillstrom import ARMS, hillstrom_api_events, hillstrom_event_log
 from bizmodel.flywheel.experiments import analyze_project_experiment
 from bizmodel.stats import analyze_units
 from bizmodel.store import EventStore
 from bizmodel.store.imports import ColumnMap, import_events
 
-ARMS = {"No E-Mail": "control", "Mens E-Mail": "mens", "Womens E-Mail": "womens"}
-T0 = datetime(2008, 3, 3, tzinfo=UTC)
 METRICS = """[metrics]
 visit = { type = "any", event = "visit", within_days = 14 }
 conversion = { type = "any", event = "purchase", within_days = 14 }
@@ -47,21 +46,6 @@ spend = { type = "sum", event = "purchase" }
 MAP = ColumnMap.parse("user_id=customer,ts=time,type=event,value=amount,variant=arm",
                       "experiment=email")  # fmt: skip
 KEY = "bench-key-0123456789"
-
-
-def event_log(df: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    n = len(df)
-    for i, (segment, visit, conv, spend) in enumerate(
-        df[["segment", "visit", "conversion", "spend"]].itertuples(index=False)
-    ):
-        t = T0 + timedelta(days=14 * i / n)
-        rows.append((f"c{i}", t, "exposure", None, ARMS[segment]))
-        if visit:
-            rows.append((f"c{i}", t + timedelta(hours=1), "visit", None, None))
-        if conv:
-            rows.append((f"c{i}", t + timedelta(hours=2), "purchase", float(spend), None))
-    return pd.DataFrame(rows, columns=["customer", "time", "event", "amount", "arm"])
 
 
 def project(root: Path, name: str, url: str | None) -> tuple[Path, str]:
@@ -97,7 +81,7 @@ def timed_http(root: Path, db: str, log: pd.DataFrame) -> float:
         project_dir=root, env={}, database_url=db, api_keys=(KEY,),
         server=ServerSettings(runtime="torch"),
     )  # fmt: skip
-    body = bodies(log)
+    body = hillstrom_api_events(log)
     with TestClient(create_app(settings)) as client:
         t0 = time.perf_counter()
         for k in range(0, len(body), 1000):
@@ -105,18 +89,6 @@ def timed_http(root: Path, db: str, log: pd.DataFrame) -> float:
                             headers={"X-API-Key": KEY})  # fmt: skip
             assert r.status_code == 200, r.text
         return time.perf_counter() - t0
-
-
-def bodies(log: pd.DataFrame) -> list[dict[str, object]]:
-    body = []
-    for i, (u, t, e, v, a) in enumerate(log.itertuples(index=False)):
-        ev = {"user_id": u, "type": e, "ts": t.isoformat(), "client_event_id": f"h{i}"}
-        if v is not None and not math.isnan(v):
-            ev["value"] = v
-        if isinstance(a, str):
-            ev |= {"experiment": "email", "variant": a}
-        body.append(ev)
-    return body
 
 
 def timed_server(root: Path, log: pd.DataFrame) -> float:
@@ -142,7 +114,7 @@ def timed_server(root: Path, log: pd.DataFrame) -> float:
                     break
             except httpx.HTTPError:
                 time.sleep(0.5)
-        body = bodies(log)
+        body = hillstrom_api_events(log)
         with httpx.Client(base_url=base, headers={"X-API-Key": KEY}, timeout=60) as client:
             t0 = time.perf_counter()
             for k in range(0, len(body), 1000):
@@ -160,7 +132,7 @@ def main() -> None:
     ap.add_argument("--postgres", help="also import into a new database on this PostgreSQL URL")
     args = ap.parse_args()
     df = pd.read_csv(args.data / "hillstrom.csv")
-    log = event_log(df)
+    log = hillstrom_event_log(df)
     print(f"hillstrom: {len(df)} customers -> {len(log)} events")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

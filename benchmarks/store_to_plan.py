@@ -3,8 +3,9 @@
 ``fit-growth --project``, ``optimize --project`` and ``report --project`` (each a CLI command,
 run in process; medians of 3 runs, each on a fresh project for the two loads).
 
-The log is that of ``benchmarks/events_import.py`` (one exposure per customer over two weeks,
-a visit 1 h and a purchase 2 h later); the project declares the three metrics,
+The log is :func:`bizmodel.datasets.hillstrom_event_log` (one exposure per customer over two
+weeks, a visit 1 h and a purchase 2 h later), as in ``benchmarks/events_import.py``; the
+project (:data:`bizmodel.datasets.hillstrom.PROJECT_TOML`) declares the three metrics,
 ``[experiments.email]`` whose arms set ``mens_email``/``womens_email`` to 0/1 with goal
 ``visit``, and a spec planning the e-mails with ``[growth] from_experiment = "email"``. The
 store's ``ab-test`` and ``fit-growth`` are asserted equal to the flat file's to 1e-9.
@@ -28,55 +29,22 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from events_import import ARMS, KEY, bodies, check, event_log
+from events_import import KEY, check
 
 from bizmodel.cli import run
 from bizmodel.config import ServerSettings, Settings
+from bizmodel.datasets.hillstrom import (
+    ARMS,
+    LEVERS,
+    PROJECT_TOML,
+    hillstrom_api_events,
+    hillstrom_event_log,
+)
 from bizmodel.flywheel.experiments import analyze_project_experiment
 from bizmodel.growth import fit_from_experiments
 from bizmodel.stats import analyze_units
 from bizmodel.store import EventStore
 
-LEVERS = {
-    "control": {"mens_email": 0.0, "womens_email": 0.0},
-    "mens": {"mens_email": 1.0, "womens_email": 0.0},
-    "womens": {"mens_email": 0.0, "womens_email": 1.0},
-}
-CONFIG = """[metrics]
-visit = { type = "any", event = "visit", within_days = 14 }
-conversion = { type = "any", event = "purchase", within_days = 14 }
-spend = { type = "sum", event = "purchase" }
-
-[experiments.email]
-goal = ["visit"]
-[experiments.email.arms]
-control = { mens_email = 0, womens_email = 0 }
-mens = { mens_email = 1, womens_email = 0 }
-womens = { mens_email = 0, womens_email = 1 }
-
-[levers.mens_email]
-choices = [0, 1]
-[levers.womens_email]
-choices = [0, 1]
-
-[constants]
-customers = 64000.0
-visit_value_usd = 2.0
-email_cost_usd = 0.1
-
-[growth]
-from_experiment = "email"
-
-[quantities]
-visits = "growth * customers"
-profit_usd = "visits * visit_value_usd - (mens_email + womens_email) * customers * email_cost_usd"
-
-[objective]
-maximize = { profit_usd = 1.0 }
-
-[[constraints]]
-expr = "mens_email + womens_email <= 1"
-"""
 MAP = "user_id=customer,ts=time,type=event,value=amount,variant=arm"
 
 
@@ -92,7 +60,7 @@ def cli(*args: str) -> str:
 def project(root: Path, name: str) -> Path:
     pdir = root / name
     cli("init", str(pdir))
-    (pdir / "bizmodel.toml").write_text(CONFIG)
+    (pdir / "bizmodel.toml").write_text(PROJECT_TOML)
     store = EventStore.open(Settings.load(pdir, env={}).resolved_database_url())
     store.create_experiment("email", [{"name": a} for a in ARMS.values()])
     store.close()
@@ -105,7 +73,7 @@ def post_events(pdir: Path, log: pd.DataFrame) -> None:
     from bizmodel.server import create_app
 
     settings = Settings.load(pdir, env={}, api_keys=(KEY,), server=ServerSettings(runtime="torch"))
-    body = bodies(log)
+    body = hillstrom_api_events(log)
     with TestClient(create_app(settings)) as client:
         for k in range(0, len(body), 1000):
             r = client.post(
@@ -126,7 +94,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     df = pd.read_csv(args.data / "hillstrom.csv")
-    log = event_log(df)
+    log = hillstrom_event_log(df)
     print(f"hillstrom: {len(df)} customers -> {len(log)} events; medians of {args.runs} runs")
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

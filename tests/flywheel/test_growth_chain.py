@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,57 +21,17 @@ from markupsafe import escape
 
 from bizmodel.cli import run
 from bizmodel.config import Settings
+from bizmodel.datasets.hillstrom import (
+    ARMS,
+    LEVERS,
+    PROJECT_TOML,
+    hillstrom_api_events,
+    hillstrom_event_log,
+)
 from bizmodel.report.formatting import format_cell
 from bizmodel.store import EventStore
 
-T0 = datetime(2008, 3, 3, tzinfo=UTC)
-ARMS = {"No E-Mail": "control", "Mens E-Mail": "mens", "Womens E-Mail": "womens"}
-LEVERS = {
-    "control": {"mens_email": 0.0, "womens_email": 0.0},
-    "mens": {"mens_email": 1.0, "womens_email": 0.0},
-    "womens": {"mens_email": 0.0, "womens_email": 1.0},
-}
 KEY = "chain-key-0123456789"
-CONFIG = """
-[project]
-title = "email campaign"
-
-[metrics]
-visit = { type = "any", event = "visit", within_days = 14 }
-conversion = { type = "any", event = "purchase", within_days = 14 }
-spend = { type = "sum", event = "purchase" }
-
-[experiments.email]
-goal = ["visit"]
-[experiments.email.arms]
-control = { mens_email = 0, womens_email = 0 }
-mens = { mens_email = 1, womens_email = 0 }
-womens = { mens_email = 0, womens_email = 1 }
-
-[levers.mens_email]
-choices = [0, 1]
-[levers.womens_email]
-choices = [0, 1]
-
-[constants]
-customers = 64000.0
-visit_value_usd = 2.0
-email_cost_usd = 0.1
-
-[growth]
-from_experiment = "email"
-metric = "visit"
-
-[quantities]
-visits = "growth * customers"
-profit_usd = "visits * visit_value_usd - (mens_email + womens_email) * customers * email_cost_usd"
-
-[objective]
-maximize = { profit_usd = 1.0 }
-
-[[constraints]]
-expr = "mens_email + womens_email <= 1"
-"""
 
 
 def synthetic(n: int = 900, seed: int = 0) -> pd.DataFrame:
@@ -90,27 +49,10 @@ def synthetic(n: int = 900, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def event_log(df: pd.DataFrame) -> pd.DataFrame:
-    """One exposure per customer over two weeks, a visit 1 h and a purchase 2 h after it."""
-    rows = []
-    n = len(df)
-    for i, (segment, visit, conv, spend) in enumerate(
-        df[["segment", "visit", "conversion", "spend"]].itertuples(index=False)
-    ):
-        t = T0 + timedelta(days=14 * i / n)
-        rows.append((f"c{i}", t.isoformat(), "exposure", None, ARMS[segment]))
-        if visit:
-            rows.append((f"c{i}", (t + timedelta(hours=1)).isoformat(), "visit", None, None))
-        if conv:
-            when = (t + timedelta(hours=2)).isoformat()
-            rows.append((f"c{i}", when, "purchase", float(spend), None))
-    return pd.DataFrame(rows, columns=["customer", "time", "event", "amount", "arm"])
-
-
 def new_project(root: Path, name: str, capsys: pytest.CaptureFixture[str]) -> Path:
     pdir = root / name
     assert run(["init", str(pdir)]) == 0
-    (pdir / "bizmodel.toml").write_text(CONFIG)
+    (pdir / "bizmodel.toml").write_text(PROJECT_TOML)
     capsys.readouterr()
     return pdir
 
@@ -173,8 +115,8 @@ def chain(
     from bizmodel.config import ServerSettings
     from bizmodel.server import create_app
 
-    log = event_log(df)
-    log.to_csv(tmp_path / "log.csv", index=False)
+    log = hillstrom_event_log(df)
+    log.assign(time=[t.isoformat() for t in log["time"]]).to_csv(tmp_path / "log.csv", index=False)
     flat = df.assign(arm=df["segment"].map(ARMS), user_id=[f"c{i}" for i in range(len(df))])
     flat.to_csv(tmp_path / "flat.csv", index=False)
     # the oracle's lever file (the store's side reads them from [experiments.email])
@@ -202,14 +144,7 @@ def chain(
         headers = {"X-API-Key": KEY}
         body = {"name": "email", "variants": [{"name": a} for a in ARMS.values()]}
         assert client.post("/v1/experiments", json=body, headers=headers).status_code == 201
-        events = []
-        for k, (u, t, e, v, a) in enumerate(subset.itertuples(index=False)):
-            ev: dict[str, Any] = {"user_id": u, "type": e, "ts": t, "client_event_id": f"e{k}"}
-            if isinstance(v, float) and not math.isnan(v):
-                ev["value"] = v
-            if isinstance(a, str):
-                ev |= {"experiment": "email", "variant": a}
-            events.append(ev)
+        events = hillstrom_api_events(subset)
         for k in range(0, len(events), 1000):
             r = client.post("/v1/events", json={"events": events[k : k + 1000]}, headers=headers)
             assert r.status_code == 200, r.text
