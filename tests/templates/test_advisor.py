@@ -232,7 +232,7 @@ def test_model_sizes_are_the_measured_minilm_and_mpnet() -> None:
     spec's choices against them (cost ratio, hosting, a run's own measured small cost)."""
     from bizmodel.templates.advisor.business import business_spec
     from bizmodel.templates.advisor.market import MODEL_SIZES, SubscriberTruth
-    from bizmodel.templates.advisor.measured import MEASURED, QUALITY_LOGS
+    from bizmodel.templates.advisor.measured import COST_RERUN, MEASURED, QUALITY_LOGS
 
     logs = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
     for size, (log, who, model) in zip(("small", "large"), QUALITY_LOGS, strict=True):
@@ -241,6 +241,10 @@ def test_model_sizes_are_the_measured_minilm_and_mpnet() -> None:
         assert sorted(scores) == [0, 1, 2]
         assert MEASURED[size].quality == pytest.approx(np.mean(list(scores.values())), abs=5e-5)
     assert MODEL_SIZES["small"].quality == 0.7622 and MODEL_SIZES["large"].quality == 0.8451
+    rerun = (Path(__file__).resolve().parents[2] / COST_RERUN).read_text().splitlines()
+    cpu = [json.loads(x)["infer_cpu_s_per_1k"] for x in rerun if x.startswith("{")]
+    ours = [MEASURED["small"].cpu_s_per_1k, MEASURED["large"].cpu_s_per_1k]
+    assert cpu == pytest.approx(ours, rel=0.1)  # the kept rerun of the command, within 10%
     # 4.14 and 32.8 CPU-s per 1k predictions at $0.04 per CPU-hour
     assert MODEL_SIZES["large"].cost_usd_per_request == pytest.approx(32.8e-3 * 0.04 / 3600)
     t = SubscriberTruth()
