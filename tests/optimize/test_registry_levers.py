@@ -270,3 +270,22 @@ def test_a_spec_file_finds_its_projects_registry_or_the_registry_option(
     assert out["sources"]["model=large"].startswith("quality 0.845 (headlines-mpnet v2 test")
     assert cli_run(["evaluate-plan", str(elsewhere), "--set", "model=small"]) == 1
     assert "levers.model.registry.small: no model registry at" in capsys.readouterr().err
+
+
+def test_a_project_reads_its_own_registry_dir_and_prices(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--project``: bizmodel.toml's registry_dir and [server] cpu_usd_per_hour decide."""
+    from bizmodel.cli import run as cli_run
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "bizmodel.toml").write_text(
+        f'registry_dir = "{registry}"\n[server]\ncpu_usd_per_hour = 0.4\n' + TOML
+    )
+    assert cli_run(["evaluate-plan", "--project", str(proj), "--set", "model=large", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["objective"] == pytest.approx(_profit(LARGE_Q, _usd(LARGE_CPU_S, 0.4), 120.0))
+    assert out["sources"]["model=large"].endswith(
+        "(measured: 32.8 CPU-s per 1k at $0.4 per CPU-hour)"
+    )
