@@ -1,6 +1,7 @@
 """Training speed: a plain Hugging Face ``Trainer`` script vs ``bizmodel.finetune.train``.
 
-Same model (the packaged all-MiniLM-L6-v2), same data (SemEval-2017 Task 5 headlines,
+Same model (the packaged all-MiniLM-L6-v2, or ``--model``), same data (SemEval-2017 Task 5
+headlines,
 official ``train`` split, (company, title) pair, dev = the same seeded 10% of train for
 both), same hyper-parameters (epochs, lr, batch size, warm-up ratio, weight decay,
 max_length, seed, threads), in ONE process, runs interleaved (Trainer, bizmodel, Trainer,
@@ -77,6 +78,7 @@ def run_trainer(df: pd.DataFrame, hp: dict, seed: int) -> dict:
     run = run_trainer_script(
         df[df["split"] == "train"],
         dev,
+        model=hp["model"],
         epochs=hp["epochs"],
         lr=hp["lr"],
         batch_size=hp["batch_size"],
@@ -113,6 +115,7 @@ def run_bizmodel(df: pd.DataFrame, hp: dict, seed: int, extra: dict) -> dict:
             target="score",
             split_column="split",
             output=os.path.join(tmp, "m"),
+            model=hp["model"],
             epochs=hp["epochs"],
             lr=hp["lr"],
             batch_size=hp["batch_size"],
@@ -155,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--model", default="packaged", help="base model of both sides (a local folder or id)"
+    )
+    ap.add_argument(
         "--bizmodel-options",
         default="{}",
         help="JSON of extra TrainConfig fields for bizmodel, e.g. '{\"patience\": 10}'",
@@ -174,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
         "warmup_ratio": args.warmup_ratio,
         "weight_decay": args.weight_decay,
         "threads": args.threads,
+        "model": args.model,
     }
     extra = json.loads(args.bizmodel_options)
     df = load_frame()
