@@ -1,9 +1,8 @@
 """Training speed: a plain Hugging Face ``Trainer`` script vs ``bizmodel.finetune.train``.
 
 Same model (the packaged all-MiniLM-L6-v2, or ``--model``), same data (SemEval-2017 Task 5
-headlines,
-official ``train`` split, (company, title) pair, dev = the same seeded 10% of train for
-both), same hyper-parameters (epochs, lr, batch size, warm-up ratio, weight decay,
+headlines, official ``train`` split, (company, title) pair, dev = the same seeded 10% of
+train for both), same hyper-parameters (epochs, lr, batch size, warm-up ratio, weight decay,
 max_length, seed, threads), in ONE process, runs interleaved (Trainer, bizmodel, Trainer,
 ...) so that load on the shared machine hits both alike.
 
