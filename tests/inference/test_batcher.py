@@ -94,3 +94,45 @@ def test_max_batch_size_is_respected(max_batch_size: int) -> None:
 
     run(main())
     assert max(sizes) <= max_batch_size and sum(sizes) == 10
+
+
+def test_workers_run_batches_side_by_side() -> None:
+    # Two batches must be in fn at the same time for the barrier to open (one worker: broken).
+    barrier = threading.Barrier(2, timeout=10)
+    threads: set[str] = set()
+
+    def fn(items: list[int]) -> list[int]:
+        threads.add(threading.current_thread().name)
+        barrier.wait()
+        return [x + 1 for x in items]
+
+    async def main() -> list[list[int]]:
+        b = MicroBatcher(fn, max_batch_size=1, max_wait_ms=0, workers=2)
+        out = await asyncio.gather(b.submit([1]), b.submit([2]))
+        await b.stop()
+        return list(out)
+
+    assert run(main()) == [[2], [3]]
+    assert threads == {"bizmodel-infer_0", "bizmodel-infer_1"}
+
+
+def test_one_worker_runs_one_batch_at_a_time() -> None:
+    busy, most = [0], [0]
+    lock = threading.Lock()
+
+    def fn(items: list[int]) -> list[int]:
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.002)
+        with lock:
+            busy[0] -= 1
+        return items
+
+    async def main() -> None:
+        b = MicroBatcher(fn, max_batch_size=2, max_wait_ms=0)
+        await asyncio.gather(*(b.submit([i]) for i in range(12)))
+        await b.stop()
+
+    run(main())
+    assert most[0] == 1

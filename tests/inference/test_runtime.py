@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -111,11 +113,25 @@ def test_onnx_batches_in_parallel_equal_one_thread_in_sequence(model, tmp_path) 
     sequential = OnnxRuntime(model, path, threads=1)  # one worker: batches one after another
     parallel = OnnxRuntime(model, path, threads=2)
     assert parallel.workers == 2 and sequential.workers == 1
+    # A one-thread session computes in the caller's thread: a server may run batches side by
+    # side, one per core; a multi-thread session keeps the cores busy itself.
+    cores = os.cpu_count() or 1
+    assert sequential.parallel_batches == (cores if cores > 1 else 1)
+    assert parallel.parallel_batches == 1
     want = sequential.predict(texts, pairs, batch_size=5)  # 10 batches
     got = parallel.predict(texts, pairs, batch_size=5)
     np.testing.assert_allclose(got, want, atol=1e-5)  # same batches, one-thread sessions
     assert parallel._single is not None  # the batch-parallel path ran
     np.testing.assert_allclose(got, TorchRuntime(model).predict(texts, pairs), atol=FP32_ATOL)
+    # Calls from several threads at once (the server's batches side by side): same answers.
+    chunks = [slice(i, i + 3) for i in range(0, len(texts), 3)]
+    with ThreadPoolExecutor(4) as ex:
+        side_by_side = list(
+            ex.map(lambda s: sequential.predict(texts[s], pairs[s] if pairs else None), chunks)
+        )
+    one_by_one = [sequential.predict(texts[s], pairs[s] if pairs else None) for s in chunks]
+    for a, b in zip(side_by_side, one_by_one, strict=True):
+        np.testing.assert_array_equal(a, b)
     one_batch = OnnxRuntime(model, path, threads=2)
     one_batch.predict(texts[:5], pairs[:5] if pairs else None)
     assert one_batch._single is None  # a single batch keeps the multi-thread session

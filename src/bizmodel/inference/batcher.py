@@ -3,10 +3,12 @@
 Requests wait in an ``asyncio.Queue``. The batching loop takes the first waiting request, then
 keeps taking more until the batch holds ``max_batch_size`` items or ``max_wait_ms`` has passed
 since it started waiting; whatever arrived while the previous batch was computing is taken at
-once. The batch function runs in a dedicated worker thread, never on the event loop, and an
-optional ``after`` function (e.g. logging the predictions in one transaction) runs in a second
-thread so the next forward pass overlaps with it. A request's future is resolved only after
-``after`` has returned.
+once. The batch function runs in dedicated worker threads, never on the event loop: with
+``workers`` > 1, up to that many batches run side by side (each takes the queue's next batch as
+soon as a worker is free), so a runtime whose forward pass uses one core can keep several cores
+busy. An optional ``after`` function (e.g. logging the predictions in one transaction) runs in a
+separate thread so the next forward pass overlaps with it. A request's future is resolved only
+after ``after`` has returned.
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ class MicroBatcher:
         what callers receive (default: the results unchanged).
     on_batch : callable, optional
         Called with the batch size after each batch (metrics).
+    workers : int
+        Most batches computed at the same time, each in its own thread (``fn`` must then be
+        safe to call from several threads at once).
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> async def main():
+    ...     b = MicroBatcher(lambda xs: [x * 2 for x in xs], workers=2)
+    ...     out = await asyncio.gather(b.submit([1, 2]), b.submit([3]))
+    ...     await b.stop()
+    ...     return out
+    >>> asyncio.run(main())
+    [[2, 4], [6]]
     """
 
     def __init__(
@@ -59,21 +75,25 @@ class MicroBatcher:
         max_wait_ms: float = 5.0,
         after: Callable[[list[Any], list[Any], list[Any]], list[Any]] | None = None,
         on_batch: Callable[[int], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self.fn = fn
         self.after = after
         self.on_batch = on_batch
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
+        self.workers = max(1, int(workers))
         self._queue: asyncio.Queue[_Request] | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Task[None]] = set()
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="bizmodel-infer")
+        self._worker = ThreadPoolExecutor(self.workers, thread_name_prefix="bizmodel-infer")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="bizmodel-log")
 
     async def start(self) -> None:
         if self._task is None:
             self._queue = asyncio.Queue()
+            self._slots = asyncio.Semaphore(self.workers)
             self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -118,22 +138,34 @@ class MicroBatcher:
         return batch
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
+        assert self._slots is not None
         while True:
-            reqs = await self._collect()
-            items = [it for r in reqs for it in r.items]
+            # Collect only once a worker is free: requests arriving meanwhile join the batch.
+            await self._slots.acquire()
             try:
-                results = await loop.run_in_executor(self._worker, self.fn, items)
-            except Exception as exc:
-                for r in reqs:
-                    if not r.future.done():
-                        r.future.set_exception(exc)
-                continue
-            if self.on_batch is not None:
-                self.on_batch(len(items))
-            task = asyncio.create_task(self._finish(reqs, items, results))
+                reqs = await self._collect()
+            except BaseException:
+                self._slots.release()
+                raise
+            task = asyncio.create_task(self._run(reqs))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    async def _run(self, reqs: list[_Request]) -> None:
+        assert self._slots is not None
+        items = [it for r in reqs for it in r.items]
+        try:
+            results = await asyncio.get_running_loop().run_in_executor(self._worker, self.fn, items)
+        except Exception as exc:
+            for r in reqs:
+                if not r.future.done():
+                    r.future.set_exception(exc)
+            return
+        finally:
+            self._slots.release()
+        if self.on_batch is not None:
+            self.on_batch(len(items))
+        await self._finish(reqs, items, results)
 
     async def _finish(self, reqs: list[_Request], items: list[Any], results: list[Any]) -> None:
         try:

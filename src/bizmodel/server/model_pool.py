@@ -196,15 +196,19 @@ class ModelPool:
             max_wait_ms=server.max_wait_ms,
             after=lambda items, results, ctx: self._log(served, items, results, ctx),
             on_batch=self.metrics.batch_size.observe,
+            workers=getattr(runtime, "parallel_batches", 1),
         )
         return served
 
     def _infer(self, served: ServedModel, items: list[tuple[str, str | None]]) -> list[Any]:
         texts = [t for t, _ in items]
         pairs = [p or "" for _, p in items] if served.pair_column else None
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        # Batches side by side each compute in their own thread: count that thread's CPU only.
+        # Otherwise the runtime may use other threads (intra-op pools): count the process's.
+        clock = time.thread_time if getattr(served.batcher, "workers", 1) > 1 else time.process_time
+        cpu0, wall0 = clock(), time.perf_counter()
         out = served.runtime.predict(texts, pairs, batch_size=max(len(items), 1))
-        cpu_each = (time.process_time() - cpu0) / max(len(items), 1)
+        cpu_each = (clock() - cpu0) / max(len(items), 1)
         wall_each = (time.perf_counter() - wall0) / max(len(items), 1)
         return [(np.asarray(o).tolist(), cpu_each, wall_each) for o in out]
 
