@@ -25,3 +25,44 @@ def test_the_spec_is_found_with_the_apps_own_settings(
     monkeypatch.setattr(Settings, "load", no_second_load)
     app = create_app(settings)
     assert app.state.spec_path == tmp_path / "business_spec.toml"
+
+
+def test_requests_share_one_store_opened_on_first_use_and_closed_at_shutdown(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages, the API and the path read one store: opened (and migrated) once, not per request
+    nor per builder, and closed when the app shuts down."""
+    from fastapi.testclient import TestClient
+
+    from bizmodel.store import EventStore
+
+    opened: list[EventStore] = []
+    closed: list[EventStore] = []
+    real_open, real_close = EventStore.open, EventStore.close
+
+    def counted_open(url: str) -> EventStore:
+        opened.append(real_open(url))
+        return opened[-1]
+
+    def counted_close(self: EventStore) -> None:
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(EventStore, "open", staticmethod(counted_open))
+    monkeypatch.setattr(EventStore, "close", counted_close)
+    app = create_app(Settings.load(project))
+    with TestClient(app) as client:
+        assert opened == []  # lazily: nothing opened before a request reads the store
+        for url in (
+            "/?days=30",
+            "/experiments",
+            "/experiments/checkout",
+            "/models",
+            "/api/experiments/checkout",
+            "/api/experiments/checkout/path",
+            "/business",
+        ):
+            assert client.get(url).status_code == 200, url
+        assert len(opened) == 1 and closed == []
+        assert app.state.store.get() is opened[0]
+    assert closed == opened  # the shutdown closed it

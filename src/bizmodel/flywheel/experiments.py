@@ -90,7 +90,6 @@ __all__ = [
     "analyze_project_experiment",
     "experiment_results_from_store",
     "project_experiment_units",
-    "project_metric_queries",
 ]
 
 
@@ -100,23 +99,27 @@ def analyze_project_experiment(
     metrics: Sequence[str] | None = None,
     *,
     expect: Expect | None = None,
+    store: EventStore | None = None,
     **options: Any,
 ) -> list[ABTestResult]:
     """Results of ``experiment`` for the project's declared ``metrics``.
 
     Default metrics: the experiment's ``goal`` and ``guardrails`` when ``[experiments.NAME]``
     declares them, else every metric in ``[metrics]``. ``expect`` adds exposure rules to the
-    declared ones (a rule for the same property replaces it). ``options`` go to
-    :func:`experiment_results_from_store` (control, engine, alpha, ...).
+    declared ones (a rule for the same property replaces it). ``store``: the project's store,
+    left open (e.g. a web app's, shared by its requests); default opened and closed here.
+    ``options`` go to :func:`experiment_results_from_store` (control, engine, alpha, as_of,
+    design, ...).
     """
     from bizmodel.store import EventStore
 
     declared = settings.experiments.get(experiment)
-    queries = project_metric_queries(settings, metrics, declared)
-    store = EventStore.open(settings.resolved_database_url())
+    queries = _metric_queries(settings, metrics, declared)
+    own = store is None
+    db = EventStore.open(settings.resolved_database_url()) if store is None else store
     try:
         return experiment_results_from_store(
-            store,
+            db,
             experiment,
             queries,
             declared=declared,
@@ -125,7 +128,8 @@ def analyze_project_experiment(
             **options,
         )
     finally:
-        store.close()
+        if own:
+            db.close()
 
 
 def project_experiment_units(
@@ -172,7 +176,7 @@ def project_experiment_units(
     from bizmodel.store import EventStore
 
     declared = settings.experiments.get(experiment)
-    specs = project_metric_queries(settings, metrics, declared)
+    specs = _metric_queries(settings, metrics, declared)
     queries: dict[str, MetricQuery] = {}
     for name, spec in specs.items():
         if isinstance(spec, RatioQuery):
@@ -195,23 +199,11 @@ def _config_file(settings: Settings) -> str:
     return f"{settings.project_dir / CONFIG_FILE}"
 
 
-def project_metric_queries(
+def _metric_queries(
     settings: Settings, metrics: Sequence[str] | None, declared: ExperimentSettings | None = None
 ) -> dict[str, MetricSpec]:
     """The declared ``metrics`` (default: the experiment's goal and guardrails, else all) as
-    the queries :func:`experiment_results_from_store` takes; one-line errors naming the file.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from pathlib import Path
-    >>> from bizmodel.config import Settings
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "bizmodel.toml").write_text(
-    ...     '[metrics]\\nbought = { type = "any", event = "buy" }\\n')
-    >>> project_metric_queries(Settings.load(folder), None)
-    {'bought': MetricQuery(type='any', event='buy', within_days=None)}
-    """
+    queries; one-line errors naming the file."""
     known = settings.metrics
     where = _config_file(settings)
     if not known:

@@ -31,25 +31,23 @@ def provided_key(headers: Any, cookies: Any) -> str | None:
     return str(cookie) if cookie else None
 
 
-async def check_read(settings: Settings, key: str | None) -> None:
+async def check_read(settings: Settings, key: str | None, store: Any = None) -> None:
     """Pass when reads are open, or ``key`` has role ``read``; else AuthError (401) or
-    PermissionDeniedError (403), as ``GET /v1/...`` answers."""
+    PermissionDeniedError (403), as ``GET /v1/...`` answers. The keys are read from ``store``
+    (:func:`~bizmodel.webapp.pages.store_of`)."""
     if not settings.server.read_requires_key:
         return
     from bizmodel.server.security import KeyRing
-    from bizmodel.store import EventStore
     from bizmodel.store.keys import KeyStore
+    from bizmodel.webapp.pages import store_of
 
-    store = EventStore.open(settings.resolved_database_url())
-    try:
-        principal = await KeyRing(settings.api_keys, KeyStore(store), cache_s=0).authenticate(key)
+    with store_of(settings, store) as db:
+        principal = await KeyRing(settings.api_keys, KeyStore(db), cache_s=0).authenticate(key)
         KeyRing.authorize(principal, "read")
-    finally:
-        store.close()
 
 
 async def promote_version(
-    settings: Settings, key: str | None, name: str, version: int, stage: str
+    settings: Settings, key: str | None, name: str, version: int, stage: str, store: Any = None
 ) -> Any:
     """Point ``stage`` of ``name`` at ``version`` if ``key`` has role ``admin``.
 
@@ -62,12 +60,11 @@ async def promote_version(
     """
     from bizmodel.registry import Registry
     from bizmodel.server.security import KeyRing
-    from bizmodel.store import EventStore
     from bizmodel.store.keys import KeyStore
+    from bizmodel.webapp.pages import store_of
 
-    store = EventStore.open(settings.resolved_database_url())
-    try:
-        keys = KeyStore(store)
+    with store_of(settings, store) as db:
+        keys = KeyStore(db)
         principal = await KeyRing(settings.api_keys, keys, cache_s=0).authenticate(key)
         KeyRing.authorize(principal, "admin")
         registry = Registry(settings.resolved_registry_dir())
@@ -75,5 +72,3 @@ async def promote_version(
         detail = {"version": version, "stage": stage, "via": "webapp"}
         await asyncio.to_thread(keys.audit, principal.id, "model.promote", name, detail)
         return mv
-    finally:
-        store.close()

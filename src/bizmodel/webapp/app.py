@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,45 @@ from bizmodel.report.formatting import (
     kpi_unit,
 )
 
-__all__ = ["create_app", "templates"]
+__all__ = ["AppStore", "create_app", "templates"]
+
+
+class AppStore:
+    """The app's one event store: opened by the first request that reads it, then shared by
+    every request (one engine and its connection pool, not a store opened and migrated per
+    page), closed when the app shuts down or is collected.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> shared = AppStore(Settings.load(tempfile.mkdtemp()))
+    >>> shared.get() is shared.get()
+    True
+    >>> shared.close()
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        import threading
+
+        self._settings = settings
+        self._store: Any = None
+        self._lock = threading.Lock()  # two first requests at once open it once
+
+    def get(self) -> Any:
+        """The open :class:`~bizmodel.store.EventStore` (opened now if it is not)."""
+        with self._lock:
+            if self._store is None:
+                from bizmodel.store import EventStore
+
+                self._store = EventStore.open(self._settings.resolved_database_url())
+            return self._store
+
+    def close(self) -> None:
+        """Close the store if it is open; the next :meth:`get` opens it again."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 def templates() -> Any:
@@ -86,8 +126,20 @@ def create_app(
     from bizmodel.webapp.routes import router
     from bizmodel.webapp.whatif import find_spec
 
-    app = FastAPI(title="bizmodel", docs_url=None, redoc_url=None)
+    shared = AppStore(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            shared.close()
+
+    app = FastAPI(title="bizmodel", docs_url=None, redoc_url=None, lifespan=lifespan)
+    # mounted under `bizmodel serve`, the app gets no lifespan: close the store when it goes
+    weakref.finalize(app, shared.close)
     app.state.settings = settings
+    app.state.store = shared
     app.state.spec_path = find_spec(settings, Path(spec) if spec else None)
     app.state.plan = None  # BusinessPlan, loaded on first use
     app.state.templates = templates()
@@ -118,7 +170,8 @@ def create_app(
             from bizmodel.webapp.admin import check_read, provided_key
 
             try:
-                await check_read(settings, provided_key(request.headers, request.cookies))
+                key = provided_key(request.headers, request.cookies)
+                await check_read(settings, key, shared.get())
             except BizmodelError as exc:
                 return bizmodel_error(request, exc)
         return await call_next(request)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bizmodel.config import Settings
 from bizmodel.webapp.filters import Filters
-from bizmodel.webapp.pages import open_store, period_end, resolve
+from bizmodel.webapp.pages import period_end, resolve, store_of
 
 __all__ = [
     "PATH_POINTS",
@@ -22,23 +22,22 @@ __all__ = [
 PATH_POINTS = 30  # at most this many cut points on an experiment's path over time
 
 
-def experiments_page(settings: Settings, filters: Filters | None = None) -> list[dict[str, Any]]:
+def experiments_page(
+    settings: Settings, filters: Filters | None = None, store: Any = None
+) -> list[dict[str, Any]]:
     """One row per experiment: status, arms, start, users exposed per arm and the SRM check;
     with ``filters``, users first exposed in the period and in the segment."""
     from bizmodel.stats.srm import srm_check
     from bizmodel.webapp.queries import exposures
 
-    store = open_store(settings)
-    try:
-        defined = store.list_experiments()
-        defined += _declared_only(settings, store, {e["name"] for e in defined})
-        scope = resolve(settings, store, filters) if filters is not None else None
+    with store_of(settings, store) as db:
+        defined = db.list_experiments()
+        defined += _declared_only(settings, db, {e["name"] for e in defined})
+        scope = resolve(settings, db, filters) if filters is not None else None
         if scope is None:
-            seen = exposures(store)
+            seen = exposures(db)
         else:
-            seen = exposures(store, scope.since, scope.until, scope.users)
-    finally:
-        store.close()
+            seen = exposures(db, scope.since, scope.until, scope.users)
     rows = []
     for exp in defined:
         arms = [str(v["name"]) for v in exp["variants"]]
@@ -102,39 +101,47 @@ def check_experiment(settings: Settings, store: Any, name: str) -> None:
     --------
     >>> import tempfile
     >>> settings = Settings.load(tempfile.mkdtemp())
-    >>> store = open_store(settings)
-    >>> check_experiment(settings, store, "nope")
+    >>> with store_of(settings) as store:
+    ...     check_experiment(settings, store, "nope")
     Traceback (most recent call last):
     ...
     bizmodel.errors.NotFoundError: no experiment named 'nope'
-    >>> store.close()
     """
     if name not in settings.experiments:
         store.get_experiment(name)  # NotFoundError: "no experiment named 'NAME'"
 
 
 def experiment_page(
-    settings: Settings, name: str, filters: Filters | None = None
+    settings: Settings, name: str, filters: Filters | None = None, store: Any = None
 ) -> dict[str, Any]:
     """Every declared metric's result, exactly ``bizmodel ab-test --experiment NAME --json``
     (the whole run, as the command analyses it); the exposure counts follow ``filters``."""
     from bizmodel.errors import BizmodelError
     from bizmodel.flywheel.experiments import analyze_project_experiment
 
-    row = next((r for r in experiments_page(settings, filters) if r["name"] == name), None)
-    if row is None:
-        from bizmodel.errors import NotFoundError
+    with store_of(settings, store) as db:
+        rows = experiments_page(settings, filters, db)
+        row = next((r for r in rows if r["name"] == name), None)
+        if row is None:
+            from bizmodel.errors import NotFoundError
 
-        raise NotFoundError(f"no experiment named {name!r}")
-    try:
-        results = analyze_project_experiment(settings, name, convention=settings.stats_convention)
-    except BizmodelError as exc:  # no metrics declared, no exposures yet: say so on the page
-        return {"experiment": row, "results": [], "problem": str(exc)}
+            raise NotFoundError(f"no experiment named {name!r}")
+        try:
+            results = analyze_project_experiment(
+                settings, name, store=db, convention=settings.stats_convention
+            )
+        except BizmodelError as exc:  # no metrics declared, no exposures yet: say so
+            return {"experiment": row, "results": [], "problem": str(exc)}
     return {"experiment": row, "results": [r.to_dict() for r in results], "problem": ""}
 
 
 def sequential_path(
-    settings: Settings, name: str, metric: str | None = None, *, points: int = PATH_POINTS
+    settings: Settings,
+    name: str,
+    metric: str | None = None,
+    *,
+    points: int = PATH_POINTS,
+    store: Any = None,
 ) -> dict[str, Any]:
     """The experiment's results over time: at midnights (UTC) from the day after the first
     exposure to the one after the last event (at most ``points`` of them, evenly spaced),
@@ -156,26 +163,20 @@ def sequential_path(
     from bizmodel.config import CONFIG_FILE
     from bizmodel.errors import BizmodelError
     from bizmodel.flywheel.design import experiment_design
-    from bizmodel.flywheel.experiments import (
-        experiment_results_from_store,
-        project_metric_queries,
-    )
+    from bizmodel.flywheel.experiments import analyze_project_experiment
     from bizmodel.webapp.queries import exposures
 
     declared = settings.experiments.get(name)
-    config_file = str(settings.project_dir / CONFIG_FILE)
     out: list[dict[str, Any]] = []
-    store = open_store(settings)  # one store and one design for every cut
-    try:
-        check_experiment(settings, store, name)
-        got = exposures(store).get(name)
-        end = period_end(settings, store)
+    with store_of(settings, store) as db:  # one store and one design for every cut
+        check_experiment(settings, db, name)
+        got = exposures(db).get(name)
+        end = period_end(settings, db)
         if got is None or got.first is None or end is None:
             return {"metric": metric, "points": []}
         try:
-            queries = project_metric_queries(settings, [metric] if metric else None, declared)
-            design = experiment_design(store, name, declared, config_file)
-        except BizmodelError:  # no metrics declared, arms that disagree: no path to draw
+            design = experiment_design(db, name, declared, str(settings.project_dir / CONFIG_FILE))
+        except BizmodelError:  # arms that disagree with the store's: no path to draw
             return {"metric": metric, "points": []}
         first = got.first.astimezone(dt.UTC)
         day0 = first.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
@@ -185,18 +186,17 @@ def sequential_path(
         cuts = [c for c in cuts if c < end] + [end]
         for cut in cuts:
             try:
-                [r, *_] = experiment_results_from_store(
-                    store,
+                [r, *_] = analyze_project_experiment(
+                    settings,
                     name,
-                    queries,
-                    declared=declared,
-                    config_file=config_file,
-                    as_of=cut,
+                    [metric] if metric else None,
+                    store=db,
                     design=design,
                     sequential=True,
                     convention=settings.stats_convention,
+                    as_of=cut,
                 )
-            except BizmodelError:  # nobody exposed yet at this cut, no event of a type yet
+            except BizmodelError:  # nobody exposed yet at this cut, no metric declared, ...
                 continue
             metric = r.metric
             users = sum(a.n for a in r.arms)
@@ -211,8 +211,6 @@ def sequential_path(
                 }
                 for c in r.comparisons
             ]
-    finally:
-        store.close()
     return {"metric": metric, "points": out}
 
 

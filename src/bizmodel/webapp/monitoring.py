@@ -28,7 +28,7 @@ from bizmodel.config import Settings
 from bizmodel.report.formatting import format_number, kpi_label, kpi_unit, plotly_format
 from bizmodel.report.project import with_text
 from bizmodel.webapp.filters import Filters
-from bizmodel.webapp.pages import open_store, resolve
+from bizmodel.webapp.pages import resolve, store_of
 
 __all__ = ["MODEL_KPIS", "drift_bins", "monitoring_page", "with_text"]
 
@@ -191,7 +191,7 @@ def _kpi_panels(kpis: dict[str, Any], served: bool) -> list[dict[str, Any]]:
 
 
 def monitoring_page(
-    settings: Settings, filters: Filters, embed: Embed | None = None
+    settings: Settings, filters: Filters, embed: Embed | None = None, store: Any = None
 ) -> dict[str, Any]:
     """Drift of the filtered period against the period before it, per feature with its
     histogram and verdict, the model's KPI panels that have data, and the drift alerts.
@@ -205,17 +205,14 @@ def monitoring_page(
 
     days = filters.n_days
     empty = {"days": days, "features": [], "panels": [], "alerts": [], "drift": None}
-    store = open_store(settings)
-    try:
-        scope = resolve(settings, store, filters)
+    with store_of(settings, store) as db:
+        scope = resolve(settings, db, filters)
         if scope is None:
             return {**empty, "empty": True, "scope": "", "why": "no events yet"}
         since, until = scope.since, scope.until
         events, predictions, feedback = period_frames(
-            store, until - 2 * scope.span, until, scope.users
+            db, until - 2 * scope.span, until, scope.users
         )
-    finally:
-        store.close()
     predictions = None if predictions is None else with_text(predictions)
     if events.empty or not (events["ts"] >= since).any():
         why = "no event in this period" + (" and segment" if filters.segment else "")

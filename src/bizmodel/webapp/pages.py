@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ __all__ = [
     "overview_page",
     "period_end",
     "resolve",
+    "store_of",
 ]
 # KPIs of served predictions: without any in the period they are zeros that mean "no model
 # served", and the margin a revenue with no cost subtracted; not shown then
@@ -43,20 +46,38 @@ def open_store(settings: Settings) -> Any:
     return EventStore.open(settings.resolved_database_url())
 
 
+@contextmanager
+def store_of(settings: Settings, store: Any = None) -> Iterator[Any]:
+    """``store`` when given (the app's, shared by its requests: left open), else the
+    project's, opened here and closed on exit. Every builder takes its ``store`` this way.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> settings = Settings.load(tempfile.mkdtemp())
+    >>> with store_of(settings) as mine:
+    ...     with store_of(settings, mine) as same:
+    ...         same is mine
+    True
+    """
+    if store is not None:
+        yield store
+        return
+    own = open_store(settings)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
 def period_end(settings: Settings, store: Any = None) -> dt.datetime | None:
     """Midnight after the latest event (or the analysis cut-off of a simulated run), read
-    from ``store`` (default: the project's, opened and closed here)."""
+    from ``store`` (:func:`store_of`)."""
     from bizmodel.report.project import analysis_cutoff
     from bizmodel.webapp.queries import last_event_time
 
-    if store is not None:
-        last = last_event_time(store)
-    else:
-        store = open_store(settings)
-        try:
-            last = last_event_time(store)
-        finally:
-            store.close()
+    with store_of(settings, store) as db:
+        last = last_event_time(db)
     if last is None:
         return None
     end = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
@@ -120,7 +141,7 @@ def resolve(settings: Settings, store: Any, filters: Filters) -> Scope | None:
 
 
 def overview_page(
-    settings: Settings, filters: Filters, margin: dict[str, Any] | None = None
+    settings: Settings, filters: Filters, margin: dict[str, Any] | None = None, store: Any = None
 ) -> dict[str, Any]:
     """KPI tiles over the filtered period (value, change vs the period of the same length
     before it, a daily sparkline) and the alerts fired on any day of the period.
@@ -138,17 +159,14 @@ def overview_page(
 
     days = filters.n_days
     nothing = {"days": days, "tiles": [], "alerts": [], "end": None, "margin": margin}
-    store = open_store(settings)
-    try:
-        scope = resolve(settings, store, filters)
+    with store_of(settings, store) as db:
+        scope = resolve(settings, db, filters)
         if scope is None:
             return {**nothing, "empty": True, "scope": ""}
         end, span = scope.until, scope.span
         # the drift comparison reads the 7 days before the period's last 7 too
         since = end - max(2 * span, dt.timedelta(days=14))
-        events, predictions, feedback = period_frames(store, since, end, scope.users)
-    finally:
-        store.close()
+        events, predictions, feedback = period_frames(db, since, end, scope.users)
     if events.empty or not (events["ts"] >= scope.since).any():
         return {**nothing, "empty": False, "none_here": True, "scope": scope.describe()}
     periods = compute_kpis(
@@ -222,7 +240,9 @@ def sparkline(values: list[float | None], width: int = 120, height: int = 28) ->
     )
 
 
-def models_page(settings: Settings, filters: Filters | None = None) -> list[dict[str, Any]]:
+def models_page(
+    settings: Settings, filters: Filters | None = None, store: Any = None
+) -> list[dict[str, Any]]:
     """Every registered version: quality, inference cost per 1k (measured or given, with the
     hardware and the spread of the repeats), stage, recorded checks, and what it served in the
     filtered period (predictions, mean latency, compute cost; to the segment's users)."""
@@ -231,13 +251,10 @@ def models_page(settings: Settings, filters: Filters | None = None) -> list[dict
 
     registry = Registry(settings.resolved_registry_dir())
     served = {}
-    store = open_store(settings)
-    try:
-        scope = resolve(settings, store, filters or Filters())
+    with store_of(settings, store) as db:
+        scope = resolve(settings, db, filters or Filters())
         if scope is not None:
-            served = served_by_version(store, scope.since, scope.until, scope.users)
-    finally:
-        store.close()
+            served = served_by_version(db, scope.since, scope.until, scope.users)
     usd_per_cpu_s = settings.server.cpu_usd_per_hour / 3600
     rows = []
     for name in registry.names():
@@ -294,21 +311,20 @@ def analysis_figures(settings: Settings) -> list[dict[str, Any]]:
     ]
 
 
-def observed_period(settings: Settings, filters: Filters) -> dict[str, Any] | None:
+def observed_period(
+    settings: Settings, filters: Filters, store: Any = None
+) -> dict[str, Any] | None:
     """Revenue, active users and compute cost of the filtered period (one KPI window of its
     length, ``bizmodel monitor --window {days}D``), for the Business page to set beside the
     plan; None without events in it."""
     from bizmodel.monitor.kpi import compute_kpis
     from bizmodel.webapp.queries import period_frames
 
-    store = open_store(settings)
-    try:
-        scope = resolve(settings, store, filters)
+    with store_of(settings, store) as db:
+        scope = resolve(settings, db, filters)
         if scope is None:
             return None
-        frames = period_frames(store, scope.since, scope.until, scope.users)
-    finally:
-        store.close()
+        frames = period_frames(db, scope.since, scope.until, scope.users)
     if frames[0].empty:
         return None
     report = compute_kpis(

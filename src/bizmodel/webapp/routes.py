@@ -36,19 +36,21 @@ def _filters(request: Request) -> Filters:
     return Filters.parse(request.query_params)
 
 
+def _store(request: Request) -> Any:
+    """The app's event store, shared by every request (:class:`~bizmodel.webapp.app.AppStore`)."""
+    return request.app.state.store.get()
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PlanDep = Annotated[BusinessPlan | None, Depends(_plan)]
 FiltersDep = Annotated[Filters, Depends(_filters)]
+StoreDep = Annotated[Any, Depends(_store)]
 
 
 def _segments(request: Request) -> list[tuple[str, str]]:
     from bizmodel.webapp.queries import segment_choices
 
-    store = pages.open_store(request.app.state.settings)
-    try:
-        return segment_choices(store)
-    finally:
-        store.close()
+    return segment_choices(_store(request))
 
 
 def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -79,8 +81,10 @@ def _margin(request: Request) -> dict[str, Any] | None:
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
-    data = pages.overview_page(settings, filters, margin=_margin(request))
+def overview(
+    request: Request, settings: SettingsDep, filters: FiltersDep, store: StoreDep
+) -> HTMLResponse:
+    data = pages.overview_page(settings, filters, margin=_margin(request), store=store)
     return _render(
         request, "overview.html", title="Overview", active="overview", filters=filters, **data
     )
@@ -98,8 +102,10 @@ def _embed(request: Request) -> Any:
 
 
 @router.get("/monitoring", response_class=HTMLResponse)
-def monitoring(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
-    data = monitoring_page(settings, filters, embed=_embed(request))
+def monitoring(
+    request: Request, settings: SettingsDep, filters: FiltersDep, store: StoreDep
+) -> HTMLResponse:
+    data = monitoring_page(settings, filters, embed=_embed(request), store=store)
     charts = [
         {"id": f"chart-drift-{f['name']}", "figure": f["figure"]}
         for f in data["features"]
@@ -111,9 +117,11 @@ def monitoring(request: Request, settings: SettingsDep, filters: FiltersDep) -> 
 
 
 @router.get("/api/monitoring")
-def monitoring_json(request: Request, settings: SettingsDep, filters: FiltersDep) -> Any:
+def monitoring_json(
+    request: Request, settings: SettingsDep, filters: FiltersDep, store: StoreDep
+) -> Any:
     """The Monitoring page's data: per feature its drift (``monitor --json``'s) and bins."""
-    data = monitoring_page(settings, filters, embed=_embed(request))
+    data = monitoring_page(settings, filters, embed=_embed(request), store=store)
     for f in data["features"]:
         f.pop("figure", None)
     for p in data["panels"]:
@@ -122,8 +130,10 @@ def monitoring_json(request: Request, settings: SettingsDep, filters: FiltersDep
 
 
 @router.get("/experiments", response_class=HTMLResponse)
-def experiments(request: Request, settings: SettingsDep, filters: FiltersDep) -> HTMLResponse:
-    rows = exp_pages.experiments_page(settings, filters)
+def experiments(
+    request: Request, settings: SettingsDep, filters: FiltersDep, store: StoreDep
+) -> HTMLResponse:
+    rows = exp_pages.experiments_page(settings, filters, store)
     context = {"title": "Experiments", "active": "experiments", "filters": filters}
     return _render(request, "experiments.html", rows=rows, **context)
 
@@ -134,12 +144,13 @@ def experiment(
     name: str,
     settings: SettingsDep,
     filters: FiltersDep,
+    store: StoreDep,
     path: bool = False,
 ) -> HTMLResponse:
-    data = exp_pages.experiment_page(settings, name, filters)
+    data = exp_pages.experiment_page(settings, name, filters, store)
     figures = exp_pages.lift_figures(data["results"])
     if path and data["results"]:  # one analysis per day: only on request
-        figure = exp_pages.path_figure(exp_pages.sequential_path(settings, name))
+        figure = exp_pages.path_figure(exp_pages.sequential_path(settings, name, store=store))
         if figure is not None:
             figures.append({"id": "chart-path", "figure": figure})
     return _render(
@@ -155,25 +166,29 @@ def experiment(
 
 
 @router.get("/api/experiments/{name}")
-def experiment_json(name: str, settings: SettingsDep) -> dict[str, Any]:
+def experiment_json(name: str, settings: SettingsDep, store: StoreDep) -> dict[str, Any]:
     """The page's data; ``results`` is what ``bizmodel ab-test --experiment NAME --json`` prints."""
-    return exp_pages.experiment_page(settings, name)
+    return exp_pages.experiment_page(settings, name, store=store)
 
 
 @router.get("/api/experiments/{name}/path")
 def experiment_path_json(
-    name: str, settings: SettingsDep, metric: str | None = None
+    name: str, settings: SettingsDep, store: StoreDep, metric: str | None = None
 ) -> dict[str, Any]:
     """The sequential test's lift and always-valid interval per arm at each day's end; 404
     for an experiment neither declared nor stored."""
-    return exp_pages.sequential_path(settings, name, metric)
+    return exp_pages.sequential_path(settings, name, metric, store=store)
 
 
 @router.get("/models", response_class=HTMLResponse)
 def models(
-    request: Request, settings: SettingsDep, filters: FiltersDep, promoted: str = ""
+    request: Request,
+    settings: SettingsDep,
+    filters: FiltersDep,
+    store: StoreDep,
+    promoted: str = "",
 ) -> HTMLResponse:
-    rows = pages.models_page(settings, filters)
+    rows = pages.models_page(settings, filters, store)
     context = {"title": "Models", "active": "models", "rows": rows, "promoted": promoted}
     return _render(request, "models.html", filters=filters, **context)
 
@@ -193,7 +208,12 @@ async def promote(request: Request, settings: SettingsDep) -> Any:
     except ValueError:
         raise ConfigError(f"version: got {form.get('version')!r}; valid: a whole number") from None
     mv = await promote_version(
-        settings, form.get("api_key"), form.get("name", ""), version, form.get("stage", "")
+        settings,
+        form.get("api_key"),
+        form.get("name", ""),
+        version,
+        form.get("stage", ""),
+        _store(request),
     )
     root = request.scope.get("root_path", "").rstrip("/")
     return RedirectResponse(f"{root}/models?promoted={mv.name}+v{mv.version}", status_code=303)
@@ -201,12 +221,12 @@ async def promote(request: Request, settings: SettingsDep) -> Any:
 
 @router.get("/business", response_class=HTMLResponse)
 def business(
-    request: Request, plan: PlanDep, settings: SettingsDep, filters: FiltersDep
+    request: Request, plan: PlanDep, settings: SettingsDep, filters: FiltersDep, store: StoreDep
 ) -> HTMLResponse:
     context: dict[str, Any] = {"title": "Business", "active": "business", "plan": plan}
     context["figures"] = pages.analysis_figures(settings)
     context["spec_files"] = SPEC_FILES
-    context["observed"] = pages.observed_period(settings, filters)
+    context["observed"] = pages.observed_period(settings, filters, store)
     if plan is not None:
         levers = plan.parse(request.query_params)
         context.update(fields=plan.levers(), chosen=levers, result=_whatif(plan, levers))
@@ -253,7 +273,8 @@ async def login(request: Request, settings: SettingsDep) -> Any:
 
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
     key = form.get("api_key") or None
-    await check_read(settings.model_copy(update={"server": _reads_need_key(settings)}), key)
+    reads_need_key = settings.model_copy(update={"server": _reads_need_key(settings)})
+    await check_read(reads_need_key, key, _store(request))
     root = request.scope.get("root_path", "").rstrip("/")
     answer = RedirectResponse(f"{root}/", status_code=303)
     answer.set_cookie(KEY_COOKIE, key or "", httponly=True, samesite="strict", path=root or "/")
