@@ -136,3 +136,38 @@ def test_one_worker_runs_one_batch_at_a_time() -> None:
 
     run(main())
     assert most[0] == 1
+
+
+def test_batches_that_finish_while_after_runs_share_its_next_call() -> None:
+    # `after` blocks on its first call until all 4 batches are computed: the 3 that finished
+    # meanwhile go to its second call together. A failing group is retried batch by batch,
+    # so only the batch with the bad item fails.
+    computed = [0]
+    all_computed = threading.Event()
+    calls: list[list[int]] = []
+
+    def on_batch(n: int) -> None:  # on the event loop, just before the batch waits for `after`
+        computed[0] += 1
+        if computed[0] == 4:
+            all_computed.set()
+
+    def after(items: list[int], results: list[int], ctx: list[None]) -> list[int]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            assert all_computed.wait(10)
+        if -1 in items:
+            raise ValueError("bad row")
+        return [r * 10 for r in results]
+
+    async def main() -> list[object]:
+        b = MicroBatcher(
+            lambda xs: xs, max_batch_size=1, max_wait_ms=0, after=after, on_batch=on_batch
+        )
+        out = await asyncio.gather(*(b.submit([x]) for x in (1, 2, -1, 4)), return_exceptions=True)
+        await b.stop()
+        return list(out)
+
+    out = run(main())
+    assert out[0] == [10] and out[1] == [20] and out[3] == [40]
+    assert isinstance(out[2], ValueError)
+    assert calls == [[1], [2, -1, 4], [2], [-1], [4]]
