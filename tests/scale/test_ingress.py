@@ -106,7 +106,7 @@ def test_a_prediction_whose_replica_died_is_answered_by_the_next() -> None:
     replicas = FlakyReplicas(deaths=2)
     r = _post(replicas, "/v1/predict", {"text": "a"})
     assert (r.status_code, r.json()) == (200, {"ok": True})
-    assert len(replicas.seen) == 3
+    assert len(replicas.seen) == 3 and r.headers["x-bizmodel-attempts"] == "3"
     assert {s.body for s in replicas.seen} == {b'{"text":"a"}'}  # the same body every time
     assert all(dict(s.headers)[b"x-api-key"] == KEY.encode() for s in replicas.seen)
 
@@ -211,6 +211,7 @@ def test_the_app_answers_the_same_through_call_asgi(app_settings: Any) -> None:
 
     got, got_bad = asyncio.run(go())
     assert got.status_code == want.status_code == 200
+    assert "x-bizmodel-attempts" not in got.headers  # answered at the first try
     values = [p["value"] for p in got.json()["predictions"]]
     assert values == pytest.approx([p["value"] for p in want.json()["predictions"]], abs=1e-6)
     assert (got_bad.status_code, got_bad.json()) == (bad.status_code, bad.json())

@@ -17,6 +17,7 @@ again is decided by :func:`retry_plan`:
   again: the client gets ``503`` with ``"error": "replica_lost"`` (it may or may not have been
   applied).
 
+An answer that needed more than one try says how many in ``X-Bizmodel-Attempts``.
 When every attempt failed the client gets ``503`` ``{"error": "replica_unavailable", ...}``
 with ``Retry-After``: the house one-line JSON error shape, never Serve's plain-text 500.
 
@@ -53,6 +54,8 @@ log = logging.getLogger("bizmodel.server")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: POST routes that only compute (a prediction is logged again when retried).
 PURE_POSTS = frozenset({"/v1/predict", "/v1/explain"})
+#: Response header of an answer that needed more than one try: how many it took.
+ATTEMPTS_HEADER = b"x-bizmodel-attempts"
 #: The POST route whose events are made idempotent with a ``client_event_id``.
 EVENTS_PATH = "/v1/events"
 
@@ -271,7 +274,7 @@ class RetryingIngress:
         retry_after = {"Retry-After": str(self.retry_after_s)}
         for attempt in range(self.attempts):
             try:
-                return await self.send_to_replica(request)
+                response = await self.send_to_replica(request)
             except self.lost as exc:
                 log.warning(
                     "%s %s: the replica died (%s), attempt %d of %d",
@@ -294,6 +297,11 @@ class RetryingIngress:
                 return json_answer(
                     500, "internal_error", "internal error; the server log has the details"
                 )
+            else:
+                if attempt == 0:
+                    return response
+                tries = (ATTEMPTS_HEADER, b"%d" % (attempt + 1))
+                return replace(response, headers=(*response.headers, tries))
             if attempt + 1 < self.attempts:
                 await asyncio.sleep(self.backoff_s * 2**attempt)
         return json_answer(

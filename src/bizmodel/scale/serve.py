@@ -1,12 +1,19 @@
 """``bizmodel serve --backend ray``: the HTTP app as a Ray Serve deployment that scales with load.
 
-Every replica is a Ray actor running the same app as ``bizmodel serve``
+Every model replica is a Ray actor running the same app as ``bizmodel serve``
 (:func:`bizmodel.server.app.create_app`), built on the replica from the caller's settings:
 its own model pool and micro-batcher per served version (requests that reach one replica
 together share its forward passes), its own connection pool to the one configured store.
-Ray Serve's HTTP proxy on the head node spreads requests over the replicas and its
-autoscaler keeps about ``target_ongoing_requests`` requests in flight per replica, between
+Its autoscaler keeps about ``target_ongoing_requests`` requests in flight per replica, between
 ``min_replicas`` and ``max_replicas`` (see :class:`ReplicaScaling`).
+
+In front of them, a thin ingress deployment (:class:`BizmodelIngress`, one replica per node,
+no model, no CPU reserved) receives each request from Serve's HTTP proxy and hands it whole to
+a model replica through a deployment handle. When that replica dies with the request in flight
+(Ray raises ``ActorDiedError``; Serve's proxy alone would answer a plain-text 500), the ingress
+sends an idempotent request again to another replica, giving events without a
+``client_event_id`` one first, and otherwise answers the house JSON 503 with ``Retry-After``
+(:mod:`bizmodel.scale.ingress`).
 
 The store. A write is acknowledged only after its transaction committed, and events carry a
 ``client_event_id``, so a client that retries after a replica died stores each event exactly
@@ -45,11 +52,18 @@ from typing import Any
 
 from bizmodel.config import Settings
 from bizmodel.errors import ConfigError
+from bizmodel.scale.ingress import HttpRequest, HttpResponse, RetryingIngress, call_asgi
 
 #: Ray Serve application and deployment name.
 APP_NAME = "bizmodel"
+#: Ray Serve deployment name of the HTTP entry in front of the model replicas.
+INGRESS_NAME = "bizmodel-ingress"
 #: Response header naming the replica that answered.
 REPLICA_HEADER = "X-Bizmodel-Replica"
+#: Tries of a retryable request whose replica died (first one included).
+INGRESS_ATTEMPTS = 3
+#: Requests one ingress replica holds at once (it only waits on model replicas).
+INGRESS_MAX_ONGOING = 2048
 
 
 @dataclass(frozen=True)
@@ -142,11 +156,37 @@ def check_store(database_url: str, *, nodes: int) -> None:
 
 
 class BizmodelReplica:
-    """One replica: builds ``create_app`` of the settings it was deployed with.
+    """One model replica: runs ``create_app`` of the settings it was deployed with.
 
-    Ray Serve calls :meth:`__serve_build_asgi_app__` on the replica, after the constructor,
-    and runs the app's lifespan (store, registry, model pool) there.
+    The app's lifespan (store, registry, model pool) starts in the constructor and stops when
+    Serve stops the replica. The ingress sends it whole requests (:meth:`forward`); each answer
+    names the replica in :data:`REPLICA_HEADER`.
     """
+
+    async def __init__(self, settings_json: str) -> None:  # type: ignore[misc]  # Serve awaits it
+        from ray import serve
+
+        from bizmodel.server.app import create_app
+
+        self.app = create_app(Settings.model_validate_json(settings_json))
+        self.replica = serve.get_replica_context().replica_id.unique_id.encode()
+        self._lifespan = self.app.router.lifespan_context(self.app)
+        await self._lifespan.__aenter__()
+
+    async def forward(self, request: HttpRequest) -> HttpResponse:
+        """Answer one whole request with the app."""
+        response = await call_asgi(self.app, request)
+        headers = (*response.headers, (REPLICA_HEADER.lower().encode(), self.replica))
+        return HttpResponse(status=response.status, headers=headers, body=response.body)
+
+    async def __del__(self) -> None:
+        await self._lifespan.__aexit__(None, None, None)
+
+
+class BizmodelDirectReplica:
+    """A model replica that is itself the HTTP entry (no ingress): Serve's proxy answers a
+    plain-text 500 when it dies with requests in flight. Kept to measure the ingress's cost
+    (``deploy(..., ingress=False)``)."""
 
     def __init__(self, settings_json: str) -> None:
         self.settings_json = settings_json
@@ -166,6 +206,34 @@ class BizmodelReplica:
             return response
 
         return app
+
+
+class BizmodelIngress:
+    """The HTTP entry: forwards each request to a model replica, retries if that one died.
+
+    See :class:`bizmodel.scale.ingress.RetryingIngress` for what is retried. No model, no
+    store: it reserves no CPU.
+    """
+
+    def __init__(self, model: Any, max_body_bytes: int) -> None:
+        self.model = model  # a DeploymentHandle of the model deployment
+        self.max_body_bytes = max_body_bytes
+
+    def __serve_build_asgi_app__(self) -> Any:
+        from ray.exceptions import RayActorError
+
+        async def send_to_replica(request: HttpRequest) -> HttpResponse:
+            response: HttpResponse = await self.model.forward.remote(request)
+            return response
+
+        # RayActorError covers ActorDiedError (killed, crashed, node lost) and
+        # ActorUnavailableError (unreachable for now).
+        return RetryingIngress(
+            send_to_replica,
+            lost=(RayActorError,),
+            max_body_bytes=self.max_body_bytes,
+            attempts=INGRESS_ATTEMPTS,
+        )
 
 
 def replica_settings(settings: Settings, scaling: ReplicaScaling) -> Settings:
@@ -191,6 +259,7 @@ def deploy(
     *,
     host: str | None = None,
     port: int | None = None,
+    ingress: bool = True,
 ) -> RayServeDeployment:
     """Deploy the app on the Ray cluster this process is connected to; returns once it answers.
 
@@ -203,6 +272,11 @@ def deploy(
     host, port : optional
         Where Ray Serve's HTTP proxy listens (default ``settings.server.host`` / ``port``).
         Cluster-wide: a Serve instance already running on the cluster keeps its own.
+    ingress : bool
+        Put :class:`BizmodelIngress` (one replica per node, no CPU reserved) in front of the
+        model replicas, so a request whose replica dies is retried or answered with JSON 503
+        (default). False: the model replicas are the HTTP entry, as before the ingress (only
+        to measure what the ingress costs).
 
     Notes
     -----
@@ -223,8 +297,20 @@ def deploy(
     host = host or settings.server.host
     port = port or settings.server.port
     serve.start(http_options={"host": host, "port": port})
-    replica = serve.deployment(name=APP_NAME, **scaling.to_ray())(serve.ingress()(BizmodelReplica))
-    serve.run(replica.bind(settings.model_dump_json()), name=APP_NAME, route_prefix="/")
+    settings_json = settings.model_dump_json()
+    if ingress:
+        model = serve.deployment(name=APP_NAME, **scaling.to_ray())(BizmodelReplica)
+        entry = serve.deployment(
+            name=INGRESS_NAME,
+            num_replicas=nodes,  # one per node, beside that node's HTTP proxy
+            max_ongoing_requests=INGRESS_MAX_ONGOING,
+            ray_actor_options={"num_cpus": 0},
+        )(serve.ingress()(BizmodelIngress))
+        app = entry.bind(model.bind(settings_json), settings.server.max_body_bytes)
+    else:
+        direct = serve.ingress()(BizmodelDirectReplica)
+        app = serve.deployment(name=APP_NAME, **scaling.to_ray())(direct).bind(settings_json)
+    serve.run(app, name=APP_NAME, route_prefix="/")
     return RayServeDeployment(
         url=f"http://{host}:{port}",
         app_name=APP_NAME,
@@ -246,6 +332,7 @@ def serve_ray(
     host: str | None = None,
     port: int | None = None,
     on_ready: Any = None,
+    ingress: bool = True,
 ) -> None:
     """Deploy on Ray (joining ``address``, or a local cluster) and serve until interrupted.
 
@@ -264,7 +351,7 @@ def serve_ray(
             # A service manager stops with SIGTERM: clean up as on Ctrl-C (no orphaned Ray
             # processes). Set after ray.init, whose own handler would end the process at once.
             signal.signal(signal.SIGTERM, _interrupt)
-        deployment = deploy(settings, scaling, host=host, port=port)
+        deployment = deploy(settings, scaling, host=host, port=port, ingress=ingress)
         if on_ready is not None:
             on_ready(deployment)
         try:
