@@ -1,6 +1,11 @@
 """Ray Serve: requests/s of ``bizmodel serve --backend ray`` with 1 and 2 replicas, beside
 ``bizmodel serve`` (one uvicorn process), on the same machine, model and requests.
 
+Kinds: ``local`` (``bizmodel serve``), ``ray:N`` (``bizmodel serve --backend ray --replicas N``:
+Serve's proxy -> the retrying ingress -> N model replicas) and ``ray-direct:N`` (the model
+replicas are the HTTP entry, no ingress: ``deploy(..., ingress=False)``, what ``--backend ray``
+was before the ingress). ``ray:N`` beside ``ray-direct:N`` is the cost of the ingress's hop.
+
 Each server runs as its own process on 127.0.0.1, one at a time, under the closed-loop load of
 ``serve_rps.py`` (C keep-alive clients, one (company, headline) pair per request; the client
 runs on the same cores). Every replica writes every prediction to the one store (``--database``,
@@ -41,8 +46,10 @@ def start(kind: str, work: Path, port: int, database: str, runtime: str) -> subp
         "BIZMODEL_SERVER_NUM_THREADS": "1",
     }
     cmd = [sys.executable, "-m", "bizmodel", "serve", "--port", str(port)]
-    if kind != "local":
+    if kind.startswith("ray:"):
         cmd += ["--backend", "ray", "--replicas", kind.split(":")[1]]
+    elif kind.startswith("ray-direct:"):
+        cmd = [sys.executable, __file__, "--serve-direct", kind.split(":")[1], "--port", str(port)]
     log = open(work / f"{kind.replace(':', '-')}.log", "wb")  # noqa: SIM115
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -65,9 +72,21 @@ def wait_ready(port: int, proc: subprocess.Popen, replicas: int) -> None:  # typ
     raise TimeoutError("server not ready")
 
 
+def serve_direct(replicas: int, port: int) -> int:
+    """``bizmodel serve --backend ray`` without the ingress (settings from the environment)."""
+    from bizmodel.config import Settings
+    from bizmodel.scale.serve import ReplicaScaling, serve_ray
+
+    scaling = ReplicaScaling.fixed(replicas)
+    serve_ray(Settings.load(), scaling, host="127.0.0.1", port=port, ingress=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--serve-direct", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--model-dir")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
     ap.add_argument("--max-seconds", type=float, default=15.0)
     ap.add_argument("--requests", type=int, default=3000)
@@ -76,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kinds", nargs="+", default=["local", "ray:1", "ray:2"])
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (medians)")
     args = ap.parse_args(argv)
+    if args.serve_direct is not None:  # the server process of a ray-direct:N kind
+        return serve_direct(args.serve_direct, args.port)
+    if not args.model_dir:
+        ap.error("--model-dir is required")
 
     from bizmodel.datasets import financial_headlines
     from bizmodel.registry import Registry
@@ -120,11 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         f"# medians of {args.repeats} interleaved repeats; 1-min load average at each repeat: "
         f"{', '.join(f'{x:.1f}' for x in loads)}"
     )
-    print(f"{'server':<8} {'conc':>4} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>5}")
+    print(f"{'server':<12} {'conc':>4} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'fail':>5}")
     for (kind, conc), rs in ap_runs.items():
         m = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
         print(
-            f"{kind:<8} {conc:>4} {m['rps']:>7.1f} {m['p50_ms']:>7.1f} {m['p99_ms']:>7.1f} "
+            f"{kind:<12} {conc:>4} {m['rps']:>7.1f} {m['p50_ms']:>7.1f} {m['p99_ms']:>7.1f} "
             f"{m['failures']:>5.0f}"
         )
     return 0
