@@ -179,8 +179,10 @@ class BizmodelReplica:
         headers = (*response.headers, (REPLICA_HEADER.lower().encode(), self.replica))
         return HttpResponse(status=response.status, headers=headers, body=response.body)
 
-    async def __del__(self) -> None:
-        await self._lifespan.__aexit__(None, None, None)
+    async def __del__(self) -> None:  # Serve awaits it when it stops the replica
+        lifespan = getattr(self, "_lifespan", None)  # absent if the constructor failed
+        if lifespan is not None:
+            await lifespan.__aexit__(None, None, None)
 
 
 class BizmodelDirectReplica:
