@@ -17,6 +17,10 @@ Reported per concurrency: requests/s, p50 and p99 latency (ms), failures, RPS ra
 ``--repeats`` interleaved repeats (every server once per repeat).
 
 Run:  python benchmarks/serve_rps.py --model-dir runs/headlines-full --concurrency 8 32
+
+Before/after a change in one call window: ``--baseline-src DIR`` (the ``src`` folder of another
+checkout, e.g. ``git archive HEAD~1 src | tar -x -C /tmp/base``) adds ``baseline:RUNTIME`` servers
+run from that code, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -159,10 +163,11 @@ async def load(
 
 
 def run_server(
-    kind: str, model_dir: str, work: Path, threads: int | None
+    kind: str, model_dir: str, work: Path, threads: int | None, baseline_src: str | None = None
 ) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    src = baseline_src if kind.startswith("baseline:") and baseline_src else SRC
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
     if kind == "naive":
         cmd = [
             sys.executable,
@@ -207,6 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         help="bizmodel runtimes to run: auto, torch, onnx, onnx-int8",
     )
     ap.add_argument("--threads", type=int, default=None, help="bizmodel inference threads")
+    ap.add_argument(
+        "--baseline-src",
+        default=None,
+        help="src folder of another checkout: also run its server (baseline:RUNTIME)",
+    )
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats (medians)")
     ap.add_argument("--naive-server", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -248,11 +258,13 @@ def main(argv: list[str] | None = None) -> int:
 
     runs: dict[str, dict[int, list[dict[str, float]]]] = {}
     kinds = ["naive", *(f"bizmodel:{r}" for r in args.runtime)]
+    if args.baseline_src:
+        kinds += [f"baseline:{r}" for r in args.runtime]
     loads = []
     for _ in range(args.repeats):
         loads.append(os.getloadavg()[0])
         for kind in kinds:  # interleaved: every server once per repeat
-            proc, port = run_server(kind, args.model_dir, work, args.threads)
+            proc, port = run_server(kind, args.model_dir, work, args.threads, args.baseline_src)
             headers = b"" if kind == "naive" else f"X-API-Key: {KEY}\r\n".encode()
             if kind != "naive" and _ == 0:
                 import httpx
