@@ -48,6 +48,10 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     max_batch_size: int = Field(32, ge=1, le=1024)  # micro-batcher: most requests per forward
     max_wait_ms: float = Field(5.0, ge=0, le=1000)  # micro-batcher: longest wait to fill a batch
+    # run micro-batches side by side, one per core, when the runtime is a one-thread CPU ONNX
+    # session; off by default: on 2 quiet cores it gave +4% req/s at 8 clients and a 2.8x
+    # worse p99 at 32 (docs/benchmarks.md, "Serving: batches side by side")
+    parallel_batches: bool = False
     max_body_bytes: int = Field(1_000_000, ge=1024)  # larger request bodies get 413
     max_texts_per_request: int = Field(256, ge=1)
     read_requires_key: bool = False  # whether GET endpoints need an API key too

@@ -24,7 +24,7 @@ def test_side_by_side_batches_answer_and_log_like_torch(sqlite_model_app, servin
     model = loader(path)
     pairs = PAIRS if model.text_pair_column else None
     want = TorchRuntime(model).predict(TEXTS, pairs)
-    app = sqlite_model_app(runtime="onnx", num_threads=1, max_batch_size=2)
+    app = sqlite_model_app(runtime="onnx", num_threads=1, max_batch_size=2, parallel_batches=True)
     with TestClient(app) as c:
         assert c.get("/ready").json()["runtime"] == "onnx"
         served = next(iter(app.state.pool.models.values()))
@@ -43,3 +43,11 @@ def test_side_by_side_batches_answer_and_log_like_torch(sqlite_model_app, servin
         rows = app.state.store.predictions()
         assert len(rows) == 3 * len(TEXTS)  # every answer logged
         assert all(r["cpu_seconds"] > 0 and r["cost_usd"] > 0 for r in rows)
+
+
+def test_batches_run_one_at_a_time_by_default(sqlite_model_app) -> None:  # type: ignore[no-untyped-def]
+    app = sqlite_model_app(runtime="onnx", num_threads=1)
+    with TestClient(app) as c:
+        assert c.get("/ready").json()["runtime"] == "onnx"
+        served = next(iter(app.state.pool.models.values()))
+        assert served.batcher.workers == 1

@@ -196,7 +196,7 @@ class ModelPool:
             max_wait_ms=server.max_wait_ms,
             after=lambda items, results, ctx: self._log(served, items, results, ctx),
             on_batch=self.metrics.batch_size.observe,
-            workers=getattr(runtime, "parallel_batches", 1),
+            workers=getattr(runtime, "parallel_batches", 1) if server.parallel_batches else 1,
         )
         return served
 
