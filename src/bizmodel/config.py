@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bizmodel.errors import ConfigError
+from bizmodel.inference.cost import DEFAULT_GPU_USD_PER_HOUR
 
 CONFIG_FILE = "bizmodel.toml"
 ENV_PREFIX = "BIZMODEL_"
@@ -60,7 +61,7 @@ class ServerSettings(_Section):
     cpu_usd_per_hour: float = Field(0.04, ge=0)  # price of one CPU core-hour, for cost per call
     # price of one GPU-hour, for cost per call of versions measured and served on CUDA (a GPU
     # is billed by the wall hour: wall-seconds x this price)
-    gpu_usd_per_hour: float = Field(2.0, ge=0)
+    gpu_usd_per_hour: float = Field(DEFAULT_GPU_USD_PER_HOUR, ge=0)
     # where served models run: auto = cuda if available, else mps, else cpu
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")
     # a known inference cost (CPU-seconds per 1,000 predictions, e.g. from production billing)

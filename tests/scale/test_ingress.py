@@ -15,6 +15,8 @@ import pytest
 
 from bizmodel.scale.ingress import HttpRequest, HttpResponse, RetryingIngress, call_asgi, retry_plan
 
+from .conftest import served_project_settings
+
 KEY = "ingress-test-key"
 HEADERS = {"X-API-Key": KEY}
 
@@ -174,17 +176,7 @@ async def _started(app: Any) -> AsyncIterator[Any]:
 
 @pytest.fixture
 def app_settings(tmp_path: Path, db_url: str, serving_model: Any) -> Any:
-    from bizmodel.config import ServerSettings, Settings
-    from bizmodel.registry import Registry
-
-    Registry(tmp_path / "registry").register(serving_model[0], "headlines")
-    return Settings.load(
-        project_dir=tmp_path,
-        env={},
-        database_url=db_url,
-        api_keys=(KEY,),
-        server=ServerSettings(runtime="torch", max_wait_ms=1.0, num_threads=1),
-    )
+    return served_project_settings(tmp_path, serving_model[0], db_url, KEY, max_wait_ms=1.0)
 
 
 def test_the_app_answers_the_same_through_call_asgi(app_settings: Any) -> None:

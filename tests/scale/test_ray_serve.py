@@ -21,6 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
+from .conftest import served_project_settings
+
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray")
 pytest.importorskip("ray.serve")
@@ -51,18 +53,8 @@ def database(
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, database: str, tiny_model_dir: str) -> Any:
-    from bizmodel.config import ServerSettings, Settings
-    from bizmodel.registry import Registry
-
     project = tmp_path_factory.mktemp("ray-serve")
-    Registry(project / "registry").register(tiny_model_dir, "headlines")
-    return Settings.load(
-        project_dir=project,
-        env={},
-        database_url=database,
-        api_keys=(KEY,),
-        server=ServerSettings(runtime="torch", max_wait_ms=2.0, num_threads=1),
-    )
+    return served_project_settings(project, tiny_model_dir, database, KEY, max_wait_ms=2.0)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ from bizmodel.errors import ConfigError, TrainingError
 from bizmodel.finetune import artifacts
 from bizmodel.finetune.architectures import freeze_bottom, load_for_training
 from bizmodel.finetune.batching import bucket_batches, collate, tokenize
-from bizmodel.finetune.config import TrainConfig
+from bizmodel.finetune.config import TrainConfig, selection_metric
 from bizmodel.finetune.data import Examples, fingerprint, prepare_data
 from bizmodel.finetune.device import (
     GradScaling,
@@ -320,13 +320,6 @@ def choose_schedule(
     return _choose(train_ex, task, labels, config, cv_dir, run_key, resume, show_progress, None)
 
 
-def _metric(config: TrainConfig, task: str) -> str:
-    # Select on a scale-free metric: on small dev sets MSE of standardised targets prefers
-    # under-trained epochs whose predictions hug the mean (LoRA on SemEval headlines: MSE
-    # restored epoch 1, test 0.670; selecting on correlation kept epoch 5, test 0.746).
-    return config.metric or ("pearson" if task == "regression" else "macro_f1")
-
-
 def _choose(
     train_ex: Examples,
     task: str,
@@ -340,7 +333,7 @@ def _choose(
 ) -> ScheduleSelection:
     """Cross-validate the epoch count on ``train_ex`` (or take ``epochs`` as given)."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    metric = _metric(config, task)
+    metric = selection_metric(task, config.metric)
     if config.schedule == "fixed":  # nothing chosen, nothing estimated
         method = "fixed (epochs as given)"
         return ScheduleSelection(method, 0, metric, [], [], [], config.epochs, {}, 0.0, 0.0)
@@ -455,7 +448,7 @@ def fit_examples(
     ``select_best=False``, a cross-validation fold) every epoch runs and the last one is kept.
     """
     method = get_method(config.method)
-    metric = _metric(config, task)
+    metric = selection_metric(task, config.metric)
     higher = metric in HIGHER_IS_BETTER
     mean = float(train_ex.targets.mean()) if task == "regression" else 0.0
     std = float(train_ex.targets.std()) if task == "regression" else 1.0

@@ -38,7 +38,7 @@ from typing import Any
 
 DEFAULT_BATCH_SIZES = (1, 8, 32)
 DEFAULT_REPEATS = 5
-DEFAULT_GPU_USD_PER_HOUR = 2.0  # as [server] gpu_usd_per_hour's default
+DEFAULT_GPU_USD_PER_HOUR = 2.0  # [server] gpu_usd_per_hour's default (bizmodel.config reads it)
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

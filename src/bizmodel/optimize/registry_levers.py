@@ -38,25 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from bizmodel.errors import ConfigError, ModelNotFoundError
+from bizmodel.finetune.config import selection_metric
+from bizmodel.inference.cost import DEFAULT_GPU_USD_PER_HOUR
 
 MODEL_QUALITY = "model_quality"  # the constant a registry choice's test metric becomes
 INFERENCE_COST = "inference_cost_usd"  # ... and its measured USD per prediction
-DEFAULT_GPU_USD_PER_HOUR = 2.0  # as [server] gpu_usd_per_hour's default
-
-
-def default_metric(task: str | None, config: dict[str, Any]) -> str:
-    """The metric a version was selected on: its config's ``metric``, else pearson
-    (regression) or macro_f1 (classification), as :mod:`bizmodel.finetune` chooses.
-
-    Examples
-    --------
-    >>> default_metric("regression", {}), default_metric("classification", {"metric": "accuracy"})
-    ('pearson', 'accuracy')
-    """
-    chosen = config.get("metric")
-    if isinstance(chosen, str) and chosen:
-        return chosen
-    return "macro_f1" if task == "classification" else "pearson"
 
 
 @dataclass(frozen=True)
@@ -107,7 +93,8 @@ class RegistryModels:
         except ModelNotFoundError as exc:
             raise ConfigError(exc.message) from None
         label = f"{mv.name} v{mv.version}"
-        metric = metric or default_metric(mv.task, mv.config)
+        chosen = mv.config.get("metric")
+        metric = metric or selection_metric(mv.task, chosen if isinstance(chosen, str) else None)
         split, quality = _metric_value(mv.metrics, metric)
         if quality is None:
             have = sorted(_metric_names(mv.metrics)) or ["none"]
@@ -159,4 +146,4 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-__all__ = ["INFERENCE_COST", "MODEL_QUALITY", "RegistryModels", "default_metric"]
+__all__ = ["INFERENCE_COST", "MODEL_QUALITY", "RegistryModels"]
