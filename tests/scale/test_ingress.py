@@ -78,7 +78,7 @@ def _post(replicas: FlakyReplicas, path: str, body: Any, **kwargs: Any) -> httpx
         ("POST", "/v1/predict", True),
         ("POST", "/v1/explain", True),
         ("POST", "/v1/events", True),
-        ("POST", "/v1/feedback", False),
+        ("POST", "/v1/feedback", True),
         ("POST", "/v1/experiments", False),
         ("PATCH", "/v1/experiments/e1", False),
         ("DELETE", "/v1/experiments/e1", False),
@@ -102,6 +102,20 @@ def test_events_get_a_client_event_id_where_they_have_none() -> None:
     assert json.loads(again)["events"][0]["client_event_id"] != generated  # fresh per request
     for bad in (b"not json", b"[1, 2]", b'{"events": 3}'):  # the app refuses these: unchanged
         assert retry_plan("POST", "/v1/events", bad) == (bad, True)
+
+
+def test_predictions_and_feedback_get_an_idempotency_key_where_they_have_none() -> None:
+    def key(r: HttpRequest) -> bytes | None:
+        return dict(r.headers).get(b"idempotency-key")
+
+    bare = HttpRequest("POST", "/v1/feedback", headers=((b"x-api-key", b"k"),))
+    keyed = bare.with_idempotency_key()
+    assert len(key(keyed) or b"") == 32 and keyed.headers[0] == (b"x-api-key", b"k")
+    assert key(bare.with_idempotency_key()) != key(keyed)  # fresh per request
+    own = HttpRequest("POST", "/v1/predict", headers=((b"Idempotency-Key", b"mine"),))
+    assert own.with_idempotency_key() is own  # the client's own key is kept
+    for other in (HttpRequest("POST", "/v1/experiments"), HttpRequest("GET", "/v1/predict")):
+        assert other.with_idempotency_key() is other
 
 
 def test_a_prediction_whose_replica_died_is_answered_by_the_next() -> None:
@@ -135,7 +149,7 @@ def test_all_attempts_failed_is_a_json_503_with_retry_after() -> None:
 
 def test_a_write_without_an_id_is_not_sent_twice() -> None:
     replicas = FlakyReplicas(deaths=1)
-    r = _post(replicas, "/v1/feedback", {"prediction_id": "p1", "rating": 1})
+    r = _post(replicas, "/v1/experiments", {"name": "e1"})
     assert r.status_code == 503 and r.headers["retry-after"] == "1"
     assert r.json()["error"] == "replica_lost"
     assert "may or may not have been applied" in r.json()["detail"]
@@ -241,3 +255,38 @@ def test_events_committed_then_lost_are_stored_once(app_settings: Any) -> None:
     assert sorted(e["client_event_id"] for e in stored) == sorted(
         e["client_event_id"] for e in sent
     )
+
+
+def test_predictions_and_feedback_committed_then_lost_are_stored_once(app_settings: Any) -> None:
+    """As above for a prediction (logged, then its replica died) and feedback on it: the
+    retry carries the ingress's Idempotency-Key, answers the same ids and stores nothing new."""
+    from bizmodel.server.app import create_app
+    from bizmodel.store import EventStore
+
+    body = {"texts": ["Acme beats forecasts", "Acme cuts jobs"], "text_pairs": ["Acme", "Acme"]}
+
+    async def go() -> tuple[httpx.Response, httpx.Response, FlakyReplicas, FlakyReplicas]:
+        app = create_app(app_settings)
+        async with _started(app):
+            predict = FlakyReplicas(1, lambda req: call_asgi(app, req), commit_first=True)
+            async with _client(predict) as client:
+                r = await client.post("/v1/predict", json=body, headers=HEADERS)
+            pid = r.json()["predictions"][0]["id"]
+            feedback = FlakyReplicas(1, lambda req: call_asgi(app, req), commit_first=True)
+            async with _client(feedback) as client:
+                fb = await client.post(
+                    "/v1/feedback", json={"prediction_id": pid, "rating": 1}, headers=HEADERS
+                )
+        return r, fb, predict, feedback
+
+    r, fb, predict, feedback = asyncio.run(go())
+    assert (r.status_code, fb.status_code) == (200, 201)
+    assert len(predict.seen) == len(feedback.seen) == 2  # each first try was applied, then lost
+    assert r.headers["x-bizmodel-attempts"] == fb.headers["x-bizmodel-attempts"] == "2"
+    store = EventStore.open(app_settings.resolved_database_url())
+    try:
+        logged, stored = store.predictions(), store.feedback()
+    finally:
+        store.close()
+    assert sorted(p["id"] for p in logged) == sorted(p["id"] for p in r.json()["predictions"])
+    assert [f["id"] for f in stored] == [fb.json()["id"]]

@@ -161,6 +161,41 @@ def test_replayed_requests_keep_their_timestamps(model_client) -> None:  # type:
     assert store.feedback()[-1]["ts"].isoformat() == "2026-03-02T08:00:00+00:00"
 
 
+def test_an_idempotency_key_makes_predict_and_feedback_safe_to_send_again(model_client) -> None:  # type: ignore[no-untyped-def]
+    c, store = model_client, model_client.app.state.store
+    body = {"texts": ["Bank fined", "Bank fined", "Acme beats"], "text_pairs": ["B", "B", "A"]}
+    keyed = {**H, "Idempotency-Key": "req-1"}
+    first = c.post("/v1/predict", json=body, headers=keyed).json()["predictions"]
+    again = c.post("/v1/predict", json=body, headers=keyed).json()["predictions"]
+    assert [p["id"] for p in again] == [p["id"] for p in first]  # the same ids ...
+    assert len({p["id"] for p in first}) == 3  # ... one per input, equal texts too
+    assert len(store.predictions()) == 3  # ... logged once
+    other = c.post("/v1/predict", json=body, headers={**H, "Idempotency-Key": "req-2"}).json()
+    changed = {**body, "texts": ["Bank fined", "Bank fined", "Acme misses"]}
+    reused = c.post("/v1/predict", json=changed, headers=keyed).json()["predictions"]
+    assert not {p["id"] for p in other["predictions"]} & {p["id"] for p in first}
+    assert [p["id"] == q["id"] for p, q in zip(reused, first, strict=True)] == [True, True, False]
+    assert len(store.predictions()) == 7
+    plain = [c.post("/v1/predict", json=body, headers=H).json() for _ in range(2)]
+    assert plain[0]["predictions"][0]["id"] != plain[1]["predictions"][0]["id"]
+
+    pid = first[0]["id"]
+    fb = {"prediction_id": pid, "rating": 4}
+    ids = [c.post("/v1/feedback", json=fb, headers=keyed) for _ in range(2)]
+    assert [r.status_code for r in ids] == [201, 201] and ids[0].json() == ids[1].json()
+    assert len(store.feedback()) == 1
+    on_other = c.post("/v1/feedback", json={**fb, "prediction_id": first[2]["id"]}, headers=keyed)
+    assert on_other.json()["id"] != ids[0].json()["id"]  # the key is per prediction
+    assert c.post("/v1/feedback", json=fb, headers=H).json()["id"] not in {ids[0].json()["id"]}
+    assert len(store.feedback()) == 3
+    for bad in ("two words", "x" * 129, "caf\xe9".encode("latin-1")):
+        r = c.post("/v1/predict", json=body, headers={**H, "Idempotency-Key": bad})
+        assert r.status_code == 422 and "Idempotency-Key" in r.json()["detail"], r.text
+        r = c.post("/v1/feedback", json=fb, headers={**H, "Idempotency-Key": bad})
+        assert r.status_code == 422 and "Idempotency-Key" in r.json()["detail"], r.text
+    assert len(store.feedback()) == 3
+
+
 @pytest.mark.slow
 def test_model_version_experiment_routes_predict(model_client) -> None:  # type: ignore[no-untyped-def]
     c = model_client

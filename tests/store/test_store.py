@@ -25,7 +25,7 @@ def test_open_migrates_to_head_and_reopens(db_url: str) -> None:
     EventStore.open(db_url).close()
     s = EventStore.open(db_url)  # second open: nothing to do, no error
     with s.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
         names = set(sa.inspect(conn).get_table_names())
     assert {
         "predictions",
@@ -66,6 +66,22 @@ def test_events_are_idempotent_by_client_event_id(store: EventStore) -> None:
     assert [r["client_event_id"] for r in rows] == ["a", "b", None, None]
     assert rows[1]["value"] == 9.5
     assert store.events(type="purchase")[0]["user_id"] == "u1"
+
+
+def test_feedback_and_predictions_are_idempotent_by_their_keys(store: EventStore) -> None:
+    row = {"id": "a" * 32, "model_name": "m", "model_version": 1, "inputs": {"text": "x"},
+           "output": 0.5, "latency_ms": 1.0}  # fmt: skip
+    store.log_predictions([row])
+    store.log_predictions([{**row, "output": 0.9}, {**row, "id": "b" * 32}])  # a retry + one new
+    assert [(p["id"][0], p["output"]) for p in store.predictions()] == [("a", 0.5), ("b", 0.5)]
+    first = store.add_feedback("a" * 32, rating=1, client_feedback_id="k1")
+    assert store.add_feedback("a" * 32, rating=5, client_feedback_id="k1") == first
+    second = store.add_feedback("a" * 32, rating=2, client_feedback_id="k2")
+    plain = [store.add_feedback("a" * 32, rating=3) for _ in range(2)]  # no key: both stored
+    assert len({first, second, *plain}) == 4
+    assert [f["rating"] for f in store.feedback()] == [1, 2, 3, 3]
+    with pytest.raises(NotFoundError):
+        store.add_feedback("c" * 32, rating=1, client_feedback_id="k3")
 
 
 def test_event_timestamps_and_properties_round_trip(store: EventStore) -> None:

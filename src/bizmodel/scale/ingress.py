@@ -8,14 +8,16 @@ that dies (Ray 2.60 re-routes a request only while a replica has not yet accepte
 in flight, sends it again to another one, at most ``attempts`` times in all. What may be sent
 again is decided by :func:`retry_plan`:
 
-- reads (``GET``, ``HEAD``), predictions and explanations: answering twice changes nothing
-  (a retried prediction is logged twice in the store's prediction log);
+- reads (``GET``, ``HEAD``) and explanations: answering twice changes nothing;
+- ``POST /v1/predict`` and ``POST /v1/feedback``: the request gets an ``Idempotency-Key``
+  header before the first try (a UUID where the client sent none; see
+  :mod:`bizmodel.server.idempotency`), so a retry answers the same prediction ids and the
+  prediction log and feedback keep one record each;
 - ``POST /v1/events``: every event gets a ``client_event_id`` before the first try (a UUID
   where the client sent none), so a retry after a commit-then-death is recognised by the store
   as a duplicate and each event is stored exactly once;
-- anything else (feedback, experiments, keys, promotions, the web app's forms) is not sent
-  again: the client gets ``503`` with ``"error": "replica_lost"`` (it may or may not have been
-  applied).
+- anything else (experiments, keys, promotions, the web app's forms) is not sent again: the
+  client gets ``503`` with ``"error": "replica_lost"`` (it may or may not have been applied).
 
 An answer that needed more than one try says how many in ``X-Bizmodel-Attempts``.
 When every attempt failed the client gets ``503`` ``{"error": "replica_unavailable", ...}``
@@ -30,6 +32,8 @@ Examples
 >>> retry_plan("POST", "/v1/predict", b'{"text": "a"}')
 (b'{"text": "a"}', True)
 >>> retry_plan("POST", "/v1/feedback", b'{"prediction_id": "p1", "rating": 1}')[1]
+True
+>>> retry_plan("POST", "/v1/experiments", b'{"name": "e1"}')[1]
 False
 >>> body, retryable = retry_plan(
 ...     "POST", "/v1/events", b'{"events": [{"user_id": "u1", "type": "signup"}]}'
@@ -52,8 +56,12 @@ log = logging.getLogger("bizmodel.server")
 
 #: Methods whose requests change nothing (or nothing twice) when answered again.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: POST routes that only compute (a prediction is logged again when retried).
-PURE_POSTS = frozenset({"/v1/predict", "/v1/explain"})
+#: POST routes that only compute.
+PURE_POSTS = frozenset({"/v1/explain"})
+#: POST routes made idempotent by an ``Idempotency-Key`` header (added where missing).
+KEYED_POSTS = frozenset({"/v1/predict", "/v1/feedback"})
+#: That header, as ASGI spells header names.
+IDEMPOTENCY_HEADER = b"idempotency-key"
 #: Response header of an answer that needed more than one try: how many it took.
 ATTEMPTS_HEADER = b"x-bizmodel-attempts"
 #: The POST route whose events are made idempotent with a ``client_event_id``.
@@ -76,6 +84,16 @@ class HttpRequest:
     client: tuple[str, int] | None = None
     server: tuple[str, int | None] | None = None
     root_path: str = ""
+
+    def with_idempotency_key(self) -> HttpRequest:
+        """The request with an ``Idempotency-Key`` header: its own, else a fresh UUID, when
+        it is a POST to one of :data:`KEYED_POSTS`; else the request as it is."""
+        if self.method.upper() != "POST" or self.path not in KEYED_POSTS:
+            return self
+        if any(k.lower() == IDEMPOTENCY_HEADER for k, _ in self.headers):
+            return self
+        key = uuid.uuid4().hex.encode()
+        return replace(self, headers=(*self.headers, (IDEMPOTENCY_HEADER, key)))
 
     def with_body(self, body: bytes) -> HttpRequest:
         """The same request with ``body`` (and its ``content-length``)."""
@@ -132,7 +150,9 @@ def retry_plan(method: str, path: str, body: bytes) -> tuple[bytes, bool]:
     -------
     (bytes, bool)
         ``body``, with a ``client_event_id`` added to every event lacking one for
-        ``POST /v1/events``; and True when answering the request twice is harmless.
+        ``POST /v1/events``; and True when answering the request twice is harmless
+        (for :data:`KEYED_POSTS`: once it carries an ``Idempotency-Key``, see
+        :meth:`HttpRequest.with_idempotency_key`).
 
     Examples
     --------
@@ -146,7 +166,7 @@ def retry_plan(method: str, path: str, body: bytes) -> tuple[bytes, bool]:
     method = method.upper()
     if method in SAFE_METHODS:
         return body, True
-    if method == "POST" and path in PURE_POSTS:
+    if method == "POST" and path in PURE_POSTS | KEYED_POSTS:
         return body, True
     if method == "POST" and path == EVENTS_PATH:
         return _with_event_ids(body), True
@@ -271,6 +291,7 @@ class RetryingIngress:
         body, retryable = retry_plan(request.method, request.path, request.body)
         if body is not request.body:
             request = request.with_body(body)
+        request = request.with_idempotency_key()
         retry_after = {"Retry-After": str(self.retry_after_s)}
         for attempt in range(self.attempts):
             try:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bizmodel.errors import DataError, ModelNotFoundError, ServingError
+from bizmodel.server.idempotency import keyed_id
 
 
 @dataclass
@@ -220,10 +221,17 @@ class ModelPool:
         usd_per_gpu_s = self.settings.server.gpu_usd_per_hour / 3600.0
         now = time.perf_counter()
         rows, answers = [], []
+        position: dict[int, int] = {}  # each request's items come together, in order
         for (text, pair), (output, cpu_s, wall_s), ctx in zip(
             items, results, contexts, strict=True
         ):
-            pid = uuid.uuid4().hex
+            i = position[id(ctx)] = position.get(id(ctx), -1) + 1
+            retry = ctx.get("idempotency")
+            pid = (
+                uuid.uuid4().hex
+                if retry is None
+                else keyed_id(*retry, served.name, str(served.version), str(i), text, pair or "")
+            )
             latency_ms = 1000.0 * (now - ctx["t0"])
             inputs: dict[str, Any] = (
                 {"text": text} if pair is None else {"text": text, "pair": pair}

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime
 
 from bizmodel.errors import ConflictError, DataError, ModelNotFoundError
 from bizmodel.server.errors import log
+from bizmodel.server.idempotency import idempotency_key, keyed_id
 from bizmodel.server.schemas import (
     NAME,
     Assignment,
@@ -86,9 +87,18 @@ ExperimentName = Annotated[str, Path(pattern=NAME)]
 router = APIRouter(responses=_ERRORS)
 
 
+def _caller(request: Request) -> str:
+    """Whose idempotency keys these are: the caller's API key id ("" on an open server)."""
+    principal = getattr(request.state, "principal", None)
+    return str(getattr(principal, "id", "") or "")
+
+
 @router.post("/v1/predict", response_model=PredictResponse, dependencies=Predict)
 async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
-    """Predict for one text (pair) or a list; concurrent requests are batched together."""
+    """Predict for one text (pair) or a list; concurrent requests are batched together.
+
+    With an ``Idempotency-Key`` header the prediction ids are derived from it, so a second try
+    answers the same ids and logs nothing new."""
     t0 = time.perf_counter()
     state = request.app.state
     items = body.items()
@@ -98,6 +108,9 @@ async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
     pool = state.pool
     name = body.model or pool.default_name
     ctx: dict[str, Any] = {"t0": t0, "user_id": body.user_id, "ts": body.ts}
+    retry_key = idempotency_key(request.headers)
+    if retry_key is not None:  # ids from the key: a second try logs nothing new
+        ctx["idempotency"] = (_caller(request), retry_key)
     version = None
     if body.user_id is not None and name is not None:
         exp = state.experiments.for_model(name)
@@ -187,7 +200,11 @@ _EXPLANATION_FIELDS = (
 
 @router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=Ingest)
 def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
-    """Store a user's rating or correction of a prediction (training data for retraining)."""
+    """Store a user's rating or correction of a prediction (training data for retraining).
+
+    With an ``Idempotency-Key`` header a second try is not stored again: it answers the stored
+    feedback's id."""
+    retry_key = idempotency_key(request.headers)
     fid = request.app.state.store.add_feedback(
         body.prediction_id,
         rating=body.rating,
@@ -195,6 +212,9 @@ def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
         comment=body.comment,
         user_id=body.user_id,
         ts=body.ts,
+        client_feedback_id=(
+            None if retry_key is None else keyed_id(_caller(request), retry_key, body.prediction_id)
+        ),
     )
     return {"id": fid, "prediction_id": body.prediction_id}
 

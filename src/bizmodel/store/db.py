@@ -212,14 +212,17 @@ class EventStore:
 
         Each row needs ``model_name``, ``model_version``, ``inputs``, ``output``,
         ``latency_ms``; ``id``, ``ts``, ``input_hash``, costs, ``user_id``, ``experiment`` and
-        ``variant`` are optional.
+        ``variant`` are optional. A row whose ``id`` is already stored is skipped.
         """
         from bizmodel.store.schema import predictions
 
         if not rows:
             return []
         values = [_prediction_row(r) for r in rows]
-        self._write(lambda conn: conn.execute(predictions.insert(), values))
+        # An id already stored is a retried request's (ids derived from an Idempotency-Key):
+        # the first record stands.
+        stmt = self._insert(predictions).on_conflict_do_nothing(index_elements=["id"])
+        self._write(lambda conn: conn.execute(stmt, values))
         return [v["id"] for v in values]
 
     def add_feedback(
@@ -231,10 +234,13 @@ class EventStore:
         comment: str | None = None,
         user_id: str | None = None,
         ts: Any = None,
+        client_feedback_id: str | None = None,
     ) -> int:
         """Store a user's rating or correction of prediction ``prediction_id``; return its id.
 
-        ``ts`` is when it was given (naive = UTC); default: now.
+        ``ts`` is when it was given (naive = UTC); default: now. ``client_feedback_id`` (at
+        most 64 characters) makes it idempotent: feedback with an id already stored is not
+        stored again, and the stored row's id is returned.
 
         Raises
         ------
@@ -248,24 +254,31 @@ class EventStore:
         if rating is None and correction is None and comment is None:
             raise DataError("feedback needs at least one of rating, correction or comment")
 
+        row = {
+            "ts": now_utc() if ts is None else _utc(ts, "feedback"),
+            "prediction_id": prediction_id,
+            "user_id": user_id,
+            "rating": rating,
+            "correction": correction,
+            "comment": comment,
+            "client_feedback_id": client_feedback_id,
+        }
+        stmt = self._insert(feedback).returning(feedback.c.id)
+        if client_feedback_id is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["client_feedback_id"])
+
         def write(conn: Connection) -> int:
             found = conn.execute(
                 select(predictions.c.id).where(predictions.c.id == prediction_id)
             ).first()
             if found is None:
                 raise NotFoundError(f"no prediction with id {prediction_id!r}")
-            res = conn.execute(
-                feedback.insert().returning(feedback.c.id),
-                {
-                    "ts": now_utc() if ts is None else _utc(ts, "feedback"),
-                    "prediction_id": prediction_id,
-                    "user_id": user_id,
-                    "rating": rating,
-                    "correction": correction,
-                    "comment": comment,
-                },
-            )
-            return int(res.scalar_one())
+            fid = conn.execute(stmt, row).scalar()
+            if fid is None:  # stored before, by an earlier try of the same request
+                fid = conn.execute(
+                    select(feedback.c.id).where(feedback.c.client_feedback_id == client_feedback_id)
+                ).scalar_one()
+            return int(fid)
 
         return int(self._write(write))
 

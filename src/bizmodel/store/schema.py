@@ -57,6 +57,7 @@ feedback = Table(
     Column("rating", Float, nullable=True),  # e.g. 1-5 stars or thumbs as 0/1
     Column("correction", JSON, nullable=True),  # the value the user says is right
     Column("comment", Text, nullable=True),
+    Column("client_feedback_id", String(64), nullable=True),  # idempotency key (unique index)
 )
 
 events = Table(
@@ -160,5 +161,6 @@ activity_firsts = Table(  # activity_days counted per (kind, day, prev_day): dis
 
 Index("ix_activity_days_day", activity_days.c.day)
 Index("ix_predictions_model", predictions.c.model_name, predictions.c.model_version)
+Index("ux_feedback_client_id", feedback.c.client_feedback_id, unique=True)
 Index("ix_events_experiment_user", events.c.experiment, events.c.user_id)
 Index("ix_assignments_arm", assignments.c.experiment, assignments.c.variant, assignments.c.ts)
