@@ -30,8 +30,8 @@ def test_the_spec_is_found_with_the_apps_own_settings(
 def test_requests_share_one_store_opened_on_first_use_and_closed_at_shutdown(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pages, the API and the path read one store: opened (and migrated) once, not per request
-    nor per builder, and closed when the app shuts down."""
+    """Pages, the API, the path and the live report read one store: opened (and migrated) once,
+    not per request nor per builder, and closed when the app shuts down."""
     from fastapi.testclient import TestClient
 
     from bizmodel.store import EventStore
@@ -61,6 +61,9 @@ def test_requests_share_one_store_opened_on_first_use_and_closed_at_shutdown(
             "/api/experiments/checkout",
             "/api/experiments/checkout/path",
             "/business",
+            "/live/",
+            "/live/api/sections",  # the live report's refresh
+            "/live/api/sections",
         ):
             assert client.get(url).status_code == 200, url
         assert len(opened) == 1 and closed == []

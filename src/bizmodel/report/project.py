@@ -9,8 +9,10 @@ stored with them (``custom`` sections, :mod:`bizmodel.responsible.sections`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,19 +109,31 @@ def model_version_rows(settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
-def project_monitor(settings: Settings, **options: Any) -> Any:
-    """KPIs, drift and alerts of the project's event store
-    (:func:`~bizmodel.monitor.snapshot.run_monitor` with ``options``)."""
+@contextlib.contextmanager
+def _opened(settings: Settings, store: Any) -> Iterator[Any]:
+    """``store`` when given (the caller's, left open), else the project's, opened and closed."""
+    if store is not None:
+        yield store
+        return
     from bizmodel.store import EventStore
+
+    own = EventStore.open(settings.resolved_database_url())
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def project_monitor(settings: Settings, *, store: Any = None, **options: Any) -> Any:
+    """KPIs, drift and alerts of the project's event store
+    (:func:`~bizmodel.monitor.snapshot.run_monitor` with ``options``); ``store`` is an open
+    :class:`~bizmodel.store.EventStore` to read (default: the project's, opened for this)."""
     from bizmodel.store.rollups import answers
 
     # windows of whole days from a midnight: the events' daily rollups, not every event
     rollup = answers(options.get("since"), options.get("window"))
-    store = EventStore.open(settings.resolved_database_url())
-    try:
-        events, predictions, feedback = store_frames(store, rollup=rollup)
-    finally:
-        store.close()
+    with _opened(settings, store) as opened:
+        events, predictions, feedback = store_frames(opened, rollup=rollup)
     return monitor_frames(settings, events, predictions, feedback, **options)
 
 
@@ -151,14 +165,17 @@ def monitor_frames(
     )
 
 
-def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str, Any]:
+def project_report_data(
+    settings: Settings, *, monitor: Any = None, store: Any = None
+) -> dict[str, Any]:
     """All report sections for the project described by ``settings``.
 
     ``monitor`` (a :class:`~bizmodel.monitor.snapshot.MonitorResult`) is computed from the
-    store when not given.
+    store when not given; ``store`` is an open :class:`~bizmodel.store.EventStore` to read
+    (a web app's shared one; default: the project's, opened for each read).
     """
     if monitor is None:
-        monitor = project_monitor(settings)
+        monitor = project_monitor(settings, store=store)
     data: dict[str, Any] = monitor.report_data()
     analysis = {k: v for k, v in read_analysis(settings).items() if k != CUTOFF_KEY}
     if isinstance(analysis.get("growth"), dict) and "format" in analysis["growth"]:
@@ -168,7 +185,7 @@ def project_report_data(settings: Settings, *, monitor: Any = None) -> dict[str,
     if analysis.get("experiments") is not None:
         analysis["experiments"] = experiment_rows(analysis["experiments"])
     else:
-        from_store = store_experiment_sections(settings)
+        from_store = store_experiment_sections(settings, store=store)
         if from_store:
             analysis["experiments"] = from_store["experiments"]
             analysis["custom"] = [from_store["arms"], *analysis.get("custom", [])]
@@ -246,7 +263,9 @@ def growth_fit_section(fit: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], list[str]]:
+def store_experiment_results(
+    settings: Settings, *, store: Any = None
+) -> tuple[dict[str, list[Any]], list[str]]:
     """Every experiment of the project's store, and every one declared in ``[experiments]``
     (its exposures read from events when the store does not define it), analysed for its
     declared metrics (:func:`~bizmodel.flywheel.experiments.analyze_project_experiment`: a
@@ -259,19 +278,16 @@ def store_experiment_results(settings: Settings) -> tuple[dict[str, list[Any]], 
     prediction or experiment definition gets the same objects back without a query beyond
     the state's; they must not be changed.
     """
-    from bizmodel.store import EventStore
     from bizmodel.store.cache import cached
 
-    store = EventStore.open(settings.resolved_database_url())
-    try:
-        return cached(
-            store,
+    with _opened(settings, store) as opened:
+        results: tuple[dict[str, list[Any]], list[str]] = cached(
+            opened,
             "store_experiment_results",
             settings.model_dump_json(),
-            lambda: _store_experiment_results(settings, store),
+            lambda: _store_experiment_results(settings, opened),
         )
-    finally:
-        store.close()
+        return results
 
 
 def _store_experiment_results(
@@ -290,16 +306,16 @@ def _store_experiment_results(
     notes = []
     for name in names:
         try:
-            results[name] = analyze_project_experiment(settings, name)
+            results[name] = analyze_project_experiment(settings, name, store=store)
         except BizmodelError as exc:
             notes.append(f"experiment {name!r} not analysed: {exc.message}")
     return results, notes
 
 
-def store_experiment_sections(settings: Settings) -> dict[str, Any]:
+def store_experiment_sections(settings: Settings, *, store: Any = None) -> dict[str, Any]:
     """The ``experiments`` rows and a table of every arm (``arms``, a custom section) for the
     experiments of the project's store; ``{}`` when it has none that can be analysed."""
-    results, notes = store_experiment_results(settings)
+    results, notes = store_experiment_results(settings, store=store)
     if not results:
         return {}
     return experiment_sections(results, notes)

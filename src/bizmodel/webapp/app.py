@@ -186,7 +186,9 @@ def create_app(
     app.mount(
         "/live",
         create_dashboard_app(
-            lambda: project_report_data(settings), title="bizmodel report", refresh_s=refresh_s
+            lambda: project_report_data(settings, store=shared.get()),
+            title="bizmodel report",
+            refresh_s=refresh_s,
         ),
     )
     return app
