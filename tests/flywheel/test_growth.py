@@ -14,7 +14,7 @@ import statsmodels.api as sm
 
 from bizmodel.cli import run
 from bizmodel.config import Settings
-from bizmodel.errors import ConfigError, DataError
+from bizmodel.errors import BizmodelError, ConfigError, DataError
 from bizmodel.flywheel.growth import fit_experiment_growth
 from bizmodel.store import EventStore
 from bizmodel.templates import run_project
@@ -93,6 +93,7 @@ def test_the_fit_equals_a_poisson_glm_on_the_users(
         "arms": {"a": {"discount": 0.0}, "b": {"discount": 10.0}},
         "units": {"a": 200, "b": 200},
         "robust": "HC1",
+        "fitted_by": "fit-growth",
     }
     units = project_experiment_units(settings(project), "price", ["visits"])
     X = sm.add_constant((units["variant"] == "b").to_numpy(float) * 10.0)
@@ -200,3 +201,39 @@ def test_run_notes_an_experiment_with_levers_but_no_goal(project: Path) -> None:
     run_project(project, show_progress=False, progress=lines.append)
     assert "growth of experiment 'price' not fitted: it declares no goal metric" in lines[2]
     assert not (project / "growth").exists()
+
+
+def test_run_keeps_a_fit_growth_fit_and_replaces_only_its_own(project: Path) -> None:
+    """A person's fit (another metric, family and standard errors) survives `bizmodel run`;
+    the run's own fit is refitted by the next run; an unreadable file is left as it is."""
+    url = (project / "bizmodel.toml").read_text().splitlines()[0] + "\n"
+    (project / "bizmodel.toml").write_text(url + METRICS + EXPERIMENT + SPEC)
+    path = project / "growth" / "price.json"
+    args = ["fit-growth", "--project", str(project), "--experiment", "price"]
+    assert run([*args, "--metric", "visits", "--family", "negative_binomial"]) == 0
+    by_hand = path.read_bytes()
+    lines: list[str] = []
+    run_project(project, show_progress=False, progress=lines.append)
+    assert path.read_bytes() == by_hand  # kept, byte for byte
+    assert "growth of experiment 'price': kept the fit stored by fit-growth" in lines[2]
+    assert (
+        "metric 'visits', negative_binomial" in lines[2]
+        and "delete it to let the run refit" in lines[2]
+    )
+    rec = json.loads((project / "recommendation.json").read_text())
+    a = json.loads(by_hand)["params"][1]  # the plan used the kept fit: d* = 30 - 1/a, clipped
+    assert rec["levers"]["discount"] == pytest.approx(min(max(30 - 1 / a, 0.0), 10.0), abs=1e-5)
+
+    path.unlink()  # now the run fits it, and replaces its own fit on the next run
+    for _ in range(2):
+        lines.clear()
+        run_project(project, show_progress=False, progress=lines.append)
+        stored = json.loads(path.read_text())["experiment"]
+        assert (stored["metric"], stored["fitted_by"]) == ("visits", "run")
+        assert "kept the fit" not in lines[2]
+
+    path.write_text("{not json")
+    lines.clear()
+    with pytest.raises(BizmodelError, match="price"):  # the spec reads it: the run stops
+        run_project(project, show_progress=False, progress=lines.append)
+    assert path.read_text() == "{not json"  # never overwritten

@@ -56,6 +56,7 @@ __all__ = [
     "ExperimentGrowthFit",
     "declared_levers",
     "fit_experiment_growth",
+    "load_experiment_growth",
     "save_experiment_growth",
 ]
 
@@ -71,6 +72,9 @@ class ExperimentGrowthFit:
     fit: GrowthFit
     robust: str | None = None  # sandwich standard errors (HC0/HC1), None = model-based
     path: Path | None = None  # where it is stored (None until saved)
+    # who fitted it: "fit-growth" (a person's choice of metric and model, which `bizmodel run`
+    # keeps) or "run" (`bizmodel run`'s own fit, which the next run replaces)
+    fitted_by: str = "fit-growth"
 
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON: the ``GrowthFit`` contract plus an ``experiment`` object."""
@@ -80,6 +84,7 @@ class ExperimentGrowthFit:
             "arms": {a: dict(v) for a, v in self.arms.items()},
             "units": dict(self.units),
             "robust": self.robust,
+            "fitted_by": self.fitted_by,
         }
         return {**self.fit.to_dict(), "experiment": about}
 
@@ -185,6 +190,40 @@ def fit_experiment_growth(
         units={a: int(counts.get(a, 0)) for a in arms},
         fit=fit,
         robust=robust,
+    )
+
+
+def load_experiment_growth(settings: Settings, experiment: str) -> ExperimentGrowthFit | None:
+    """The stored fit ``growth/NAME.json`` of ``experiment``, or None when there is none.
+
+    Raises
+    ------
+    DataError
+        When the file is there but is not a growth fit this bizmodel reads.
+    """
+    from bizmodel.growth import GrowthFit
+
+    path = stored_fit_path(settings.project_dir, experiment)
+    if not path.is_file():
+        return None
+    fit = GrowthFit.from_json(path)
+    try:
+        about = json.loads(path.read_text(encoding="utf-8")).get("experiment")
+    except (OSError, ValueError, AttributeError):
+        about = None
+    about = about if isinstance(about, dict) else {}
+    arms: dict[str, Any] = about["arms"] if isinstance(about.get("arms"), dict) else {}
+    units: dict[str, Any] = about["units"] if isinstance(about.get("units"), dict) else {}
+    return ExperimentGrowthFit(
+        experiment=experiment,
+        metric=str(about.get("metric", "")),
+        arms={str(a): dict(v) for a, v in arms.items() if isinstance(v, dict)},
+        units={str(a): int(n) for a, n in units.items() if isinstance(n, int | float)},
+        fit=fit,
+        robust=about.get("robust") if isinstance(about.get("robust"), str) else None,
+        path=path,
+        # a file without the field was written by hand or by an older fit-growth: kept
+        fitted_by=str(about.get("fitted_by", "fit-growth")),
     )
 
 

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,13 +101,37 @@ def fit_declared_growth(
 ) -> tuple[dict[str, ExperimentGrowthFit], list[str]]:
     """Fit and store growth for every declared experiment whose arms carry lever values, on
     its first goal metric (:func:`~bizmodel.flywheel.growth.fit_experiment_growth`); a note
-    for each one left out, and why."""
-    from bizmodel.flywheel.growth import fit_experiment_growth, save_experiment_growth
+    for each one left out, and why.
+
+    A fit stored by ``bizmodel fit-growth`` (a person's choice of metric, family and standard
+    errors) is kept as it is, with a note: only the run's own earlier fits are replaced.
+    """
+    from bizmodel.flywheel.growth import (
+        fit_experiment_growth,
+        load_experiment_growth,
+        save_experiment_growth,
+    )
 
     fits: dict[str, ExperimentGrowthFit] = {}
     notes = []
     for name, exp in settings.experiments.items():
         if not exp.lever_names:
+            continue
+        try:
+            stored = load_experiment_growth(settings, name)
+        except BizmodelError as exc:
+            notes.append(
+                f"growth of experiment {name!r} not fitted: its stored fit cannot be read "
+                f"({exc.message}); fix or delete it to let the run fit it"
+            )
+            continue
+        if stored is not None and stored.fitted_by != "run":
+            fits[name] = stored
+            notes.append(
+                f"growth of experiment {name!r}: kept the fit stored by fit-growth "
+                f"({stored.path}, metric {stored.metric or '?'!r}, {stored.fit.family}); "
+                "delete it to let the run refit it from the store"
+            )
             continue
         if not exp.goal:
             notes.append(
@@ -119,7 +144,7 @@ def fit_declared_growth(
         except BizmodelError as exc:
             notes.append(f"growth of experiment {name!r} not fitted: {exc.message}")
             continue
-        fits[name] = save_experiment_growth(settings, fit)
+        fits[name] = save_experiment_growth(settings, replace(fit, fitted_by="run"))
     return fits, notes
 
 
@@ -159,12 +184,12 @@ class PlainProject(Product):
         run.state["declared"], run.state["fits"] = declared, fits
         for note in notes:
             run.note(note)
-        fitted = ", ".join(f"{n} ({f.metric})" for n, f in fits.items())
+        fitted = ", ".join(f"{n} ({f.metric})" for n, f in fits.items() if f.fitted_by == "run")
         if fits:
             first = next(iter(fits.values()))
             run.growth, run.growth_path = first.fit, first.path
         if declared is None:
-            head = f"growth fitted from the store for {fitted}; " if fits else "growth fit and "
+            head = f"growth fitted from the store for {fitted}; " if fitted else "growth fit and "
             run.steps.append(
                 run.say(
                     f"{head}plan skipped: the project declares no [levers] (in "
@@ -182,7 +207,7 @@ class PlainProject(Product):
             if isinstance(growth, dict) and "from_experiment" in growth
             else "its own [growth] as given"
         )
-        head = f"growth fitted from the store for {fitted}; " if fits else ""
+        head = f"growth fitted from the store for {fitted}; " if fitted else ""
         run.steps.append(
             run.say(f"{head}optimising the business model of {declared[1].name} ({source})")
         )
