@@ -72,6 +72,10 @@ class ServerSettings(_Section):
     explain_per_minute: int = Field(30, ge=1)  # POST /v1/explain calls per API key and minute
     explain_budget: int = Field(4000, ge=2)  # /v1/explain: inputs x (n_steps | n_samples) at most
     rate_per_minute: int = Field(0, ge=0)  # calls per API key and minute (0 = none); a key's wins
+    # where the per-key buckets are counted: "process" (each replica on its own), "store" (one
+    # bucket per key in the event store, shared by every replica), "auto" = store when the
+    # server runs more than one replica (serve --replicas N, Ray Serve), else process
+    rate_limit_scope: Literal["auto", "process", "store"] = "auto"
     key_cache_s: float = Field(1.0, ge=0, le=60)  # a stored key's row is re-read after this long
     dashboard: bool = False  # `serve` also serves the web app (bizmodel.webapp) under /app/
 

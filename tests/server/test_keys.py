@@ -205,6 +205,44 @@ def test_rate_limit_per_key_is_429_with_retry_after(
         assert c.app.state.store.count("events") == 6  # a refused call writes nothing
 
 
+@pytest.mark.parametrize("scope", ["store", "process"])
+def test_replicas_of_one_store_share_each_keys_rate_limit(
+    tmp_path: Path, db_url: str, settings_for, scope: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Two apps on one store stand for two replicas (serve --replicas 2, Ray Serve): with the
+    buckets in the store a key gets its rate across both, in its own process N times it."""
+    settings = settings_for(tmp_path, db_url, replicas=2, rate_limit_scope="auto")
+    if scope == "process":
+        settings = settings.model_copy(
+            update={"server": settings.server.model_copy(update={"rate_limit_scope": scope})}
+        )
+    now = [1000.0]
+    with TestClient(create_app(settings)) as a, TestClient(create_app(settings)) as b:
+        for c in (a, b):
+            c.app.state.buckets.clock = lambda: now[0]
+        slow = a.app.state.keys.create(["ingest"], rate_per_minute=6, actor="test").key
+        fast = a.app.state.keys.create(["ingest"], rate_per_minute=120, actor="test").key
+
+        def served(key: str, calls: int) -> list[int]:
+            h = {"X-API-Key": key}
+            return [(a, b)[i % 2].post("/v1/events", json=EVENT, headers=h).status_code
+                    for i in range(calls)]  # fmt: skip
+
+        codes = served(slow, 14)
+        if scope == "process":  # each replica counts on its own: twice the rate
+            assert codes == [200] * 12 + [429] * 2
+            return
+        assert codes == [200] * 6 + [429] * 8  # one bucket: 6 a minute in all
+        r = a.post("/v1/events", json=EVENT, headers={"X-API-Key": slow})
+        assert r.headers["Retry-After"] == "10" and "more than 6 calls per minute" in r.text
+        # a busy key leases 2 tokens (a second's worth) at a time: still 120 in all
+        assert served(fast, 130) == [200] * 120 + [429] * 10
+        now[0] += 10.0  # 10 s: one more call for the slow key, 20 for the fast one
+        assert served(slow, 3) == [200, 429, 429]
+        assert served(fast, 24) == [200] * 20 + [429] * 4
+        assert a.app.state.store.count("events") == 6 + 120 + 1 + 20  # refused: not stored
+
+
 def test_admin_actions_are_audited(
     tmp_path: Path, db_url: str, serving_model, settings_for
 ) -> None:  # type: ignore[no-untyped-def]

@@ -240,11 +240,14 @@ class BizmodelIngress:
 
 def replica_settings(settings: Settings, scaling: ReplicaScaling) -> Settings:
     """``settings`` as a replica needs them: absolute paths (a replica's working directory is
-    Ray's), and inference threads = the CPUs it reserves unless ``server.num_threads`` is set."""
+    Ray's), inference threads = the CPUs it reserves unless ``server.num_threads`` is set, and
+    per-key rate limits counted in the store unless ``server.rate_limit_scope`` says where."""
     project = settings.project_dir.resolve()
     server = settings.server
     if server.num_threads is None:
         server = server.model_copy(update={"num_threads": max(1, int(scaling.num_cpus))})
+    if server.rate_limit_scope == "auto":  # replicas come and go: count keys' calls in the store
+        server = server.model_copy(update={"rate_limit_scope": "store"})
     return settings.model_copy(
         update={
             "project_dir": project,

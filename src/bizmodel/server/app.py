@@ -70,7 +70,13 @@ def create_app(
     from bizmodel.server.middleware import LimitAndMeasure
     from bizmodel.server.model_pool import ModelPool
     from bizmodel.server.routes import router
-    from bizmodel.server.security import KeyRing, RateLimiter, TokenBuckets
+    from bizmodel.server.security import (
+        KeyRing,
+        RateLimiter,
+        SharedTokenBuckets,
+        TokenBuckets,
+        rate_limit_scope,
+    )
     from bizmodel.store import EventStore
     from bizmodel.store.keys import KeyStore
 
@@ -90,6 +96,8 @@ def create_app(
             settings.api_keys, app.state.keys, cache_s=settings.server.key_cache_s
         )
         app.state.experiments = ExperimentCache(db)
+        if rate_limit_scope(settings) == "store":  # counted across the replicas of one store
+            app.state.buckets = SharedTokenBuckets(db)
         app.state.load_error = None
         if pool.default_name is not None:
             try:

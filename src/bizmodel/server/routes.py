@@ -58,7 +58,7 @@ def allow(role: str) -> Any:
         if role == "read" and not state.settings.server.read_requires_key:
             return
         principal = await state.keyring.authenticate(_provided_key(request, key))
-        state.buckets.take(
+        await state.buckets.acquire(
             principal.id, principal.rate_per_minute or state.settings.server.rate_per_minute
         )
         state.keyring.authorize(principal, role)

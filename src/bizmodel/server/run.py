@@ -67,5 +67,9 @@ def serve(
     from bizmodel.store import EventStore
 
     EventStore.open(settings.resolved_database_url()).close()  # migrate once, before forking
+    # the workers know they are several (per-key rate limits then count in the store)
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"replicas": replicas})}
+    )
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     uvicorn.run("bizmodel.server.run:app_from_env", factory=True, workers=replicas, **common)

@@ -10,8 +10,10 @@ A key comes in the ``X-API-Key`` header or as ``Authorization: Bearer <key>``. T
 
 No key → 401; an unknown, wrong or revoked key → 403; a valid key without the endpoint's role
 → 403. Every authenticated call takes a token from its key's bucket (:class:`TokenBuckets`):
-an empty bucket → 429 with ``Retry-After``. :class:`RateLimiter` bounds expensive calls
-(``POST /v1/explain``) per key on top of that.
+an empty bucket → 429 with ``Retry-After``. The buckets live in the process
+(:class:`TokenBuckets`) or, when several replicas serve one store, in the store
+(:class:`SharedTokenBuckets`: ``[server] rate_limit_scope``). :class:`RateLimiter` bounds
+expensive calls (``POST /v1/explain``) per key and process on top of that.
 """
 
 from __future__ import annotations
@@ -141,6 +143,24 @@ class KeyRing:
             )
 
 
+def rate_limit_scope(settings: Any) -> str:
+    """Where the server counts per-key calls: ``server.rate_limit_scope``, with ``auto`` =
+    ``store`` when it runs more than one replica, else ``process``.
+
+    Examples
+    --------
+    >>> from bizmodel.config import ServerSettings, Settings
+    >>> rate_limit_scope(Settings(server=ServerSettings(replicas=4)))
+    'store'
+    >>> rate_limit_scope(Settings())
+    'process'
+    """
+    scope = str(settings.server.rate_limit_scope)
+    if scope == "auto":
+        return "store" if settings.server.replicas > 1 else "process"
+    return scope
+
+
 class TokenBuckets:
     """A token bucket per key: ``rate_per_minute`` tokens, refilled at that rate.
 
@@ -181,6 +201,90 @@ class TokenBuckets:
             err.retry_after_s = wait
             raise err
         self._buckets[key] = (tokens - 1.0, now)
+
+    async def acquire(self, key: str, rate_per_minute: int | None) -> None:
+        """:meth:`take`, as the server calls it (the same call as the shared buckets')."""
+        self.take(key, rate_per_minute)
+
+
+class SharedTokenBuckets:
+    """Per-key token buckets kept in the store, shared by every replica of the API.
+
+    The same rule as :class:`TokenBuckets` (a minute's burst, then ``rate_per_minute``
+    calls a minute), counted across all the processes that serve one store - ``serve
+    --replicas N`` and Ray Serve replicas - where per-process buckets would let a key make N
+    times its rate. A replica leases about ``lease_s`` seconds' worth of a key's tokens at a
+    time from the store (:func:`bizmodel.store.ratelimits.take_tokens`) and spends them
+    locally, so a busy key costs one store write a second per replica. A lease not spent
+    within ``lease_s`` lapses: the key loses at most that many calls (at most one second's
+    worth per replica).
+
+    Parameters
+    ----------
+    store : EventStore
+        The project's store.
+    lease_s : float
+        Seconds' worth of tokens a replica takes at a time, and how long it keeps them.
+    clock : callable, optional
+        Unix seconds (default :func:`time.time`: replicas on several machines compare them).
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from bizmodel.store import EventStore
+    >>> store, now = EventStore.open("sqlite://"), [0.0]
+    >>> a = SharedTokenBuckets(store, clock=lambda: now[0])
+    >>> b = SharedTokenBuckets(store, clock=lambda: now[0])  # another replica
+    >>> asyncio.run(a.acquire("k", 2)); asyncio.run(b.acquire("k", 2))
+    >>> asyncio.run(a.acquire("k", 2))
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.RateLimitError: more than 2 calls per minute for this API key; retry in 30 s
+    >>> store.close()
+    """
+
+    def __init__(
+        self, store: Any, *, lease_s: float = 1.0, clock: Callable[[], float] | None = None
+    ) -> None:
+        self.store = store
+        self.lease_s = lease_s
+        self.clock = clock or time.time
+        self._leases: dict[str, tuple[int, float]] = {}  # key -> (tokens left, lapses at)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def acquire(self, key: str, rate_per_minute: int | None) -> None:
+        """Take one call of ``key``'s; :class:`RateLimitError` (429) when the key has none."""
+        if not rate_per_minute:
+            return
+        if self._spend(key):
+            return
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # one lease request per key at a time; the others wait for it
+            if self._spend(key):
+                return
+            from bizmodel.store.ratelimits import take_tokens
+
+            want = max(1, math.ceil(rate_per_minute / 60.0 * self.lease_s))
+            now = self.clock()
+            grant = await asyncio.to_thread(
+                take_tokens, self.store, key, rate_per_minute, want=want, now=now
+            )
+            if not grant.granted:
+                wait = max(1, math.ceil(grant.wait_s))
+                err = RateLimitError(
+                    f"more than {rate_per_minute} calls per minute for this API key; "
+                    f"retry in {wait} s"
+                )
+                err.retry_after_s = wait
+                raise err
+            self._leases[key] = (grant.granted - 1, now + self.lease_s)
+
+    def _spend(self, key: str) -> bool:
+        left, lapses = self._leases.get(key, (0, 0.0))
+        if left < 1 or self.clock() >= lapses:
+            return False
+        self._leases[key] = (left - 1, lapses)
+        return True
 
 
 class RateLimiter:

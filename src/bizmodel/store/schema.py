@@ -7,7 +7,7 @@ Examples
 --------
 >>> sorted(metadata.tables)
 ['activity_days', 'activity_firsts', 'api_keys', 'assignments', 'audit_log', 'event_days', \
-'events', 'experiments', 'feedback', 'predictions', 'rollup_state']
+'events', 'experiments', 'feedback', 'predictions', 'rate_buckets', 'rollup_state']
 """
 
 from __future__ import annotations
@@ -119,6 +119,15 @@ audit_log = Table(  # admin actions: key create/revoke, experiment writes, promo
     Column("action", String(32), nullable=False),  # e.g. "key.create", "experiment.delete"
     Column("target", String(128), nullable=True),  # what it acted on: key id, experiment, model
     Column("detail", JSON, nullable=True),
+)
+
+rate_buckets = Table(  # per-key token buckets shared by every server replica (store/ratelimits)
+    "rate_buckets",
+    metadata,
+    Column("key_id", String(64), primary_key=True),  # the caller: "key:<id>" or "env:<n>"
+    Column("tokens", Float, nullable=False),  # calls left at `updated`
+    Column("updated", Float, nullable=False),  # Unix seconds of the last take
+    Column("granted", Integer, nullable=False),  # tokens the last take got (read back)
 )
 
 # ---- KPI rollups (bizmodel.store.rollups): derived from events, refreshed before each read ----

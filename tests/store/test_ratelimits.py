@@ -1,0 +1,56 @@
+"""Token buckets in the store: the refill rule, and takes from several engines at once
+(standing for replicas in several processes) that never grant more than the bucket holds."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bizmodel.store import EventStore
+from bizmodel.store.ratelimits import TokenGrant, take_tokens
+
+
+def test_a_bucket_refills_at_its_rate_up_to_a_minutes_burst(db_url: str) -> None:
+    store = EventStore.open(db_url)
+    try:
+        assert take_tokens(store, "k", 60, want=50, now=0.0) == TokenGrant(50, 10.0, 0.0)
+        assert take_tokens(store, "k", 60, want=50, now=0.0) == TokenGrant(1, 9.0, 0.0)
+        for _ in range(9):
+            assert take_tokens(store, "k", 60, want=1, now=0.0).granted == 1
+        empty = take_tokens(store, "k", 60, want=1, now=0.0)
+        assert (empty.granted, empty.wait_s) == (0, pytest.approx(1.0))
+        half = take_tokens(store, "k", 60, want=1, now=0.5)  # half a token back: none yet
+        assert (half.granted, half.wait_s) == (0, pytest.approx(0.5))
+        assert take_tokens(store, "k", 60, want=5, now=3.0) == TokenGrant(1, 2.0, 0.0)
+        back = take_tokens(store, "k", 60, want=1, now=2.0)  # a clock behind: no refill
+        assert (back.granted, back.tokens) == (1, 1.0)
+        full = take_tokens(store, "k", 60, want=1, now=1e6)  # long idle: a minute's burst
+        assert full == TokenGrant(1, 59.0, 0.0)
+        assert take_tokens(store, "other", 60, want=60, now=0.0).granted == 60  # its own
+    finally:
+        store.close()
+
+
+def test_takes_from_several_engines_at_once_never_exceed_the_bucket(db_url: str) -> None:
+    """4 threads on 2 engines take 1 token at a time from a 50-token bucket: exactly 50."""
+    EventStore.open(db_url).close()  # migrated once
+    stores = [EventStore.open(db_url) for _ in range(2)]
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def taker(store: EventStore) -> None:
+        mine = sum(take_tokens(store, "busy", 50, want=1, now=5.0).granted for _ in range(30))
+        with lock:
+            got.append(mine)
+
+    threads = [threading.Thread(target=taker, args=(stores[i % 2],)) for i in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for s in stores:
+            s.close()
+    assert sum(got) == 50 and len(got) == 4
