@@ -76,6 +76,8 @@ class ServerSettings(_Section):
     # bucket per key in the event store, shared by every replica), "auto" = store when the
     # server runs more than one replica (serve --replicas N, Ray Serve), else process
     rate_limit_scope: Literal["auto", "process", "store"] = "auto"
+    # calls per API key and UTC day (0 = none); a key's own wins; counted in the store
+    calls_per_day: int = Field(0, ge=0)
     key_cache_s: float = Field(1.0, ge=0, le=60)  # a stored key's row is re-read after this long
     dashboard: bool = False  # `serve` also serves the web app (bizmodel.webapp) under /app/
 

@@ -29,14 +29,17 @@ def test_create_list_revoke_audit(project: Path, capsys: pytest.CaptureFixture[s
         "(shown once: store it now; the project keeps only its hash)",
         f"id {key_id}, roles predict, read",
     ]
-    assert run(["keys", "create", "--role", "admin", "--rate-per-minute", "60", "--json", *p]) == 0
+    limits = ["--rate-per-minute", "60", "--calls-per-day", "5000"]
+    assert run(["keys", "create", "--role", "admin", *limits, "--json", *p]) == 0
     made = json.loads(capsys.readouterr().out)
     assert made["roles"] == ["admin"] and made["rate_per_minute"] == 60
+    assert made["calls_per_day"] == 5000
     assert made["key"].startswith(f"bzk_{made['id']}_")
 
     assert run(["keys", "list", *p]) == 0
     listed = capsys.readouterr().out
     assert f"{key_id}  predict,read" in listed and "60/min" in listed and "bzk_" not in listed
+    assert "5000/day" in listed and "default quota" in listed
 
     assert run(["keys", "revoke", key_id, *p]) == 0
     assert "revoked" in capsys.readouterr().out

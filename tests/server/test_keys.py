@@ -243,6 +243,52 @@ def test_replicas_of_one_store_share_each_keys_rate_limit(
         assert a.app.state.store.count("events") == 6 + 120 + 1 + 20  # refused: not stored
 
 
+def test_a_daily_quota_holds_across_replicas_and_restarts(
+    tmp_path: Path, db_url: str, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    """A key made over HTTP with calls_per_day = 5: 5 calls a UTC day from two apps on one
+    store, still used up after a restart, 429 until midnight, then 5 more."""
+    settings = settings_for(tmp_path, db_url, calls_per_day=3)
+    now = [86400.0 * 20400 + 22 * 3600]  # 22:00 UTC
+
+    def clocked(app: Any) -> TestClient:
+        client = TestClient(app)
+        client.__enter__()
+        client.app.state.quotas.clock = lambda: now[0]
+        return client
+
+    a, b = clocked(create_app(settings)), clocked(create_app(settings))
+    try:
+        body = {"roles": ["ingest"], "calls_per_day": 5}
+        made = a.post("/v1/keys", json=body, headers=BOOT).json()
+        assert made["calls_per_day"] == 5
+        h = {"X-API-Key": made["key"]}
+        codes = [(a, b)[i % 2].post("/v1/events", json=EVENT, headers=h).status_code
+                 for i in range(7)]  # fmt: skip
+        assert codes == [200] * 5 + [429] * 2
+        r = a.post("/v1/events", json=EVENT, headers=h)
+        assert r.headers["Retry-After"] == str(2 * 3600)
+        assert r.json()["detail"] == (
+            "this API key used its 5 calls of the day (UTC); retry in 7200 s"
+        )
+        b.__exit__(None, None, None)
+        b = clocked(create_app(settings))  # a restarted replica: the day's count is kept
+        assert b.post("/v1/events", json=EVENT, headers=h).status_code == 429
+        # the server's default (calls_per_day = 3) for keys without their own
+        other = a.post("/v1/keys", json={"roles": ["ingest"]}, headers=BOOT).json()["key"]
+        codes = [a.post("/v1/events", json=EVENT, headers={"X-API-Key": other}).status_code
+                 for _ in range(4)]  # fmt: skip
+        assert codes == [200, 200, 200, 429]
+        now[0] += 2 * 3600  # midnight: a new day
+        codes = [(a, b)[i % 2].post("/v1/events", json=EVENT, headers=h).status_code
+                 for i in range(6)]  # fmt: skip
+        assert codes == [200] * 5 + [429]
+        assert a.app.state.store.count("events") == 5 + 3 + 5
+    finally:
+        a.__exit__(None, None, None)
+        b.__exit__(None, None, None)
+
+
 def test_admin_actions_are_audited(
     tmp_path: Path, db_url: str, serving_model, settings_for
 ) -> None:  # type: ignore[no-untyped-def]

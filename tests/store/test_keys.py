@@ -80,7 +80,12 @@ def test_every_change_is_audited(keys: KeyStore) -> None:
         ("key:abc", "key.revoke", new.info.id),
         ("env:1", "key.create", new.info.id),
     ]
-    assert log[2]["detail"] == {"roles": ["read"], "name": "dash", "rate_per_minute": None}
+    assert log[2]["detail"] == {
+        "roles": ["read"],
+        "name": "dash",
+        "rate_per_minute": None,
+        "calls_per_day": None,
+    }
     assert log[0]["ts"].tzinfo is not None
     assert keys.audit_log(limit=1)[0]["action"] == "model.promote"
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bizmodel.store import EventStore
-from bizmodel.store.ratelimits import TokenGrant, take_tokens
+from bizmodel.store.ratelimits import QuotaGrant, TokenGrant, take_tokens, use_quota
 
 
 def test_a_bucket_refills_at_its_rate_up_to_a_minutes_burst(db_url: str) -> None:
@@ -54,3 +54,31 @@ def test_takes_from_several_engines_at_once_never_exceed_the_bucket(db_url: str)
         for s in stores:
             s.close()
     assert sum(got) == 50 and len(got) == 4
+
+
+def test_a_daily_quota_is_counted_per_key_and_day_and_never_overdrawn(db_url: str) -> None:
+    EventStore.open(db_url).close()
+    stores = [EventStore.open(db_url) for _ in range(2)]
+    try:
+        assert use_quota(stores[0], "q", 10, day=7, want=4) == QuotaGrant(4, 4)
+        assert use_quota(stores[1], "q", 10, day=7, want=4) == QuotaGrant(4, 8)
+        assert use_quota(stores[0], "q", 10, day=7, want=4) == QuotaGrant(1, 9)  # 2 left: 1
+        assert use_quota(stores[1], "q", 10, day=8, want=4) == QuotaGrant(4, 4)  # a new day
+        assert use_quota(stores[1], "r", 10, day=7, want=10) == QuotaGrant(10, 10)  # its own
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def taker(store: EventStore) -> None:
+            mine = sum(use_quota(store, "busy", 40, day=7, want=1).granted for _ in range(25))
+            with lock:
+                got.append(mine)
+
+        threads = [threading.Thread(target=taker, args=(stores[i % 2],)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(got) == 40  # 100 tries from 4 threads on 2 engines: the quota exactly
+    finally:
+        for s in stores:
+            s.close()

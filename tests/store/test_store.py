@@ -25,7 +25,7 @@ def test_open_migrates_to_head_and_reopens(db_url: str) -> None:
     EventStore.open(db_url).close()
     s = EventStore.open(db_url)  # second open: nothing to do, no error
     with s.engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0007"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0008"
         names = set(sa.inspect(conn).get_table_names())
     assert {
         "predictions",

@@ -65,13 +65,23 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(help="Calls per minute for this key (default: server.rate_per_minute)."),
         ] = None,
+        calls_per_day: Annotated[
+            int | None,
+            typer.Option(help="Calls per UTC day for this key (default: server.calls_per_day)."),
+        ] = None,
         project: ProjectOpt = None,
         as_json: JsonOpt = False,
     ) -> None:
         """Create a key: printed once; the project's store keeps only its hash."""
         _run(
             project,
-            lambda k: k.create(role, name=name, rate_per_minute=rate_per_minute, actor=ACTOR),
+            lambda k: k.create(
+                role,
+                name=name,
+                rate_per_minute=rate_per_minute,
+                calls_per_day=calls_per_day,
+                actor=ACTOR,
+            ),
             as_json,
         )
 

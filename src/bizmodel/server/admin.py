@@ -31,6 +31,7 @@ def create_key(body: KeyCreate, request: Request) -> dict[str, Any]:
         body.roles,
         name=body.name,
         rate_per_minute=body.rate_per_minute,
+        calls_per_day=body.calls_per_day,
         actor=request.state.principal.id,
     )
     return new.to_dict()

@@ -71,6 +71,7 @@ def create_app(
     from bizmodel.server.model_pool import ModelPool
     from bizmodel.server.routes import router
     from bizmodel.server.security import (
+        DailyQuotas,
         KeyRing,
         RateLimiter,
         SharedTokenBuckets,
@@ -96,6 +97,7 @@ def create_app(
             settings.api_keys, app.state.keys, cache_s=settings.server.key_cache_s
         )
         app.state.experiments = ExperimentCache(db)
+        app.state.quotas = DailyQuotas(db)  # per key and UTC day, in the store
         if rate_limit_scope(settings) == "store":  # counted across the replicas of one store
             app.state.buckets = SharedTokenBuckets(db)
         app.state.load_error = None

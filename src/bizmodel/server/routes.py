@@ -48,7 +48,7 @@ def _provided_key(request: Request, header_key: str | None) -> str | None:
 
 def allow(role: str) -> Any:
     """Dependency: the caller's key has ``role``; ``read`` is open unless
-    ``server.read_requires_key``. Counts the call against the key's rate limit."""
+    ``server.read_requires_key``. Counts the call against the key's rate limit and quota."""
 
     # async: a plain function would cost every request a hop through the thread pool.
     async def check(
@@ -58,9 +58,11 @@ def allow(role: str) -> Any:
         if role == "read" and not state.settings.server.read_requires_key:
             return
         principal = await state.keyring.authenticate(_provided_key(request, key))
+        server = state.settings.server
         await state.buckets.acquire(
-            principal.id, principal.rate_per_minute or state.settings.server.rate_per_minute
+            principal.id, principal.rate_per_minute or server.rate_per_minute
         )
+        await state.quotas.acquire(principal.id, principal.calls_per_day or server.calls_per_day)
         state.keyring.authorize(principal, role)
         request.state.principal = principal
 

@@ -227,6 +227,7 @@ class KeyCreate(_Body):
     roles: Annotated[list[Role], Field(min_length=1, max_length=4)]
     name: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # who holds it
     rate_per_minute: Annotated[int, Field(ge=1, le=10_000_000)] | None = None  # None: default
+    calls_per_day: Annotated[int, Field(ge=1, le=10**12)] | None = None  # None: the default
 
 
 class KeyInfo(BaseModel):
@@ -234,6 +235,7 @@ class KeyInfo(BaseModel):
     roles: list[str]
     name: str | None
     rate_per_minute: int | None
+    calls_per_day: int | None = None
     created_ts: datetime
     revoked_ts: datetime | None
 

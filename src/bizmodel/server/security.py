@@ -12,8 +12,10 @@ No key → 401; an unknown, wrong or revoked key → 403; a valid key without th
 → 403. Every authenticated call takes a token from its key's bucket (:class:`TokenBuckets`):
 an empty bucket → 429 with ``Retry-After``. The buckets live in the process
 (:class:`TokenBuckets`) or, when several replicas serve one store, in the store
-(:class:`SharedTokenBuckets`: ``[server] rate_limit_scope``). :class:`RateLimiter` bounds
-expensive calls (``POST /v1/explain``) per key and process on top of that.
+(:class:`SharedTokenBuckets`: ``[server] rate_limit_scope``). A daily quota per key
+(:class:`DailyQuotas`, always in the store) → 429 until the next UTC midnight.
+:class:`RateLimiter` bounds expensive calls (``POST /v1/explain``) per key and process on
+top of that.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Principal:
     id: str
     roles: tuple[str, ...]
     rate_per_minute: int | None = None  # None = the server's default
+    calls_per_day: int | None = None  # None = the server's default
 
 
 def check_api_key(provided: str | None, keys: tuple[str, ...]) -> int:
@@ -131,7 +134,9 @@ class KeyRing:
         if match is not None and self.keys is not None:
             info = check_secret(provided, await self._lookup(match.group(1)))
             if info is not None:
-                return Principal(f"key:{info.id}", info.roles, info.rate_per_minute)
+                return Principal(
+                    f"key:{info.id}", info.roles, info.rate_per_minute, info.calls_per_day
+                )
         raise PermissionDeniedError("the API key is not valid")
 
     @staticmethod
@@ -284,6 +289,79 @@ class SharedTokenBuckets:
         if left < 1 or self.clock() >= lapses:
             return False
         self._leases[key] = (left - 1, lapses)
+        return True
+
+
+class DailyQuotas:
+    """Per-key quotas of calls per UTC day, counted in the store by every replica.
+
+    A replica leases up to 1% of a key's quota left that day (at most 64 calls, at least 1)
+    at a time (:func:`bizmodel.store.ratelimits.use_quota`) and spends it locally: a key with
+    a large quota costs one store write per lease, and as the quota runs out the leases shrink
+    to one call. Calls leased by a replica that stops are counted as used (at most one lease
+    per replica). An exhausted quota → 429 with ``Retry-After`` until the next UTC midnight.
+
+    Examples
+    --------
+    >>> import asyncio
+    >>> from bizmodel.store import EventStore
+    >>> store, now = EventStore.open("sqlite://"), [86400.0 * 20000 + 3600]  # 01:00 UTC
+    >>> quotas = DailyQuotas(store, clock=lambda: now[0])
+    >>> for _ in range(3):
+    ...     asyncio.run(quotas.acquire("k", 3))
+    >>> asyncio.run(quotas.acquire("k", 3))
+    Traceback (most recent call last):
+    ...
+    bizmodel.errors.RateLimitError: this API key used its 3 calls of the day (UTC); retry in 82800 s
+    >>> now[0] += 82800                                          # the next day
+    >>> asyncio.run(quotas.acquire("k", 3))
+    >>> store.close()
+    """
+
+    MAX_LEASE = 64
+
+    def __init__(self, store: Any, *, clock: Callable[[], float] | None = None) -> None:
+        self.store = store
+        self.clock = clock or time.time
+        self._leases: dict[str, tuple[int, int, int]] = {}  # key -> (day, calls left, used)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def acquire(self, key: str, calls_per_day: int | None) -> None:
+        """Count one call of ``key``'s; :class:`RateLimitError` (429) past its quota."""
+        if not calls_per_day:
+            return
+        if self._spend(key):
+            return
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if self._spend(key):
+                return
+            from bizmodel.store.ratelimits import use_quota
+
+            now = self.clock()
+            day = int(now // 86400)
+            used = self._leases.get(key, (day, 0, 0))[2] if self._today(key, day) else 0
+            want = max(1, min(self.MAX_LEASE, (calls_per_day - used) // 100))
+            grant = await asyncio.to_thread(
+                use_quota, self.store, key, calls_per_day, day=day, want=want
+            )
+            if not grant.granted:
+                wait = max(1, math.ceil((day + 1) * 86400 - now))
+                err = RateLimitError(
+                    f"this API key used its {calls_per_day} calls of the day (UTC); "
+                    f"retry in {wait} s"
+                )
+                err.retry_after_s = wait
+                raise err
+            self._leases[key] = (day, grant.granted - 1, grant.used)
+
+    def _today(self, key: str, day: int) -> bool:
+        return self._leases.get(key, (-1, 0, 0))[0] == day
+
+    def _spend(self, key: str) -> bool:
+        day, left, used = self._leases.get(key, (-1, 0, 0))
+        if left < 1 or day != int(self.clock() // 86400):
+            return False
+        self._leases[key] = (day, left - 1, used)
         return True
 
 

@@ -89,6 +89,7 @@ class ApiKey:
     rate_per_minute: int | None  # None = the server's default (server.rate_per_minute)
     created_ts: datetime
     revoked_ts: datetime | None
+    calls_per_day: int | None = None  # daily quota; None = the server's (server.calls_per_day)
 
     @property
     def active(self) -> bool:
@@ -100,6 +101,7 @@ class ApiKey:
             "roles": list(self.roles),
             "name": self.name,
             "rate_per_minute": self.rate_per_minute,
+            "calls_per_day": self.calls_per_day,
             "created_ts": self.created_ts.isoformat(),
             "revoked_ts": None if self.revoked_ts is None else self.revoked_ts.isoformat(),
         }
@@ -107,7 +109,11 @@ class ApiKey:
     def summary(self) -> str:
         state = "active" if self.active else f"revoked {self.revoked_ts:%Y-%m-%d %H:%M}"
         rate = f"{self.rate_per_minute}/min" if self.rate_per_minute else "default rate"
-        return f"{self.id}  {','.join(self.roles):<24} {self.name or '-':<20} {rate:<14} {state}"
+        quota = f"{self.calls_per_day}/day" if self.calls_per_day else "default quota"
+        return (
+            f"{self.id}  {','.join(self.roles):<24} {self.name or '-':<20} {rate:<14} "
+            f"{quota:<16} {state}"
+        )
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,7 @@ def _api_key(row: Mapping[str, Any]) -> ApiKey:
         rate_per_minute=row["rate_per_minute"],
         created_ts=row["created_ts"],
         revoked_ts=row["revoked_ts"],
+        calls_per_day=row.get("calls_per_day"),
     )
 
 
@@ -180,6 +187,7 @@ class KeyStore:
         *,
         name: str | None = None,
         rate_per_minute: int | None = None,
+        calls_per_day: int | None = None,
         actor: str,
     ) -> NewKey:
         """A new key with ``roles``; its plain text is in the result and nowhere else."""
@@ -189,6 +197,8 @@ class KeyStore:
         checked = parse_roles(roles)
         if rate_per_minute is not None and rate_per_minute < 1:
             raise DataError(f"rate_per_minute must be at least 1, got {rate_per_minute}")
+        if calls_per_day is not None and calls_per_day < 1:
+            raise DataError(f"calls_per_day must be at least 1, got {calls_per_day}")
         if name is not None and not 1 <= len(name) <= 128:
             raise DataError("a key's name must have 1 to 128 characters")
         key_id = secrets.token_hex(6)
@@ -199,10 +209,16 @@ class KeyStore:
             "roles": ",".join(checked),
             "name": name,
             "rate_per_minute": rate_per_minute,
+            "calls_per_day": calls_per_day,
             "created_ts": now_utc(),
             "revoked_ts": None,
         }
-        detail = {"roles": list(checked), "name": name, "rate_per_minute": rate_per_minute}
+        detail = {
+            "roles": list(checked),
+            "name": name,
+            "rate_per_minute": rate_per_minute,
+            "calls_per_day": calls_per_day,
+        }
 
         def write(conn: Connection) -> None:
             conn.execute(api_keys.insert(), row)

@@ -1,4 +1,5 @@
-"""Token buckets per API key in the store, shared by every replica of the HTTP API.
+"""Token buckets and daily quotas per API key in the store, shared by every replica of the
+HTTP API.
 
 One row per key: the tokens left and when they were counted. A take refills the bucket at
 ``rate_per_minute / 60`` tokens a second up to ``rate_per_minute`` (a minute's burst), then
@@ -88,4 +89,54 @@ def take_tokens(
     return TokenGrant(got, tokens, wait)
 
 
-__all__ = ["TokenGrant", "take_tokens"]
+@dataclass(frozen=True)
+class QuotaGrant:
+    """What a quota take got: ``granted`` calls, and the calls ``used`` that day in all."""
+
+    granted: int
+    used: int
+
+
+def use_quota(store: EventStore, key_id: str, quota: int, *, day: int, want: int) -> QuotaGrant:
+    """Take up to ``want`` of ``key_id``'s ``quota`` calls on UTC ``day`` (days since
+    1970-01-01): all of them when that many are left, 1 when at least one is, else 0.
+
+    Examples
+    --------
+    >>> from bizmodel.store import EventStore
+    >>> store = EventStore.open("sqlite://")
+    >>> use_quota(store, "key:a1", 5, day=20000, want=4)
+    QuotaGrant(granted=4, used=4)
+    >>> use_quota(store, "key:a1", 5, day=20000, want=4)   # fewer left than asked: one
+    QuotaGrant(granted=1, used=5)
+    >>> use_quota(store, "key:a1", 5, day=20000, want=1)
+    QuotaGrant(granted=0, used=5)
+    >>> use_quota(store, "key:a1", 5, day=20001, want=1)   # a new day
+    QuotaGrant(granted=1, used=1)
+    >>> store.close()
+    """
+    from sqlalchemy import case, update
+
+    from bizmodel.store.schema import key_usage as ku
+
+    left = quota - ku.c.used
+    granted = case((left >= want, want), (left >= 1, 1), else_=0)
+    stmt = (
+        update(ku)
+        .where(ku.c.key_id == key_id, ku.c.day == day)
+        .values(used=ku.c.used + granted, granted=granted)
+        .returning(ku.c.used, ku.c.granted)
+    )
+    first = {"key_id": key_id, "day": day, "used": 0, "granted": 0}
+
+    def write(conn: Connection) -> Any:
+        conn.execute(
+            store._insert(ku).on_conflict_do_nothing(index_elements=["key_id", "day"]), first
+        )
+        return conn.execute(stmt).one()
+
+    used, got = store._write(write)
+    return QuotaGrant(int(got), int(used))
+
+
+__all__ = ["QuotaGrant", "TokenGrant", "take_tokens", "use_quota"]

@@ -7,7 +7,8 @@ Examples
 --------
 >>> sorted(metadata.tables)
 ['activity_days', 'activity_firsts', 'api_keys', 'assignments', 'audit_log', 'event_days', \
-'events', 'experiments', 'feedback', 'predictions', 'rate_buckets', 'rollup_state']
+'events', 'experiments', 'feedback', 'key_usage', 'predictions', 'rate_buckets', \
+'rollup_state']
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ api_keys = Table(  # HTTP API keys: only a hash of each key is kept (bizmodel.st
     Column("roles", String(64), nullable=False),  # comma-separated: predict,ingest,read,admin
     Column("name", String(128), nullable=True),  # who holds it, e.g. "ios-app"
     Column("rate_per_minute", Integer, nullable=True),  # None = the server's default
+    Column("calls_per_day", Integer, nullable=True),  # daily quota; None = the server's default
     Column("created_ts", DateTime(timezone=True), nullable=False),
     Column("revoked_ts", DateTime(timezone=True), nullable=True),
 )
@@ -128,6 +130,15 @@ rate_buckets = Table(  # per-key token buckets shared by every server replica (s
     Column("tokens", Float, nullable=False),  # calls left at `updated`
     Column("updated", Float, nullable=False),  # Unix seconds of the last take
     Column("granted", Integer, nullable=False),  # tokens the last take got (read back)
+)
+
+key_usage = Table(  # calls each key used each UTC day, for daily quotas (store/ratelimits)
+    "key_usage",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("day", Integer, primary_key=True),  # whole UTC days since 1970-01-01
+    Column("used", Integer, nullable=False),  # calls granted to the replicas that day
+    Column("granted", Integer, nullable=False),  # what the last take got (read back)
 )
 
 # ---- KPI rollups (bizmodel.store.rollups): derived from events, refreshed before each read ----
