@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -32,28 +33,35 @@ def test_a_bucket_refills_at_its_rate_up_to_a_minutes_burst(db_url: str) -> None
         store.close()
 
 
-def test_takes_from_several_engines_at_once_never_exceed_the_bucket(db_url: str) -> None:
-    """4 threads on 2 engines take 1 token at a time from a 50-token bucket: exactly 50."""
-    EventStore.open(db_url).close()  # migrated once
-    stores = [EventStore.open(db_url) for _ in range(2)]
+def _race(stores: list[EventStore], take: Callable[[EventStore], int], tries: int) -> int:
+    """Calls granted when 4 threads, 2 on each engine, call ``take`` ``tries`` times each."""
     got: list[int] = []
     lock = threading.Lock()
 
     def taker(store: EventStore) -> None:
-        mine = sum(take_tokens(store, "busy", 50, want=1, now=5.0).granted for _ in range(30))
+        mine = sum(take(store) for _ in range(tries))
         with lock:
             got.append(mine)
 
     threads = [threading.Thread(target=taker, args=(stores[i % 2],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4
+    return sum(got)
+
+
+def test_takes_from_several_engines_at_once_never_exceed_the_bucket(db_url: str) -> None:
+    """4 threads on 2 engines take 1 token at a time from a 50-token bucket: exactly 50."""
+    EventStore.open(db_url).close()  # migrated once
+    stores = [EventStore.open(db_url) for _ in range(2)]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        granted = _race(stores, lambda s: take_tokens(s, "busy", 50, want=1, now=5.0).granted, 30)
     finally:
         for s in stores:
             s.close()
-    assert sum(got) == 50 and len(got) == 4
+    assert granted == 50
 
 
 def test_a_daily_quota_is_counted_per_key_and_day_and_never_overdrawn(db_url: str) -> None:
@@ -65,20 +73,8 @@ def test_a_daily_quota_is_counted_per_key_and_day_and_never_overdrawn(db_url: st
         assert use_quota(stores[0], "q", 10, day=7, want=4) == QuotaGrant(1, 9)  # 2 left: 1
         assert use_quota(stores[1], "q", 10, day=8, want=4) == QuotaGrant(4, 4)  # a new day
         assert use_quota(stores[1], "r", 10, day=7, want=10) == QuotaGrant(10, 10)  # its own
-        got: list[int] = []
-        lock = threading.Lock()
-
-        def taker(store: EventStore) -> None:
-            mine = sum(use_quota(store, "busy", 40, day=7, want=1).granted for _ in range(25))
-            with lock:
-                got.append(mine)
-
-        threads = [threading.Thread(target=taker, args=(stores[i % 2],)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert sum(got) == 40  # 100 tries from 4 threads on 2 engines: the quota exactly
+        # 100 tries from 4 threads on 2 engines: the quota exactly
+        assert _race(stores, lambda s: use_quota(s, "busy", 40, day=7, want=1).granted, 25) == 40
     finally:
         for s in stores:
             s.close()

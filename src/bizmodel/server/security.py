@@ -212,7 +212,30 @@ class TokenBuckets:
         self.take(key, rate_per_minute)
 
 
-class SharedTokenBuckets:
+class _Leased:
+    """A per-key allowance leased from the store a few calls at a time and spent locally:
+    :meth:`acquire` spends one call of the lease, or (one request per key at a time, the
+    others waiting for it) asks the store for a new lease with :meth:`_lease`."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def acquire(self, key: str, limit: int | None) -> None:
+        """Count one call of ``key``'s; :class:`RateLimitError` (429) past ``limit``."""
+        if not limit or self._spend(key):
+            return
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            if not self._spend(key):
+                await self._lease(key, limit)
+
+    def _spend(self, key: str) -> bool:  # one call from the key's lease, if it has one
+        raise NotImplementedError
+
+    async def _lease(self, key: str, limit: int) -> None:  # a new lease, one call spent
+        raise NotImplementedError
+
+
+class SharedTokenBuckets(_Leased):
     """Per-key token buckets kept in the store, shared by every replica of the API.
 
     The same rule as :class:`TokenBuckets` (a minute's burst, then ``rate_per_minute``
@@ -251,38 +274,28 @@ class SharedTokenBuckets:
     def __init__(
         self, store: Any, *, lease_s: float = 1.0, clock: Callable[[], float] | None = None
     ) -> None:
+        super().__init__()
         self.store = store
         self.lease_s = lease_s
         self.clock = clock or time.time
         self._leases: dict[str, tuple[int, float]] = {}  # key -> (tokens left, lapses at)
-        self._locks: dict[str, asyncio.Lock] = {}
 
-    async def acquire(self, key: str, rate_per_minute: int | None) -> None:
-        """Take one call of ``key``'s; :class:`RateLimitError` (429) when the key has none."""
-        if not rate_per_minute:
-            return
-        if self._spend(key):
-            return
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # one lease request per key at a time; the others wait for it
-            if self._spend(key):
-                return
-            from bizmodel.store.ratelimits import take_tokens
+    async def _lease(self, key: str, rate_per_minute: int) -> None:
+        from bizmodel.store.ratelimits import take_tokens
 
-            want = max(1, math.ceil(rate_per_minute / 60.0 * self.lease_s))
-            now = self.clock()
-            grant = await asyncio.to_thread(
-                take_tokens, self.store, key, rate_per_minute, want=want, now=now
+        want = max(1, math.ceil(rate_per_minute / 60.0 * self.lease_s))
+        now = self.clock()
+        grant = await asyncio.to_thread(
+            take_tokens, self.store, key, rate_per_minute, want=want, now=now
+        )
+        if not grant.granted:
+            wait = max(1, math.ceil(grant.wait_s))
+            err = RateLimitError(
+                f"more than {rate_per_minute} calls per minute for this API key; retry in {wait} s"
             )
-            if not grant.granted:
-                wait = max(1, math.ceil(grant.wait_s))
-                err = RateLimitError(
-                    f"more than {rate_per_minute} calls per minute for this API key; "
-                    f"retry in {wait} s"
-                )
-                err.retry_after_s = wait
-                raise err
-            self._leases[key] = (grant.granted - 1, now + self.lease_s)
+            err.retry_after_s = wait
+            raise err
+        self._leases[key] = (grant.granted - 1, now + self.lease_s)
 
     def _spend(self, key: str) -> bool:
         left, lapses = self._leases.get(key, (0, 0.0))
@@ -292,7 +305,7 @@ class SharedTokenBuckets:
         return True
 
 
-class DailyQuotas:
+class DailyQuotas(_Leased):
     """Per-key quotas of calls per UTC day, counted in the store by every replica.
 
     A replica leases up to 1% of a key's quota left that day (at most 64 calls, at least 1)
@@ -321,38 +334,29 @@ class DailyQuotas:
     MAX_LEASE = 64
 
     def __init__(self, store: Any, *, clock: Callable[[], float] | None = None) -> None:
+        super().__init__()
         self.store = store
         self.clock = clock or time.time
         self._leases: dict[str, tuple[int, int, int]] = {}  # key -> (day, calls left, used)
-        self._locks: dict[str, asyncio.Lock] = {}
 
-    async def acquire(self, key: str, calls_per_day: int | None) -> None:
-        """Count one call of ``key``'s; :class:`RateLimitError` (429) past its quota."""
-        if not calls_per_day:
-            return
-        if self._spend(key):
-            return
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            if self._spend(key):
-                return
-            from bizmodel.store.ratelimits import use_quota
+    async def _lease(self, key: str, calls_per_day: int) -> None:
+        from bizmodel.store.ratelimits import use_quota
 
-            now = self.clock()
-            day = int(now // 86400)
-            used = self._leases.get(key, (day, 0, 0))[2] if self._today(key, day) else 0
-            want = max(1, min(self.MAX_LEASE, (calls_per_day - used) // 100))
-            grant = await asyncio.to_thread(
-                use_quota, self.store, key, calls_per_day, day=day, want=want
+        now = self.clock()
+        day = int(now // 86400)
+        used = self._leases[key][2] if self._today(key, day) else 0
+        want = max(1, min(self.MAX_LEASE, (calls_per_day - used) // 100))
+        grant = await asyncio.to_thread(
+            use_quota, self.store, key, calls_per_day, day=day, want=want
+        )
+        if not grant.granted:
+            wait = max(1, math.ceil((day + 1) * 86400 - now))
+            err = RateLimitError(
+                f"this API key used its {calls_per_day} calls of the day (UTC); retry in {wait} s"
             )
-            if not grant.granted:
-                wait = max(1, math.ceil((day + 1) * 86400 - now))
-                err = RateLimitError(
-                    f"this API key used its {calls_per_day} calls of the day (UTC); "
-                    f"retry in {wait} s"
-                )
-                err.retry_after_s = wait
-                raise err
-            self._leases[key] = (day, grant.granted - 1, grant.used)
+            err.retry_after_s = wait
+            raise err
+        self._leases[key] = (day, grant.granted - 1, grant.used)
 
     def _today(self, key: str, day: int) -> bool:
         return self._leases.get(key, (-1, 0, 0))[0] == day
