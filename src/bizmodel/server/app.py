@@ -73,7 +73,6 @@ def create_app(
     from bizmodel.server.security import (
         DailyQuotas,
         KeyRing,
-        RateLimiter,
         SharedTokenBuckets,
         TokenBuckets,
         rate_limit_scope,
@@ -100,6 +99,7 @@ def create_app(
         app.state.quotas = DailyQuotas(db)  # per key and UTC day, in the store
         if rate_limit_scope(settings) == "store":  # counted across the replicas of one store
             app.state.buckets = SharedTokenBuckets(db)
+            app.state.explain_limiter = SharedTokenBuckets(db)
         app.state.load_error = None
         if pool.default_name is not None:
             try:
@@ -122,7 +122,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.explain_limiter = RateLimiter(settings.server.explain_per_minute)
+    app.state.explain_limiter = TokenBuckets()  # POST /v1/explain (server.explain_per_minute)
     app.state.buckets = TokenBuckets()  # per-key rate limits (server.rate_per_minute)
 
     install_error_handlers(app)

@@ -71,8 +71,12 @@ def allow(role: str) -> Any:
 
 
 async def limit_explain(request: Request) -> None:
-    """Count one explanation call against the caller's key (after the key is checked)."""
-    request.app.state.explain_limiter.hit(request.state.principal.id)
+    """Count one explanation call against the caller's key (after the key is checked): a
+    bucket of ``server.explain_per_minute`` per key, across replicas like the rate limit."""
+    state = request.app.state
+    await state.explain_limiter.acquire(
+        f"explain:{request.state.principal.id}", state.settings.server.explain_per_minute
+    )
 
 
 def audit(request: Request, action: str, target: str, detail: dict[str, Any] | None = None) -> None:

@@ -14,8 +14,8 @@ an empty bucket → 429 with ``Retry-After``. The buckets live in the process
 (:class:`TokenBuckets`) or, when several replicas serve one store, in the store
 (:class:`SharedTokenBuckets`: ``[server] rate_limit_scope``). A daily quota per key
 (:class:`DailyQuotas`, always in the store) → 429 until the next UTC midnight.
-:class:`RateLimiter` bounds expensive calls (``POST /v1/explain``) per key and process on
-top of that.
+``POST /v1/explain`` has a second bucket per key on top (``server.explain_per_minute``),
+kept where the first one is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import asyncio
 import hmac
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -367,47 +366,3 @@ class DailyQuotas(_Leased):
             return False
         self._leases[key] = (day, left - 1, used)
         return True
-
-
-class RateLimiter:
-    """At most ``per_minute`` calls per key in any sliding 60-second window.
-
-    Parameters
-    ----------
-    per_minute : int
-        Calls allowed per key and minute.
-    clock : callable, optional
-        Seconds as a float (default :func:`time.monotonic`); tests pass their own.
-
-    Examples
-    --------
-    >>> now = [0.0]
-    >>> limit = RateLimiter(2, clock=lambda: now[0])
-    >>> limit.hit("k"); limit.hit("k")
-    >>> limit.hit("k")
-    Traceback (most recent call last):
-    ...
-    bizmodel.errors.RateLimitError: more than 2 calls per minute for this API key; retry in 60 s
-    >>> now[0] = 60.5
-    >>> limit.hit("k")
-    """
-
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] | None = None) -> None:
-        self.per_minute = per_minute
-        self.clock = clock or time.monotonic
-        self._calls: dict[str, deque[float]] = {}
-
-    def hit(self, key: str) -> None:
-        """Count one call of ``key``; :class:`RateLimitError` (429) when over the limit."""
-        now = self.clock()
-        calls = self._calls.setdefault(key, deque())
-        while calls and now - calls[0] >= 60.0:
-            calls.popleft()
-        if len(calls) >= self.per_minute:
-            wait = math.ceil(60.0 - (now - calls[0]))
-            err = RateLimitError(
-                f"more than {self.per_minute} calls per minute for this API key; retry in {wait} s"
-            )
-            err.retry_after_s = wait
-            raise err
-        calls.append(now)
