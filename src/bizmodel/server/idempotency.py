@@ -33,6 +33,19 @@ from bizmodel.errors import DataError
 #: The request header.
 HEADER = "Idempotency-Key"
 _VALID = re.compile(r"[\x21-\x7e]{1,128}")
+#: The header in the OpenAPI description of the routes that take it.
+IDEMPOTENCY_PARAMETER = {
+    "parameters": [
+        {
+            "name": HEADER,
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+            "description": "Any 1-128 printable ASCII characters (e.g. a UUID), the same on "
+            "every try of one request: a second try answers the same ids and stores nothing new.",
+        }
+    ]
+}
 
 
 def idempotency_key(headers: Mapping[str, str]) -> str | None:
@@ -70,4 +83,4 @@ def keyed_id(*parts: str) -> str:
     return h.hexdigest()[:32]
 
 
-__all__ = ["HEADER", "idempotency_key", "keyed_id"]
+__all__ = ["HEADER", "IDEMPOTENCY_PARAMETER", "idempotency_key", "keyed_id"]

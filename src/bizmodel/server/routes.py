@@ -12,7 +12,7 @@ from pydantic import AwareDatetime
 
 from bizmodel.errors import ConflictError, DataError, ModelNotFoundError
 from bizmodel.server.errors import log
-from bizmodel.server.idempotency import idempotency_key, keyed_id
+from bizmodel.server.idempotency import IDEMPOTENCY_PARAMETER, idempotency_key, keyed_id
 from bizmodel.server.schemas import (
     NAME,
     Assignment,
@@ -99,7 +99,12 @@ def _caller(request: Request) -> str:
     return str(getattr(principal, "id", "") or "")
 
 
-@router.post("/v1/predict", response_model=PredictResponse, dependencies=Predict)
+@router.post(
+    "/v1/predict",
+    response_model=PredictResponse,
+    dependencies=Predict,
+    openapi_extra=IDEMPOTENCY_PARAMETER,
+)
 async def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
     """Predict for one text (pair) or a list; concurrent requests are batched together.
 
@@ -204,7 +209,13 @@ _EXPLANATION_FIELDS = (
 )  # fmt: skip
 
 
-@router.post("/v1/feedback", response_model=FeedbackResponse, status_code=201, dependencies=Ingest)
+@router.post(
+    "/v1/feedback",
+    response_model=FeedbackResponse,
+    status_code=201,
+    dependencies=Ingest,
+    openapi_extra=IDEMPOTENCY_PARAMETER,
+)
 def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     """Store a user's rating or correction of a prediction (training data for retraining).
 
