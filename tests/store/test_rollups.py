@@ -13,7 +13,7 @@ from bizmodel.errors import ConfigError
 from bizmodel.monitor.kpi import compute_kpis
 from bizmodel.monitor.snapshot import run_monitor
 from bizmodel.report.project import store_frames
-from bizmodel.store import EventStore
+from bizmodel.store import EventStore, rollups
 from bizmodel.store.rollups import event_rollup, rebuild, refresh
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -118,10 +118,12 @@ def test_a_period_of_the_store_equals_the_frames_of_that_period(db_url: str) -> 
     assert got.kpis.table["complete"].all()  # until given: every window known complete
 
 
-def test_refresh_folds_in_only_new_events_and_matches_a_rebuild(db_url: str) -> None:
+@pytest.mark.parametrize("chunk", [rollups.FOLD_CHUNK, 7])
+def test_refresh_folds_in_only_new_events_and_matches_a_rebuild(db_url: str, chunk: int) -> None:
+    """Folded at once or 7 events a transaction (36 steps), the rollups equal a rebuild."""
     store = _store(db_url)
     try:
-        assert refresh(store) == 250  # the historical import, written past the store's API
+        assert refresh(store, chunk=chunk) == 250  # the historical import, past the store's API
         assert refresh(store) == 0
         store.add_events([{"user_id": "u1", "type": "visit", "ts": "2026-03-01T00:00:00Z"}])
         assert refresh(store) == 1
@@ -137,6 +139,49 @@ def test_refresh_folds_in_only_new_events_and_matches_a_rebuild(db_url: str) -> 
         key = [c for c in a.columns if c not in ("n", "value_sum")]
         a, b = a.sort_values(key, ignore_index=True), b.sort_values(key, ignore_index=True)
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.postgres
+def test_events_are_stored_while_a_large_fold_goes_on(
+    postgres_url: str, fresh_postgres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the first step of a chunked fold locks ``events``: an insert from another
+    connection (2 s lock timeout) waits in vain during it, and goes through during the next."""
+    import sqlalchemy as sa
+
+    with fresh_postgres(postgres_url) as url:
+        store = EventStore.open(url)
+        other = sa.create_engine(url)
+        try:
+            store.add_events(_events(np.random.default_rng(3), 40, 0, 5))
+            inserted: list[str] = []
+            real = rollups._fold_activity
+
+            def fold_and_insert(conn: Any, day: str, w: int, m: int) -> None:
+                real(conn, day, w, m)
+                with other.connect() as c:
+                    c.execute(sa.text("SET lock_timeout = '2s'"))
+                    try:
+                        c.execute(
+                            sa.text(
+                                "INSERT INTO events (ts, received_ts, user_id, type) "
+                                "VALUES (now(), now(), 'live', 'visit')"
+                            )
+                        )
+                        c.commit()
+                        inserted.append("stored")
+                    except sa.exc.OperationalError:  # lock timeout
+                        inserted.append("waited")
+
+            monkeypatch.setattr(rollups, "_fold_activity", fold_and_insert)
+            assert refresh(store, chunk=15) == 40  # 3 steps
+            assert inserted == ["waited", "stored", "stored"]
+            monkeypatch.setattr(rollups, "_fold_activity", real)
+            refresh(store)  # the live events inserted meanwhile
+            assert event_rollup(store).day_counts["n"].sum() == store.count("events")
+        finally:
+            other.dispose()
+            store.close()
 
 
 def test_windows_must_be_whole_days_from_a_midnight() -> None:

@@ -16,8 +16,9 @@ above ``rollup_state.last_event_id``), whatever wrote them — the API, ``events
 historical import of old days or a late event: each changes exactly the days it falls on
 and, for a user's new active day, the previous-day link of that user's next one. Its cost
 is that of the new events, not the store's. It runs before every read
-(:func:`event_rollup`), holding the store's write lock (SQLite) or a ``SHARE`` lock on
-``events`` (PostgreSQL: every id at or below the maximum is committed, none is skipped). A
+(:func:`event_rollup`), :data:`FOLD_CHUNK` events per transaction, the first one holding the
+store's write lock (SQLite) or a ``SHARE`` lock on ``events`` (PostgreSQL: every id at or
+below the maximum is committed, none is skipped). A
 store whose events no longer match what was folded in (rows deleted) is rebuilt.
 
 Examples
@@ -36,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 
     from bizmodel.store.db import EventStore
 
-__all__ = ["answers", "event_rollup", "is_midnight", "rebuild", "refresh"]
+__all__ = ["FOLD_CHUNK", "answers", "event_rollup", "is_midnight", "rebuild", "refresh"]
 
 _NEW = "rollup_tmp_new"  # the (kind, user, day) rows the new events add
 _CHANGED = "rollup_tmp_changed"  # activity rows whose previous day changes
@@ -82,8 +84,18 @@ def _state(conn: Connection) -> tuple[int, int, int | None]:
     return int(w), int(absorbed), (None if m is None else int(m))
 
 
-def refresh(store: EventStore) -> int:
+#: Events folded per transaction: a million imported events are folded in ten steps, and
+#: events sent meanwhile are stored between them instead of waiting for the whole fold.
+FOLD_CHUNK = 100_000
+
+
+def refresh(store: EventStore, *, chunk: int = FOLD_CHUNK) -> int:
     """Fold the events stored since the last refresh into the rollups; return how many.
+
+    The new events are folded ``chunk`` ids at a time, each step its own transaction. Only
+    the first step holds ``events`` (PostgreSQL: a ``SHARE`` lock, until every id up to the
+    newest is committed; SQLite: the write lock, as every step): later steps fold ids already
+    known to be committed, so the API stores events while a large import is folded in.
 
     Raises
     ------
@@ -95,7 +107,13 @@ def refresh(store: EventStore) -> int:
         m = _sql(conn, "SELECT max(id) FROM events").scalar()
     if (m or 0) == w:
         return 0
-    return int(store._write(lambda conn: _fold(conn, store.dialect)))
+    total, bound, done = 0, None, False
+    while not done:
+        n, bound, done = store._write(
+            partial(_fold, dialect=store.dialect, bound=bound, chunk=chunk)
+        )
+        total += n
+    return total
 
 
 def rebuild(store: EventStore) -> int:
@@ -104,17 +122,19 @@ def rebuild(store: EventStore) -> int:
     def work(conn: Connection) -> int:
         _lock(conn, store.dialect)
         _clear(conn)
-        return _fold(conn, store.dialect)
+        return _fold(conn, store.dialect)[0]
 
     return int(store._write(work))
 
 
-def _lock(conn: Connection, dialect: str) -> None:
+def _lock(conn: Connection, dialect: str, *, events: bool = True) -> None:
     if dialect == "postgresql":
-        # one refresher at a time, and no event insert in flight: every id up to max(id)
-        # is committed when we read it (sequences hand out ids before commit, not in order)
+        # one refresher at a time, and (``events``) no event insert in flight: every id up to
+        # max(id) is committed when we read it (sequences hand out ids before commit, not in
+        # order)
         _sql(conn, "SELECT id FROM rollup_state WHERE id = 1 FOR UPDATE")
-        _sql(conn, "LOCK TABLE events IN SHARE MODE")
+        if events:
+            _sql(conn, "LOCK TABLE events IN SHARE MODE")
     else:  # SQLite: the first write takes the database's write lock for the transaction
         _sql(conn, "UPDATE rollup_state SET id = id WHERE id = 1")
 
@@ -125,11 +145,18 @@ def _clear(conn: Connection) -> None:
     _sql(conn, "UPDATE rollup_state SET last_event_id = 0, events = 0 WHERE id = 1")
 
 
-def _fold(conn: Connection, dialect: str) -> int:
-    _lock(conn, dialect)
-    w, absorbed, m = _state(conn)
-    if m is None or m <= w:
-        return 0
+def _fold(
+    conn: Connection, dialect: str, *, bound: int | None = None, chunk: int | None = None
+) -> tuple[int, int | None, bool]:
+    """Fold the events after the last folded id, up to ``chunk`` ids of them, and at most
+    up to ``bound`` (an id known to be committed with every id below it; None = find it under
+    the lock on ``events``): (events folded, the bound, whether it is reached)."""
+    _lock(conn, dialect, events=bound is None)
+    w, absorbed, newest = _state(conn)
+    top = newest if bound is None else bound
+    if top is None or top <= w:
+        return 0, top, True
+    m = top if chunk is None else min(top, w + chunk)
     day = day_sql(dialect)
     new = "id > :w AND id <= :m"  # both bounds: PostgreSQL then reads the key's index
     n_new = int(_sql(conn, f"SELECT count(*) FROM events WHERE {new}", w=w, m=m).scalar())
@@ -149,7 +176,7 @@ def _fold(conn: Connection, dialect: str) -> int:
         m=m,
         e=absorbed + n_new,
     )
-    return n_new
+    return n_new, top, m >= top
 
 
 def _fold_activity(conn: Connection, day: str, w: int, m: int) -> None:
