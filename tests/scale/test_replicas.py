@@ -36,6 +36,7 @@ def test_two_replicas_serve_one_port_and_write_one_store(db_url: str, tmp_path: 
         "BIZMODEL_DATABASE_URL": db_url,
         "BIZMODEL_API_KEYS": "k1",
         "BIZMODEL_SERVER_NUM_THREADS": "1",
+        "BIZMODEL_SERVER_RATE_PER_MINUTE": "30",  # per key, across both workers
     }
     cmd = [sys.executable, "-m", "bizmodel", "serve", "--replicas", "2", "--port", str(port)]
     log = tmp_path / "serve.log"
@@ -64,6 +65,19 @@ def test_two_replicas_serve_one_port_and_write_one_store(db_url: str, tmp_path: 
                 timeout=10,
             )
             assert r.status_code == 200, r.text
+        # The key's bucket is shared by the workers (in the store): 30 calls, then one every
+        # 2 s. Per-worker buckets would have let all 20 more through (30 + 30 tokens).
+        started, codes = time.monotonic(), []
+        for i in range(20):
+            r = httpx.post(
+                f"{url}/v1/events",
+                json={"events": [{"user_id": f"x{i}", "type": "visit"}]},
+                headers={"X-API-Key": "k1"},
+                timeout=10,
+            )
+            codes.append(r.status_code)
+        refilled = int((time.monotonic() - started) / 2) + 1
+        assert 429 in codes and codes.count(200) <= refilled, codes
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -73,6 +87,6 @@ def test_two_replicas_serve_one_port_and_write_one_store(db_url: str, tmp_path: 
             proc.wait()
     store = EventStore.open(db_url)
     try:
-        assert store.count("events") == 30
+        assert store.count("events") == 30 + codes.count(200)
     finally:
         store.close()
