@@ -301,6 +301,11 @@ class Settings(_Section):
     experiments: dict[Annotated[str, Field(pattern=METRIC_NAME)], ExperimentSettings] = Field(
         default_factory=dict
     )  # declared experiments by name: arms' lever values, window, goal metrics, expect rules
+    # projects served by this one's server under /t/NAME/, each in its own folder, database and
+    # registry (bizmodel.server.tenants)
+    tenants: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")], Path] = Field(
+        default_factory=dict
+    )
 
     @model_validator(mode="after")
     def _declared_metrics(self) -> Settings:

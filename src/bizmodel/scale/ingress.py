@@ -35,6 +35,8 @@ Examples
 True
 >>> retry_plan("POST", "/v1/experiments", b'{"name": "e1"}')[1]
 False
+>>> retry_plan("POST", "/t/acme/v1/feedback", b'{}')[1]    # a tenant's route: the same rules
+True
 >>> body, retryable = retry_plan(
 ...     "POST", "/v1/events", b'{"events": [{"user_id": "u1", "type": "signup"}]}'
 ... )
@@ -51,6 +53,8 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+from bizmodel.server.tenants import tenant_path
 
 log = logging.getLogger("bizmodel.server")
 
@@ -88,7 +92,7 @@ class HttpRequest:
     def with_idempotency_key(self) -> HttpRequest:
         """The request with an ``Idempotency-Key`` header: its own, else a fresh UUID, when
         it is a POST to one of :data:`KEYED_POSTS`; else the request as it is."""
-        if self.method.upper() != "POST" or self.path not in KEYED_POSTS:
+        if self.method.upper() != "POST" or tenant_path(self.path)[1] not in KEYED_POSTS:
             return self
         if any(k.lower() == IDEMPOTENCY_HEADER for k, _ in self.headers):
             return self
@@ -164,6 +168,7 @@ def retry_plan(method: str, path: str, body: bytes) -> tuple[bytes, bool]:
     (b'{"events": [{"client_event_id": "c1"}]}', True)
     """
     method = method.upper()
+    path = tenant_path(path)[1]  # a tenant's routes (/t/NAME/v1/...) are the same routes
     if method in SAFE_METHODS:
         return body, True
     if method == "POST" and path in PURE_POSTS | KEYED_POSTS:

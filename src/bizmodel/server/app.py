@@ -4,7 +4,8 @@ Routes are thin (see :mod:`bizmodel.server.routes`); state lives on ``app.state`
 store, the registry, the model pool and the metrics. Errors: :mod:`bizmodel.server.errors`
 turns every error into ``{"error", "detail"}`` with nothing of the server's internals in it;
 bodies over ``server.max_body_bytes`` get 413. With ``server.dashboard`` the web app
-(:func:`bizmodel.webapp.create_app`) answers under ``/app/``.
+(:func:`bizmodel.webapp.create_app`) answers under ``/app/``; each of the project's
+``[tenants]`` gets its own app under ``/t/NAME/`` (:mod:`bizmodel.server.tenants`).
 """
 
 from __future__ import annotations
@@ -108,7 +109,11 @@ def create_app(
                 log.warning("the default model is not loaded: %s", exc)
                 app.state.load_error = public_detail(exc)
         try:
-            yield
+            async with contextlib.AsyncExitStack() as tenants:
+                # a mounted app gets no lifespan of its own: its host runs it
+                for sub in app.state.tenants.values():
+                    await tenants.enter_async_context(sub.router.lifespan_context(sub))
+                yield
         finally:  # close what this lifespan opened (app.state may point elsewhere by now)
             await pool.close()
             if own_store:
@@ -135,6 +140,14 @@ def create_app(
         extra = get_template(settings.project.template).api_router(settings)
         if extra is not None:
             app.include_router(extra)
+    app.state.tenants = {}
+    if settings.tenants:  # each tenant's own app, store and registry under /t/NAME/
+        from bizmodel.server.tenants import PREFIX, tenant_settings
+
+        for name, tenant in tenant_settings(settings).items():
+            sub = create_app(tenant, model_loader=model_loader)
+            app.state.tenants[name] = sub
+            app.mount(f"{PREFIX}/{name}", sub)
     if settings.server.dashboard:  # the web app on the same store, registry and key rules
         from bizmodel.webapp import create_app as create_webapp
 
