@@ -18,8 +18,9 @@ configuration error.
 
 What tenants share: the server process, its port and ``[server]`` limits from the
 environment (``BIZMODEL_SERVER_*``), and the host's bootstrap keys (``BIZMODEL_API_KEYS``):
-the operator's keys, valid for every tenant (to create each tenant's own keys). A tenant's own
-``[server]`` table sets its rate limits and quotas.
+the operator's keys, valid for every tenant (to create each tenant's own keys), besides the
+tenant's own ``api_keys``. A tenant's own ``[server]`` table sets its rate limits and quotas;
+a tenant has no dashboard of its own (``[server] dashboard`` is the host's).
 
 Examples
 --------
@@ -82,9 +83,8 @@ def tenant_settings(host: Settings) -> dict[str, Settings]:
             )
         settings = Settings.load(pdir, env=env)
         server = settings.server.model_copy(update={"read_requires_key": True, "dashboard": False})
-        out[name] = settings.model_copy(
-            update={"api_keys": host.api_keys, "server": server, "tenants": {}}
-        )
+        keys = tuple(dict.fromkeys((*host.api_keys, *settings.api_keys)))  # operator's first
+        out[name] = settings.model_copy(update={"api_keys": keys, "server": server, "tenants": {}})
     _check_apart(host, out, where)
     return out
 
