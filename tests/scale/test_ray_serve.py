@@ -314,7 +314,19 @@ def test_requests_in_flight_on_a_killed_replica_are_answered_by_another(
             assert time.monotonic() < deadline, f"requests in flight: {ongoing}"
             time.sleep(0.1)
         victim = max(ongoing, key=lambda rid: ongoing[rid])
-        ray.kill(_model_replicas()[victim], no_restart=True)
+        actor = _model_replicas()[victim]
+        ray.kill(actor, no_restart=True)
+        # Release the lock only once the victim is dead: else, on a busy machine, it may
+        # still store and answer some of its requests before the kill lands.
+        while True:
+            try:
+                ray.get(actor.get_num_ongoing_requests.remote(), timeout=5)
+            except ray.exceptions.RayActorError:
+                break
+            except ray.exceptions.GetTimeoutError:
+                pass
+            assert time.monotonic() < deadline + 60, "the killed replica is still alive"
+            time.sleep(0.1)
     for t in threads:
         t.join(timeout=120)
     codes = {i: getattr(a, "status_code", repr(a)) for i, a in answers.items()}
