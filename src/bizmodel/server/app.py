@@ -99,8 +99,8 @@ def create_app(
         app.state.experiments = ExperimentCache(db)
         app.state.quotas = DailyQuotas(db)  # per key and UTC day, in the store
         if rate_limit_scope(settings) == "store":  # counted across the replicas of one store
-            app.state.buckets = SharedTokenBuckets(db)
-            app.state.explain_limiter = SharedTokenBuckets(db)
+            # one set of buckets for both limits: the explain limit's keys are "explain:<id>"
+            app.state.buckets = app.state.explain_limiter = SharedTokenBuckets(db)
         app.state.load_error = None
         if pool.default_name is not None:
             try:

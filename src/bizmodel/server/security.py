@@ -147,6 +147,14 @@ class KeyRing:
             )
 
 
+def too_many(what: str, wait_s: int) -> RateLimitError:
+    """The 429 of every per-key limit: ``what`` was exceeded, retry in ``wait_s`` seconds
+    (also the answer's ``Retry-After``)."""
+    err = RateLimitError(f"{what}; retry in {wait_s} s")
+    err.retry_after_s = wait_s
+    return err
+
+
 def rate_limit_scope(settings: Any) -> str:
     """Where the server counts per-key calls: ``server.rate_limit_scope``, with ``auto`` =
     ``store`` when it runs more than one replica, else ``process``.
@@ -199,11 +207,7 @@ class TokenBuckets:
         if tokens < 1.0:
             self._buckets[key] = (tokens, now)
             wait = math.ceil((1.0 - tokens) / per_s)
-            err = RateLimitError(
-                f"more than {rate_per_minute} calls per minute for this API key; retry in {wait} s"
-            )
-            err.retry_after_s = wait
-            raise err
+            raise too_many(f"more than {rate_per_minute} calls per minute for this API key", wait)
         self._buckets[key] = (tokens - 1.0, now)
 
     async def acquire(self, key: str, rate_per_minute: int | None) -> None:
@@ -289,11 +293,7 @@ class SharedTokenBuckets(_Leased):
         )
         if not grant.granted:
             wait = max(1, math.ceil(grant.wait_s))
-            err = RateLimitError(
-                f"more than {rate_per_minute} calls per minute for this API key; retry in {wait} s"
-            )
-            err.retry_after_s = wait
-            raise err
+            raise too_many(f"more than {rate_per_minute} calls per minute for this API key", wait)
         self._leases[key] = (grant.granted - 1, now + self.lease_s)
 
     def _spend(self, key: str) -> bool:
@@ -350,11 +350,7 @@ class DailyQuotas(_Leased):
         )
         if not grant.granted:
             wait = max(1, math.ceil((day + 1) * 86400 - now))
-            err = RateLimitError(
-                f"this API key used its {calls_per_day} calls of the day (UTC); retry in {wait} s"
-            )
-            err.retry_after_s = wait
-            raise err
+            raise too_many(f"this API key used its {calls_per_day} calls of the day (UTC)", wait)
         self._leases[key] = (day, grant.granted - 1, grant.used)
 
     def _today(self, key: str, day: int) -> bool:
