@@ -132,6 +132,34 @@ class NotificationError(BizmodelError):
     http_status = 502
 
 
+class ApiError(BizmodelError):
+    """A bizmodel server refused a client's request, or could not be reached in the tries
+    allowed (:mod:`bizmodel.client`).
+
+    Parameters
+    ----------
+    status : int or None
+        The HTTP status of the last answer (None: no answer, e.g. the connection failed).
+    error, detail : str, optional
+        The server's ``{"error", "detail"}`` body, where it sent one.
+    """
+
+    http_status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
 class ServingError(BizmodelError):
     """A registered model cannot be loaded or run for serving (corrupt files, failed export)."""
 
