@@ -11,6 +11,7 @@ dies, or a key is rate-limited:
   event whose acknowledgement was lost is recognised as a duplicate, not stored again;
 - lost answers (connection dropped, timed out, a proxy's 500/502/504) and 503 are retried with
   exponential back-off and jitter; a 429 waits its ``Retry-After``;
+- each retry is logged (logger ``bizmodel.client``, WARNING) with what failed;
 - a request the server refused (4xx other than 429) is not retried: it raises
   :class:`~bizmodel.errors.ApiError` with the server's ``{"error", "detail"}``;
 - writes that carry no such key (creating an experiment, promoting a model) are retried only
@@ -42,6 +43,7 @@ With a server running (``bizmodel serve``)::
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import time
@@ -52,6 +54,8 @@ from datetime import date, datetime
 from typing import Any
 
 from bizmodel.errors import ApiError, ConfigError
+
+log = logging.getLogger("bizmodel.client")
 
 #: Statuses whose request the server did not (surely) carry out: retried on every route.
 SAFE_RETRY_STATUSES = frozenset({429, 503})
@@ -391,7 +395,10 @@ class Client:
             if attempt == self.retry.attempts:
                 break
             self.retries += 1
-            self._sleep(self.retry.wait_s(attempt, retry_after, self._rng))
+            wait = self.retry.wait_s(attempt, retry_after, self._rng)
+            tries = self.retry.attempts
+            log.warning("%s: %s; try %d of %d in %.2f s", where, cause, attempt + 1, tries, wait)
+            self._sleep(wait)
         tries = self.retry.attempts
         raise ApiError(
             f"{where} failed {tries} tr{'y' if tries == 1 else 'ies'}; the last: {cause}",

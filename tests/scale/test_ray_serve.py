@@ -268,11 +268,11 @@ def _writes_blocked(database_url: str) -> Iterator[None]:
         engine.dispose()
 
 
-def _model_replicas() -> dict[str, Any]:
-    """The live model replicas' actors, by Serve's replica id."""
+def _model_replicas(deployment: str | None = None) -> dict[str, Any]:
+    """The live replicas' actors of ``deployment`` (default: the model's), by replica id."""
     from bizmodel.scale.serve import APP_NAME
 
-    prefix = f"SERVE_REPLICA::{APP_NAME}#{APP_NAME}#"
+    prefix = f"SERVE_REPLICA::{APP_NAME}#{deployment or APP_NAME}#"
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
     return {
         n.removeprefix(prefix): ray.get_actor(n, namespace="serve")
@@ -341,6 +341,95 @@ def test_requests_in_flight_on_a_killed_replica_are_answered_by_another(
     finally:
         store.close()
     assert sorted(ids) == sorted(f"inflight-{i}" for i in range(n))
+
+
+def _ongoing(actors: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    for rid, actor in actors.items():
+        with contextlib.suppress(ray.exceptions.RayActorError):
+            out[rid] = ray.get(actor.get_num_ongoing_requests.remote(), timeout=10)
+    return out
+
+
+def _kill_and_wait(actor: Any, deadline: float) -> None:
+    ray.kill(actor, no_restart=True)
+    while True:
+        try:
+            ray.get(actor.get_num_ongoing_requests.remote(), timeout=5)
+        except ray.exceptions.RayActorError:
+            return
+        except ray.exceptions.GetTimeoutError:
+            pass
+        assert time.monotonic() < deadline, "the killed replica is still alive"
+        time.sleep(0.1)
+
+
+def test_a_killed_ingress_costs_a_retrying_client_nothing(
+    served: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Events wait on a store lock, so they are surely in flight on the ingress replicas; the
+    one holding most of them is killed, the lock released. Serve's proxy answers its requests
+    with a plain-text 500 (outside bizmodel's reach); every client of ``bizmodel.client``
+    retries, is answered through the other ingress replica, and each event is stored once.
+    Serve then brings the ingress back to two replicas."""
+    from ray import serve
+
+    from bizmodel.client import Client, RetryPolicy
+    from bizmodel.scale.serve import APP_NAME, INGRESS_NAME, INGRESS_PER_NODE
+    from bizmodel.store import EventStore
+
+    n = 6
+    results: dict[int, Any] = {}
+    retries: dict[int, int] = {}
+
+    def send(i: int) -> None:
+        policy = RetryPolicy(attempts=6, backoff_s=0.2, max_wait_s=2.0)
+        try:
+            with Client(served.url, KEY, retry=policy, timeout_s=60) as api:
+                results[i] = api.send_events([_event(f"ingress-{i}", "chargeback")["events"][0]])
+                retries[i] = api.retries
+        except Exception as exc:  # reported by the assertion below
+            results[i] = exc
+
+    assert len(_model_replicas(INGRESS_NAME)) == INGRESS_PER_NODE
+    deadline = time.monotonic() + 90
+    with _writes_blocked(settings.resolved_database_url()):
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        while True:  # until all n requests are in flight on the ingress replicas
+            ongoing = _ongoing(_model_replicas(INGRESS_NAME))
+            if sum(ongoing.values()) >= n:
+                break
+            assert time.monotonic() < deadline, f"requests in flight: {ongoing}"
+            time.sleep(0.1)
+        victim = max(ongoing, key=lambda rid: ongoing[rid])
+        _kill_and_wait(_model_replicas(INGRESS_NAME)[victim], deadline + 60)
+    for t in threads:
+        t.join(timeout=120)
+    failed = {i: r for i, r in results.items() if isinstance(r, Exception)}
+    assert failed == {} and len(results) == n
+    # The victim's requests needed a second try; the others' were answered at their first.
+    assert sum(1 for i in range(n) if retries[i]) == ongoing[victim], (retries, ongoing)
+    causes = [r.getMessage() for r in caplog.records if r.name == "bizmodel.client"]
+    print("retried:", causes)
+    assert len(causes) == sum(retries.values())
+    assert all(": 500 http_error: " in c or "RemoteProtocolError" in c for c in causes), causes
+    assert sum(r.inserted + r.duplicates for r in results.values()) == n
+    store = EventStore.open(settings.resolved_database_url())
+    try:
+        ids = [e["client_event_id"] for e in store.events(type="chargeback")]
+    finally:
+        store.close()
+    assert sorted(ids) == sorted(f"ingress-{i}" for i in range(n))
+    while True:  # Serve replaces the dead ingress replica
+        status = serve.status().applications[APP_NAME].deployments[INGRESS_NAME]
+        replicas = _model_replicas(INGRESS_NAME)
+        if status.status == "HEALTHY" and len(replicas) == INGRESS_PER_NODE:
+            break
+        assert time.monotonic() < deadline + 120, f"ingress not replaced: {status}"
+        time.sleep(0.5)
+    assert victim not in replicas
 
 
 def test_serve_cli_refuses_a_bad_backend_or_replica_range(

@@ -7,7 +7,7 @@ together share its forward passes), its own connection pool to the one configure
 Its autoscaler keeps about ``target_ongoing_requests`` requests in flight per replica, between
 ``min_replicas`` and ``max_replicas`` (see :class:`ReplicaScaling`).
 
-In front of them, a thin ingress deployment (:class:`BizmodelIngress`, one replica per node,
+In front of them, a thin ingress deployment (:class:`BizmodelIngress`, two replicas per node,
 no model, no CPU reserved) receives each request from Serve's HTTP proxy and hands it whole to
 a model replica through a deployment handle. When that replica dies with the request in flight
 (Ray raises ``ActorDiedError``; Serve's proxy alone would answer a plain-text 500), the ingress
@@ -64,6 +64,10 @@ REPLICA_HEADER = "X-Bizmodel-Replica"
 INGRESS_ATTEMPTS = 3
 #: Requests one ingress replica holds at once (it only waits on model replicas).
 INGRESS_MAX_ONGOING = 2048
+#: Ingress replicas per node: when one dies, Serve's proxy sends new requests to the other
+#: while the controller starts its replacement (a client retries the dead one's requests in
+#: flight, which Serve's proxy answers 500: :mod:`bizmodel.client`).
+INGRESS_PER_NODE = 2
 
 
 @dataclass(frozen=True)
@@ -278,7 +282,7 @@ def deploy(
         Where Ray Serve's HTTP proxy listens (default ``settings.server.host`` / ``port``).
         Cluster-wide: a Serve instance already running on the cluster keeps its own.
     ingress : bool
-        Put :class:`BizmodelIngress` (one replica per node, no CPU reserved) in front of the
+        Put :class:`BizmodelIngress` (two replicas per node, no CPU reserved) in front of the
         model replicas, so a request whose replica dies is retried or answered with JSON 503
         (default). False: the model replicas are the HTTP entry, as before the ingress (only
         to measure what the ingress costs).
@@ -307,7 +311,7 @@ def deploy(
         model = serve.deployment(name=APP_NAME, **scaling.to_ray())(BizmodelReplica)
         entry = serve.deployment(
             name=INGRESS_NAME,
-            num_replicas=nodes,  # one per node, beside that node's HTTP proxy
+            num_replicas=INGRESS_PER_NODE * nodes,  # beside each node's HTTP proxy
             max_ongoing_requests=INGRESS_MAX_ONGOING,
             ray_actor_options={"num_cpus": 0},
         )(serve.ingress()(BizmodelIngress))
