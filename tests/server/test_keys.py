@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from bizmodel.cli import run
 from bizmodel.registry import Registry
 from bizmodel.server import create_app
+from bizmodel.store import EventStore
 from bizmodel.store.keys import ROLES
 
 BOOT = {"X-API-Key": "test-key-0123456789"}  # tests/server/conftest.py's bootstrap key
@@ -287,6 +288,32 @@ def test_a_daily_quota_holds_across_replicas_and_restarts(
     finally:
         a.__exit__(None, None, None)
         b.__exit__(None, None, None)
+
+
+def test_a_stopping_replica_gives_its_unspent_quota_back(
+    tmp_path: Path, db_url: str, settings_for
+) -> None:  # type: ignore[no-untyped-def]
+    """A replica leases 64 calls of a 10,000-a-day key at its first call; after 3 calls it
+    stops: the store counts 3 used, not 64 (and 1 of the operator's key, which made the key)."""
+    from sqlalchemy import select
+
+    from bizmodel.store.schema import key_usage
+
+    def used(store: EventStore) -> list[int]:
+        return [r["used"] for r in store._read(select(key_usage))]
+
+    settings = settings_for(tmp_path, db_url, calls_per_day=10_000)
+    with TestClient(create_app(settings)) as c:
+        key = c.post("/v1/keys", json={"roles": ["ingest"]}, headers=BOOT).json()["key"]
+        for _ in range(3):
+            assert c.post("/v1/events", json=EVENT, headers={"X-API-Key": key}).status_code == 200
+        store = c.app.state.store
+        assert used(store) == [64, 64]  # leased: the operator's key, then the new key
+    store = EventStore.open(db_url)
+    try:
+        assert used(store) == [1, 3]  # made
+    finally:
+        store.close()
 
 
 def test_admin_actions_are_audited(

@@ -10,6 +10,7 @@ bodies over ``server.max_body_bytes`` get 413. With ``server.dashboard`` the web
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -97,7 +98,7 @@ def create_app(
             settings.api_keys, app.state.keys, cache_s=settings.server.key_cache_s
         )
         app.state.experiments = ExperimentCache(db)
-        app.state.quotas = DailyQuotas(db)  # per key and UTC day, in the store
+        app.state.quotas = quotas = DailyQuotas(db)  # per key and UTC day, in the store
         if rate_limit_scope(settings) == "store":  # counted across the replicas of one store
             # one set of buckets for both limits: the explain limit's keys are "explain:<id>"
             app.state.buckets = app.state.explain_limiter = SharedTokenBuckets(db)
@@ -116,6 +117,10 @@ def create_app(
                 yield
         finally:  # close what this lifespan opened (app.state may point elsewhere by now)
             await pool.close()
+            try:  # the calls this replica leased and did not make count for the key again
+                await asyncio.to_thread(quotas.release)
+            except BizmodelError as exc:  # the store is gone: the lease stays counted
+                log.warning("unspent quota leases not given back: %s", exc)
             if own_store:
                 db.close()
 

@@ -310,8 +310,10 @@ class DailyQuotas(_Leased):
     A replica leases up to 1% of a key's quota left that day (at most 64 calls, at least 1)
     at a time (:func:`bizmodel.store.ratelimits.use_quota`) and spends it locally: a key with
     a large quota costs one store write per lease, and as the quota runs out the leases shrink
-    to one call. Calls leased by a replica that stops are counted as used (at most one lease
-    per replica). An exhausted quota → 429 with ``Retry-After`` until the next UTC midnight.
+    to one call. A replica that stops gives its unspent calls back (:meth:`release`, run by
+    the app's shutdown); one that dies without stopping leaves them counted as used (at most
+    one lease per key). An exhausted quota → 429 with ``Retry-After`` until the next UTC
+    midnight.
 
     Examples
     --------
@@ -355,6 +357,19 @@ class DailyQuotas(_Leased):
 
     def _today(self, key: str, day: int) -> bool:
         return self._leases.get(key, (-1, 0, 0))[0] == day
+
+    def release(self) -> int:
+        """Give today's unspent leased calls back to the store (when the replica stops);
+        returns how many. Leases of an earlier day lapsed with it."""
+        from bizmodel.store.ratelimits import return_quota
+
+        today, given = int(self.clock() // 86400), 0
+        leases, self._leases = self._leases, {}
+        for key, (day, left, _) in leases.items():
+            if day == today and left > 0:
+                return_quota(self.store, key, day=day, calls=left)
+                given += left
+        return given
 
     def _spend(self, key: str) -> bool:
         day, left, used = self._leases.get(key, (-1, 0, 0))

@@ -139,4 +139,34 @@ def use_quota(store: EventStore, key_id: str, quota: int, *, day: int, want: int
     return QuotaGrant(int(got), int(used))
 
 
-__all__ = ["QuotaGrant", "TokenGrant", "take_tokens", "use_quota"]
+def return_quota(store: EventStore, key_id: str, *, day: int, calls: int) -> int:
+    """Give back ``calls`` of ``key_id``'s calls taken on UTC ``day`` and never made (a
+    replica's unspent lease when it stops); returns the calls counted as used afterwards.
+
+    Examples
+    --------
+    >>> from bizmodel.store import EventStore
+    >>> store = EventStore.open("sqlite://")
+    >>> use_quota(store, "key:a1", 100, day=20000, want=10)
+    QuotaGrant(granted=10, used=10)
+    >>> return_quota(store, "key:a1", day=20000, calls=7)     # 3 of the 10 were made
+    3
+    >>> return_quota(store, "key:a1", day=20000, calls=50)    # never below zero
+    0
+    >>> store.close()
+    """
+    from sqlalchemy import case, update
+
+    from bizmodel.store.schema import key_usage as ku
+
+    stmt = (
+        update(ku)
+        .where(ku.c.key_id == key_id, ku.c.day == day)
+        .values(used=case((ku.c.used >= calls, ku.c.used - calls), else_=0))
+        .returning(ku.c.used)
+    )
+    row = store._write(lambda conn: conn.execute(stmt).one_or_none())
+    return 0 if row is None else int(row[0])
+
+
+__all__ = ["QuotaGrant", "TokenGrant", "return_quota", "take_tokens", "use_quota"]
