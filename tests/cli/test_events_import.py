@@ -366,3 +366,69 @@ def test_an_import_leaves_the_rollups_up_to_date(
     got = pd.DataFrame(rows, columns=["day", "event", "n", "value_sum"]).set_index(["day", "event"])
     got = got.astype(float).sort_index()
     pd.testing.assert_frame_equal(got, expected.astype(float).sort_index(), rtol=1e-12)
+
+
+def test_events_sent_to_a_running_server_are_the_same_events(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], serve_app: Any
+) -> None:
+    """``--to URL``: the same rows, ids and exposures as a local import, through the HTTP
+    API; a second send stores nothing; a row the server refuses names its row."""
+    from bizmodel.config import ServerSettings, Settings
+    from bizmodel.server import create_app
+    from bizmodel.store.keys import KeyStore
+
+    users, log = _log(300, seed=3)
+    src = _write(log, tmp_path / "log.csv")
+    args = ["events", "import", str(src), "--map", MAP, "--set", "experiment=email", "--json"]
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "bizmodel.toml").write_text(f'database_url = "sqlite:///{local}/b.db"\n')
+    other = EventStore.open(f"sqlite:///{local}/b.db")
+    other.create_experiment("email", [{"name": a} for a in ARMS])
+    other.close()
+    assert run([*args, "--project", str(local)]) == 0
+    capsys.readouterr()
+    settings = Settings.load(  # keys needed to read: an ingest key may not list experiments
+        project, env={}, api_keys=("operator-key",), server=ServerSettings(read_requires_key=True)
+    )
+    store = _store(project)
+    ingest = KeyStore(store).create(["ingest"], actor="test").key  # may not read experiments
+    with serve_app(create_app(settings)) as url:
+        for key, expected in (("operator-key", len(log)), (ingest, 0)):
+            assert run([*args, "--to", url, "--api-key", key, "--batch-rows", "700"]) == 0
+            sent = json.loads(capsys.readouterr().out)
+            assert sent == {
+                "source": "log.csv",
+                "rows": len(log),
+                "inserted": expected,
+                "duplicates": len(log) - expected,
+                "folded": 0,
+                "fold_s": 0.0,
+            }
+        bad = _small(tmp_path, ["2025-03-01T10:00:00Z"] * 3)
+        bad.write_text(
+            bad.read_text().replace(
+                "c2,2025-03-01T10:00:00Z,visit,2.5,mens", "c2,2025-03-01T10:00:00Z,visit,2.5,kids"
+            )
+        )
+        bad_args = ["events", "import", str(bad), "--map", MAP, "--set", "experiment=email"]
+        assert run([*bad_args, "--to", url, "--api-key", ingest]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            "Error: small.csv: row 3: the server refused it: variant 'kids' is not an arm of "
+            "experiment 'email'; its arms: control, mens, womens\n"
+        )
+        assert run([*bad_args, "--to", url]) == 1  # no key
+        assert "401 auth_error: missing API key" in capsys.readouterr().err
+
+    def rows(s: EventStore) -> set[tuple[Any, ...]]:
+        cols = ("client_event_id", "user_id", "type", "ts", "value", "experiment", "variant")
+        return {tuple(e[c] for c in cols) for e in s.events()}
+
+    other = EventStore.open(f"sqlite:///{local}/b.db")
+    try:
+        assert rows(store) == rows(other) and len(rows(store)) == len(log)
+        assert store.count("assignments") == other.count("assignments") == len(users)
+    finally:
+        other.close()
+        store.close()

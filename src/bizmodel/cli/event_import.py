@@ -7,7 +7,7 @@ It wraps :func:`bizmodel.store.imports.import_events`; the ``events`` group is i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -47,13 +47,27 @@ def register(events: typer.Typer) -> None:
         batch_rows: Annotated[
             int, typer.Option("--batch-rows", help="Rows per transaction.", min=1)
         ] = 10_000,
+        to: Annotated[
+            str | None,
+            typer.Option(
+                "--to",
+                help="Send to this running server (http://HOST:PORT) instead of the project's "
+                "database; needs an ingest key (--api-key).",
+            ),
+        ] = None,
+        api_key: Annotated[
+            str | None,
+            typer.Option(
+                "--api-key", envvar="BIZMODEL_API_KEY", help="Key for --to (or BIZMODEL_API_KEY)."
+            ),
+        ] = None,
         project: ProjectOpt = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     ) -> None:
         """Import events from a CSV/Parquet file or a SQL query, idempotently, in batches.
 
         Example: bizmodel events import log.csv --map user_id=customer,variant=segment
-        --set experiment=email --timezone UTC
+        --set experiment=email --timezone UTC [--to http://HOST:8000 --api-key KEY]
         """
         from tqdm.auto import tqdm
 
@@ -65,8 +79,16 @@ def register(events: typer.Typer) -> None:
             raise ConfigError("give a FILE or --sql (with --url), not both")
         if (sql is None) != (url is None):
             raise ConfigError("--sql and --url go together")
+        if api_key is not None and to is None:
+            raise ConfigError("--api-key goes with --to (the server to send the events to)")
         mapping = ColumnMap.parse(columns, constants)
-        store = EventStore.open(Settings.load(project).resolved_database_url())
+        store: Any
+        if to is not None:
+            from bizmodel.client import Client
+
+            store = Client(to, api_key, timeout_s=120)
+        else:
+            store = EventStore.open(Settings.load(project).resolved_database_url())
         try:
             with tqdm(unit=" rows", desc="import", disable=None, leave=False) as bar:
 
