@@ -279,29 +279,24 @@ def _drive_server(
     settings: Settings, market: Any, clients: int, show_progress: bool
 ) -> dict[str, Any]:
     """Send the market's traffic to a real server; return served prediction id → simulated ts."""
-    import httpx
     from tqdm.auto import tqdm
 
-    from bizmodel.flywheel.serving import post_events, post_json, running_server
+    from bizmodel.client import Client
+    from bizmodel.flywheel.serving import post_events, running_server
 
     preds = market.predictions.reset_index(drop=True)
     # one request per user visit (same user, same time), at most 16 headlines
     groups = [g for _, g in preds.groupby(["user_id", "ts"], sort=False)]
     served: dict[str, Any] = {}
     sim_to_served: dict[str, str] = {}
-    headers = {"X-API-Key": DEMO_KEY}
-    with (
-        running_server(settings) as url,
-        httpx.Client(base_url=url, headers=headers, timeout=120) as client,
-    ):
+    with running_server(settings) as url, Client(url, DEMO_KEY, timeout_s=120) as client:
 
         def call(group: pd.DataFrame) -> list[tuple[str, str, Any]]:
-            body = {
-                "texts": group["text"].tolist()[:16],
-                "user_id": str(group["user_id"].iloc[0]),
-                "ts": pd.Timestamp(group["ts"].iloc[0]).isoformat(),
-            }
-            answer = post_json(client, "/v1/predict", body)
+            answer = client.predict(
+                group["text"].tolist()[:16],
+                user_id=str(group["user_id"].iloc[0]),
+                ts=pd.Timestamp(group["ts"].iloc[0]),
+            )
             return [
                 (sim, p["id"], ts)
                 for sim, p, ts in zip(
@@ -323,15 +318,11 @@ def _drive_server(
         for row in market.feedback.itertuples(index=False):
             served_id = sim_to_served.get(str(row.prediction_id))
             if served_id is not None:
-                post_json(
-                    client,
-                    "/v1/feedback",
-                    {
-                        "prediction_id": served_id,
-                        "rating": float(row.rating),
-                        "correction": row.label,
-                        "ts": pd.Timestamp(row.ts).isoformat(),
-                    },
+                client.feedback(
+                    served_id,
+                    rating=float(row.rating),
+                    correction=row.label,
+                    ts=pd.Timestamp(row.ts),
                 )
     return served
 

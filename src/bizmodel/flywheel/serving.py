@@ -1,4 +1,5 @@
-"""Run the real HTTP server in-process (uvicorn on 127.0.0.1, a free port) for the flywheel."""
+"""Run the real HTTP server in-process (uvicorn on 127.0.0.1, a free port) for the flywheel;
+the simulated users call it through :class:`bizmodel.client.Client`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bizmodel.client import Client
 from bizmodel.config import Settings
 from bizmodel.errors import StoreError
 
@@ -50,36 +52,19 @@ def running_server(settings: Settings, *, timeout_s: float = 120.0) -> Iterator[
         thread.join(timeout=30)
 
 
-def post_json(client: Any, path: str, body: Any) -> Any:
-    """POST ``body``; raise :class:`StoreError` with the server's message on a non-2xx answer."""
-    resp = client.post(path, json=body)
-    if resp.status_code >= 300:
-        raise StoreError(f"POST {path} answered {resp.status_code}: {resp.text[:300]}")
-    return resp.json() if resp.content else None
-
-
-def post_events(client: Any, events: Any, *, batch_size: int = 1000) -> int:
-    """POST simulated events (``user_id, type, value, ts, arm, event_id`` rows of a DataFrame)
-    to ``/v1/events`` in batches, with the arm in ``properties``; return how many were sent."""
-    import pandas as pd
-
-    batch: list[dict[str, Any]] = []
-    sent = 0
-    for row in events.itertuples(index=False):
-        batch.append(
-            {
-                "user_id": str(row.user_id),
-                "type": row.type,
-                "value": None if pd.isna(row.value) else float(row.value),
-                "ts": pd.Timestamp(row.ts).isoformat(),
-                "properties": {"arm": row.arm},
-                "client_event_id": str(row.event_id),
-            }
-        )
-        if len(batch) == batch_size:
-            post_json(client, "/v1/events", {"events": batch})
-            sent, batch = sent + len(batch), []
-    if batch:
-        post_json(client, "/v1/events", {"events": batch})
-        sent += len(batch)
-    return sent
+def post_events(client: Client, events: Any, *, batch_size: int = 1000) -> int:
+    """Send simulated events (``user_id, type, value, ts, arm, event_id`` rows of a
+    DataFrame) through ``client`` in batches, with the arm in ``properties``; return how many
+    were sent."""
+    rows = (
+        {
+            "user_id": str(row.user_id),
+            "type": row.type,
+            "value": row.value,
+            "ts": row.ts,
+            "properties": {"arm": row.arm},
+            "client_event_id": str(row.event_id),
+        }
+        for row in events.itertuples(index=False)
+    )
+    return client.send_events(rows, batch_size=batch_size).received

@@ -155,9 +155,8 @@ class Advisor(Product):
 
     def _serve(self, run: Run) -> None:
         """Simulated subscribers; advice per profile and their events through the server."""
-        import httpx
-
-        from bizmodel.flywheel.serving import post_events, post_json, running_server
+        from bizmodel.client import Client
+        from bizmodel.flywheel.serving import post_events, running_server
         from bizmodel.templates.advisor.market import SubscriberConfig, simulate_subscribers
 
         days = int(self.options["days"])
@@ -176,11 +175,11 @@ class Advisor(Product):
         answers: dict[str, Any] = {}
         with (
             running_server(serve_settings) as url,
-            httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client,
+            Client(url, key, timeout_s=120) as client,
         ):
             for name in PROFILE_NAMES:
                 body = {"profile": name, "ts": advice_ts.isoformat()}
-                answers[name] = post_json(client, "/v1/advice", body)
+                answers[name] = client.request("POST", "/v1/advice", json=body)
             post_events(client, sim.events)
         (run.out / "advice.json").write_text(json.dumps(answers, indent=2))
         run.state.update(sim=sim, answers=answers)

@@ -25,38 +25,24 @@ def drive_server(
 ) -> dict[str, Any]:
     """Send everything through a server on 127.0.0.1; return the model's ``P(right)`` per
     evaluation row, the number of ``/v1/recommend`` calls and the share of in-band items."""
-    import httpx
-
-    from bizmodel.flywheel.serving import post_events, post_json, running_server
+    from bizmodel.client import Client
+    from bizmodel.flywheel.serving import post_events, running_server
 
     last = pd.Timestamp(events["ts"].max()) if len(events) else pd.Timestamp.now(tz="UTC")
-    headers = {"X-API-Key": settings.api_keys[0]}
     p_right: list[float] = []
     in_band = total = 0
     with (
         running_server(settings) as url,
-        httpx.Client(base_url=url, headers=headers, timeout=120) as client,
+        Client(url, settings.api_keys[0], timeout_s=120) as client,
     ):
         ids: list[str] = []
         for i in range(0, len(eval_texts), PREDICT_BATCH):
-            answer = post_json(
-                client,
-                "/v1/predict",
-                {"texts": eval_texts[i : i + PREDICT_BATCH], "ts": last.isoformat()},
-            )
+            answer = client.predict(eval_texts[i : i + PREDICT_BATCH], ts=last)
             for p in answer["predictions"]:
                 p_right.append(float(p["probabilities"]["right"]))
                 ids.append(p["id"])
         for pid, correct in zip(ids, eval_rows["correct"], strict=True):
-            post_json(
-                client,
-                "/v1/feedback",
-                {
-                    "prediction_id": pid,
-                    "correction": "right" if correct else "wrong",
-                    "ts": last.isoformat(),
-                },
-            )
+            client.feedback(pid, correction="right" if correct else "wrong", ts=last)
         learners = test["learner_id"].drop_duplicates().tolist()[:api_calls]
         for learner in learners:
             rows = test[test["learner_id"] == learner]
@@ -66,7 +52,7 @@ def drive_server(
                 "n": 3,
                 "band": list(band),
             }
-            answer = post_json(client, "/v1/recommend", body)
+            answer = client.request("POST", "/v1/recommend", json=body)
             in_band += sum(bool(it["in_band"]) for it in answer["items"])
             total += len(answer["items"])
         post_events(client, events)

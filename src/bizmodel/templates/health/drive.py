@@ -55,10 +55,10 @@ def drive_members(
     Returns one row per member: arm, day, served probability and band, contacted, engaged,
     predicted and true risk reduction.
     """
-    import httpx
     from tqdm.auto import tqdm
 
-    from bizmodel.flywheel.serving import post_json, running_server
+    from bizmodel.client import Client
+    from bizmodel.flywheel.serving import running_server
 
     rng = np.random.default_rng(seed + 7)
     rows: list[pd.DataFrame] = []
@@ -66,7 +66,7 @@ def drive_members(
     pos = 0
     with (
         running_server(settings) as url,
-        httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=300) as client,
+        Client(url, key, timeout_s=300) as client,
     ):
         for ad in tqdm(
             arm_days.to_dict("records"),
@@ -87,7 +87,7 @@ def drive_members(
             answers: list[dict[str, Any]] = []
             for i in range(0, n, 256):
                 body = {"members": records[i : i + 256], "ts": ts[i].isoformat()}
-                answers += post_json(client, "/v1/risk", body)["results"]
+                answers += client.request("POST", "/v1/risk", json=body)["results"]
             prob = np.array([a["probability"] for a in answers])
             out = outreach_outcome(
                 prob, day["true_risk"].to_numpy(), float(ad["outreach_usd"]), config, rng
@@ -106,8 +106,7 @@ def drive_members(
             )
             rows.append(frame)
             events += member_events(frame, ts, float(ad["price_usd"]))
-        for i in range(0, len(events), 1000):
-            post_json(client, "/v1/events", {"events": events[i : i + 1000]})
+        client.send_events(events)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
