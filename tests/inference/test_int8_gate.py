@@ -141,3 +141,25 @@ def test_dynamic_variants_are_checked_in_every_batching_and_the_worst_decides() 
     assert not every["within_tolerance"] and "worst of 3 batchings" in every["rule"]
     again = int8_check(_Fixed(a), rt, rows, targets=list(y), batchings=("one", "mixed"))
     assert again == every  # mixed batches are seeded
+
+
+def test_rows_to_pass_rests_on_the_margin_narrowing_as_one_over_sqrt_rows() -> None:
+    """``rows_to_pass`` assumes the bound's margin over the observed loss shrinks as
+    1/sqrt(rows): on 4x the rows of the same kind the margin halves (median of 8 draws);
+    then its closed form, and None where more rows cannot help."""
+    from bizmodel.inference.choice import rows_to_pass
+
+    def margin(n: int, seed: int) -> float:
+        rng = np.random.default_rng(seed)
+        y = rng.normal(size=n)
+        a = y + rng.normal(size=n)
+        got = metric_loss_bound(y, a, a + 0.12 * rng.normal(size=n))
+        return got.loss_bound - got.metric_delta
+
+    ratios = [margin(N, seed) / margin(4 * N, seed + 100) for seed in range(8)]
+    assert np.median(ratios) == pytest.approx(2.0, rel=0.2), ratios
+    check = {"n": 491, "metric_delta": 0.001, "loss_bound": 0.0106, "metric_tolerance": 0.005}
+    assert rows_to_pass(check) == int(np.ceil(491 * (0.0096 / 0.004) ** 2)) == 2829
+    assert rows_to_pass({**check, "within_tolerance": True}) is None
+    assert rows_to_pass({**check, "metric_delta": 0.006}) is None  # over it already
+    assert rows_to_pass({"n": 10}) is None

@@ -17,7 +17,7 @@ from bizmodel.errors import ConfigError
 from bizmodel.finetune import load_model
 from bizmodel.inference import INT8_VARIANTS, OnnxRuntime, choose_runtime, export_onnx
 from bizmodel.inference import choice as choice_module
-from bizmodel.inference.choice import DEFAULT_INT8_VARIANTS, select_int8
+from bizmodel.inference.choice import DEFAULT_INT8_VARIANTS, rows_to_pass, select_int8
 from bizmodel.inference.quantize import edge_nodes, ffn_down_nodes, weight_matmuls
 
 _FIRMS = ["Morrisons", "IMI", "Aviva", "Glencore", "Tesco", "Barclays"]
@@ -189,6 +189,15 @@ def test_registration_records_each_variant_and_the_choice(
         assert stored["variant"] is None and stored["shown"] in stored["variants"]
         n = len(stored["variants"])
         assert f"int8 ({stored['shown']}; none of {n} passed) vs fp32: pearson" in mv.summary()
+    helps = {k: r for k, c in stored["variants"].items() if (r := rows_to_pass(c)) is not None}
+    if helps and not passing:  # the smallest count that could let a variant pass
+        best = min(helps, key=lambda k: helps[k])
+        assert (
+            f"\n    more labelled rows in --sample may let int8 {best} pass: at its observed "
+            f"loss its bound would reach 0.005 with about {helps[best]:,} rows"
+        ) in mv.summary()
+    else:
+        assert "more labelled rows" not in mv.summary()
     kept = {"model.onnx", "model.int8.onnx"} | (
         {INT8_VARIANTS[stored["variant"]].file_name} if stored["variant"] else set()
     )

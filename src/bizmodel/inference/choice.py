@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -344,6 +345,31 @@ def int8_check(
         "label_agreement": agreement,
         "within_tolerance": bool(ok),
     }
+
+
+def rows_to_pass(check: Mapping[str, Any]) -> int | None:
+    """About how many gate rows would let a refused task-metric check pass, if its observed
+    loss stayed as it is: the bound's margin over the loss narrows as 1/sqrt(rows), so
+    ``n * (margin / (tolerance - loss))**2``. None where the check passed, has no bound, or
+    its observed loss is already over the tolerance (more rows would not help).
+
+    Examples
+    --------
+    >>> rows_to_pass({"n": 491, "metric_delta": 0.001, "loss_bound": 0.0106,
+    ...               "metric_tolerance": 0.005, "within_tolerance": False})
+    2829
+    >>> rows_to_pass({"n": 491, "metric_delta": 0.006, "loss_bound": 0.0106,
+    ...               "metric_tolerance": 0.005, "within_tolerance": False}) is None
+    True
+    """
+    try:
+        n, loss = int(check["n"]), float(check["metric_delta"])
+        bound, tolerance = float(check["loss_bound"]), float(check["metric_tolerance"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if check.get("within_tolerance") or loss >= tolerance or bound <= loss:
+        return None
+    return math.ceil(n * ((bound - loss) / (tolerance - loss)) ** 2)
 
 
 def _rule(bound: LossBound, tolerance: float, batchings: int, ok: bool) -> str:

@@ -100,6 +100,9 @@ class ModelVersion:
                 )
                 served = "served" if q.get("within_tolerance") else "not served"
                 lines.append(f"    {served}: {q['rule']}")
+                hint = _more_rows_hint(q)
+                if hint:
+                    lines.append(f"    {hint}")
             elif q.get("criterion") == "task metric":
                 lines.append(
                     f"  int8{which} vs fp32: {q['metric']} {q['int8_metric']:.4f} vs "
@@ -423,3 +426,27 @@ def _cost_line(c: dict[str, Any]) -> str:
     elif hw:
         line += f"; {hw.get('cpu')}, {hw.get('threads') or 'all'} thread(s)"
     return line
+
+
+def _more_rows_hint(check: dict[str, Any]) -> str | None:
+    """For a refused int8 check: which variant more labelled rows could let pass, and about
+    how many (:func:`bizmodel.inference.choice.rows_to_pass`)."""
+    from bizmodel.inference.choice import rows_to_pass
+
+    if check.get("within_tolerance"):
+        return None
+    variants = check.get("variants") or {"": check}
+    needed = {
+        name: rows
+        for name, v in variants.items()
+        if isinstance(v, dict) and (rows := rows_to_pass(v)) is not None
+    }
+    if not needed:
+        return None
+    name = min(needed, key=lambda k: needed[k])
+    which = f" {name}" if name else ""
+    return (
+        f"more labelled rows in --sample may let int8{which} pass: at its observed loss its "
+        f"bound would reach {check['metric_tolerance']} with about {needed[name]:,} rows "
+        f"(bounds narrow as 1/sqrt(rows); the check had {check['n']:,})"
+    )
