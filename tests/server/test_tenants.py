@@ -128,3 +128,29 @@ def test_tenants_sharing_a_database_or_a_missing_folder_is_a_config_error(
     (host / "bizmodel.toml").write_text('[tenants]\nacme = "tenants/acme"\ngone = "nowhere"\n')
     with pytest.raises(ConfigError, match=r"tenants\.gone: folder .*nowhere' does not exist"):
         create_app(_settings(host))
+
+
+def test_a_client_with_a_tenants_base_url_reads_and_writes_only_there(
+    tmp_path: Path, serve_app: Any
+) -> None:
+    """``bizmodel.client.Client("http://HOST/t/acme", key)`` against a real server: every call
+    lands in acme's store; acme's key against globex's base URL is refused."""
+    from bizmodel.client import Client
+    from bizmodel.errors import ApiError
+
+    app = create_app(_settings(_host(tmp_path)))
+    with serve_app(app) as url:
+        with Client(f"{url}/t/acme", OPERATOR["X-API-Key"]) as operator:
+            body = {"roles": ["ingest", "read"]}
+            key = operator.request("POST", "/v1/keys", json=body)["key"]
+            exp = {"name": "exp", "variants": [{"name": "a"}]}
+            operator.request("POST", "/v1/experiments", json=exp)
+        with Client(f"{url}/t/acme", key) as api:
+            sent = api.send_events([{"user_id": "u1", "type": "visit", "client_event_id": "c1"}])
+            assert (sent.inserted, api.assign("exp", "u1")["variant"]) == (1, "a")
+        with Client(f"{url}/t/globex", key) as api, pytest.raises(ApiError) as err:
+            api.send_events([{"user_id": "u1", "type": "visit"}])
+        assert (err.value.status, err.value.detail) == (403, "the API key is not valid")
+        acme, globex = (app.state.tenants[n].state.store for n in ("acme", "globex"))
+        assert [e["client_event_id"] for e in acme.events(type="visit")] == ["c1"]
+        assert globex.events(type="visit") == []
