@@ -281,6 +281,27 @@ def _model_replicas(deployment: str | None = None) -> dict[str, Any]:
     }
 
 
+def _ongoing(actors: dict[str, Any]) -> dict[str, int]:
+    out = {}
+    for rid, actor in actors.items():
+        with contextlib.suppress(ray.exceptions.RayActorError):
+            out[rid] = ray.get(actor.get_num_ongoing_requests.remote(), timeout=10)
+    return out
+
+
+def _kill_and_wait(actor: Any, deadline: float) -> None:
+    ray.kill(actor, no_restart=True)
+    while True:
+        try:
+            ray.get(actor.get_num_ongoing_requests.remote(), timeout=5)
+        except ray.exceptions.RayActorError:
+            return
+        except ray.exceptions.GetTimeoutError:
+            pass
+        assert time.monotonic() < deadline, "the killed replica is still alive"
+        time.sleep(0.1)
+
+
 def test_requests_in_flight_on_a_killed_replica_are_answered_by_another(
     served: Any, settings: Any
 ) -> None:
@@ -305,28 +326,15 @@ def test_requests_in_flight_on_a_killed_replica_are_answered_by_another(
             t.start()
         deadline = time.monotonic() + 60
         while True:  # until all n requests are in flight on the model replicas
-            ongoing = {}
-            for rid, actor in _model_replicas().items():
-                with contextlib.suppress(ray.exceptions.RayActorError):
-                    ongoing[rid] = ray.get(actor.get_num_ongoing_requests.remote(), timeout=10)
+            ongoing = _ongoing(_model_replicas())
             if sum(ongoing.values()) >= n:
                 break
             assert time.monotonic() < deadline, f"requests in flight: {ongoing}"
             time.sleep(0.1)
         victim = max(ongoing, key=lambda rid: ongoing[rid])
-        actor = _model_replicas()[victim]
-        ray.kill(actor, no_restart=True)
         # Release the lock only once the victim is dead: else, on a busy machine, it may
         # still store and answer some of its requests before the kill lands.
-        while True:
-            try:
-                ray.get(actor.get_num_ongoing_requests.remote(), timeout=5)
-            except ray.exceptions.RayActorError:
-                break
-            except ray.exceptions.GetTimeoutError:
-                pass
-            assert time.monotonic() < deadline + 60, "the killed replica is still alive"
-            time.sleep(0.1)
+        _kill_and_wait(_model_replicas()[victim], deadline + 60)
     for t in threads:
         t.join(timeout=120)
     codes = {i: getattr(a, "status_code", repr(a)) for i, a in answers.items()}
@@ -341,27 +349,6 @@ def test_requests_in_flight_on_a_killed_replica_are_answered_by_another(
     finally:
         store.close()
     assert sorted(ids) == sorted(f"inflight-{i}" for i in range(n))
-
-
-def _ongoing(actors: dict[str, Any]) -> dict[str, int]:
-    out = {}
-    for rid, actor in actors.items():
-        with contextlib.suppress(ray.exceptions.RayActorError):
-            out[rid] = ray.get(actor.get_num_ongoing_requests.remote(), timeout=10)
-    return out
-
-
-def _kill_and_wait(actor: Any, deadline: float) -> None:
-    ray.kill(actor, no_restart=True)
-    while True:
-        try:
-            ray.get(actor.get_num_ongoing_requests.remote(), timeout=5)
-        except ray.exceptions.RayActorError:
-            return
-        except ray.exceptions.GetTimeoutError:
-            pass
-        assert time.monotonic() < deadline, "the killed replica is still alive"
-        time.sleep(0.1)
 
 
 def test_a_killed_ingress_costs_a_retrying_client_nothing(
