@@ -204,3 +204,70 @@ def test_the_policy_and_url_are_checked() -> None:
         Client("http://127.0.0.1:9").send_events([], batch_size=5000)
     waits = {RetryPolicy(jitter=0.5).wait_s(3) for _ in range(50)}
     assert min(waits) >= 0.5 and max(waits) <= 1.5 and len(waits) > 1  # 1.0 ± 50%
+
+
+class LosesAnswersAsync(httpx.AsyncBaseTransport):
+    """:class:`LosesAnswers` for the asyncio client."""
+
+    def __init__(self, lose: Callable[[int, httpx.Request], bool]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.lose = lose
+        self.sent: list[tuple[str, str, str | None]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        n = len(self.sent)
+        self.sent.append((request.method, request.url.path, request.headers.get("idempotency-key")))
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        if self.lose(n, request):
+            await response.aclose()
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def test_the_async_client_retries_the_same_way(server: tuple[str, str]) -> None:
+    import asyncio
+
+    from bizmodel.client import AsyncClient
+
+    url, db = server
+    transport = LosesAnswersAsync(_every_first_try)
+    waits: list[float] = []
+
+    async def sleep(s: float) -> None:
+        waits.append(s)
+
+    async def main() -> tuple[Any, Any, Any, Any]:
+        async with AsyncClient(url, API_KEY, retry=FAST, transport=transport, sleep=sleep) as api:
+            answer = await api.predict(["Acme beats forecasts"], ["Acme"])
+            pid = answer["predictions"][0]["id"]
+            fb = await api.feedback(pid, rating=-1.0)
+            sent = await api.send_events(
+                [
+                    {"user_id": f"a{i}", "type": "trial", "client_event_id": f"t{i}"}
+                    for i in range(3)
+                ]
+            )
+            with pytest.raises(ApiError) as err:
+                await api.send_events([{"user_id": "u", "type": "bad type!"}])
+            return pid, fb, sent, err.value
+
+    pid, fb, sent, refused = asyncio.run(main())
+    assert sent == EventsSent(received=3, inserted=0, duplicates=3, requests=1, retries=1)
+    # one lost answer per call (the refused call's too), then its 422 raises at once
+    assert waits == [0.01] * 4
+    assert refused.status == 422 and len(transport.sent) == 8
+    store = _store(db)
+    try:
+        assert [p["id"] for p in store.predictions()] == [pid]
+        assert [(f["id"], f["prediction_id"]) for f in store.feedback()] == [(fb["id"], pid)]
+        assert sorted(e["client_event_id"] for e in store.events(type="trial")) == [
+            "t0",
+            "t1",
+            "t2",
+        ]
+    finally:
+        store.close()

@@ -48,7 +48,7 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
@@ -166,7 +166,155 @@ def _records(events: Any) -> Iterator[dict[str, Any]]:
         yield _jsonable(event)
 
 
-class Client:
+@dataclass
+class _Try:
+    """What one try came to: an answer to return, or a cause and maybe a ``Retry-After``."""
+
+    done: bool
+    value: Any = None
+    cause: str = ""
+    status: int | None = None
+    retry_after: str | None = None
+
+
+class _Calls:
+    """What :class:`Client` and :class:`AsyncClient` share: the settings, each route's
+    request, and the rules that judge a try and time the next one."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None,
+        retry: RetryPolicy | None,
+        seed: int | None,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"url must start with http:// or https://, got {url!r}")
+        self.headers = {"User-Agent": "bizmodel-client"}
+        if api_key:
+            self.headers["X-API-Key"] = api_key
+        self.url = url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.retries = 0
+        self._rng = random.Random(seed)
+
+    # -- each route's request: (method, path, keyword arguments of request()) ---------------
+
+    @staticmethod
+    def _predict_call(
+        texts: str | Sequence[str],
+        text_pairs: str | Sequence[str] | None,
+        model: str | None,
+        user_id: str | None,
+        ts: datetime | str | None,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
+        one = isinstance(texts, str)
+        body: dict[str, Any] = {"text" if one else "texts": texts if one else list(texts)}
+        if text_pairs is not None:
+            pairs_one = isinstance(text_pairs, str)
+            body["text_pair" if pairs_one else "text_pairs"] = (
+                text_pairs if pairs_one else list(text_pairs)
+            )
+        body.update({k: v for k, v in (("model", model), ("user_id", user_id)) if v is not None})
+        if ts is not None:
+            body["ts"] = _jsonable(ts)
+        return _keyed(body, idempotency_key)
+
+    @staticmethod
+    def _feedback_call(
+        prediction_id: str, fields: dict[str, Any], idempotency_key: str | None
+    ) -> dict[str, Any]:
+        body = {"prediction_id": prediction_id} | {
+            k: _jsonable(v) for k, v in fields.items() if v is not None
+        }
+        return _keyed(body, idempotency_key)
+
+    @staticmethod
+    def _event_batches(events: Any, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+        if not (isinstance(batch_size, int) and 1 <= batch_size <= MAX_EVENTS_PER_REQUEST):
+            raise ConfigError(
+                f"batch_size must be an integer in [1, {MAX_EVENTS_PER_REQUEST}], "
+                f"got {batch_size!r}"
+            )
+        batch: list[dict[str, Any]] = []
+        for event in _records(events):
+            if not event.get("client_event_id"):
+                event["client_event_id"] = uuid.uuid4().hex
+            batch.append({k: v for k, v in event.items() if v is not None})
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    # -- the rules -------------------------------------------------------------------------
+
+    @staticmethod
+    def _idempotent(method: str, idempotent: bool | None) -> bool:
+        return method in ("GET", "HEAD", "DELETE") if idempotent is None else idempotent
+
+    @staticmethod
+    def _judge(where: str, result: Any, idempotent: bool) -> _Try:
+        """What a try's ``result`` (an httpx response or transport error) means; raises
+        :class:`ApiError` where trying again would be wrong."""
+        import httpx
+
+        if isinstance(result, httpx.TransportError):
+            sent = not isinstance(result, httpx.ConnectError | httpx.ConnectTimeout)
+            cause = f"{type(result).__name__}: {result}" if str(result) else type(result).__name__
+            if sent and not idempotent:
+                raise ApiError(
+                    f"{where}: the answer was lost ({cause}); the request may have been "
+                    "carried out, so it was not sent again",
+                    status=None,
+                ) from result
+            return _Try(False, cause=cause)
+        status = result.status_code
+        if status < 400:
+            return _Try(True, value=result.json() if result.content else None)
+        error, detail = _error_body(result)
+        cause = f"{status} {error}: {detail}"
+        if not (status in SAFE_RETRY_STATUSES or (idempotent and status in LOST_ANSWER_STATUSES)):
+            raise ApiError(f"{where} answered {cause}", status=status, error=error, detail=detail)
+        return _Try(
+            False, cause=cause, status=status, retry_after=result.headers.get("Retry-After")
+        )
+
+    def _wait(self, where: str, attempt: int, failed: _Try) -> float | None:
+        """Seconds to wait before the next try (logged), or None when none is left."""
+        tries = self.retry.attempts
+        if attempt == tries:
+            return None
+        self.retries += 1
+        wait = self.retry.wait_s(attempt, failed.retry_after, self._rng)
+        log.warning("%s: %s; try %d of %d in %.2f s", where, failed.cause, attempt + 1, tries, wait)
+        return wait
+
+    def _exhausted(self, where: str, failed: _Try) -> ApiError:
+        tries = self.retry.attempts
+        return ApiError(
+            f"{where} failed {tries} tr{'y' if tries == 1 else 'ies'}; the last: {failed.cause}",
+            status=failed.status,
+        )
+
+
+def _keyed(body: dict[str, Any], key: str | None) -> dict[str, Any]:
+    return {"json": body, "headers": {"Idempotency-Key": key or uuid.uuid4().hex}}
+
+
+def _add(totals: dict[str, int], answer: Mapping[str, Any], retries: int) -> None:
+    for k in ("received", "inserted", "duplicates"):
+        totals[k] += int(answer[k])
+    totals["requests"] += 1
+    totals["retries"] += retries
+
+
+def _no_totals() -> dict[str, int]:
+    return {"received": 0, "inserted": 0, "duplicates": 0, "requests": 0, "retries": 0}
+
+
+class Client(_Calls):
     """Calls of a bizmodel server's HTTP API, retried where that is safe (see the module).
 
     Parameters
@@ -190,6 +338,10 @@ class Client:
     ----------
     retries : int
         Tries beyond the first over the client's life (for logs and tests).
+
+    See Also
+    --------
+    AsyncClient : the same calls for asyncio code.
     """
 
     def __init__(
@@ -205,18 +357,10 @@ class Client:
     ) -> None:
         import httpx
 
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"url must start with http:// or https://, got {url!r}")
-        headers = {"User-Agent": "bizmodel-client"}
-        if api_key:
-            headers["X-API-Key"] = api_key
-        self.url = url.rstrip("/")
-        self.retry = retry or RetryPolicy()
-        self.retries = 0
+        super().__init__(url, api_key, retry, seed)
         self._sleep = sleep
-        self._rng = random.Random(seed)
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
+            base_url=self.url, headers=self.headers, timeout=timeout_s, transport=transport
         )
 
     def __enter__(self) -> Client:
@@ -228,8 +372,6 @@ class Client:
     def close(self) -> None:
         """Close the connections."""
         self._http.close()
-
-    # -- the routes -------------------------------------------------------------------------
 
     def predict(
         self,
@@ -244,17 +386,8 @@ class Client:
         """``POST /v1/predict``: one text (pair) or a list; returns the server's answer
         (``predictions`` with their ids, ``model_name``, ``model_version``, ...). A retry
         answers the same prediction ids and is not logged again."""
-        one = isinstance(texts, str)
-        body: dict[str, Any] = {"text" if one else "texts": texts if one else list(texts)}
-        if text_pairs is not None:
-            pairs_one = isinstance(text_pairs, str)
-            body["text_pair" if pairs_one else "text_pairs"] = (
-                text_pairs if pairs_one else list(text_pairs)
-            )
-        body.update({k: v for k, v in (("model", model), ("user_id", user_id)) if v is not None})
-        if ts is not None:
-            body["ts"] = _jsonable(ts)
-        return self._keyed("/v1/predict", body, idempotency_key)
+        call = self._predict_call(texts, text_pairs, model, user_id, ts, idempotency_key)
+        return self.request("POST", "/v1/predict", idempotent=True, **call)
 
     def feedback(
         self,
@@ -269,17 +402,10 @@ class Client:
     ) -> dict[str, Any]:
         """``POST /v1/feedback`` on a served prediction; stored once however often it is
         retried. Returns ``{"id", "prediction_id"}``."""
-        fields = {
-            "rating": rating,
-            "correction": correction,
-            "comment": comment,
-            "user_id": user_id,
-            "ts": ts,
-        }
-        body = {"prediction_id": prediction_id} | {
-            k: _jsonable(v) for k, v in fields.items() if v is not None
-        }
-        return self._keyed("/v1/feedback", body, idempotency_key)
+        fields = {"rating": rating, "correction": correction, "comment": comment}
+        fields |= {"user_id": user_id, "ts": ts}
+        call = self._feedback_call(prediction_id, fields, idempotency_key)
+        return self.request("POST", "/v1/feedback", idempotent=True, **call)
 
     def send_events(
         self, events: Iterable[Mapping[str, Any]] | Any, *, batch_size: int = 1_000
@@ -290,47 +416,21 @@ class Client:
         ``client_event_id`` get a random one before the first try, so a retried batch is
         stored once. Each batch is stored whole or not at all; on an error the batches before
         it stay stored and sending them again stores nothing twice."""
-        if not (isinstance(batch_size, int) and 1 <= batch_size <= MAX_EVENTS_PER_REQUEST):
-            raise ConfigError(
-                f"batch_size must be an integer in [1, {MAX_EVENTS_PER_REQUEST}], "
-                f"got {batch_size!r}"
-            )
-        totals = {"received": 0, "inserted": 0, "duplicates": 0, "requests": 0, "retries": 0}
-        batch: list[dict[str, Any]] = []
-
-        def flush() -> None:
+        totals = _no_totals()
+        for batch in self._event_batches(events, batch_size):
             before = self.retries
             answer = self.request("POST", "/v1/events", json={"events": batch}, idempotent=True)
-            for k in ("received", "inserted", "duplicates"):
-                totals[k] += int(answer[k])
-            totals["requests"] += 1
-            totals["retries"] += self.retries - before
-            batch.clear()
-
-        for event in _records(events):
-            if not event.get("client_event_id"):
-                event["client_event_id"] = uuid.uuid4().hex
-            batch.append({k: v for k, v in event.items() if v is not None})
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
+            _add(totals, answer, self.retries - before)
         return EventsSent(**totals)
 
     def assign(self, experiment: str, user_id: str) -> dict[str, Any]:
         """``GET /v1/assign``: the user's sticky variant (and its model version)."""
         params = {"experiment": experiment, "user_id": user_id}
-        return self.request("GET", "/v1/assign", params=params, idempotent=True)
+        return self.request("GET", "/v1/assign", params=params)
 
     def health(self) -> dict[str, Any]:
         """``GET /health``."""
-        return self.request("GET", "/health", idempotent=True)
-
-    # -- the machinery ----------------------------------------------------------------------
-
-    def _keyed(self, path: str, body: dict[str, Any], key: str | None) -> dict[str, Any]:
-        headers = {"Idempotency-Key": key or uuid.uuid4().hex}
-        return self.request("POST", path, json=body, headers=headers, idempotent=True)
+        return self.request("GET", "/health")
 
     def request(
         self,
@@ -357,53 +457,156 @@ class Client:
         import httpx
 
         method = method.upper()
-        if idempotent is None:
-            idempotent = method in ("GET", "HEAD", "DELETE")
+        safe = self._idempotent(method, idempotent)
         where = f"{method} {self.url}{path}"
-        status: int | None = None
-        cause = ""
-        for attempt in range(1, self.retry.attempts + 1):
-            retry_after = None
-            status = None
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                response = self._http.request(
+                result: Any = self._http.request(
                     method, path, json=json, params=params, headers=headers
                 )
             except httpx.TransportError as exc:
-                sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if sent and not idempotent:
-                    raise ApiError(
-                        f"{where}: the answer was lost ({cause}); the request may have been "
-                        "carried out, so it was not sent again",
-                        status=None,
-                    ) from exc
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response.json() if response.content else None
-                error, detail = _error_body(response)
-                cause = f"{status} {error}: {detail}"
-                retryable = status in SAFE_RETRY_STATUSES or (
-                    idempotent and status in LOST_ANSWER_STATUSES
-                )
-                if not retryable:
-                    raise ApiError(
-                        f"{where} answered {cause}", status=status, error=error, detail=detail
-                    )
-                retry_after = response.headers.get("Retry-After")
-            if attempt == self.retry.attempts:
-                break
-            self.retries += 1
-            wait = self.retry.wait_s(attempt, retry_after, self._rng)
-            tries = self.retry.attempts
-            log.warning("%s: %s; try %d of %d in %.2f s", where, cause, attempt + 1, tries, wait)
+                result = exc
+            tried = self._judge(where, result, safe)
+            if tried.done:
+                return tried.value
+            wait = self._wait(where, attempt, tried)
+            if wait is None:
+                raise self._exhausted(where, tried)
             self._sleep(wait)
-        tries = self.retry.attempts
-        raise ApiError(
-            f"{where} failed {tries} tr{'y' if tries == 1 else 'ies'}; the last: {cause}",
-            status=status,
+
+
+class AsyncClient(_Calls):
+    """:class:`Client`'s calls for asyncio code (``await api.predict(...)``), with the same
+    retries; ``sleep`` defaults to :func:`asyncio.sleep` and ``transport`` is an
+    ``httpx.AsyncBaseTransport``.
+
+    Examples
+    --------
+    ::
+
+        async with AsyncClient("http://127.0.0.1:8000", api_key="...") as api:
+            answer = await api.predict("Acme beats forecasts", "Acme")
+            await api.send_events([{"user_id": "u-1", "type": "visit"}])
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        *,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: Any = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        import asyncio
+
+        import httpx
+
+        super().__init__(url, api_key, retry, seed)
+        self._sleep = sleep or asyncio.sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=self.headers, timeout=timeout_s, transport=transport
         )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def predict(
+        self,
+        texts: str | Sequence[str],
+        text_pairs: str | Sequence[str] | None = None,
+        *,
+        model: str | None = None,
+        user_id: str | None = None,
+        ts: datetime | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`Client.predict`."""
+        call = self._predict_call(texts, text_pairs, model, user_id, ts, idempotency_key)
+        return await self.request("POST", "/v1/predict", idempotent=True, **call)
+
+    async def feedback(
+        self,
+        prediction_id: str,
+        *,
+        rating: float | None = None,
+        correction: Any = None,
+        comment: str | None = None,
+        user_id: str | None = None,
+        ts: datetime | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`Client.feedback`."""
+        fields = {"rating": rating, "correction": correction, "comment": comment}
+        fields |= {"user_id": user_id, "ts": ts}
+        call = self._feedback_call(prediction_id, fields, idempotency_key)
+        return await self.request("POST", "/v1/feedback", idempotent=True, **call)
+
+    async def send_events(
+        self, events: Iterable[Mapping[str, Any]] | Any, *, batch_size: int = 1_000
+    ) -> EventsSent:
+        """See :meth:`Client.send_events`."""
+        totals = _no_totals()
+        for batch in self._event_batches(events, batch_size):
+            before = self.retries
+            answer = await self.request(
+                "POST", "/v1/events", json={"events": batch}, idempotent=True
+            )
+            _add(totals, answer, self.retries - before)
+        return EventsSent(**totals)
+
+    async def assign(self, experiment: str, user_id: str) -> dict[str, Any]:
+        """See :meth:`Client.assign`."""
+        params = {"experiment": experiment, "user_id": user_id}
+        return await self.request("GET", "/v1/assign", params=params)
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /health``."""
+        return await self.request("GET", "/health")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """See :meth:`Client.request`."""
+        import httpx
+
+        method = method.upper()
+        safe = self._idempotent(method, idempotent)
+        where = f"{method} {self.url}{path}"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result: Any = await self._http.request(
+                    method, path, json=json, params=params, headers=headers
+                )
+            except httpx.TransportError as exc:
+                result = exc
+            tried = self._judge(where, result, safe)
+            if tried.done:
+                return tried.value
+            wait = self._wait(where, attempt, tried)
+            if wait is None:
+                raise self._exhausted(where, tried)
+            await self._sleep(wait)
 
 
 def _error_body(response: Any) -> tuple[str, str]:
@@ -423,6 +626,7 @@ __all__ = [
     "LOST_ANSWER_STATUSES",
     "MAX_EVENTS_PER_REQUEST",
     "SAFE_RETRY_STATUSES",
+    "AsyncClient",
     "Client",
     "EventsSent",
     "RetryPolicy",
