@@ -16,7 +16,7 @@ the file, the row (1-based, header not counted) and the field, and nothing of it
 stored (earlier batches are; a re-import after the fix skips them). Timestamps must carry a
 time zone unless ``timezone`` names the one that naive times are in.
 
-The events can also go to a running server instead of a database (``target`` a
+The events can also go to a running server instead of a database (``store`` a
 :class:`bizmodel.client.Client`; ``bizmodel events import FILE --to URL``): the same checks
 and ids, ``POST /v1/events`` 1,000 rows a request, each request stored whole or not at all,
 retries that store nothing twice (the ids above), and the experiments' arms read from the
@@ -185,7 +185,8 @@ def import_events(
     if batch_rows < 1:
         raise ConfigError(f"batch_rows must be >= 1, got {batch_rows}")
     name, chunks = _open(source, sql_url, batch_rows)
-    remote = not hasattr(store, "insert_events")
+    from bizmodel.client import Client
+
     arms = _arms(store)
     seen: set[int] = set()  # content hashes so far: the k-th identical row gets its own id
     rows = inserted = 0
@@ -197,26 +198,27 @@ def import_events(
             batch = _events(frame, resolved, mapping.constants, zone, arms, rows, seen)
         except DataError as exc:
             raise DataError(str(exc), file=name) from None
-        if remote:
-            inserted += _send(store, batch, rows, name)  # type: ignore[arg-type]
+        if isinstance(store, Client):
+            inserted += _send(store, batch, rows, name)
         else:
             try:
-                inserted += store.insert_events(batch).inserted  # type: ignore[union-attr]
+                inserted += store.insert_events(batch).inserted
             except DataError as exc:  # e.g. a value the database refuses: name the batch
                 raise DataError(f"rows {rows + 1}-{rows + len(frame)}: {exc}", file=name) from None
         rows += len(frame)
         if progress is not None:
             progress(rows)
-    folded, fold_s = _fold(store) if fold and not remote else (0, 0.0)  # type: ignore[arg-type]
+    folded, fold_s = _fold(store) if fold and not isinstance(store, Client) else (0, 0.0)
     return ImportResult(name, rows, inserted, rows - inserted, folded, fold_s)
 
 
 def _arms(store: EventStore | Client) -> dict[str, list[str]]:
     """Each defined experiment's arms, from the store or the server (where the key may read
     them; an ``ingest``-only key may not, and the server checks the arms itself)."""
+    from bizmodel.client import Client
     from bizmodel.errors import ApiError
 
-    if hasattr(store, "list_experiments"):
+    if not isinstance(store, Client):
         experiments = store.list_experiments()
     else:
         try:
