@@ -271,3 +271,31 @@ def test_the_async_client_retries_the_same_way(server: tuple[str, str]) -> None:
         ]
     finally:
         store.close()
+
+
+def test_a_write_the_ingress_may_have_applied_is_not_sent_again(serve_app: Any) -> None:
+    """Ray Serve's ingress (the real ASGI app, its replica dying on every call) answers a
+    write without an idempotency key ``503 replica_lost``: the client raises it at once; an
+    event batch (idempotent) is retried by the ingress itself, then by the client."""
+    from bizmodel.scale.ingress import HttpRequest, HttpResponse, RetryingIngress
+
+    class Died(Exception):
+        pass
+
+    calls: list[str] = []
+
+    async def dies(request: HttpRequest) -> HttpResponse:
+        calls.append(request.path)
+        raise Died
+
+    ingress = RetryingIngress(dies, lost=(Died,), max_body_bytes=4096, backoff_s=0.0)
+    body = {"name": "exp", "variants": [{"name": "a"}]}
+    waits: list[float] = []
+    with serve_app(ingress) as url, Client(url, "k", retry=FAST, sleep=waits.append) as api:
+        with pytest.raises(ApiError) as err:
+            api.request("POST", "/v1/experiments", json=body)
+        assert (err.value.status, err.value.error) == (503, "replica_lost")
+        assert calls == ["/v1/experiments"] and waits == []
+        with pytest.raises(ApiError, match="failed 4 tries; the last: 503 replica_unavailable"):
+            api.send_events([{"user_id": "u", "type": "visit"}])
+    assert calls[1:] == ["/v1/events"] * 12  # 3 ingress attempts x 4 client tries

@@ -15,7 +15,8 @@ dies, or a key is rate-limited:
 - a request the server refused (4xx other than 429) is not retried: it raises
   :class:`~bizmodel.errors.ApiError` with the server's ``{"error", "detail"}``;
 - writes that carry no such key (creating an experiment, promoting a model) are retried only
-  when the server surely did not act: the connection was never made, or a 429/503 answer.
+  when the server surely did not act: the connection was never made, or a 429/503 answer
+  (but not Ray Serve's ``503 replica_lost``, which says the write may have been applied).
 
 A tenant's API (``/t/NAME/`` on a server with ``[tenants]``) is the base URL
 ``http://HOST:PORT/t/NAME``.
@@ -61,6 +62,9 @@ log = logging.getLogger("bizmodel.client")
 SAFE_RETRY_STATUSES = frozenset({429, 503})
 #: Statuses of a lost answer (a proxy's error, a gateway timeout): retried where idempotent.
 LOST_ANSWER_STATUSES = frozenset({500, 502, 504})
+#: Errors of a 503 whose request may have been carried out (Ray Serve's ingress lost the
+#: replica mid-request): not sent again unless idempotent.
+MAYBE_APPLIED_ERRORS = frozenset({"replica_lost"})
 #: Events per ``POST /v1/events`` (the server's limit).
 MAX_EVENTS_PER_REQUEST = 1_000
 
@@ -275,7 +279,9 @@ class _Calls:
             return _Try(True, value=result.json() if result.content else None)
         error, detail = _error_body(result)
         cause = f"{status} {error}: {detail}"
-        if not (status in SAFE_RETRY_STATUSES or (idempotent and status in LOST_ANSWER_STATUSES)):
+        safe = status in SAFE_RETRY_STATUSES and error not in MAYBE_APPLIED_ERRORS
+        lost = status in LOST_ANSWER_STATUSES | SAFE_RETRY_STATUSES
+        if not (safe or (idempotent and lost)):
             raise ApiError(f"{where} answered {cause}", status=status, error=error, detail=detail)
         return _Try(
             False, cause=cause, status=status, retry_after=result.headers.get("Retry-After")
@@ -625,6 +631,7 @@ def _error_body(response: Any) -> tuple[str, str]:
 __all__ = [
     "LOST_ANSWER_STATUSES",
     "MAX_EVENTS_PER_REQUEST",
+    "MAYBE_APPLIED_ERRORS",
     "SAFE_RETRY_STATUSES",
     "AsyncClient",
     "Client",
