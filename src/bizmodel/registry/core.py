@@ -448,5 +448,5 @@ def _more_rows_hint(check: dict[str, Any]) -> str | None:
     return (
         f"more labelled rows in --sample may let int8{which} pass: at its observed loss its "
         f"bound would reach {check['metric_tolerance']} with about {needed[name]:,} rows "
-        f"(bounds narrow as 1/sqrt(rows); the check had {check['n']:,})"
+        f"(bounds narrow as 1/sqrt(rows); its check had {variants[name]['n']:,})"
     )
