@@ -150,8 +150,8 @@ class Zoo:
 
 
 @pytest.fixture(scope="module")
-def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
-    return Zoo(tmp_path_factory.mktemp("zoo"))
+def zoo(module_tmp_path: Path) -> Zoo:
+    return Zoo(module_tmp_path)
 
 
 def _rows(zoo: Zoo) -> tuple[list[str], list[str]]:

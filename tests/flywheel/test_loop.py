@@ -17,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def flywheel(tmp_path_factory: pytest.TempPathFactory) -> FlywheelResult:
+def flywheel(module_tmp_path: Path) -> FlywheelResult:
     model = train_headline_model(
-        tmp_path_factory.mktemp("fw-model"),
+        module_tmp_path / "fw-model",
         rows=48,
         epochs=1,
         show_progress=False,
@@ -27,7 +27,7 @@ def flywheel(tmp_path_factory: pytest.TempPathFactory) -> FlywheelResult:
         max_length=32,
         num_threads=1,
     )
-    out = tmp_path_factory.mktemp("fw") / "project"
+    out = module_tmp_path / "fw" / "project"
     return run_flywheel(out, days=10, seed=0, model_dir=model, clients=2, show_progress=False)
 
 

@@ -29,8 +29,8 @@ def _train(rows: pd.DataFrame, out: Path, epochs: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("retrain-models")
+def models(module_tmp_path: Path) -> dict[str, Path]:
+    root = module_tmp_path
     data = financial_headlines(400, seed=1)[["headline", "sentiment"]]
     shuffled = data.assign(
         sentiment=np.random.default_rng(0).permutation(data["sentiment"].to_numpy())

@@ -293,14 +293,14 @@ class _Pool:
 
 
 @pytest.fixture(scope="module")
-def advice_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def advice_client(module_tmp_path: Path) -> Any:
     from fastapi.testclient import TestClient
 
     from bizmodel.config import Settings
     from bizmodel.server import create_app
     from bizmodel.templates import new_project
 
-    proj = tmp_path_factory.mktemp("adv") / "proj"
+    proj = module_tmp_path / "proj"
     new_project("advisor", proj)
     s = Settings.load(project_dir=proj, env={}, api_keys=(KEY,))
     with TestClient(create_app(s)) as client:

@@ -17,8 +17,8 @@ from bizmodel.tracking import mlflow as track
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: str) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("mlflow-project")
+def project(module_tmp_path: Path, tiny_model_dir: str) -> dict[str, str]:
+    root = module_tmp_path
     uri = f"sqlite:///{root}/mlflow.db"
     (root / "bizmodel.toml").write_text(f'[tracking]\nmlflow_uri = "{uri}"\n')
     model = root / "trained"
