@@ -69,6 +69,9 @@ class ServerSettings(_Section):
     inference_cost_cpu_s_per_1k: float | None = Field(None, gt=0)
     num_threads: int | None = Field(None, ge=1)  # inference threads; None = all cores but one
     replicas: int = Field(1, ge=1, le=64)
+    # most model versions one server process keeps loaded, its tenants' included (0 = no
+    # limit); one more unloads the least recently used, which loads again on its next request
+    max_loaded_models: int = Field(8, ge=0)
     explain_per_minute: int = Field(30, ge=1)  # POST /v1/explain calls per API key and minute
     explain_budget: int = Field(4000, ge=2)  # /v1/explain: inputs x (n_steps | n_samples) at most
     rate_per_minute: int = Field(0, ge=0)  # calls per API key and minute (0 = none); a key's wins

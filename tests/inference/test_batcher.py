@@ -171,3 +171,24 @@ def test_batches_that_finish_while_after_runs_share_its_next_call() -> None:
     assert out[0] == [10] and out[1] == [20] and out[3] == [40]
     assert isinstance(out[2], ValueError)
     assert calls == [[1], [2, -1, 4], [2], [-1], [4]]
+
+
+def test_drain_answers_every_waiting_caller_then_stops() -> None:
+    started = threading.Event()
+
+    def slow(xs: list[int]) -> list[int]:
+        started.set()
+        time.sleep(0.05)
+        return [x * 10 for x in xs]
+
+    async def main() -> tuple[list[list[int]], bool]:
+        b = MicroBatcher(slow, max_batch_size=2, max_wait_ms=1)
+        calls = [asyncio.ensure_future(b.submit([i])) for i in range(7)]
+        await asyncio.sleep(0)  # all seven queued; the first batch computing
+        await asyncio.to_thread(started.wait, 10)
+        await b.drain()  # four batches of 50 ms: stop() alone would leave callers waiting
+        return [c.result() for c in calls], b._task is None
+
+    answers, stopped = run(main())
+    assert answers == [[i * 10] for i in range(7)]
+    assert stopped

@@ -96,6 +96,7 @@ class MicroBatcher:
         self._pending: set[asyncio.Task[None]] = set()
         self._written: list[_Done] = []  # computed batches waiting for ``after``
         self._writing = False  # a task is running ``after`` on them
+        self._waiting = 0  # callers in submit() not yet answered
         self._worker = ThreadPoolExecutor(self.workers, thread_name_prefix="bizmodel-infer")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="bizmodel-log")
 
@@ -116,14 +117,28 @@ class MicroBatcher:
         self._worker.shutdown(wait=True)
         self._writer.shutdown(wait=True)
 
+    async def drain(self, poll_s: float = 0.01) -> None:
+        """Answer every caller already in :meth:`submit`, then :meth:`stop`.
+
+        For a batcher no new caller can reach any more (a model unloaded from a server):
+        requests queued or computing when it is called still get their results.
+        """
+        while self._waiting:
+            await asyncio.sleep(poll_s)
+        await self.stop()
+
     async def submit(self, items: Sequence[Any], context: Any = None) -> list[Any]:
         """Queue ``items`` and wait for their results (in the same order)."""
         if self._queue is None:
             await self.start()
         assert self._queue is not None
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(items, fut, context))
-        return await fut
+        self._waiting += 1
+        try:
+            await self._queue.put(_Request(items, fut, context))
+            return await fut
+        finally:
+            self._waiting -= 1
 
     async def _collect(self) -> list[_Request]:
         assert self._queue is not None

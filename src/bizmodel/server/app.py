@@ -50,6 +50,7 @@ def create_app(
     *,
     store: Any = None,
     model_loader: Callable[[Any], Any] | None = None,
+    loaded_models: Any = None,
 ) -> Any:
     """Build the HTTP app for ``settings`` (default: :meth:`Settings.load`).
 
@@ -61,6 +62,9 @@ def create_app(
         An open store to use instead of opening ``settings.resolved_database_url()``.
     model_loader : callable, optional
         ``loader(model_dir) -> FineTunedModel``; default ``bizmodel.finetune.load_model``.
+    loaded_models : LoadedModels, optional
+        The process's count of loaded models, shared with the host's app (for a tenant's app);
+        default: a new one of ``[server] max_loaded_models``.
     """
     from fastapi import FastAPI
 
@@ -70,7 +74,7 @@ def create_app(
     from bizmodel.server.errors import log, public_detail
     from bizmodel.server.metrics import Metrics
     from bizmodel.server.middleware import LimitAndMeasure
-    from bizmodel.server.model_pool import ModelPool
+    from bizmodel.server.model_pool import LoadedModels, ModelPool
     from bizmodel.server.routes import router
     from bizmodel.server.security import (
         DailyQuotas,
@@ -84,13 +88,16 @@ def create_app(
 
     settings = settings or Settings.load()
     metrics = Metrics.create()
+    loaded = loaded_models
+    if loaded is None:  # not `or`: an empty LoadedModels is falsy
+        loaded = LoadedModels(settings.server.max_loaded_models)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_store = store is None
         db = store or EventStore.open(settings.resolved_database_url())
         registry = Registry(settings.resolved_registry_dir())
-        pool = ModelPool(registry, db, settings, metrics, model_loader)
+        pool = ModelPool(registry, db, settings, metrics, model_loader, loaded)
         pool.default_name = pool.pick_default_name()
         app.state.store, app.state.registry, app.state.pool = db, registry, pool
         app.state.keys = KeyStore(db)
@@ -150,7 +157,7 @@ def create_app(
         from bizmodel.server.tenants import PREFIX, tenant_settings
 
         for name, tenant in tenant_settings(settings).items():
-            sub = create_app(tenant, model_loader=model_loader)
+            sub = create_app(tenant, model_loader=model_loader, loaded_models=loaded)
             app.state.tenants[name] = sub
             app.mount(f"{PREFIX}/{name}", sub)
     if settings.server.dashboard:  # the web app on the same store, registry and key rules

@@ -13,9 +13,11 @@ own copy of a model on the CPU.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,8 @@ import numpy as np
 
 from bizmodel.errors import DataError, ModelNotFoundError, ServingError
 from bizmodel.server.idempotency import keyed_id
+
+log = logging.getLogger("bizmodel.server")
 
 
 @dataclass
@@ -51,6 +55,54 @@ class ServedModel:
             raise DataError(f"model {self.key} reads single texts: drop 'text_pair(s)'")
 
 
+class LoadedModels:
+    """The model versions loaded in one server process, across its pools (the host's and its
+    tenants'), at most ``capacity`` at a time: loading one more unloads the least recently
+    used, once the requests it is answering are done.
+
+    Parameters
+    ----------
+    capacity : int
+        Most model versions loaded at once (``[server] max_loaded_models``); 0 = no limit.
+
+    Examples
+    --------
+    >>> lru = LoadedModels(2)
+    >>> lru.add("pool", ("a", 1)), lru.add("pool", ("b", 1))
+    ([], [])
+    >>> lru.touch("pool", ("a", 1))  # a answered a request: b is now the oldest
+    >>> lru.add("pool", ("c", 1))
+    [('pool', ('b', 1))]
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = int(capacity)
+        self._order: OrderedDict[tuple[int, tuple[str, int]], Any] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def touch(self, pool: Any, key: tuple[str, int]) -> None:
+        """Mark ``pool``'s ``key`` as just used."""
+        entry = (id(pool), key)
+        if entry in self._order:
+            self._order.move_to_end(entry)
+
+    def add(self, pool: Any, key: tuple[str, int]) -> list[tuple[Any, tuple[str, int]]]:
+        """Count ``pool``'s newly loaded ``key``; return the ``(pool, key)`` pairs to unload."""
+        self._order[(id(pool), key)] = pool
+        self._order.move_to_end((id(pool), key))
+        victims = []
+        while self.capacity and len(self._order) > self.capacity:
+            (_, old), owner = self._order.popitem(last=False)
+            victims.append((owner, old))
+        return victims
+
+    def discard(self, pool: Any, key: tuple[str, int]) -> None:
+        """Forget ``pool``'s ``key`` (unloaded)."""
+        self._order.pop((id(pool), key), None)
+
+
 def _not_found(exc: ModelNotFoundError, public: str) -> ModelNotFoundError:
     # The registry's message names its folder and every registered model: not for clients.
     return ModelNotFoundError(str(exc), public=public)
@@ -72,6 +124,7 @@ class ModelPool:
         settings: Any,
         metrics: Any,
         loader: Callable[[Any], Any] | None = None,
+        loaded: LoadedModels | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -90,6 +143,11 @@ class ModelPool:
         # embedding layer, which must not touch predictions running in the batcher's thread.
         self._explainers: dict[tuple[str, int], Any] = {}
         self.explain_lock = asyncio.Lock()
+        # shared by the host's and the tenants' pools: one process, one memory
+        if loaded is None:
+            loaded = LoadedModels(int(getattr(settings.server, "max_loaded_models", 0)))
+        self.loaded = loaded
+        self._draining: set[asyncio.Task[None]] = set()
 
     def _resolve(self, name: str) -> int:
         now = time.monotonic()
@@ -124,6 +182,7 @@ class ModelPool:
                 raise _not_found(exc, f"no model named {name!r}") from None
         served = self.models.get((name, version))
         if served is not None:
+            self.loaded.touch(self, (name, version))
             return served
         async with self._lock:
             served = self.models.get((name, version))
@@ -139,7 +198,26 @@ class ModelPool:
                     ) from exc
                 await served.batcher.start()
                 self.models[(name, version)] = served
+                for owner, key in self.loaded.add(self, (name, version)):
+                    owner.unload(key)
         return served
+
+    def unload(self, key: tuple[str, int]) -> None:
+        """Stop serving ``key`` from memory: new requests load it again; the requests its
+        batcher holds are answered first (in the background), then its memory is freed."""
+        served = self.models.pop(key, None)
+        self._explainers.pop(key, None)
+        self.loaded.discard(self, key)
+        if served is None:
+            return
+        log.info(
+            "unloaded model %s (least recently used; [server] max_loaded_models = %d)",
+            served.key,
+            self.loaded.capacity,
+        )
+        task = asyncio.get_running_loop().create_task(served.batcher.drain())
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def explainer(self, served: ServedModel) -> Any:
         """A separate instance of ``served``'s model for explanations (loaded on first use)."""
@@ -154,7 +232,8 @@ class ModelPool:
                     f"cannot load model {served.key}: {exc}",
                     public=f"model {served.key} cannot be loaded; the server log says why",
                 ) from exc
-            self._explainers[key] = model
+            if key in self.models:  # not unloaded while this copy loaded
+                self._explainers[key] = model
         return model
 
     def _load(self, name: str, version: int) -> ServedModel:
@@ -274,7 +353,10 @@ class ModelPool:
         return {"id": answer["id"], "value": float(out)}
 
     async def close(self) -> None:
-        for served in self.models.values():
+        for key, served in self.models.items():
+            self.loaded.discard(self, key)
             await served.batcher.stop()
+        if self._draining:
+            await asyncio.gather(*self._draining, return_exceptions=True)
         self.models.clear()
         self._explainers.clear()

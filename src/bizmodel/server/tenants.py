@@ -20,7 +20,10 @@ What tenants share: the server process, its port and ``[server]`` limits from th
 environment (``BIZMODEL_SERVER_*``), and the host's bootstrap keys (``BIZMODEL_API_KEYS``):
 the operator's keys, valid for every tenant (to create each tenant's own keys), besides the
 tenant's own ``api_keys``. A tenant's own ``[server]`` table sets its rate limits and quotas;
-a tenant has no dashboard of its own (``[server] dashboard`` is the host's).
+a tenant has no dashboard of its own (``[server] dashboard`` is the host's). The host's
+``[server] max_loaded_models`` caps the model versions loaded in the process, all tenants'
+together: the least recently used is unloaded first
+(:class:`bizmodel.server.model_pool.LoadedModels`).
 
 Examples
 --------
