@@ -70,3 +70,6 @@ def test_the_least_recently_used_model_is_unloaded_and_loads_again(
             assert loads == []
         pool = client.app.state.tenants["acme"].state.pool
         assert len(pool.loaded) == (1 if capacity == 1 else 2)
+        metrics = client.get("/t/acme/metrics", headers=OPERATOR).text
+        loaded = 3.0 if capacity == 1 else 1.0  # at start-up, then again after globex
+        assert f'bizmodel_model_loads_total{{model="headlines",version="1"}} {loaded}' in metrics

@@ -16,6 +16,7 @@ class Metrics:
     cpu_seconds: Any
     cost_usd: Any
     events: Any
+    model_loads: Any
 
     @classmethod
     def create(cls) -> Metrics:
@@ -60,6 +61,13 @@ class Metrics:
             ),
             events=Counter(
                 "bizmodel_events_stored", "Business events stored", ["type"], registry=reg
+            ),
+            model_loads=Counter(
+                "bizmodel_model_loads",
+                "Model versions loaded into memory: one that keeps coming back was unloaded "
+                "([server] max_loaded_models too low for the traffic)",
+                ["model", "version"],
+                registry=reg,
             ),
         )
 

@@ -198,6 +198,7 @@ class ModelPool:
                     ) from exc
                 await served.batcher.start()
                 self.models[(name, version)] = served
+                self.metrics.model_loads.labels(name, str(version)).inc()
                 for owner, key in self.loaded.add(self, (name, version)):
                     owner.unload(key)
         return served
