@@ -268,3 +268,48 @@ def test_a_tiny_dev_split_is_noted(tmp_path: Path) -> None:
     assert len(result.notes) == 1 and "dev split has only 12 rows (318 train)" in result.notes[0]
     assert result.to_dict()["notes"] == list(result.notes)
     assert "note: the dev split has only 12 rows" in result.summary()
+
+
+def test_threads_are_measured_when_several_cores_are_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bizmodel.finetune.training as training
+
+    def two_free(n: int | None) -> int:  # as if two cores were idle, however busy CI is
+        torch.set_num_threads(n or 2)
+        return n or 2
+
+    probes: list[tuple[int, dict[int, float]]] = []
+    real_probe = training.probe_threads
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        probes.append(real_probe(*args, **kwargs))
+        return probes[-1]
+
+    monkeypatch.setattr(training, "configure_threads", two_free)
+    monkeypatch.setattr(training, "probe_threads", spy)
+    df = financial_headlines(64, seed=4)
+    rows = df[df["split"] == "train"]
+    opts = {**TINY, "schedule": "fixed"}
+    probed = train(rows, text="headline", target="sentiment", output=tmp_path / "a",
+                   **{**opts, "num_threads": None})  # fmt: skip
+    assert len(probes) == 1
+    chosen, per_sample = probes[0]
+    assert chosen in (1, 2) and set(per_sample) == {1, 2}
+    assert chosen == min(per_sample, key=per_sample.__getitem__)
+    assert probed.num_threads == chosen == torch.get_num_threads()
+    assert probed.threads_probe == {str(k): v for k, v in per_sample.items()}
+    assert all(v > 0 for v in probed.threads_probe.values())
+    assert f", {chosen} thread(s) (timed: " in probed.summary()
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["num_threads"] == chosen and set(metrics["threads_probe"]) == {"1", "2"}
+    # the probe trains nothing and leaves the RNG as it was: the same model as a run told
+    # to use that many threads from the start (which probes nothing)
+    told = train(rows, text="headline", target="sentiment", output=tmp_path / "b",
+                 **{**opts, "num_threads": chosen})  # fmt: skip
+    assert len(probes) == 1 and told.threads_probe == {} and told.num_threads == chosen
+    texts = _test_rows()["headline"].tolist()
+    np.testing.assert_allclose(
+        load_model(tmp_path / "a").predict(texts), load_model(tmp_path / "b").predict(texts),
+        atol=1e-6,
+    )  # fmt: skip

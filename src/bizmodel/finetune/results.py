@@ -86,6 +86,14 @@ class ScheduleSelection:
         )
 
 
+def _probe_note(probe: dict[str, float]) -> str:
+    """`` (faster than N: x vs y ms per sample)`` for a thread count chosen by timing."""
+    if len(probe) < 2:
+        return ""
+    (_, t_fast), (slow, t_slow) = sorted(probe.items(), key=lambda kv: kv[1])[:2]
+    return f" (timed: {1000 * t_fast:.1f} ms a sample vs {1000 * t_slow:.1f} at {slow})"
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What a training run produced and what it cost."""
@@ -109,6 +117,9 @@ class TrainResult:
     notes: tuple[str, ...] = ()  # things worth knowing about the run (e.g. a tiny dev split)
     # how the epoch count was chosen without dev rows (None: dev rows were given or held out)
     schedule_selection: ScheduleSelection | None = None
+    num_threads: int | None = None  # torch intra-op threads it trained with (CPU)
+    # seconds per training sample at each thread count timed before training ({}: none timed)
+    threads_probe: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +136,8 @@ class TrainResult:
             "train_seconds": self.train_seconds,
             "samples_per_second": self.samples_per_second,
             "cpu_seconds": self.cpu_seconds,
+            "num_threads": self.num_threads,
+            "threads_probe": self.threads_probe,
             "history": self.history,
             "notes": list(self.notes),
             "schedule_selection": (
@@ -138,7 +151,9 @@ class TrainResult:
             f"  rows: {self.n_train} train, {self.n_dev} dev, {self.n_test} test; "
             f"best epoch {self.best_epoch} of {self.epochs_run}",
             f"  time: {self.train_seconds:.1f} s wall, {self.cpu_seconds:.1f} CPU-s, "
-            f"{self.samples_per_second:.1f} samples/s",
+            f"{self.samples_per_second:.1f} samples/s"
+            + (f", {self.num_threads} thread(s)" if self.num_threads else "")
+            + _probe_note(self.threads_probe),
         ]
         if self.schedule_selection is not None:
             parts += [f"  {self.schedule_selection.summary()}"]

@@ -160,6 +160,15 @@ def train_model(
 
     # ---- data
     task, labels, train_ex, dev_ex, test_ex = prepare_data(data, dev, split_column, config)
+    threads_probe: dict[int, float] = {}
+    if (
+        config.num_threads is None
+        and threads > 1
+        and parallel is None
+        and resolve_device(config.device).type == "cpu"
+    ):  # 1 thread or all free cores: whichever trains this model faster here
+        threads, threads_probe = probe_threads(train_ex, task, labels, config, threads)
+        config = dataclasses.replace(config, num_threads=threads)
     data_fp = fingerprint(data)
     run_key = {
         "data": data_fp,
@@ -213,6 +222,8 @@ def train_model(
         "train_cpu_seconds": time.process_time() - cpu0,
         "samples_per_second": sps,
         "num_threads": threads,
+        # seconds per sample at each thread count tried before training (empty: not probed)
+        "threads_probe": {str(k): v for k, v in threads_probe.items()},
         "bf16": fit.use_bf16,
         "device": str(fit.device),  # what it trained on, and the GPU's name there
         "hardware": describe(threads=threads, device=fit.device),
@@ -274,6 +285,8 @@ def train_model(
         history=list(state["history"]),
         notes=notes,
         schedule_selection=selection,
+        num_threads=threads if fit.device.type == "cpu" else None,
+        threads_probe={str(k): v for k, v in threads_probe.items()},
     )
 
 
@@ -424,6 +437,122 @@ class Fit:
         return score(task, outputs, ex.targets, labels)
 
 
+def build_model(
+    config: TrainConfig,
+    task: str,
+    labels: list[str] | None,
+    mean: float,
+    std: float,
+    total_steps: int,
+) -> tuple[TextModel, Any]:
+    """``(model, tokenizer)``: ``config.model`` with ``config.method`` applied (PEFT adapters,
+    frozen embeddings or blocks) under a fresh head, seeded with ``config.seed``, on the CPU."""
+    method = get_method(config.method)
+    seed_everything(config.seed)
+    tokenizer = load_tokenizer(config.model)
+    encoder, pooling = load_for_training(
+        config.model,
+        tokenizer,
+        pooling=config.resolved_pooling(),
+        full=method.train_encoder and not method.is_peft,
+        n_outputs=1 if task == "regression" else len(labels or []),
+    )
+    options = MethodOptions(
+        r=config.lora_r,
+        alpha=config.lora_alpha,
+        dropout=config.lora_dropout,
+        total_steps=total_steps,
+        targets=tuple(config.lora_targets) if config.lora_targets else None,
+    )
+    encoder = apply_method(encoder, method, options)
+    if config.freeze_embeddings and method.train_encoder and not method.is_peft:
+        # The 30k x 384 word-embedding matrix is half of MiniLM's weights; updating it costs
+        # a dense gradient and an AdamW pass per step for rows a small data set barely
+        # touches (see docs/benchmarks.md for speed and dev metric with and without).
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    if config.freeze_layers:
+        if not method.train_encoder or method.is_peft:
+            raise ConfigError(
+                f"freeze_layers: only full fine-tuning trains the blocks it would fix; method "
+                f"{config.method!r} trains none of them (use freeze_layers=0)"
+            )
+        freeze_bottom(encoder, config.freeze_layers)
+    n_out = 1 if task == "regression" else len(labels or [])
+    model = TextModel(
+        encoder,
+        n_out,
+        task=task,
+        pooling=pooling,
+        dropout=config.dropout,
+        target_mean=mean,
+        target_std=std,
+    )
+    return model, tokenizer
+
+
+def probe_threads(
+    train_ex: Examples,
+    task: str,
+    labels: list[str] | None,
+    config: TrainConfig,
+    threads: int,
+    steps: int = 3,
+) -> tuple[int, dict[int, float]]:
+    """The faster of 1 and ``threads`` intra-op threads for this run, measured.
+
+    On a small VM one thread can train several times faster than all of its cores even with
+    nothing else running: a small batch's per-op work is too little for OpenMP's barriers (4x
+    on 2 vCPUs here; docs/benchmarks.md, "Training threads"), and no rule from core counts or
+    load predicts it. So the run's own model is timed on ``steps`` batches of its own rows at
+    both counts, interleaved, after one warm-up pass each, and the faster count is kept. A
+    pass is forward and backward, no optimiser step, on a throwaway copy of the model, with the
+    RNG state restored afterwards: the run's weights do not depend on the probe beyond the
+    float rounding of the thread count it picks.
+
+    Returns ``(chosen, seconds per sample for each count tried)``; ``(threads, {})`` when the
+    rows make fewer than two batches.
+    """
+    per_batch = config.batch_size
+    n = min(len(train_ex), (1 + steps) * per_batch)
+    if n < 2 * per_batch:
+        return threads, {}
+    pick = np.random.default_rng(config.seed).permutation(len(train_ex))[:n]
+    rows = train_ex.subset(pick)
+    amp_dtype, _ = amp_plan("cpu", config.precision, cpu_bf16=bf16_supported(), cuda_bf16=False)
+    with torch.random.fork_rng(devices=[]):
+        model, tokenizer = build_model(config, task, labels, 0.0, 1.0, total_steps=1)
+        model.train()
+        enc = tokenize(tokenizer, rows.texts, rows.pairs, config.max_length)
+        pad_id = int(tokenizer.pad_token_id or 0)
+        y = torch.from_numpy(rows.targets)
+        order = bucket_batches(enc.lengths, per_batch, seed=config.seed, epoch=0)
+        batches = [{**collate(enc, idx, pad_id), "y": y[idx]} for idx in order]
+        counts = (threads, 1)
+
+        def one_pass(b: dict[str, Any], k: int) -> float:
+            torch.set_num_threads(k)
+            t0 = time.perf_counter()
+            with autocast(amp_dtype is not None, "cpu", amp_dtype):
+                _, loss = model.forward_with_loss(
+                    b["input_ids"], b["attention_mask"], b["token_type_ids"], b["y"]
+                )
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            return time.perf_counter() - t0
+
+        for k in counts:  # first use of each count: thread pools, kernels, caches
+            one_pass(batches[0], k)
+        spent = dict.fromkeys(counts, 0.0)
+        for b in batches[1:]:
+            for k in counts:
+                spent[k] += one_pass(b, k)
+    samples = sum(len(idx) for idx in order[1:])
+    per_sample = {k: spent[k] / samples for k in counts}
+    chosen = 1 if per_sample[1] < per_sample[threads] else threads
+    torch.set_num_threads(chosen)
+    return chosen, per_sample
+
+
 def fit_examples(
     train_ex: Examples,
     dev_ex: Examples | None,
@@ -458,49 +587,11 @@ def fit_examples(
     select_best = select_best and dev_ex is not None
 
     # ---- model
-    seed_everything(config.seed)
-    tokenizer = load_tokenizer(config.model)
-    encoder, pooling = load_for_training(
-        config.model,
-        tokenizer,
-        pooling=config.resolved_pooling(),
-        full=method.train_encoder and not method.is_peft,
-        n_outputs=1 if task == "regression" else len(labels or []),
-    )
     steps_per_epoch = math.ceil(len(train_ex) / config.batch_size)
     if parallel is not None:
         steps_per_epoch = parallel.steps(steps_per_epoch)
     total_steps = steps_per_epoch * config.epochs
-    options = MethodOptions(
-        r=config.lora_r,
-        alpha=config.lora_alpha,
-        dropout=config.lora_dropout,
-        total_steps=total_steps,
-        targets=tuple(config.lora_targets) if config.lora_targets else None,
-    )
-    encoder = apply_method(encoder, method, options)
-    if config.freeze_embeddings and method.train_encoder and not method.is_peft:
-        # The 30k x 384 word-embedding matrix is half of MiniLM's weights; updating it costs
-        # a dense gradient and an AdamW pass per step for rows a small data set barely
-        # touches (see docs/benchmarks.md for speed and dev metric with and without).
-        encoder.get_input_embeddings().weight.requires_grad_(False)
-    if config.freeze_layers:
-        if not method.train_encoder or method.is_peft:
-            raise ConfigError(
-                f"freeze_layers: only full fine-tuning trains the blocks it would fix; method "
-                f"{config.method!r} trains none of them (use freeze_layers=0)"
-            )
-        freeze_bottom(encoder, config.freeze_layers)
-    n_out = 1 if task == "regression" else len(labels or [])
-    model = TextModel(
-        encoder,
-        n_out,
-        task=task,
-        pooling=pooling,
-        dropout=config.dropout,
-        target_mean=mean,
-        target_std=std,
-    )
+    model, tokenizer = build_model(config, task, labels, mean, std, total_steps)
     if config.data_seed is not None:
         torch.manual_seed(config.data_seed)  # same init as `seed`, other dropout masks
     model.train()
