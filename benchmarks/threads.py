@@ -1,8 +1,10 @@
 """Training threads: the default choice against fixed 1 and all threads, quiet and busy.
 
 One process trains the packaged MiniLM for one epoch on generated headlines with
-``num_threads`` = 1, = all CPUs, and = None (the default: cores free now, from /proc/stat over
-0.25 s; :func:`bizmodel.finetune.device.default_threads`), under three conditions:
+``num_threads`` = 1, = all CPUs, and = None (the default: the cores free now, from /proc/stat
+over 0.25 s, :func:`bizmodel.finetune.device.default_threads`; when that is more than one, a
+few passes of the model timed at 1 thread and at that many, the faster kept,
+:func:`bizmodel.finetune.training.probe_threads`), under three conditions:
 
 - ``quiet``: nothing else started by this script;
 - ``busy``: one CPU-bound spinner process beside it for the whole run;
@@ -35,12 +37,11 @@ def spin() -> None:  # pragma: no cover - runs in a child process
         pass
 
 
-def train_once(threads: int | None, rows: int) -> tuple[float, int]:
+def train_once(threads: int | None, rows: int) -> tuple[float, int, float]:
+    """(samples/s of the optimisation steps, threads used, wall seconds of the whole run)."""
     from bizmodel.datasets import financial_headlines
     from bizmodel.finetune import train
-    from bizmodel.finetune.device import default_threads
 
-    chosen = threads or default_threads()
     df = financial_headlines(rows, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         res = train(
@@ -50,11 +51,11 @@ def train_once(threads: int | None, rows: int) -> tuple[float, int]:
             target="sentiment",
             output=Path(tmp) / "m",
             epochs=1,
-            num_threads=chosen,
+            num_threads=threads,
             max_length=48,
             show_progress=False,
         )
-    return float(res.samples_per_second), chosen
+    return float(res.samples_per_second), int(res.num_threads or 0), float(res.train_seconds)
 
 
 def old_rule() -> int:
@@ -64,15 +65,17 @@ def old_rule() -> int:
 
 def condition(name: str, threads: list[int | None], repeats: int, rows: int) -> None:
     for t in threads:
-        speeds, picks = [], []
+        speeds, picks, walls = [], [], []
         for _ in range(repeats):
-            s, c = train_once(t, rows)
+            s, c, w = train_once(t, rows)
             speeds.append(s)
             picks.append(c)
+            walls.append(w)
         label = "default" if t is None else f"{t} thread(s)"
         print(
             f"{name:>6}  {label:>12}  samples/s median {statistics.median(speeds):6.1f} "
-            f"(runs {', '.join(f'{s:.1f}' for s in speeds)})  threads used {picks}",
+            f"(runs {', '.join(f'{s:.1f}' for s in speeds)})  threads used {picks}  "
+            f"run wall s median {statistics.median(walls):.1f}",
             flush=True,
         )
 

@@ -87,11 +87,13 @@ class ScheduleSelection:
 
 
 def _probe_note(probe: dict[str, float]) -> str:
-    """`` (faster than N: x vs y ms per sample)`` for a thread count chosen by timing."""
+    """`` (predicted from timed steps: x s at 1 thread, y s at 2)`` for a timed choice."""
     if len(probe) < 2:
         return ""
-    (_, t_fast), (slow, t_slow) = sorted(probe.items(), key=lambda kv: kv[1])[:2]
-    return f" (timed: {1000 * t_fast:.1f} ms a sample vs {1000 * t_slow:.1f} at {slow})"
+    times = ", ".join(
+        f"{t:.1f} s at {k}" for k, t in sorted(probe.items(), key=lambda kv: int(kv[0]))
+    )
+    return f" (steps predicted from timed ones: {times})"
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class TrainResult:
     # how the epoch count was chosen without dev rows (None: dev rows were given or held out)
     schedule_selection: ScheduleSelection | None = None
     num_threads: int | None = None  # torch intra-op threads it trained with (CPU)
-    # seconds per training sample at each thread count timed before training ({}: none timed)
+    # predicted seconds of the run's steps at each thread count timed before it ({}: none)
     threads_probe: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -167,7 +167,19 @@ def train_model(
         and parallel is None
         and resolve_device(config.device).type == "cpu"
     ):  # 1 thread or all free cores: whichever trains this model faster here
-        threads, threads_probe = probe_threads(train_ex, task, labels, config, threads)
+        runs, passes = 1, 1.0  # training loops, and passes over the rows, the run will make
+        if dev_ex is None and schedule_selection is None and config.schedule == "cv":
+            k = config.cv_folds or default_folds(len(train_ex))
+            runs, passes = k + 1, (k if k > 1 else 1.9)  # k folds of (k-1)/k rows + all rows
+        threads, threads_probe = probe_threads(
+            train_ex,
+            task,
+            labels,
+            config,
+            threads,
+            runs=runs,
+            samples=int(passes * config.epochs * len(train_ex)),
+        )
         config = dataclasses.replace(config, num_threads=threads)
     data_fp = fingerprint(data)
     run_key = {
@@ -222,7 +234,7 @@ def train_model(
         "train_cpu_seconds": time.process_time() - cpu0,
         "samples_per_second": sps,
         "num_threads": threads,
-        # seconds per sample at each thread count tried before training (empty: not probed)
+        # predicted seconds of the run's steps at each thread count timed (empty: not timed)
         "threads_probe": {str(k): v for k, v in threads_probe.items()},
         "bf16": fit.use_bf16,
         "device": str(fit.device),  # what it trained on, and the GPU's name there
@@ -490,27 +502,46 @@ def build_model(
     return model, tokenizer
 
 
+#: How much sooner than one thread all of them must finish a run for :func:`probe_threads` to
+#: keep them (each thread costs CPU-seconds).
+THREADS_MIN_GAIN = 1.25
+
+
 def probe_threads(
     train_ex: Examples,
     task: str,
     labels: list[str] | None,
     config: TrainConfig,
     threads: int,
-    steps: int = 3,
+    *,
+    runs: int = 1,
+    samples: int | None = None,
+    steps: int = 4,
 ) -> tuple[int, dict[int, float]]:
-    """The faster of 1 and ``threads`` intra-op threads for this run, measured.
+    """1 or ``threads`` intra-op threads for this run, whichever is predicted to finish sooner.
 
-    On a small VM one thread can train several times faster than all of its cores even with
-    nothing else running: a small batch's per-op work is too little for OpenMP's barriers (4x
-    on 2 vCPUs here; docs/benchmarks.md, "Training threads"), and no rule from core counts or
-    load predicts it. So the run's own model is timed on ``steps`` batches of its own rows at
-    both counts, interleaved, after one warm-up pass each, and the faster count is kept. A
-    pass is forward and backward, no optimiser step, on a throwaway copy of the model, with the
-    RNG state restored afterwards: the run's weights do not depend on the probe beyond the
-    float rounding of the thread count it picks.
+    Free cores are not enough to choose by: on a 2-vCPU VM here the steps ran about as fast
+    at 2 threads as at 1 once warm, but the first step of every new optimiser (each
+    cross-validation fold's) took 2.5 s at 2 threads against 0.1 s at 1, so short runs were
+    several times faster on one thread (docs/benchmarks.md, "Training threads"); on a machine
+    with more cores, all of them usually win. So the run's own model is timed at both counts
+    on batches of its own rows: a first step with a fresh optimiser (``warm``), then ``steps``
+    steps interleaved (``steady``, per sample); the run is predicted to take ``runs x warm +
+    samples x steady`` at each count, and all the threads are kept only if that is
+    :data:`THREADS_MIN_GAIN` times sooner than one thread. A step is the loop's (forward,
+    backward, clipping, fused AdamW) on a throwaway copy of the model with the RNG state
+    restored afterwards: the run's weights do not depend on the probe beyond the float
+    rounding of the thread count it picks.
 
-    Returns ``(chosen, seconds per sample for each count tried)``; ``(threads, {})`` when the
-    rows make fewer than two batches.
+    Parameters
+    ----------
+    runs : int
+        Training loops the run will start (cross-validation folds + the final fit).
+    samples : int, optional
+        Training samples the run will step through in all (default: one epoch of the rows).
+
+    Returns ``(chosen, predicted seconds of the run's steps for each count tried)``;
+    ``(threads, {})`` when the rows make fewer than two batches.
     """
     per_batch = config.batch_size
     n = min(len(train_ex), (1 + steps) * per_batch)
@@ -519,17 +550,18 @@ def probe_threads(
     pick = np.random.default_rng(config.seed).permutation(len(train_ex))[:n]
     rows = train_ex.subset(pick)
     amp_dtype, _ = amp_plan("cpu", config.precision, cpu_bf16=bf16_supported(), cuda_bf16=False)
+    counts = (threads, 1)
     with torch.random.fork_rng(devices=[]):
         model, tokenizer = build_model(config, task, labels, 0.0, 1.0, total_steps=1)
         model.train()
+        trainable = [p for p in model.parameters() if p.requires_grad]
         enc = tokenize(tokenizer, rows.texts, rows.pairs, config.max_length)
         pad_id = int(tokenizer.pad_token_id or 0)
         y = torch.from_numpy(rows.targets)
         order = bucket_batches(enc.lengths, per_batch, seed=config.seed, epoch=0)
         batches = [{**collate(enc, idx, pad_id), "y": y[idx]} for idx in order]
-        counts = (threads, 1)
 
-        def one_pass(b: dict[str, Any], k: int) -> float:
+        def one_step(b: dict[str, Any], k: int, optimizer: torch.optim.Optimizer) -> float:
             torch.set_num_threads(k)
             t0 = time.perf_counter()
             with autocast(amp_dtype is not None, "cpu", amp_dtype):
@@ -537,20 +569,27 @@ def probe_threads(
                     b["input_ids"], b["attention_mask"], b["token_type_ids"], b["y"]
                 )
             loss.backward()
-            model.zero_grad(set_to_none=True)
+            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            float(loss.detach())
             return time.perf_counter() - t0
 
-        for k in counts:  # first use of each count: thread pools, kernels, caches
-            one_pass(batches[0], k)
+        optimizers, warm = {}, {}
+        for k in counts:  # a fresh optimiser's first step, as each fold's
+            groups = param_groups(model, config.weight_decay, config.layer_decay)
+            optimizers[k] = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
+            warm[k] = one_step(batches[0], k, optimizers[k])
         spent = dict.fromkeys(counts, 0.0)
         for b in batches[1:]:
             for k in counts:
-                spent[k] += one_pass(b, k)
-    samples = sum(len(idx) for idx in order[1:])
-    per_sample = {k: spent[k] / samples for k in counts}
-    chosen = 1 if per_sample[1] < per_sample[threads] else threads
+                spent[k] += one_step(b, k, optimizers[k])
+    timed = sum(len(idx) for idx in order[1:])
+    total = len(train_ex) if samples is None else samples
+    predicted = {k: runs * warm[k] + total * spent[k] / timed for k in counts}
+    chosen = threads if predicted[threads] * THREADS_MIN_GAIN < predicted[1] else 1
     torch.set_num_threads(chosen)
-    return chosen, per_sample
+    return chosen, predicted
 
 
 def fit_examples(
