@@ -552,7 +552,8 @@ def probe_threads(
     amp_dtype, _ = amp_plan("cpu", config.precision, cpu_bf16=bf16_supported(), cuda_bf16=False)
     counts = (threads, 1)
     with torch.random.fork_rng(devices=[]):
-        model, tokenizer = build_model(config, task, labels, 0.0, 1.0, total_steps=1)
+        total_steps = math.ceil(len(train_ex) / per_batch) * config.epochs  # AdaLoRA's budget
+        model, tokenizer = build_model(config, task, labels, 0.0, 1.0, total_steps)
         model.train()
         trainable = [p for p in model.parameters() if p.requires_grad]
         enc = tokenize(tokenizer, rows.texts, rows.pairs, config.max_length)
