@@ -499,12 +499,19 @@ def build_model(
         target_mean=mean,
         target_std=std,
     )
+    # The loaded weights can sit in pages still shared with the loader's buffers, and the first
+    # optimiser step then writes into them page fault by page fault: 2.4 s at 2 threads (0.1 s
+    # at 1) on a 2-vCPU VM, in every fold's first step. Weights of their own cost ~40 ms.
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.data = p.data.clone()
     return model, tokenizer
 
 
 #: How much sooner than one thread all of them must finish a run for :func:`probe_threads` to
-#: keep them (each thread costs CPU-seconds).
-THREADS_MIN_GAIN = 1.25
+#: keep them: a margin over the timing's noise, as each thread costs CPU-seconds.
+THREADS_MIN_GAIN = 1.1
 
 
 def probe_threads(
@@ -520,11 +527,11 @@ def probe_threads(
 ) -> tuple[int, dict[int, float]]:
     """1 or ``threads`` intra-op threads for this run, whichever is predicted to finish sooner.
 
-    Free cores are not enough to choose by: on a 2-vCPU VM here the steps ran about as fast
-    at 2 threads as at 1 once warm, but the first step of every new optimiser (each
-    cross-validation fold's) took 2.5 s at 2 threads against 0.1 s at 1, so short runs were
-    several times faster on one thread (docs/benchmarks.md, "Training threads"); on a machine
-    with more cores, all of them usually win. So the run's own model is timed at both counts
+    Free cores are not enough to choose by: more threads than a small model's ops can use
+    only add OpenMP barriers, and a cost paid once per optimiser counts once per fold (on a
+    2-vCPU VM here the first step at 2 threads took 2.5 s until :func:`build_model` gave the
+    weights memory of their own; docs/benchmarks.md, "Training threads, measured at the start
+    of a run"). So the run's own model is timed at both counts
     on batches of its own rows: a first step with a fresh optimiser (``warm``), then ``steps``
     steps interleaved (``steady``, per sample); the run is predicted to take ``runs x warm +
     samples x steady`` at each count, and all the threads are kept only if that is
