@@ -160,7 +160,7 @@ def train_model(
 
     # ---- data
     task, labels, train_ex, dev_ex, test_ex = prepare_data(data, dev, split_column, config)
-    threads_probe: dict[int, float] = {}
+    threads_probe: dict[str, float] = {}  # predicted seconds of the run's steps by count
     if (
         config.num_threads is None
         and threads > 1
@@ -171,7 +171,7 @@ def train_model(
         if dev_ex is None and schedule_selection is None and config.schedule == "cv":
             k = config.cv_folds or default_folds(len(train_ex))
             runs, passes = k + 1, (k if k > 1 else 1.9)  # k folds of (k-1)/k rows + all rows
-        threads, threads_probe = probe_threads(
+        threads, predicted = probe_threads(
             train_ex,
             task,
             labels,
@@ -180,6 +180,7 @@ def train_model(
             runs=runs,
             samples=int(passes * config.epochs * len(train_ex)),
         )
+        threads_probe = {str(k): v for k, v in predicted.items()}
         config = dataclasses.replace(config, num_threads=threads)
     data_fp = fingerprint(data)
     run_key = {
@@ -234,8 +235,7 @@ def train_model(
         "train_cpu_seconds": time.process_time() - cpu0,
         "samples_per_second": sps,
         "num_threads": threads,
-        # predicted seconds of the run's steps at each thread count timed (empty: not timed)
-        "threads_probe": {str(k): v for k, v in threads_probe.items()},
+        "threads_probe": threads_probe,  # empty: not timed
         "bf16": fit.use_bf16,
         "device": str(fit.device),  # what it trained on, and the GPU's name there
         "hardware": describe(threads=threads, device=fit.device),
@@ -298,7 +298,7 @@ def train_model(
         notes=notes,
         schedule_selection=selection,
         num_threads=threads if fit.device.type == "cpu" else None,
-        threads_probe={str(k): v for k, v in threads_probe.items()},
+        threads_probe=threads_probe,
     )
 
 
@@ -509,6 +509,15 @@ def build_model(
     return model, tokenizer
 
 
+def make_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.optim.Optimizer:
+    """The training loop's optimiser over ``groups`` (from :func:`param_groups`).
+
+    The fused CPU kernel does AdamW in one pass over the weights: the foreach version spent a
+    quarter of each step on element-wise optimizer ops here.
+    """
+    return torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
+
+
 #: How much sooner than one thread all of them must finish a run for :func:`probe_threads` to
 #: keep them: a margin over the timing's noise, as each thread costs CPU-seconds.
 THREADS_MIN_GAIN = 1.1
@@ -586,7 +595,7 @@ def probe_threads(
         optimizers, warm = {}, {}
         for k in counts:  # a fresh optimiser's first step, as each fold's
             groups = param_groups(model, config.weight_decay, config.layer_decay)
-            optimizers[k] = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
+            optimizers[k] = make_optimizer(groups, config)
             warm[k] = one_step(batches[0], k, optimizers[k])
         spent = dict.fromkeys(counts, 0.0)
         for b in batches[1:]:
@@ -663,10 +672,8 @@ def fit_examples(
     train_y = torch.from_numpy(train_ex.targets)
 
     # ---- optimiser, schedule
-    # The fused CPU kernel does AdamW in one pass over the weights: the foreach version
-    # spent a quarter of each step on element-wise optimizer ops here.
     groups = param_groups(model, config.weight_decay, config.layer_decay)
-    optimizer = torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
+    optimizer = make_optimizer(groups, config)
     # a callback that declares an ``lr`` parameter (TensorBoard's) also gets the learning rate
     step_wants_lr = on_step is not None and "lr" in inspect.signature(on_step).parameters
     warmup = int(config.warmup_ratio * total_steps)
