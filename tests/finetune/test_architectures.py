@@ -412,3 +412,70 @@ def test_freeze_layers_with_a_peft_method_is_a_one_line_error(zoo: Zoo, tmp_path
             **TINY,
         )
     assert not (tmp_path / "m").exists()
+
+
+# the block layouts whose last block computes the first position alone
+FIRST_TOKEN = {"bert", "roberta", "xlm-roberta", "mpnet", "electra"}
+
+
+@pytest.mark.parametrize("attention", ["default", "eager"])  # default: SDPA where supported
+@pytest.mark.parametrize("arch", ARCHS)
+def test_first_token_shortcut_gives_the_full_models_outputs_and_gradients(
+    zoo: Zoo, arch: str, attention: str
+) -> None:
+    from transformers import AutoModel
+
+    from bizmodel.finetune.architectures import has_pooler, is_decoder
+    from bizmodel.finetune.model import TextModel
+
+    torch.manual_seed(0)
+    kwargs = {} if attention == "default" else {"attn_implementation": attention}
+    encoder = AutoModel.from_pretrained(zoo.base(arch), **kwargs)
+    pooling = "last" if is_decoder(encoder.config) else "pooler" if has_pooler(encoder) else "cls"
+    model = TextModel(encoder, 3, task="classification", pooling=pooling).eval()
+    assert model.first_token_only == (arch in FIRST_TOKEN)
+    texts, pairs = _rows(zoo)
+    x = zoo.tokenizer(texts[:6], pairs[:6], padding=True, return_tensors="pt")
+    assert int(x["attention_mask"].sum(1).min()) < x["attention_mask"].shape[1]  # padded rows
+    if not model.first_token_only:
+        return
+    block = encoder.encoder.layer[-1]
+
+    def run(shortcut: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        block.first_token_only = shortcut
+        model.zero_grad()
+        out = model(x["input_ids"], x["attention_mask"], x.get("token_type_ids"))  # (B, 3)
+        out.square().sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return out.detach(), grads
+
+    short, short_grads = run(True)
+    full, full_grads = run(False)
+    assert torch.allclose(short, full, rtol=1e-5, atol=1e-6)
+    assert short_grads.keys() == full_grads.keys()
+    for name, g in full_grads.items():
+        assert torch.allclose(short_grads[name], g, rtol=1e-4, atol=1e-6), name
+    block.first_token_only = True
+    hidden = encoder(x["input_ids"], x["attention_mask"]).last_hidden_state
+    assert hidden.shape[1] == 1  # the other positions were never computed
+
+
+def test_first_token_shortcut_stays_off_where_other_positions_are_read(zoo: Zoo) -> None:
+    from transformers import AutoModel
+
+    from bizmodel.finetune.model import TextModel
+
+    encoder = AutoModel.from_pretrained(zoo.base("bert"))
+    mean = TextModel(encoder, 1, task="regression", pooling="mean")
+    assert not mean.first_token_only
+    assert "forward" not in vars(encoder.encoder.layer[-1])
+    ids = torch.tensor([[2, 7, 9, 3]])
+    assert encoder(ids).last_hidden_state.shape[1] == 4
+
+
+def test_saved_first_token_models_load_with_the_shortcut_and_plain_ones_without(
+    zoo: Zoo,
+) -> None:
+    full = load_model(zoo.trained("bert", "full"))  # saved as BertForSequenceClassification
+    lora = load_model(zoo.trained("bert", "lora"))  # mean pooling
+    assert full.module.first_token_only and not lora.module.first_token_only

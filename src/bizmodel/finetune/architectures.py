@@ -16,7 +16,11 @@ questions asked of its config and modules:
   output, ``intermediate.dense`` and ``output.dense``; on MPNet ``attn.q/k/v/o`` too);
   :func:`check_targets` refuses targets that match nothing, with one line;
 - :func:`freeze_bottom`: fix the embeddings and the lowest blocks (``freeze_layers``), so that
-  backward stops above them.
+  backward stops above them;
+- :func:`first_token_shortcut`: where the output reads the first token only (``cls``,
+  ``pooler``, a head over ``[CLS]``), the last block of BERT- and MPNet-style encoders computes
+  that position alone (kept only where a probe batch gives the same outputs): ~12% less
+  training and inference work on MiniLM, exactly.
 
 Examples
 --------
@@ -391,3 +395,191 @@ def sequence_classification(
                     model.target_std.fill_(scale)
             return None
     return cls
+
+
+# --- The last block, first token only ----------------------------------------------------
+#
+# With the first token pooled ("cls", BERT's pooler, or a classification head over <s>/[CLS]),
+# nothing reads the last block's other positions: their keys and values are needed, their
+# queries, attention output, LayerNorms and feed-forward layers are not. Computing the first
+# position alone skips ~5/6 of the last block's work (a sixth of MiniLM's six blocks), exactly.
+
+
+def _first_row(mask: Any) -> Any:
+    """An attention mask for one query row: (B, 1, T, T) masks keep their first row."""
+    if mask is not None and mask.dim() == 4 and mask.shape[-2] > 1:
+        return mask[:, :, :1]
+    return mask
+
+
+def _is_bert_block(block: Any) -> bool:
+    """BERT's block layout (RoBERTa, XLM-RoBERTa, ELECTRA, CamemBERT, ... share it)."""
+    attention = getattr(block, "attention", None)
+    inner = getattr(attention, "self", None)
+    return (
+        all(callable(getattr(inner, n, None)) for n in ("query", "key", "value"))
+        and callable(getattr(attention, "output", None))
+        and callable(getattr(block, "feed_forward_chunk", None))
+        and not getattr(block, "is_decoder", False)
+        and not getattr(block, "add_cross_attention", False)
+        and getattr(inner, "position_embedding_type", "absolute") == "absolute"
+    )
+
+
+def _bert_first_token(
+    self: Any, hidden_states: Any, attention_mask: Any = None, *args: Any, **kwargs: Any
+) -> Any:
+    """BERT's block forward computing the first position only: (B, T, H) → (B, 1, H)."""
+    if not getattr(self, "first_token_only", False):
+        return type(self).forward(self, hidden_states, attention_mask, *args, **kwargs)
+    import sys
+
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    att = self.attention.self
+    b, t, _ = hidden_states.shape
+    d = att.attention_head_size
+    first = hidden_states[:, :1]  # (B, 1, H)
+    q = att.query(first).view(b, 1, -1, d).transpose(1, 2)  # (B, heads, 1, d)
+    k = att.key(hidden_states).view(b, t, -1, d).transpose(1, 2)  # (B, heads, T, d)
+    v = att.value(hidden_states).view(b, t, -1, d).transpose(1, 2)
+    eager = sys.modules[type(att).__module__].eager_attention_forward
+    attend = ALL_ATTENTION_FUNCTIONS.get_interface(att.config._attn_implementation, eager)
+    context, _ = attend(
+        att,
+        q,
+        k,
+        v,
+        _first_row(attention_mask),
+        dropout=att.dropout.p if att.training else 0.0,
+        scaling=getattr(att, "scaling", d**-0.5),
+        is_causal=False,
+    )
+    out = self.attention.output(context.reshape(b, 1, -1), first)  # (B, 1, H)
+    out = self.feed_forward_chunk(out)
+    return (out,) if self.first_token_tuple else out
+
+
+def _is_mpnet_block(block: Any) -> bool:
+    """MPNet's block layout: ``attention.attn.{q,k,v,o}`` with a relative position bias."""
+    attention = getattr(block, "attention", None)
+    inner = getattr(attention, "attn", None)
+    return (
+        all(callable(getattr(inner, n, None)) for n in ("q", "k", "v", "o"))
+        and callable(getattr(attention, "LayerNorm", None))
+        and callable(getattr(block, "intermediate", None))
+        and callable(getattr(block, "output", None))
+    )
+
+
+def _mpnet_first_token(
+    self: Any,
+    hidden_states: Any,
+    attention_mask: Any = None,
+    position_bias: Any = None,
+    output_attentions: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """MPNet's block forward computing the first position only."""
+    if not getattr(self, "first_token_only", False) or output_attentions:
+        return type(self).forward(
+            self, hidden_states, attention_mask, position_bias, output_attentions, **kwargs
+        )
+    import torch
+
+    att = self.attention.attn
+    b, t, _ = hidden_states.shape
+    d = att.attention_head_size
+    first = hidden_states[:, :1]
+    q = att.q(first).view(b, 1, -1, d).transpose(1, 2)  # (B, heads, 1, d)
+    k = att.k(hidden_states).view(b, t, -1, d).transpose(1, 2)  # (B, heads, T, d)
+    v = att.v(hidden_states).view(b, t, -1, d).transpose(1, 2)
+    scores = torch.matmul(q, k.transpose(-1, -2)) / d**0.5  # (B, heads, 1, T)
+    if position_bias is not None:
+        scores = scores + _first_row(position_bias)
+    if attention_mask is not None:
+        scores = scores + _first_row(attention_mask)
+    probs = att.dropout(torch.softmax(scores, dim=-1))
+    context = torch.matmul(probs, v).transpose(1, 2).reshape(b, 1, -1)  # (B, 1, H)
+    out = self.attention.LayerNorm(self.attention.dropout(att.o(context)) + first)
+    return (self.output(self.intermediate(out), out),)
+
+
+_FIRST_TOKEN = ((_is_bert_block, _bert_first_token), (_is_mpnet_block, _mpnet_first_token))
+
+
+def _last_block(model: Any) -> Any:
+    """The last repeated block of an encoder (``encoder.layer[-1]``), or None."""
+    base = base_model(model)
+    inner = getattr(base, "base_model", base)  # *ForSequenceClassification → its encoder
+    layers = getattr(getattr(inner, "encoder", None), "layer", None)
+    try:
+        return layers[-1] if layers is not None and len(layers) else None
+    except TypeError:
+        return None
+
+
+def first_token_shortcut(model: Any, outputs: Any) -> bool:
+    """Let ``model``'s last block compute the first position only, if that changes nothing.
+
+    For models whose output reads only the first token of the last block (``pooling="cls"``,
+    ``"pooler"``, or a ``*ForSequenceClassification`` head over ``[CLS]``/``<s>``), the other
+    positions' queries, attention output and feed-forward layers in that block are wasted
+    work: about 5/6 of the block (14% of MiniLM's FLOPs per token). Blocks laid out as BERT's
+    (RoBERTa, XLM-RoBERTa, ELECTRA, ...) or MPNet's get a forward that computes position 0
+    only, installed on the block instance (weights, ``state_dict`` and saved folders are
+    unchanged). It is kept only if ``outputs(input_ids, attention_mask)`` (the caller's whole
+    model, in eval mode) gives the same values with and without it on a padded probe batch
+    (relative 1e-4), else removed: a model whose output reads other positions, or a
+    transformers version whose block differs, keeps the full computation.
+
+    Returns whether the shortcut is on. ``block.first_token_only = False`` turns it off.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transformers import BertConfig, BertModel
+    >>> m = BertModel(BertConfig(vocab_size=99, hidden_size=8, num_hidden_layers=2,
+    ...                          num_attention_heads=2, intermediate_size=16)).eval()
+    >>> first_token_shortcut(m, lambda ids, mask: m(ids, mask).pooler_output)
+    True
+    >>> m(torch.tensor([[1, 5, 7, 2]])).last_hidden_state.shape  # the first position only
+    torch.Size([1, 1, 8])
+    >>> m2 = BertModel(m.config).eval()
+    >>> first_token_shortcut(m2, lambda ids, mask: m2(ids, mask).last_hidden_state.mean(1))
+    False
+    """
+    import inspect
+    import types
+
+    import torch
+
+    block = _last_block(model)
+    shortcut = next((fn for test, fn in _FIRST_TOKEN if block is not None and test(block)), None)
+    if shortcut is None:
+        return False
+    if "forward" not in vars(block):
+        annotation = str(inspect.signature(type(block).forward).return_annotation)
+        block.first_token_tuple = "uple" in annotation  # transformers < 5 returned tuples
+        block.forward = types.MethodType(shortcut, block)
+    config = base_model(model).config
+    ids, mask = _probe(int(getattr(config, "vocab_size", 0) or 100))
+    param = next(iter(base_model(model).parameters()), None)
+    if param is not None:
+        ids, mask = ids.to(param.device), mask.to(param.device)
+    ok = False
+    try:
+        with torch.no_grad():
+            block.first_token_only = False
+            full = outputs(ids, mask).float()
+            block.first_token_only = True
+            short = outputs(ids, mask).float()
+        rel = 1e-4 if param is None or param.dtype == torch.float32 else 1e-2
+        tol = rel * max(1.0, float(full.abs().max()))
+        ok = full.shape == short.shape and float((full - short).abs().max()) <= tol
+    except Exception:  # a block this code does not know: keep the full one
+        ok = False
+    if not ok:
+        del block.forward
+        block.first_token_only = False
+    return ok

@@ -51,8 +51,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bizmodel.finetune.architectures import uses_token_types
+from bizmodel.finetune.architectures import first_token_shortcut, uses_token_types
 from bizmodel.finetune.config import POOLINGS
+
+#: Poolings whose pooled vector is computed from the first position of the last block alone.
+FIRST_TOKEN_POOLINGS = ("cls", "pooler", "head")
 
 
 class TextModel(nn.Module):
@@ -108,6 +111,18 @@ class TextModel(nn.Module):
         self.target_std: torch.Tensor
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
+        # Pooling that reads the first token only lets the last block skip the other
+        # positions (checked on a probe batch; architectures.first_token_shortcut).
+        self.first_token_only = pooling in FIRST_TOKEN_POOLINGS and self._first_token_only()
+
+    def _first_token_only(self) -> bool:
+        modes = [(m, m.training) for m in self.modules()]
+        self.eval()
+        try:
+            return first_token_shortcut(self.encoder, lambda ids, mask: self.raw(ids, mask))
+        finally:
+            for m, training in modes:
+                m.training = training
 
     def pool(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T, H) hidden states → (B, H) sentence vectors, in float32."""
