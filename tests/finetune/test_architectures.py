@@ -415,7 +415,7 @@ def test_freeze_layers_with_a_peft_method_is_a_one_line_error(zoo: Zoo, tmp_path
 
 
 # the block layouts whose last block computes the first position alone
-FIRST_TOKEN = {"bert", "roberta", "xlm-roberta", "mpnet", "electra"}
+FIRST_TOKEN = {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra"}
 
 
 @pytest.mark.parametrize("attention", ["default", "eager"])  # default: SDPA where supported
@@ -439,7 +439,7 @@ def test_first_token_shortcut_gives_the_full_models_outputs_and_gradients(
     assert int(x["attention_mask"].sum(1).min()) < x["attention_mask"].shape[1]  # padded rows
     if not model.first_token_only:
         return
-    block = encoder.encoder.layer[-1]
+    block = (encoder.encoder if arch != "distilbert" else encoder.transformer).layer[-1]
 
     def run(shortcut: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         block.first_token_only = shortcut
@@ -473,9 +473,18 @@ def test_first_token_shortcut_stays_off_where_other_positions_are_read(zoo: Zoo)
     assert encoder(ids).last_hidden_state.shape[1] == 4
 
 
+@pytest.mark.parametrize("arch", ["bert", "distilbert", "mpnet", "deberta-v2"])
 def test_saved_first_token_models_load_with_the_shortcut_and_plain_ones_without(
-    zoo: Zoo,
+    zoo: Zoo, arch: str
 ) -> None:
-    full = load_model(zoo.trained("bert", "full"))  # saved as BertForSequenceClassification
-    lora = load_model(zoo.trained("bert", "lora"))  # mean pooling
-    assert full.module.first_token_only and not lora.module.first_token_only
+    # full fine-tunes are saved as *ForSequenceClassification: heads over the first token
+    full = load_model(zoo.trained(arch, "full"))
+    assert full.module.first_token_only == (arch in FIRST_TOKEN)
+    texts, pairs = _rows(zoo)
+    shortcut = full.predict(texts, pairs)
+    if full.module.first_token_only:
+        (block,) = [m for m in full.module.modules() if "forward" in vars(m)]  # the last one
+        block.first_token_only = False
+        np.testing.assert_allclose(full.predict(texts, pairs), shortcut, rtol=1e-5, atol=1e-6)
+    lora = load_model(zoo.trained(arch, "lora"))  # mean pooling reads every position
+    assert not lora.module.first_token_only

@@ -18,7 +18,7 @@ questions asked of its config and modules:
 - :func:`freeze_bottom`: fix the embeddings and the lowest blocks (``freeze_layers``), so that
   backward stops above them;
 - :func:`first_token_shortcut`: where the output reads the first token only (``cls``,
-  ``pooler``, a head over ``[CLS]``), the last block of BERT- and MPNet-style encoders computes
+  ``pooler``, a head over ``[CLS]``), the last block of BERT-, DistilBERT- and MPNet-style encoders computes
   that position alone (kept only where a probe batch gives the same outputs): ~12% less
   training and inference work on MiniLM, exactly.
 
@@ -426,23 +426,21 @@ def _is_bert_block(block: Any) -> bool:
     )
 
 
-def _bert_first_token(
-    self: Any, hidden_states: Any, attention_mask: Any = None, *args: Any, **kwargs: Any
+def _first_context(
+    att: Any, projections: tuple[Any, Any, Any], hidden_states: Any, attention_mask: Any
 ) -> Any:
-    """BERT's block forward computing the first position only: (B, T, H) → (B, 1, H)."""
-    if not getattr(self, "first_token_only", False):
-        return type(self).forward(self, hidden_states, attention_mask, *args, **kwargs)
+    """Attention of the first position over all: (B, T, H) → (B, 1, H) context, through the
+    model's own attention function (eager, SDPA, ...) as its block would call it."""
     import sys
 
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    att = self.attention.self
+    query, key, value = projections
     b, t, _ = hidden_states.shape
     d = att.attention_head_size
-    first = hidden_states[:, :1]  # (B, 1, H)
-    q = att.query(first).view(b, 1, -1, d).transpose(1, 2)  # (B, heads, 1, d)
-    k = att.key(hidden_states).view(b, t, -1, d).transpose(1, 2)  # (B, heads, T, d)
-    v = att.value(hidden_states).view(b, t, -1, d).transpose(1, 2)
+    q = query(hidden_states[:, :1]).view(b, 1, -1, d).transpose(1, 2)  # (B, heads, 1, d)
+    k = key(hidden_states).view(b, t, -1, d).transpose(1, 2)  # (B, heads, T, d)
+    v = value(hidden_states).view(b, t, -1, d).transpose(1, 2)
     eager = sys.modules[type(att).__module__].eager_attention_forward
     attend = ALL_ATTENTION_FUNCTIONS.get_interface(att.config._attn_implementation, eager)
     context, _ = attend(
@@ -455,8 +453,40 @@ def _bert_first_token(
         scaling=getattr(att, "scaling", d**-0.5),
         is_causal=False,
     )
-    out = self.attention.output(context.reshape(b, 1, -1), first)  # (B, 1, H)
+    return context.reshape(b, 1, -1)
+
+
+def _bert_first_token(
+    self: Any, hidden_states: Any, attention_mask: Any = None, *args: Any, **kwargs: Any
+) -> Any:
+    """BERT's block forward computing the first position only: (B, T, H) → (B, 1, H)."""
+    if not getattr(self, "first_token_only", False):
+        return type(self).forward(self, hidden_states, attention_mask, *args, **kwargs)
+    att = self.attention.self
+    context = _first_context(att, (att.query, att.key, att.value), hidden_states, attention_mask)
+    out = self.attention.output(context, hidden_states[:, :1])  # (B, 1, H)
     out = self.feed_forward_chunk(out)
+    return (out,) if self.first_token_tuple else out
+
+
+def _is_distilbert_block(block: Any) -> bool:
+    """DistilBERT's block layout: ``attention.{q,k,v,out}_lin``, ``sa_layer_norm``, ``ffn``."""
+    att = getattr(block, "attention", None)
+    return all(
+        callable(getattr(att, n, None)) for n in ("q_lin", "k_lin", "v_lin", "out_lin")
+    ) and all(callable(getattr(block, n, None)) for n in ("sa_layer_norm", "ffn"))
+
+
+def _distilbert_first_token(
+    self: Any, hidden_states: Any, attention_mask: Any = None, *args: Any, **kwargs: Any
+) -> Any:
+    """DistilBERT's block forward computing the first position only."""
+    if not getattr(self, "first_token_only", False):
+        return type(self).forward(self, hidden_states, attention_mask, *args, **kwargs)
+    att = self.attention
+    context = _first_context(att, (att.q_lin, att.k_lin, att.v_lin), hidden_states, attention_mask)
+    out = self.sa_layer_norm(att.out_lin(context) + hidden_states[:, :1])  # (B, 1, H)
+    out = self.output_layer_norm(self.ffn(out) + out)
     return (out,) if self.first_token_tuple else out
 
 
@@ -505,14 +535,20 @@ def _mpnet_first_token(
     return (self.output(self.intermediate(out), out),)
 
 
-_FIRST_TOKEN = ((_is_bert_block, _bert_first_token), (_is_mpnet_block, _mpnet_first_token))
+_FIRST_TOKEN = (
+    (_is_bert_block, _bert_first_token),
+    (_is_distilbert_block, _distilbert_first_token),
+    (_is_mpnet_block, _mpnet_first_token),
+)
 
 
 def _last_block(model: Any) -> Any:
-    """The last repeated block of an encoder (``encoder.layer[-1]``), or None."""
+    """The last repeated block of an encoder (``encoder.layer[-1]``, DistilBERT's
+    ``transformer.layer[-1]``), or None."""
     base = base_model(model)
     inner = getattr(base, "base_model", base)  # *ForSequenceClassification → its encoder
-    layers = getattr(getattr(inner, "encoder", None), "layer", None)
+    stack = getattr(inner, "encoder", None) or getattr(inner, "transformer", None)
+    layers = getattr(stack, "layer", None)
     try:
         return layers[-1] if layers is not None and len(layers) else None
     except TypeError:
@@ -526,7 +562,7 @@ def first_token_shortcut(model: Any, outputs: Any) -> bool:
     ``"pooler"``, or a ``*ForSequenceClassification`` head over ``[CLS]``/``<s>``), the other
     positions' queries, attention output and feed-forward layers in that block are wasted
     work: about 5/6 of the block (14% of MiniLM's FLOPs per token). Blocks laid out as BERT's
-    (RoBERTa, XLM-RoBERTa, ELECTRA, ...) or MPNet's get a forward that computes position 0
+    (RoBERTa, XLM-RoBERTa, ELECTRA, ...), DistilBERT's or MPNet's get a forward computing position 0
     only, installed on the block instance (weights, ``state_dict`` and saved folders are
     unchanged). It is kept only if ``outputs(input_ids, attention_mask)`` (the caller's whole
     model, in eval mode) gives the same values with and without it on a padded probe batch
