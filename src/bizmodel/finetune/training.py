@@ -518,6 +518,36 @@ def make_optimizer(groups: list[dict[str, Any]], config: TrainConfig) -> torch.o
     return torch.optim.AdamW(groups, lr=config.resolved_lr(), fused=True)
 
 
+def optimisation_step(
+    model: TextModel,
+    batch: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    trainable: list[torch.nn.Parameter],
+    config: TrainConfig,
+    amp_dtype: Any,
+    amp: GradScaling,
+    parallel: DataParallel | None = None,
+) -> torch.Tensor:
+    """One step's forward (autocast to ``amp_dtype``), backward, gradient averaging over
+    data-parallel ranks, clipping and optimiser update; returns the loss.
+
+    The training loop and :func:`probe_threads` both run it, so the probe times the loop's
+    own step. Learning-rate schedule, EMA and ``zero_grad`` are the caller's.
+    """
+    device_type = batch["input_ids"].device.type
+    with autocast(amp_dtype is not None, device_type, amp_dtype):
+        _, loss = model.forward_with_loss(
+            batch["input_ids"], batch["attention_mask"], batch["token_type_ids"], batch["y"]
+        )
+    amp.backward(loss)
+    if parallel is not None:
+        parallel.average_gradients(trainable)
+    amp.unscale(optimizer)
+    torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+    amp.step(optimizer)
+    return loss
+
+
 #: How much sooner than one thread all of them must finish a run for :func:`probe_threads` to
 #: keep them: a margin over the timing's noise, as each thread costs CPU-seconds.
 THREADS_MIN_GAIN = 1.1
@@ -577,17 +607,12 @@ def probe_threads(
         y = torch.from_numpy(rows.targets)
         order = bucket_batches(enc.lengths, per_batch, seed=config.seed, epoch=0)
         batches = [{**collate(enc, idx, pad_id), "y": y[idx]} for idx in order]
+        no_scaling = GradScaling(False, "cpu")
 
         def one_step(b: dict[str, Any], k: int, optimizer: torch.optim.Optimizer) -> float:
             torch.set_num_threads(k)
             t0 = time.perf_counter()
-            with autocast(amp_dtype is not None, "cpu", amp_dtype):
-                _, loss = model.forward_with_loss(
-                    b["input_ids"], b["attention_mask"], b["token_type_ids"], b["y"]
-                )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-            optimizer.step()
+            loss = optimisation_step(model, b, optimizer, trainable, config, amp_dtype, no_scaling)
             optimizer.zero_grad(set_to_none=True)
             float(loss.detach())
             return time.perf_counter() - t0
@@ -751,16 +776,9 @@ def fit_examples(
                 t0 = time.perf_counter()
                 idx = batches[bi]
                 b = to_device({**collate(train_enc, idx, pad_id), "y": train_y[idx]}, device)
-                with autocast(amp_dtype is not None, device.type, amp_dtype):
-                    _, loss = model.forward_with_loss(
-                        b["input_ids"], b["attention_mask"], b["token_type_ids"], b["y"]
-                    )
-                amp.backward(loss)
-                if parallel is not None:
-                    parallel.average_gradients(trainable)
-                amp.unscale(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
-                amp.step(optimizer)
+                loss = optimisation_step(
+                    model, b, optimizer, trainable, config, amp_dtype, amp, parallel
+                )
                 after_step(model.encoder, state["step"])
                 if ema is not None:
                     ema.update(state["step"])
