@@ -426,6 +426,19 @@ def _is_bert_block(block: Any) -> bool:
     )
 
 
+def _first_qkv(
+    projections: tuple[Any, Any, Any], hidden_states: Any, head_size: int
+) -> tuple[Any, Any, Any]:
+    """The first position's query, every position's key and value, split into heads:
+    (B, heads, 1, d), (B, heads, T, d), (B, heads, T, d)."""
+    query, key, value = projections
+    b, t, _ = hidden_states.shape
+    q = query(hidden_states[:, :1]).view(b, 1, -1, head_size).transpose(1, 2)
+    k = key(hidden_states).view(b, t, -1, head_size).transpose(1, 2)
+    v = value(hidden_states).view(b, t, -1, head_size).transpose(1, 2)
+    return q, k, v
+
+
 def _first_context(
     att: Any, projections: tuple[Any, Any, Any], hidden_states: Any, attention_mask: Any
 ) -> Any:
@@ -435,12 +448,8 @@ def _first_context(
 
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    query, key, value = projections
-    b, t, _ = hidden_states.shape
     d = att.attention_head_size
-    q = query(hidden_states[:, :1]).view(b, 1, -1, d).transpose(1, 2)  # (B, heads, 1, d)
-    k = key(hidden_states).view(b, t, -1, d).transpose(1, 2)  # (B, heads, T, d)
-    v = value(hidden_states).view(b, t, -1, d).transpose(1, 2)
+    q, k, v = _first_qkv(projections, hidden_states, d)
     eager = sys.modules[type(att).__module__].eager_attention_forward
     attend = ALL_ATTENTION_FUNCTIONS.get_interface(att.config._attn_implementation, eager)
     context, _ = attend(
@@ -453,7 +462,7 @@ def _first_context(
         scaling=getattr(att, "scaling", d**-0.5),
         is_causal=False,
     )
-    return context.reshape(b, 1, -1)
+    return context.reshape(hidden_states.shape[0], 1, -1)
 
 
 def _bert_first_token(
@@ -518,19 +527,16 @@ def _mpnet_first_token(
     import torch
 
     att = self.attention.attn
-    b, t, _ = hidden_states.shape
     d = att.attention_head_size
     first = hidden_states[:, :1]
-    q = att.q(first).view(b, 1, -1, d).transpose(1, 2)  # (B, heads, 1, d)
-    k = att.k(hidden_states).view(b, t, -1, d).transpose(1, 2)  # (B, heads, T, d)
-    v = att.v(hidden_states).view(b, t, -1, d).transpose(1, 2)
+    q, k, v = _first_qkv((att.q, att.k, att.v), hidden_states, d)
     scores = torch.matmul(q, k.transpose(-1, -2)) / d**0.5  # (B, heads, 1, T)
     if position_bias is not None:
         scores = scores + _first_row(position_bias)
     if attention_mask is not None:
         scores = scores + _first_row(attention_mask)
     probs = att.dropout(torch.softmax(scores, dim=-1))
-    context = torch.matmul(probs, v).transpose(1, 2).reshape(b, 1, -1)  # (B, 1, H)
+    context = torch.matmul(probs, v).transpose(1, 2).reshape(first.shape[0], 1, -1)  # (B, 1, H)
     out = self.attention.LayerNorm(self.attention.dropout(att.o(context)) + first)
     return (self.output(self.intermediate(out), out),)
 
